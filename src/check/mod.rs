@@ -1,0 +1,40 @@
+//! Meaning: from an [`Ast`] to a resolved [`Pipeline`] or the list of
+//! everything wrong with it.
+//!
+//! `check` resolves names (envs, services, phases, workflows), checks
+//! clauses and durations, checks every variable reference and looks for
+//! inheritance and variable cycles, reporting all problems of a file in one
+//! pass. Dependency cycles between phase instances are found by
+//! [`crate::graph`], which sees the instances. [`Scope`] expands variables
+//! and evaluates conditions once an env is chosen.
+
+mod duration;
+mod pipeline;
+mod resolve;
+mod scope;
+mod variables;
+
+pub use pipeline::{Dependency, Env, EnvId, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
+pub use scope::{Builtins, Scope, truthy};
+pub use variables::BUILTINS;
+
+use crate::syntax::Diagnostic;
+use crate::syntax::ast::Ast;
+
+/// The outcome of checking one file.
+#[derive(Debug)]
+pub struct Checked {
+    /// The resolved pipeline. With errors, references that failed to
+    /// resolve are left out; do not execute it.
+    pub pipeline: Pipeline,
+    /// Errors and warnings, in the order found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks a parsed file.
+#[must_use]
+pub fn check(ast: &Ast) -> Checked {
+    let mut diagnostics = Vec::new();
+    let pipeline = resolve::resolve(ast, &mut diagnostics);
+    Checked { pipeline, diagnostics }
+}

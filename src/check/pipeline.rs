@@ -1,0 +1,129 @@
+//! The resolved pipeline: every name is an index that exists.
+//!
+//! Templates and conditions keep variable *names*, because a variable is
+//! expanded in the scope where it is used (the env, the phase, the service);
+//! `check` has already verified that each name is defined somewhere.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::syntax::Span;
+use crate::syntax::ast::{Expr, Ident, Template};
+
+/// Index of an env in [`Pipeline::envs`].
+pub type EnvId = usize;
+/// Index of a service in [`Pipeline::services`].
+pub type ServiceId = usize;
+/// Index of a phase in [`Pipeline::phases`].
+pub type PhaseId = usize;
+
+/// A pipeline whose names all resolve. Maps keep declaration order, which is
+/// what breaks ties in execution order.
+#[derive(Clone, Debug, Default)]
+pub struct Pipeline {
+    /// `pipeline NAME`.
+    pub name: String,
+    /// Global variables.
+    pub vars: IndexMap<String, Template>,
+    /// Environments.
+    pub envs: IndexMap<String, Env>,
+    /// Services.
+    pub services: IndexMap<String, Service>,
+    /// Phases.
+    pub phases: IndexMap<String, Phase>,
+    /// Workflows.
+    pub workflows: IndexMap<String, Workflow>,
+}
+
+/// An environment.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// Its name as declared.
+    pub name: Ident,
+    /// `extends PARENT` as written.
+    pub extends: Option<Ident>,
+    /// The env it extends, if any (never part of a cycle).
+    pub parent: Option<EnvId>,
+    /// Values it sets or overrides.
+    pub values: IndexMap<String, Template>,
+}
+
+/// A service.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// Its name as declared.
+    pub name: Ident,
+    /// Attributes, readable as `{{service.NAME}}`.
+    pub attrs: IndexMap<String, Template>,
+    /// Services whose instances precede this one's, with the place it says so.
+    pub after: Vec<(ServiceId, Span)>,
+}
+
+/// A phase.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    /// Its name as declared.
+    pub name: Ident,
+    /// `for each service`: one instance per service instead of one.
+    pub per_service: bool,
+    /// Dependencies, in source order.
+    pub after: Vec<Dependency>,
+    /// The condition; `None` is always true.
+    pub when: Option<Expr>,
+    /// The command; `None` makes a marker phase.
+    pub run: Option<Template>,
+    /// Kill the command after this long.
+    pub timeout: Option<Duration>,
+    /// Re-run policy on failure.
+    pub retry: Retry,
+}
+
+/// `after P` or `after P[svc]`, resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// The phase depended on.
+    pub phase: PhaseId,
+    /// One instance of it, for `P[svc]`.
+    pub service: Option<ServiceId>,
+    /// The dependency as written, where cycle diagnostics point.
+    pub span: Span,
+}
+
+/// `retry N backoff D`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retry {
+    /// Extra attempts after the first.
+    pub count: u32,
+    /// Pause between attempts.
+    pub backoff: Duration,
+}
+
+/// A workflow.
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    /// Its name as declared.
+    pub name: Ident,
+    /// The phases it runs, in the order listed (order does not affect the
+    /// plan, which follows dependencies and declaration order).
+    pub phases: Vec<PhaseId>,
+}
+
+impl Pipeline {
+    /// The env named `name`.
+    #[must_use]
+    pub fn env_id(&self, name: &str) -> Option<EnvId> {
+        self.envs.get_index_of(name)
+    }
+
+    /// The service named `name`.
+    #[must_use]
+    pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+        self.services.get_index_of(name)
+    }
+
+    /// The env chain from `env` up through its parents.
+    pub fn env_chain(&self, env: EnvId) -> impl Iterator<Item = &Env> {
+        std::iter::successors(Some(env), |&id| self.envs[id].parent).map(|id| &self.envs[id])
+    }
+}

@@ -1,0 +1,197 @@
+//! Variables in the scope of use: expanding templates and evaluating
+//! conditions once an env, a phase and perhaps a service are chosen.
+//!
+//! A name resolves, innermost first: `--set`, the env (then its parents),
+//! global `var`s, then built-ins. A value that interpolates is expanded in
+//! this same scope, so `var image = "{{registry}}/app"` follows the env's
+//! `registry`. `--set` values are taken literally.
+
+use indexmap::IndexMap;
+
+use super::pipeline::{EnvId, PhaseId, Pipeline, ServiceId};
+use crate::syntax::ast::{BinaryOp, Expr, Part, Template, VarRef};
+use crate::syntax::{Code, Diagnostic};
+
+/// Values that are not written in the file.
+#[derive(Clone, Debug, Default)]
+pub struct Builtins {
+    /// `{{version}}`.
+    pub version: String,
+    /// `{{release}}`.
+    pub release: String,
+    /// `{{workflow}}`.
+    pub workflow: String,
+}
+
+/// Everything a variable may resolve against.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    /// The pipeline.
+    pub pipeline: &'a Pipeline,
+    /// The chosen env.
+    pub env: EnvId,
+    /// `--set key=value` overrides.
+    pub set: &'a IndexMap<String, String>,
+    /// Built-in values.
+    pub builtins: &'a Builtins,
+    /// The phase being expanded, for `{{phase}}`.
+    pub phase: Option<PhaseId>,
+    /// The service of a per-service instance, for `{{service}}`.
+    pub service: Option<ServiceId>,
+}
+
+/// What a name is bound to.
+enum Binding<'a> {
+    Literal(&'a str),
+    Template(&'a Template),
+}
+
+impl<'a> Scope<'a> {
+    /// Expands every `{{…}}` of `template`.
+    ///
+    /// # Errors
+    ///
+    /// The first reference that has no value here, or a cycle.
+    pub fn expand(&self, template: &Template) -> Result<String, Diagnostic> {
+        let mut out = String::new();
+        self.expand_into(template, &mut out, &mut Vec::new())?;
+        Ok(out)
+    }
+
+    /// Evaluates a condition: `==`/`!=` compare text, a bare value is true
+    /// unless it is empty, `"0"` or `"false"`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scope::expand`].
+    pub fn eval(&self, expr: &Expr) -> Result<bool, Diagnostic> {
+        Ok(truthy(&self.value(expr)?))
+    }
+
+    fn value(&self, expr: &Expr) -> Result<String, Diagnostic> {
+        Ok(match expr {
+            Expr::Var(var) => self.resolve(var, &mut Vec::new())?,
+            Expr::Str(template) => self.expand(template)?,
+            Expr::Not(inner) => bool_text(!self.eval(inner)?),
+            Expr::Binary { op, lhs, rhs } => bool_text(match op {
+                BinaryOp::Or => self.eval(lhs)? || self.eval(rhs)?,
+                BinaryOp::And => self.eval(lhs)? && self.eval(rhs)?,
+                BinaryOp::Eq => self.value(lhs)? == self.value(rhs)?,
+                BinaryOp::Ne => self.value(lhs)? != self.value(rhs)?,
+            }),
+        })
+    }
+
+    fn expand_into<'t>(
+        &self,
+        template: &'t Template,
+        out: &mut String,
+        stack: &mut Vec<&'t VarRef>,
+    ) -> Result<(), Diagnostic>
+    where
+        'a: 't,
+    {
+        for part in &template.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Var(var) => match self.binding(var)? {
+                    Binding::Literal(value) => out.push_str(value),
+                    Binding::Template(inner) => {
+                        if stack.iter().any(|seen| seen.display() == var.display()) {
+                            return Err(Diagnostic::error(
+                                Code::VariableCycle,
+                                format!("`{}` refers to itself", var.display()),
+                            )
+                            .label(var.span, "expanding this leads back here"));
+                        }
+                        stack.push(var);
+                        self.expand_into(inner, out, stack)?;
+                        stack.pop();
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, var: &VarRef, stack: &mut Vec<&'a VarRef>) -> Result<String, Diagnostic> {
+        match self.binding(var)? {
+            Binding::Literal(value) => Ok(value.to_owned()),
+            Binding::Template(template) => {
+                let mut out = String::new();
+                self.expand_into(template, &mut out, stack)?;
+                Ok(out)
+            }
+        }
+    }
+
+    fn binding(&self, var: &VarRef) -> Result<Binding<'a>, Diagnostic> {
+        let pipeline = self.pipeline;
+        if var.name == "service" {
+            let Some(service_id) = self.service else {
+                return Err(Diagnostic::error(
+                    Code::ServiceOutsideForEach,
+                    format!(
+                        "`{}` is only defined in a phase that runs for each service",
+                        var.display()
+                    ),
+                )
+                .label(var.span, "used here outside a per-service phase"));
+            };
+            let service = &pipeline.services[service_id];
+            return match &var.attr {
+                None => Ok(Binding::Literal(&service.name.name)),
+                Some(attr) => service.attrs.get(attr).map(Binding::Template).ok_or_else(|| {
+                    Diagnostic::error(Code::UnknownAttribute, format!("unknown service attribute `{attr}`")).label(
+                        var.span,
+                        format!("service `{}` does not set `{attr}`", service.name.name),
+                    )
+                }),
+            };
+        }
+        let name = var.name.as_str();
+        if let Some(value) = self.set.get(name) {
+            return Ok(Binding::Literal(value));
+        }
+        for env in pipeline.env_chain(self.env) {
+            if let Some(value) = env.values.get(name) {
+                return Ok(Binding::Template(value));
+            }
+        }
+        if let Some(value) = pipeline.vars.get(name) {
+            return Ok(Binding::Template(value));
+        }
+        let builtin = match name {
+            "env" => Some(pipeline.envs[self.env].name.name.as_str()),
+            "version" => Some(self.builtins.version.as_str()),
+            "release" => Some(self.builtins.release.as_str()),
+            "pipeline" => Some(pipeline.name.as_str()),
+            "workflow" => Some(self.builtins.workflow.as_str()),
+            "phase" => self.phase.map(|id| pipeline.phases[id].name.name.as_str()),
+            "push" => Some("false"),
+            _ => None,
+        };
+        builtin.map(Binding::Literal).ok_or_else(|| {
+            let env = &pipeline.envs[self.env].name.name;
+            Diagnostic::error(
+                Code::UndefinedVariable,
+                format!("variable `{name}` has no value in env `{env}`"),
+            )
+            .label(
+                var.span,
+                format!("not set in env `{env}`, its parents or a global `var`"),
+            )
+            .help(format!("set `{name} = \"…\"` in env `{env}`, or pass `--set {name}=…`"))
+        })
+    }
+}
+
+/// Whether a value counts as true in a condition.
+#[must_use]
+pub fn truthy(value: &str) -> bool {
+    !(value.is_empty() || value == "0" || value == "false")
+}
+
+fn bool_text(value: bool) -> String {
+    if value { "true" } else { "false" }.to_owned()
+}

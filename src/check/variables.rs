@@ -1,0 +1,255 @@
+//! Static checks of variable references: every `{{name}}` and every name in
+//! a condition must be defined somewhere, `service` only where a service is
+//! in scope, and no chain of values may lead back to itself in any env.
+//!
+//! Whether a name has a value in a *particular* env is known only when an env
+//! is chosen; [`super::Scope`] reports that at plan time.
+
+use std::collections::{BTreeSet, HashSet};
+
+use indexmap::IndexMap;
+
+use super::pipeline::Pipeline;
+use crate::syntax::ast::{Ast, ClauseKind, Template, VarRef};
+use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
+
+/// Names every scope defines, whatever the file says.
+pub const BUILTINS: &[&str] = &["env", "version", "release", "pipeline", "workflow", "phase", "push"];
+
+/// Where a reference appears, which decides whether `service` is in scope.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// A var, env value or service attribute: expanded where it is used, so
+    /// `service` may appear and is checked at plan time.
+    Value,
+    /// A command or condition of a per-service phase.
+    ServicePhase,
+    /// A command or condition of a global phase.
+    GlobalPhase,
+}
+
+pub(super) fn check(ast: &Ast, pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
+    let checker = Checker::new(pipeline);
+    for var in &ast.vars {
+        checker.template(&var.value, Context::Value, diagnostics);
+    }
+    for env in &ast.envs {
+        for value in &env.values {
+            checker.template(&value.value, Context::Value, diagnostics);
+        }
+    }
+    for service in &ast.services {
+        for attr in &service.attrs {
+            checker.template(&attr.value, Context::Value, diagnostics);
+        }
+    }
+    for phase in &ast.phases {
+        let per_service = pipeline.phases.get(&phase.name.name).is_some_and(|p| p.per_service);
+        let context = if per_service {
+            Context::ServicePhase
+        } else {
+            Context::GlobalPhase
+        };
+        for clause in &phase.clauses {
+            match &clause.kind {
+                ClauseKind::Run(command) => checker.template(command, context, diagnostics),
+                ClauseKind::When(expr) => {
+                    for var in expr.refs() {
+                        checker.reference(var, context, diagnostics);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    cycles(pipeline, diagnostics);
+}
+
+struct Checker<'p> {
+    pipeline: &'p Pipeline,
+    /// Every name a scope may define, in a stable order for suggestions.
+    known: Vec<&'p str>,
+    known_set: HashSet<&'p str>,
+}
+
+impl<'p> Checker<'p> {
+    fn new(pipeline: &'p Pipeline) -> Self {
+        let mut known: Vec<&str> = pipeline.vars.keys().map(String::as_str).collect();
+        for env in pipeline.envs.values() {
+            known.extend(env.values.keys().map(String::as_str));
+        }
+        known.extend(BUILTINS);
+        let mut known_set = HashSet::new();
+        known.retain(|name| known_set.insert(*name));
+        Self {
+            pipeline,
+            known,
+            known_set,
+        }
+    }
+
+    fn template(&self, template: &Template, context: Context, diagnostics: &mut Vec<Diagnostic>) {
+        for var in template.refs() {
+            self.reference(var, context, diagnostics);
+        }
+    }
+
+    fn reference(&self, var: &VarRef, context: Context, diagnostics: &mut Vec<Diagnostic>) {
+        if var.name == "service" {
+            self.service_reference(var, context, diagnostics);
+        } else if let Some(attr) = &var.attr {
+            diagnostics.push(
+                Diagnostic::error(Code::UnknownVariable, format!("unknown variable `{}.{attr}`", var.name))
+                    .label(var.span, "only `service` has attributes")
+                    .help(format!("did you mean `service.{attr}`?")),
+            );
+        } else if !self.known_set.contains(var.name.as_str()) {
+            let mut candidates = self.known.clone();
+            if context != Context::GlobalPhase {
+                candidates.push("service");
+            }
+            diagnostics.push(
+                Diagnostic::error(Code::UnknownVariable, format!("unknown variable `{}`", var.name))
+                    .label(var.span, "not a var, an env value or a built-in")
+                    .help(
+                        did_you_mean(&var.name, candidates).unwrap_or_else(|| {
+                            format!("declare it with `var {} = \"…\"` or set it in an env", var.name)
+                        }),
+                    ),
+            );
+        }
+    }
+
+    fn service_reference(&self, var: &VarRef, context: Context, diagnostics: &mut Vec<Diagnostic>) {
+        if context == Context::GlobalPhase {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::ServiceOutsideForEach,
+                    format!(
+                        "`{}` is only defined in a phase that runs for each service",
+                        var.display()
+                    ),
+                )
+                .label(var.span, "this phase runs once, not per service")
+                .help("add `for each service` to the phase, or name the service directly"),
+            );
+            return;
+        }
+        let Some(attr) = &var.attr else { return };
+        let services = self.pipeline.services.values();
+        let lacking: Vec<&str> = match context {
+            Context::ServicePhase => services
+                .filter(|s| !s.attrs.contains_key(attr))
+                .map(|s| s.name.name.as_str())
+                .collect(),
+            // In a value, the attribute must exist on at least one service;
+            // whether the service in scope has it is known at plan time.
+            _ if self.pipeline.services.values().any(|s| s.attrs.contains_key(attr)) => Vec::new(),
+            _ => self.pipeline.services.keys().map(String::as_str).collect(),
+        };
+        if lacking.is_empty() {
+            return;
+        }
+        let attrs: BTreeSet<&str> = self
+            .pipeline
+            .services
+            .values()
+            .flat_map(|s| s.attrs.keys().map(String::as_str))
+            .collect();
+        let list = lacking.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+        diagnostics.push(
+            Diagnostic::error(Code::UnknownAttribute, format!("unknown service attribute `{attr}`"))
+                .label(var.span, format!("not set by service {list}"))
+                .help(
+                    did_you_mean(attr, attrs.iter().copied())
+                        .unwrap_or_else(|| format!("set `{attr} = \"…\"` in each service block")),
+                ),
+        );
+    }
+}
+
+/// Reports each cycle among values once, in whichever scope (globals alone,
+/// or an env over the globals) it appears.
+fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
+    let mut reported: HashSet<Vec<Span>> = HashSet::new();
+    let mut scopes: Vec<IndexMap<&str, &Template>> = Vec::new();
+    let globals: IndexMap<&str, &Template> = pipeline.vars.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    scopes.push(globals.clone());
+    for id in 0..pipeline.envs.len() {
+        let mut scope = globals.clone();
+        let chain: Vec<_> = pipeline.env_chain(id).collect();
+        for env in chain.into_iter().rev() {
+            scope.extend(env.values.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        scopes.push(scope);
+    }
+    for scope in &scopes {
+        // 0 = unvisited, 1 = on the stack, 2 = done.
+        let mut state = vec![0u8; scope.len()];
+        for start in 0..scope.len() {
+            let mut stack: Vec<(usize, &VarRef)> = Vec::new();
+            visit(scope, start, &mut state, &mut stack, &mut reported, diagnostics);
+        }
+    }
+}
+
+fn visit<'t>(
+    scope: &IndexMap<&str, &'t Template>,
+    node: usize,
+    state: &mut [u8],
+    stack: &mut Vec<(usize, &'t VarRef)>,
+    reported: &mut HashSet<Vec<Span>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if state[node] != 0 {
+        return;
+    }
+    state[node] = 1;
+    let template: &'t Template = scope[node];
+    for var in template.refs() {
+        if var.attr.is_some() {
+            continue;
+        }
+        let Some(next) = scope.get_index_of(var.name.as_str()) else {
+            continue;
+        };
+        if state[next] == 1 {
+            let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(stack.len());
+            let mut edges: Vec<(usize, &VarRef)> = stack[from..].to_vec();
+            edges.push((node, var));
+            report_cycle(scope, &edges, reported, diagnostics);
+        } else {
+            stack.push((node, var));
+            visit(scope, next, state, stack, reported, diagnostics);
+            stack.pop();
+        }
+    }
+    state[node] = 2;
+}
+
+fn report_cycle(
+    scope: &IndexMap<&str, &Template>,
+    edges: &[(usize, &VarRef)],
+    reported: &mut HashSet<Vec<Span>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut key: Vec<Span> = edges.iter().map(|(_, var)| var.span).collect();
+    key.sort_unstable();
+    if !reported.insert(key) {
+        return;
+    }
+    let names: Vec<&str> = edges
+        .iter()
+        .map(|(node, _)| scope.get_index(*node).map_or("", |(k, _)| *k))
+        .collect();
+    let path = format!("`{}` → `{}`", names.join("` → `"), names[0]);
+    let mut diagnostic = Diagnostic::error(
+        Code::VariableCycle,
+        format!("variables refer to each other in a cycle: {path}"),
+    );
+    for (node, var) in edges {
+        let name = scope.get_index(*node).map_or("", |(k, _)| *k);
+        diagnostic = diagnostic.label(var.span, format!("`{name}` uses `{}` here", var.name));
+    }
+    diagnostics.push(diagnostic.help("a value cannot contain itself; replace one reference with literal text"));
+}

@@ -1,0 +1,399 @@
+//! The command line: clap definitions, finding the pipeline file, and
+//! rendering. Decisions live in the library layers; this module turns their
+//! results into text and exit codes (`spec/commands/` documents each).
+
+mod render;
+mod report;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indexmap::IndexMap;
+
+use crate::engine::{self, PlanError, PlanRequest};
+use crate::graph::{self, Compilation};
+use report::{JsonReport, SourceFile};
+
+/// The name of the pipeline file looked up when `-f` is not given.
+pub const DEFAULT_FILE: &str = "pipeline.stagecraft";
+
+/// Exit codes, the same for every command (PRODUCT.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Success = 0,
+    /// Usage or user error: a bad flag, an unknown env or service.
+    User = 1,
+    /// The pipeline has an error diagnostic.
+    Invalid = 2,
+    /// A phase failed.
+    PhaseFailed = 3,
+    /// State is locked, unreadable or corrupt.
+    State = 4,
+    /// A bug in stagecraft.
+    Internal = 5,
+    /// Interrupted by a signal.
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        Self::from(exit as u8)
+    }
+}
+
+/// A command that did not succeed: what to tell the user, and the exit code.
+#[derive(Debug)]
+struct Failure {
+    exit: Exit,
+    /// Printed to stderr as `error: …` unless empty (diagnostics already
+    /// printed say it all).
+    message: String,
+    help: Option<String>,
+}
+
+impl Failure {
+    fn user(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::User,
+            message: message.into(),
+            help: None,
+        }
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stagecraft",
+    version,
+    about = "Declarative release pipelines: check, plan, build, deploy, roll back"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check pipeline files and report every problem
+    Check(CheckArgs),
+    /// Print the plan of a workflow for an env, without running anything
+    Plan(PlanArgs),
+    /// Print the dependency graph of phase instances
+    Graph(GraphArgs),
+}
+
+#[derive(Args, Debug)]
+struct FileArg {
+    /// The pipeline file [default: pipeline.stagecraft here or in the nearest parent]
+    #[arg(short = 'f', long = "file", value_name = "PATH", global = true)]
+    file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Files to check [default: the pipeline file]
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    file: FileArg,
+    /// How to print diagnostics
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    format: CheckFormat,
+    /// Treat warnings as errors (exit 2)
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CheckFormat {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    file: FileArg,
+    /// The environment to plan for
+    #[arg(long, value_name = "ENV")]
+    env: String,
+    /// The workflow to plan
+    #[arg(long, value_name = "WORKFLOW", default_value = "deploy")]
+    workflow: String,
+    /// Keep only these services' instances (every global phase stays)
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    services: Option<Vec<String>>,
+    /// The version to plan
+    #[arg(long, value_name = "V", default_value = "unknown")]
+    version: String,
+    /// Set a variable over everything the file says (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PlanFormat {
+    Text,
+    Json,
+    Ron,
+}
+
+#[derive(Args, Debug)]
+struct GraphArgs {
+    #[command(flatten)]
+    file: FileArg,
+    /// Only this workflow's instances [default: every phase]
+    #[arg(long, value_name = "WORKFLOW")]
+    workflow: Option<String>,
+    /// Decide conditions for this env (disabled instances are dashed)
+    #[arg(long, value_name = "ENV")]
+    env: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    format: GraphFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+fn parse_set(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if crate::syntax::is_ident(key) => Ok((key.to_owned(), value.to_owned())),
+        Some((key, _)) => Err(format!("`{key}` is not a variable name")),
+        None => Err(format!("expected KEY=VALUE, found `{text}`")),
+    }
+}
+
+/// Runs the command line and returns the process's exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // clap uses 2 for usage errors; stagecraft keeps 2 for invalid
+            // pipelines and uses 1 for usage.
+            return if error.use_stderr() { Exit::User } else { Exit::Success }.into();
+        }
+    };
+    let outcome = match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Plan(args) => plan(&args),
+        Command::Graph(args) => graph(&args),
+    };
+    match outcome {
+        Ok(()) => Exit::Success.into(),
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
+            if let Some(help) = failure.help {
+                eprintln!("help: {help}");
+            }
+            failure.exit.into()
+        }
+    }
+}
+
+/// `-f PATH`, or `pipeline.stagecraft` in the current directory or the
+/// nearest parent.
+fn locate(file: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(file) = file {
+        return Ok(file.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Failure::user(format!("cannot read the current directory: {e}")))?;
+    for dir in cwd.ancestors() {
+        let candidate = dir.join(DEFAULT_FILE);
+        if candidate.is_file() {
+            return Ok(candidate.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(candidate));
+        }
+    }
+    Err(Failure {
+        help: Some("pass the file with `-f PATH`".to_owned()),
+        ..Failure::user(format!(
+            "no {DEFAULT_FILE} in {} or any parent directory",
+            cwd.display()
+        ))
+    })
+}
+
+fn read(path: &Path) -> Result<SourceFile, Failure> {
+    let text = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8(text).map_err(|e| Failure {
+        exit: Exit::Invalid,
+        ..Failure::user(format!(
+            "{} is not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(SourceFile {
+        name: path.display().to_string(),
+        text,
+    })
+}
+
+fn check(args: &CheckArgs) -> Outcome {
+    let paths = if args.files.is_empty() {
+        vec![locate(args.file.file.as_deref())?]
+    } else {
+        args.files.clone()
+    };
+    let files = paths.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    let compiled: Vec<Compilation> = files.iter().map(|f| graph::compile(&f.text)).collect();
+    let failed = compiled
+        .iter()
+        .any(|c| c.has_errors() || args.deny_warnings && !c.diagnostics.is_empty());
+    match args.format {
+        CheckFormat::Json => {
+            let mut report = JsonReport::new();
+            for (file, compilation) in files.iter().zip(&compiled) {
+                report.add(file, &compilation.diagnostics);
+            }
+            print_json(&report)?;
+        }
+        CheckFormat::Human => {
+            let mut stderr = String::new();
+            let mut stdout = String::new();
+            for (file, compilation) in files.iter().zip(&compiled) {
+                stderr.push_str(&report::human(file, &compilation.diagnostics));
+                if compilation.diagnostics.is_empty() {
+                    let _ = writeln!(stdout, "{}: ok", file.name);
+                } else {
+                    let _ = writeln!(stderr, "{}: {}", file.name, report::count(&compilation.diagnostics));
+                }
+            }
+            eprint!("{stderr}");
+            print!("{stdout}");
+        }
+    }
+    if failed {
+        Err(Failure {
+            exit: Exit::Invalid,
+            message: String::new(),
+            help: None,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads and compiles the pipeline file; prints warnings, and fails with
+/// the diagnostics when there is an error.
+fn load(file: Option<&Path>) -> Result<(SourceFile, Compilation), Failure> {
+    let path = locate(file)?;
+    let source = read(&path)?;
+    let compilation = graph::compile(&source.text);
+    if compilation.has_errors() {
+        eprint!("{}", report::human(&source, &compilation.diagnostics));
+        return Err(Failure {
+            exit: Exit::Invalid,
+            message: format!(
+                "{} is invalid: {}",
+                source.name,
+                report::count(&compilation.diagnostics)
+            ),
+            help: Some(format!("run `stagecraft check -f {}` for details", source.name)),
+        });
+    }
+    Ok((source, compilation))
+}
+
+fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
+    match error {
+        PlanError::Invalid(diagnostics) => {
+            eprint!("{}", report::human(source, &diagnostics));
+            Failure {
+                exit: Exit::Invalid,
+                message: format!("cannot plan: {}", report::count(&diagnostics)),
+                help: None,
+            }
+        }
+        PlanError::UnknownEnv { ref help, .. }
+        | PlanError::UnknownWorkflow { ref help, .. }
+        | PlanError::UnknownService { ref help, .. } => Failure {
+            help: help.clone(),
+            ..Failure::user(error.to_string())
+        },
+    }
+}
+
+fn plan(args: &PlanArgs) -> Outcome {
+    let (source, compilation) = load(args.file.file.as_deref())?;
+    let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
+        return Err(Failure {
+            exit: Exit::Internal,
+            ..Failure::user("a valid compilation has no pipeline")
+        });
+    };
+    let request = PlanRequest {
+        env: args.env.clone(),
+        workflow: args.workflow.clone(),
+        services: args.services.clone(),
+        version: args.version.clone(),
+        release: "dry-run".to_owned(),
+        set: args.set.iter().cloned().collect::<IndexMap<_, _>>(),
+    };
+    let plan = engine::plan(pipeline, graph, &request).map_err(|e| plan_failure(&source, e))?;
+    let text = match args.format {
+        PlanFormat::Text => render::plan_text(&plan),
+        PlanFormat::Json => to_json(&plan)?,
+        PlanFormat::Ron => render::plan_ron(&plan).map_err(internal)?,
+    };
+    write_stdout(&text)
+}
+
+fn graph(args: &GraphArgs) -> Outcome {
+    let (source, compilation) = load(args.file.file.as_deref())?;
+    let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
+        return Err(Failure {
+            exit: Exit::Internal,
+            ..Failure::user("a valid compilation has no pipeline")
+        });
+    };
+    let view = engine::graph_view(pipeline, graph, args.workflow.as_deref(), args.env.as_deref())
+        .map_err(|e| plan_failure(&source, e))?;
+    let text = match args.format {
+        GraphFormat::Dot => render::dot(&view),
+        GraphFormat::Mermaid => render::mermaid(&view),
+    };
+    write_stdout(&text)
+}
+
+fn internal(error: impl std::fmt::Display) -> Failure {
+    Failure {
+        exit: Exit::Internal,
+        ..Failure::user(format!("internal error: {error}"))
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Failure> {
+    let mut text = serde_json::to_string_pretty(value).map_err(internal)?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Outcome {
+    write_stdout(&to_json(value)?)
+}
+
+/// Writes all of `text` to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> Outcome {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(internal(format!("cannot write output: {e}"))),
+        _ => Ok(()),
+    }
+}

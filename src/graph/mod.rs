@@ -1,0 +1,181 @@
+//! The DAG of phase instances.
+//!
+//! Every phase becomes one node, or one per service with `for each
+//! service`; nodes are created in declaration order (then service order),
+//! so a node's index is its tie-break rank. Edges point from a dependency to
+//! its dependent and remember the `after` that made them, which is where a
+//! cycle diagnostic points. [`PhaseGraph::select`] cuts out a workflow's
+//! instances (optionally only some services') and orders them.
+//!
+//! [`compile`] runs the whole front end: parse, check, build the graph.
+
+mod order;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+pub use order::Selection;
+
+use crate::check::{self, PhaseId, Pipeline, ServiceId};
+use crate::syntax::ast::Ast;
+use crate::syntax::{self, Diagnostic, Span};
+
+/// One instance of a phase: `build[api]`, or `migrate` for a global phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// The phase.
+    pub phase: PhaseId,
+    /// The service, for a per-service phase.
+    pub service: Option<ServiceId>,
+}
+
+/// Why an edge exists: the `after` (of a phase or of a service) that says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// The dependency as written.
+    pub span: Span,
+}
+
+/// Phase instances and their dependencies.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseGraph {
+    /// Dependency → dependent.
+    pub graph: DiGraph<Instance, Edge, u32>,
+    /// Index of each phase's first node; a per-service phase's instance for
+    /// service `s` is `first[phase] + s`.
+    first: Vec<u32>,
+}
+
+impl PhaseGraph {
+    /// Builds the graph of a resolved pipeline and reports its cycles.
+    #[must_use]
+    pub fn build(pipeline: &Pipeline) -> (Self, Vec<Diagnostic>) {
+        let services = pipeline.services.len();
+        let mut this = Self::default();
+        let mut next = 0u32;
+        for (phase, decl) in pipeline.phases.values().enumerate() {
+            this.first.push(next);
+            if decl.per_service {
+                for service in 0..services {
+                    this.graph.add_node(Instance {
+                        phase,
+                        service: Some(service),
+                    });
+                }
+                next += u32::try_from(services).unwrap_or(u32::MAX);
+            } else {
+                this.graph.add_node(Instance { phase, service: None });
+                next += 1;
+            }
+        }
+        for (phase, decl) in pipeline.phases.values().enumerate() {
+            for dependency in &decl.after {
+                let target = &pipeline.phases[dependency.phase];
+                let edge = Edge { span: dependency.span };
+                for dependent in this.instances(pipeline, phase) {
+                    let sources: Vec<NodeIndex> = match (dependency.service, target.per_service) {
+                        (Some(service), _) => vec![this.node(dependency.phase, Some(service))],
+                        (None, true) => match this.graph[dependent].service {
+                            Some(service) => vec![this.node(dependency.phase, Some(service))],
+                            None => this.instances(pipeline, dependency.phase).collect(),
+                        },
+                        (None, false) => vec![this.node(dependency.phase, None)],
+                    };
+                    for source in sources {
+                        this.graph.update_edge(source, dependent, edge);
+                    }
+                }
+            }
+            if decl.per_service {
+                for (service, service_decl) in pipeline.services.values().enumerate() {
+                    for &(before, span) in &service_decl.after {
+                        let source = this.node(phase, Some(before));
+                        let dependent = this.node(phase, Some(service));
+                        this.graph.update_edge(source, dependent, Edge { span });
+                    }
+                }
+            }
+        }
+        let diagnostics = order::cycles(&this, pipeline);
+        (this, diagnostics)
+    }
+
+    /// The node of an instance.
+    #[must_use]
+    pub fn node(&self, phase: PhaseId, service: Option<ServiceId>) -> NodeIndex {
+        NodeIndex::new(self.first[phase] as usize + service.unwrap_or(0))
+    }
+
+    /// The nodes of every instance of `phase`, in service order.
+    pub fn instances(&self, pipeline: &Pipeline, phase: PhaseId) -> impl Iterator<Item = NodeIndex> + use<> {
+        let count = if pipeline.phases[phase].per_service {
+            pipeline.services.len()
+        } else {
+            1
+        };
+        let first = self.first[phase] as usize;
+        (first..first + count).map(NodeIndex::new)
+    }
+
+    /// The instance's id as users see it: `build[api]` or `migrate`.
+    #[must_use]
+    pub fn instance_id(&self, pipeline: &Pipeline, node: NodeIndex) -> String {
+        instance_id(pipeline, self.graph[node])
+    }
+}
+
+/// `build[api]` or `migrate`.
+#[must_use]
+pub fn instance_id(pipeline: &Pipeline, instance: Instance) -> String {
+    let phase = &pipeline.phases[instance.phase].name.name;
+    match instance.service {
+        Some(service) => format!("{phase}[{}]", pipeline.services[service].name.name),
+        None => phase.clone(),
+    }
+}
+
+/// The front end's result for one file.
+#[derive(Debug, Default)]
+pub struct Compilation {
+    /// The syntax tree, unless the file has a syntax error.
+    pub ast: Option<Ast>,
+    /// The resolved pipeline (partial when there are errors).
+    pub pipeline: Option<Pipeline>,
+    /// The instance graph (partial when there are errors).
+    pub graph: Option<PhaseGraph>,
+    /// Every problem found, ordered by position in the file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compilation {
+    /// Whether any diagnostic is an error.
+    #[must_use]
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses, checks and builds the graph of one file's source.
+#[must_use]
+pub fn compile(source: &str) -> Compilation {
+    let parsed = match syntax::parse(source) {
+        Ok(parsed) => parsed,
+        Err(diagnostic) => {
+            return Compilation {
+                diagnostics: vec![diagnostic],
+                ..Compilation::default()
+            };
+        }
+    };
+    let mut diagnostics = parsed.diagnostics;
+    let checked = check::check(&parsed.ast);
+    diagnostics.extend(checked.diagnostics);
+    let (graph, cycles) = PhaseGraph::build(&checked.pipeline);
+    diagnostics.extend(cycles);
+    diagnostics.sort_by_key(|d| (d.primary_span().map_or(0, |s| s.start), d.code));
+    Compilation {
+        ast: Some(parsed.ast),
+        pipeline: Some(checked.pipeline),
+        graph: Some(graph),
+        diagnostics,
+    }
+}

@@ -1,0 +1,17 @@
+//! The pipeline language as text: the pest grammar binding, spans, the AST
+//! and the diagnostic type every layer reports with.
+//!
+//! This layer knows nothing of graphs, environments or processes. It never
+//! panics on any input: a syntax error is one [`Diagnostic`], and problems
+//! inside string literals are collected without stopping the parse.
+
+pub mod ast;
+mod diagnostic;
+mod parser;
+mod span;
+mod template;
+
+pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
+pub use parser::{Parsed, parse};
+pub use span::{Span, floor_char_boundary, line_column};
+pub use template::is_ident;

@@ -1,0 +1,371 @@
+//! The pest binding and the lowering of pest's pairs into the [`Ast`].
+//!
+//! Conventions: one `lower_<rule>` function per grammar rule that becomes an
+//! AST node; `Rule::describe` gives every rule the words used for it in a
+//! syntax error, in a match without a catch-all so a new rule cannot be
+//! added without them.
+
+use pest::Parser as _;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+
+use super::ast::{
+    Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, ServiceDecl,
+    Template, WorkflowDecl,
+};
+use super::{Code, Diagnostic, Span, template};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/stagecraft.pest"]
+struct Grammar;
+
+impl Rule {
+    /// How the rule is named in "expected …" messages.
+    fn describe(self) -> &'static str {
+        match self {
+            Rule::EOI => "end of file",
+            Rule::WHITESPACE | Rule::COMMENT => "whitespace",
+            Rule::file | Rule::item => "a declaration",
+            Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
+            Rule::var_decl | Rule::kw_var => "`var`",
+            Rule::env_decl | Rule::kw_env => "`env`",
+            Rule::extends | Rule::kw_extends => "`extends`",
+            Rule::assignment => "an assignment `name = \"value\"`",
+            Rule::service_decl | Rule::kw_service => "`service`",
+            Rule::service_after | Rule::kw_after | Rule::after_clause => "`after`",
+            Rule::workflow_decl | Rule::kw_workflow => "`workflow`",
+            Rule::phase_decl | Rule::kw_phase => "`phase`",
+            Rule::phase_clause => "a phase clause",
+            Rule::for_each | Rule::kw_for => "`for each service`",
+            Rule::kw_each => "`each`",
+            Rule::dependency => "a phase name",
+            Rule::when_clause | Rule::kw_when => "`when`",
+            Rule::run_clause | Rule::kw_run => "`run`",
+            Rule::timeout_clause | Rule::kw_timeout => "`timeout`",
+            Rule::retry_clause | Rule::kw_retry => "`retry`",
+            Rule::kw_backoff => "`backoff`",
+            Rule::expr | Rule::operand => "a condition",
+            Rule::infix => "an operator",
+            Rule::op_or => "`||`",
+            Rule::op_and => "`&&`",
+            Rule::op_eq => "`==`",
+            Rule::op_ne => "`!=`",
+            Rule::op_not => "`!`",
+            Rule::var_ref => "a variable",
+            Rule::ident | Rule::ident_char => "a name",
+            Rule::duration => "a duration such as `30s`",
+            Rule::count => "a number",
+            Rule::string | Rule::triple_string | Rule::plain_string => "a string",
+            Rule::triple_inner | Rule::plain_inner => "string text",
+            Rule::escape => "an escape such as `\\n`",
+        }
+    }
+}
+
+/// The result of parsing: the AST, and problems found inside string
+/// literals (which do not stop parsing).
+#[derive(Debug)]
+pub struct Parsed {
+    /// The syntax tree.
+    pub ast: Ast,
+    /// Non-fatal problems found while lowering (bad interpolations).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses a whole file. A syntax error is one diagnostic: pest stops at the
+/// first place the text leaves the grammar.
+///
+/// # Errors
+///
+/// The syntax error, with what was expected in words.
+pub fn parse(source: &str) -> Result<Parsed, Diagnostic> {
+    let mut pairs = Grammar::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
+    let mut lowering = Lowering::default();
+    if let Some(file) = pairs.next() {
+        for item in file.into_inner() {
+            lowering.item(item);
+        }
+    }
+    Ok(Parsed {
+        ast: lowering.ast,
+        diagnostics: lowering.diagnostics,
+    })
+}
+
+fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let offset = match error.location {
+        InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
+    };
+    let found = found_at(source, offset);
+    let (message, label) = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } if !positives.is_empty() => {
+            let mut expected: Vec<&str> = positives.iter().map(|rule| rule.describe()).collect();
+            expected.sort_unstable();
+            expected.dedup();
+            let expected = join_or(&expected);
+            (
+                format!("expected {expected}, found {}", found.0),
+                format!("expected {expected}"),
+            )
+        }
+        ErrorVariant::ParsingError { .. } => (format!("unexpected {}", found.0), "not expected here".to_owned()),
+        ErrorVariant::CustomError { message } => (message.clone(), message.clone()),
+    };
+    let diagnostic = Diagnostic::error(Code::Syntax, message).label(Span::new(offset, offset + found.1), label);
+    match syntax_help(source, offset) {
+        Some(help) => diagnostic.help(help),
+        None => diagnostic,
+    }
+}
+
+/// What stands at `offset`, in words, and how many bytes of it to underline.
+fn found_at(source: &str, offset: usize) -> (String, usize) {
+    let rest = &source[offset.min(source.len())..];
+    let Some(first) = rest.chars().next() else {
+        return ("end of file".to_owned(), 0);
+    };
+    if first == '\n' || first == '\r' {
+        return ("end of line".to_owned(), 1);
+    }
+    if first == '"' {
+        return ("a string".to_owned(), 1);
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    if word.is_empty() {
+        (format!("`{first}`"), first.len_utf8())
+    } else {
+        (format!("`{word}`"), word.len())
+    }
+}
+
+/// A hint for the mistakes people make most.
+fn syntax_help(source: &str, offset: usize) -> Option<&'static str> {
+    let rest = &source[offset.min(source.len())..];
+    let line = &source[source[..offset.min(source.len())].rfind('\n').map_or(0, |i| i + 1)..];
+    if rest.starts_with(':') || rest.starts_with('=') && line.trim_start().starts_with("var") {
+        None
+    } else if rest.starts_with('\'') {
+        Some("strings use double quotes: \"…\"")
+    } else if line.trim_start().starts_with("depends") || rest.starts_with("depends") {
+        Some("dependencies are written `after other_phase`")
+    } else if rest.is_empty() {
+        Some("a block may be missing its closing `}`")
+    } else {
+        None
+    }
+}
+
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[derive(Default)]
+struct Lowering {
+    ast: Ast,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Lowering {
+    fn item(&mut self, pair: Pair<'_, Rule>) {
+        match pair.as_rule() {
+            Rule::pipeline_decl => {
+                let ident = lower_ident(&last_inner(pair));
+                self.ast.pipelines.push(ident);
+            }
+            Rule::var_decl => {
+                let assignment = self.assignment(pair);
+                self.ast.vars.push(assignment);
+            }
+            Rule::env_decl => {
+                let env = self.env(pair);
+                self.ast.envs.push(env);
+            }
+            Rule::service_decl => {
+                let service = self.service(pair);
+                self.ast.services.push(service);
+            }
+            Rule::phase_decl => {
+                let phase = self.phase(pair);
+                self.ast.phases.push(phase);
+            }
+            Rule::workflow_decl => {
+                let mut inner = pair.into_inner().skip(1);
+                let name = lower_ident(&inner.next().expect("workflow name"));
+                let phases = inner.map(|p| lower_ident(&p)).collect();
+                self.ast.workflows.push(WorkflowDecl { name, phases });
+            }
+            // `EOI` closes the file.
+            _ => {}
+        }
+    }
+
+    /// `var x = "…"` and `x = "…"`: an identifier and a string, after an
+    /// optional keyword.
+    fn assignment(&mut self, pair: Pair<'_, Rule>) -> Assignment {
+        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_var);
+        let name = lower_ident(&inner.next().expect("assignment name"));
+        let value = self.string(inner.next().expect("assignment value"));
+        Assignment { name, value }
+    }
+
+    fn env(&mut self, pair: Pair<'_, Rule>) -> EnvDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = lower_ident(&inner.next().expect("env name"));
+        let mut env = EnvDecl {
+            name,
+            extends: None,
+            values: Vec::new(),
+        };
+        for part in inner {
+            if part.as_rule() == Rule::extends {
+                env.extends = Some(lower_ident(&last_inner(part)));
+            } else {
+                let value = self.assignment(part);
+                env.values.push(value);
+            }
+        }
+        env
+    }
+
+    fn service(&mut self, pair: Pair<'_, Rule>) -> ServiceDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = lower_ident(&inner.next().expect("service name"));
+        let mut service = ServiceDecl {
+            name,
+            attrs: Vec::new(),
+            after: Vec::new(),
+        };
+        for part in inner {
+            if part.as_rule() == Rule::service_after {
+                service.after.extend(part.into_inner().skip(1).map(|p| lower_ident(&p)));
+            } else {
+                let attr = self.assignment(part);
+                service.attrs.push(attr);
+            }
+        }
+        service
+    }
+
+    fn phase(&mut self, pair: Pair<'_, Rule>) -> PhaseDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = lower_ident(&inner.next().expect("phase name"));
+        let clauses = inner.map(|clause| self.clause(clause)).collect();
+        PhaseDecl { name, clauses }
+    }
+
+    fn clause(&mut self, pair: Pair<'_, Rule>) -> Clause {
+        let span = Span::from(pair.as_span());
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().skip(1);
+        let kind = match rule {
+            Rule::for_each => ClauseKind::ForEach,
+            Rule::after_clause => ClauseKind::After(inner.map(lower_dependency).collect()),
+            Rule::when_clause => ClauseKind::When(self.expr(inner.next().expect("condition"))),
+            Rule::run_clause => ClauseKind::Run(self.string(inner.next().expect("command"))),
+            Rule::timeout_clause => ClauseKind::Timeout(lower_raw(&inner.next().expect("duration"))),
+            Rule::retry_clause => {
+                let count = lower_raw(&inner.next().expect("retry count"));
+                let backoff = inner.find(|p| p.as_rule() == Rule::duration).map(|p| lower_raw(&p));
+                ClauseKind::Retry { count, backoff }
+            }
+            other => unreachable!("not a phase clause: {other:?}"),
+        };
+        Clause { kind, span }
+    }
+
+    fn string(&mut self, pair: Pair<'_, Rule>) -> Template {
+        lower_string(pair, &mut self.diagnostics)
+    }
+
+    /// Conditions by precedence climbing: `||` < `&&` < `==`/`!=` < `!`.
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let pratt = PrattParser::new()
+            .op(Op::infix(Rule::op_or, Assoc::Left))
+            .op(Op::infix(Rule::op_and, Assoc::Left))
+            .op(Op::infix(Rule::op_eq, Assoc::Left) | Op::infix(Rule::op_ne, Assoc::Left))
+            .op(Op::prefix(Rule::op_not));
+        climb(&pratt, pair, &mut self.diagnostics)
+    }
+}
+
+fn climb(pratt: &PrattParser<Rule>, pair: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) -> Expr {
+    pratt
+        .map_primary(|primary| match primary.as_rule() {
+            Rule::var_ref => Expr::Var(lower_var_ref(&primary)),
+            Rule::string => Expr::Str(lower_string(primary, diagnostics)),
+            Rule::expr => climb(pratt, primary, diagnostics),
+            other => unreachable!("not an operand: {other:?}"),
+        })
+        .map_prefix(|_, operand| Expr::Not(Box::new(operand)))
+        .map_infix(|lhs, op, rhs| Expr::Binary {
+            op: match op.as_rule() {
+                Rule::op_or => BinaryOp::Or,
+                Rule::op_and => BinaryOp::And,
+                Rule::op_eq => BinaryOp::Eq,
+                _ => BinaryOp::Ne,
+            },
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        })
+        .parse(pair.into_inner())
+}
+
+fn lower_string(pair: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) -> Template {
+    let span = Span::from(pair.as_span());
+    let literal = pair.into_inner().next().expect("string literal");
+    let triple = literal.as_rule() == Rule::triple_string;
+    let body = literal.into_inner().next().expect("string body");
+    let base = body.as_span().start();
+    if triple {
+        template::triple(body.as_str(), base, span, diagnostics)
+    } else {
+        template::plain(body.as_str(), base, span, diagnostics)
+    }
+}
+
+fn last_inner(pair: Pair<'_, Rule>) -> Pair<'_, Rule> {
+    pair.into_inner().last().expect("rule has an inner pair")
+}
+
+fn lower_ident(pair: &Pair<'_, Rule>) -> Ident {
+    Ident {
+        name: pair.as_str().to_owned(),
+        span: pair.as_span().into(),
+    }
+}
+
+fn lower_raw(pair: &Pair<'_, Rule>) -> Raw {
+    Raw {
+        text: pair.as_str().to_owned(),
+        span: pair.as_span().into(),
+    }
+}
+
+fn lower_dependency(pair: Pair<'_, Rule>) -> Dependency {
+    let span = Span::from(pair.as_span());
+    let mut inner = pair.into_inner();
+    let phase = lower_ident(&inner.next().expect("dependency phase"));
+    let service = inner.next().as_ref().map(lower_ident);
+    Dependency { phase, service, span }
+}
+
+fn lower_var_ref(pair: &Pair<'_, Rule>) -> super::ast::VarRef {
+    let text = pair.as_str();
+    let (name, attr) = match text.split_once('.') {
+        Some((name, attr)) => (name.to_owned(), Some(attr.to_owned())),
+        None => (text.to_owned(), None),
+    };
+    super::ast::VarRef {
+        name,
+        attr,
+        span: pair.as_span().into(),
+    }
+}
