@@ -1,0 +1,2 @@
+//! Front-end benchmark (being written).
+fn main() {}
