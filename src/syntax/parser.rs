@@ -59,6 +59,8 @@ impl Rule {
             Rule::string | Rule::triple_string | Rule::plain_string => "a string",
             Rule::triple_inner | Rule::plain_inner => "string text",
             Rule::escape => "an escape such as `\\n`",
+            Rule::close => "`}`",
+            Rule::equals => "`=`",
         }
     }
 }
@@ -97,6 +99,9 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     let offset = match error.location {
         InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
     };
+    if let Some(diagnostic) = unterminated_string(source, offset) {
+        return diagnostic;
+    }
     let found = found_at(source, offset);
     let (message, label) = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } if !positives.is_empty() => {
@@ -117,6 +122,43 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         Some(help) => diagnostic.help(help),
         None => diagnostic,
     }
+}
+
+/// pest reports a string that never closes at its opening quote, as "expected
+/// a string"; say what is really wrong instead.
+fn unterminated_string(source: &str, offset: usize) -> Option<Diagnostic> {
+    // `"""abc` fails at its third quote, after `""` parsed as an empty string.
+    let offset = if offset >= 2 && source.get(offset - 2..=offset) == Some("\"\"\"") {
+        offset - 2
+    } else {
+        offset
+    };
+    let rest = source.get(offset..)?;
+    if let Some(body) = rest.strip_prefix("\"\"\"") {
+        return (!body.contains("\"\"\"")).then(|| {
+            Diagnostic::error(Code::Syntax, "unterminated multi-line string")
+                .label(Span::new(offset, offset + 3), "this `\"\"\"` is never closed")
+                .help("end the string with `\"\"\"`")
+        });
+    }
+    let body = rest.strip_prefix('"')?;
+    let line = body.split('\n').next().unwrap_or_default();
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            '"' if !escaped => return None,
+            '\\' => escaped = !escaped,
+            _ => escaped = false,
+        }
+    }
+    Some(
+        Diagnostic::error(Code::Syntax, "unterminated string")
+            .label(
+                Span::new(offset, offset + 1),
+                "this string is not closed before the end of the line",
+            )
+            .help("close it with `\"`, or use `\"\"\"` for text over several lines"),
+    )
 }
 
 /// What stands at `offset`, in words, and how many bytes of it to underline.
@@ -197,7 +239,7 @@ impl Lowering {
                 self.ast.phases.push(phase);
             }
             Rule::workflow_decl => {
-                let mut inner = pair.into_inner().skip(1);
+                let mut inner = meaningful(pair).skip(1);
                 let name = lower_ident(&inner.next().expect("workflow name"));
                 let phases = inner.map(|p| lower_ident(&p)).collect();
                 self.ast.workflows.push(WorkflowDecl { name, phases });
@@ -210,14 +252,14 @@ impl Lowering {
     /// `var x = "…"` and `x = "…"`: an identifier and a string, after an
     /// optional keyword.
     fn assignment(&mut self, pair: Pair<'_, Rule>) -> Assignment {
-        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_var);
+        let mut inner = meaningful(pair);
         let name = lower_ident(&inner.next().expect("assignment name"));
         let value = self.string(inner.next().expect("assignment value"));
         Assignment { name, value }
     }
 
     fn env(&mut self, pair: Pair<'_, Rule>) -> EnvDecl {
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = meaningful(pair).skip(1);
         let name = lower_ident(&inner.next().expect("env name"));
         let mut env = EnvDecl {
             name,
@@ -236,7 +278,7 @@ impl Lowering {
     }
 
     fn service(&mut self, pair: Pair<'_, Rule>) -> ServiceDecl {
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = meaningful(pair).skip(1);
         let name = lower_ident(&inner.next().expect("service name"));
         let mut service = ServiceDecl {
             name,
@@ -255,7 +297,7 @@ impl Lowering {
     }
 
     fn phase(&mut self, pair: Pair<'_, Rule>) -> PhaseDecl {
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = meaningful(pair).skip(1);
         let name = lower_ident(&inner.next().expect("phase name"));
         let clauses = inner.map(|clause| self.clause(clause)).collect();
         PhaseDecl { name, clauses }
@@ -329,6 +371,13 @@ fn lower_string(pair: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) -> Temp
     } else {
         template::plain(body.as_str(), base, span, diagnostics)
     }
+}
+
+/// The inner pairs that carry meaning: punctuation kept only for error
+/// messages (`}` and `=`) is dropped.
+fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+    pair.into_inner()
+        .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals | Rule::kw_var))
 }
 
 fn last_inner(pair: Pair<'_, Rule>) -> Pair<'_, Rule> {

@@ -100,14 +100,23 @@ fn scan(text: &str, base: usize, escapes: bool, parts: &mut Vec<Part>, diagnosti
             }
             i += close + 4;
         } else if escapes && bytes[i] == b'\\' && i + 1 < text.len() {
-            literal.push(match bytes[i + 1] {
-                b'n' => '\n',
-                b't' => '\t',
-                b'r' => '\r',
-                b'0' => '\0',
-                other => char::from(other),
-            });
-            i += 2;
+            let decoded = match bytes[i + 1] {
+                b'n' => Some('\n'),
+                b't' => Some('\t'),
+                b'r' => Some('\r'),
+                b'0' => Some('\0'),
+                b'"' => Some('"'),
+                b'\\' => Some('\\'),
+                _ => None,
+            };
+            if let Some(decoded) = decoded {
+                literal.push(decoded);
+                i += 2;
+            } else {
+                // Unknown escapes stay as written, for the shell.
+                literal.push('\\');
+                i += 1;
+            }
         } else {
             let ch = text[i..].chars().next().unwrap_or_default();
             literal.push(ch);
@@ -185,12 +194,19 @@ mod tests {
     }
 
     #[test]
+    fn unknown_escapes_stay_for_the_shell() {
+        let mut diags = Vec::new();
+        let t = plain(r"s/\./x/ \\ \t \$HOME", 0, Span::default(), &mut diags);
+        assert_eq!(parts(&t), ["T:s/\\./x/ \\ \t \\$HOME"]);
+    }
+
+    #[test]
     fn triple_strings_strip_common_indentation() {
         let mut diags = Vec::new();
         let inner = "\n    set -e\n      echo {{v}}\n  ";
         let t = triple(inner, 0, Span::default(), &mut diags);
         assert!(diags.is_empty());
-        assert_eq!(parts(&t), ["T:set -e\n  echo ", "V:v@24..25"]);
+        assert_eq!(parts(&t), ["T:set -e\n  echo ", "V:v@25..26"]);
     }
 
     #[test]
