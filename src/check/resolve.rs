@@ -459,6 +459,8 @@ impl Resolver<'_> {
                 );
             }
             let mut members: Vec<(usize, Span)> = Vec::new();
+            // Where each phase was first listed in this workflow.
+            let mut first_listed: HashMap<usize, Span> = HashMap::new();
             for member in &decl.phases {
                 let Some(phase) = self.pipeline.phases.get_index_of(&member.name) else {
                     self.diagnostics.push(
@@ -474,7 +476,7 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
-                if let Some(&(_, first)) = members.iter().find(|(p, _)| *p == phase) {
+                if let Some(&first) = first_listed.get(&phase) {
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::DuplicateName,
@@ -486,6 +488,7 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
+                first_listed.insert(phase, member.span);
                 members.push((phase, member.span));
                 listed[phase] = true;
             }

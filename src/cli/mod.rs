@@ -347,12 +347,11 @@ fn plan(args: &PlanArgs) -> Outcome {
         set: args.set.iter().cloned().collect::<IndexMap<_, _>>(),
     };
     let plan = engine::plan(pipeline, graph, &request).map_err(|e| plan_failure(&source, e))?;
-    let text = match args.format {
-        PlanFormat::Text => render::plan_text(&plan),
-        PlanFormat::Json => to_json(&plan)?,
-        PlanFormat::Ron => render::plan_ron(&plan).map_err(internal)?,
-    };
-    write_stdout(&text)
+    match args.format {
+        PlanFormat::Text => write_stdout(&render::plan_text(&plan)),
+        PlanFormat::Json => print_json(&plan),
+        PlanFormat::Ron => write_stdout(&render::plan_ron(&plan).map_err(internal)?),
+    }
 }
 
 fn graph(args: &GraphArgs) -> Outcome {
@@ -379,20 +378,25 @@ fn internal(error: impl std::fmt::Display) -> Failure {
     }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<String, Failure> {
-    let mut text = serde_json::to_string_pretty(value).map_err(internal)?;
-    text.push('\n');
-    Ok(text)
-}
-
+/// Pretty JSON straight to stdout (a plan of 10,000 instances is megabytes:
+/// it is not built as a string first).
 fn print_json(value: &impl serde::Serialize) -> Outcome {
-    write_stdout(&to_json(value)?)
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut stdout, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    output_result(written)
 }
 
 /// Writes all of `text` to stdout; a closed pipe (`| head`) is not an error.
 fn write_stdout(text: &str) -> Outcome {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    output_result(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()))
+}
+
+fn output_result(written: std::io::Result<()>) -> Outcome {
+    match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(internal(format!("cannot write output: {e}"))),
         _ => Ok(()),
     }

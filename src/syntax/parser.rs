@@ -12,7 +12,7 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::{
     Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, ServiceDecl,
-    Template, WorkflowDecl,
+    Template, VarRef, WorkflowDecl,
 };
 use super::{Code, Diagnostic, Span, template};
 
@@ -26,7 +26,7 @@ impl Rule {
         match self {
             Rule::EOI => "end of file",
             Rule::WHITESPACE | Rule::COMMENT => "whitespace",
-            Rule::file | Rule::item => "a declaration",
+            Rule::file | Rule::next_item | Rule::item => "a declaration",
             Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
             Rule::var_decl | Rule::kw_var => "`var`",
             Rule::env_decl | Rule::kw_env => "`env`",
@@ -82,12 +82,21 @@ pub struct Parsed {
 ///
 /// The syntax error, with what was expected in words.
 pub fn parse(source: &str) -> Result<Parsed, Diagnostic> {
-    let mut pairs = Grammar::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
+    // One declaration at a time: pest keeps every token of a parse in
+    // memory, so parsing the file whole would hold tokens for all of it.
     let mut lowering = Lowering::default();
-    if let Some(file) = pairs.next() {
-        for item in file.into_inner() {
-            lowering.item(item);
-        }
+    while lowering.base < source.len() {
+        let rest = &source[lowering.base..];
+        let item = Grammar::parse(Rule::next_item, rest)
+            .map_err(|error| syntax_error(source, lowering.base, &error))?
+            .next()
+            .and_then(|next| next.into_inner().next());
+        let Some(item) = item.filter(|item| item.as_rule() != Rule::EOI) else {
+            break;
+        };
+        let end = item.as_span().end();
+        lowering.item(item);
+        lowering.base += end;
     }
     Ok(Parsed {
         ast: lowering.ast,
@@ -95,10 +104,11 @@ pub fn parse(source: &str) -> Result<Parsed, Diagnostic> {
     })
 }
 
-fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let offset = match error.location {
-        InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
-    };
+fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let offset = base
+        + match error.location {
+            InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
+        };
     if let Some(diagnostic) = unterminated_string(source, offset) {
         return diagnostic;
     }
@@ -209,17 +219,25 @@ fn join_or(items: &[&str]) -> String {
     }
 }
 
+/// Lowers one declaration at a time. Spans from pest are relative to the
+/// slice being parsed; `base` makes them offsets into the whole file.
 #[derive(Default)]
 struct Lowering {
     ast: Ast,
     diagnostics: Vec<Diagnostic>,
+    base: usize,
 }
 
 impl Lowering {
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let span = pair.as_span();
+        Span::new(self.base + span.start(), self.base + span.end())
+    }
+
     fn item(&mut self, pair: Pair<'_, Rule>) {
         match pair.as_rule() {
             Rule::pipeline_decl => {
-                let ident = lower_ident(&last_inner(pair));
+                let ident = self.ident(&last_inner(pair));
                 self.ast.pipelines.push(ident);
             }
             Rule::var_decl => {
@@ -240,8 +258,8 @@ impl Lowering {
             }
             Rule::workflow_decl => {
                 let mut inner = meaningful(pair).skip(1);
-                let name = lower_ident(&inner.next().expect("workflow name"));
-                let phases = inner.map(|p| lower_ident(&p)).collect();
+                let name = self.ident(&inner.next().expect("workflow name"));
+                let phases = inner.map(|p| self.ident(&p)).collect();
                 self.ast.workflows.push(WorkflowDecl { name, phases });
             }
             // `EOI` closes the file.
@@ -253,14 +271,14 @@ impl Lowering {
     /// optional keyword.
     fn assignment(&mut self, pair: Pair<'_, Rule>) -> Assignment {
         let mut inner = meaningful(pair);
-        let name = lower_ident(&inner.next().expect("assignment name"));
+        let name = self.ident(&inner.next().expect("assignment name"));
         let value = self.string(inner.next().expect("assignment value"));
         Assignment { name, value }
     }
 
     fn env(&mut self, pair: Pair<'_, Rule>) -> EnvDecl {
         let mut inner = meaningful(pair).skip(1);
-        let name = lower_ident(&inner.next().expect("env name"));
+        let name = self.ident(&inner.next().expect("env name"));
         let mut env = EnvDecl {
             name,
             extends: None,
@@ -268,7 +286,7 @@ impl Lowering {
         };
         for part in inner {
             if part.as_rule() == Rule::extends {
-                env.extends = Some(lower_ident(&last_inner(part)));
+                env.extends = Some(self.ident(&last_inner(part)));
             } else {
                 let value = self.assignment(part);
                 env.values.push(value);
@@ -279,7 +297,7 @@ impl Lowering {
 
     fn service(&mut self, pair: Pair<'_, Rule>) -> ServiceDecl {
         let mut inner = meaningful(pair).skip(1);
-        let name = lower_ident(&inner.next().expect("service name"));
+        let name = self.ident(&inner.next().expect("service name"));
         let mut service = ServiceDecl {
             name,
             attrs: Vec::new(),
@@ -287,7 +305,7 @@ impl Lowering {
         };
         for part in inner {
             if part.as_rule() == Rule::service_after {
-                service.after.extend(part.into_inner().skip(1).map(|p| lower_ident(&p)));
+                service.after.extend(part.into_inner().skip(1).map(|p| self.ident(&p)));
             } else {
                 let attr = self.assignment(part);
                 service.attrs.push(attr);
@@ -298,24 +316,24 @@ impl Lowering {
 
     fn phase(&mut self, pair: Pair<'_, Rule>) -> PhaseDecl {
         let mut inner = meaningful(pair).skip(1);
-        let name = lower_ident(&inner.next().expect("phase name"));
+        let name = self.ident(&inner.next().expect("phase name"));
         let clauses = inner.map(|clause| self.clause(clause)).collect();
         PhaseDecl { name, clauses }
     }
 
     fn clause(&mut self, pair: Pair<'_, Rule>) -> Clause {
-        let span = Span::from(pair.as_span());
+        let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner().skip(1);
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
-            Rule::after_clause => ClauseKind::After(inner.map(lower_dependency).collect()),
-            Rule::when_clause => ClauseKind::When(self.expr(inner.next().expect("condition"))),
+            Rule::after_clause => ClauseKind::After(inner.map(|p| self.dependency(p)).collect()),
+            Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
             Rule::run_clause => ClauseKind::Run(self.string(inner.next().expect("command"))),
-            Rule::timeout_clause => ClauseKind::Timeout(lower_raw(&inner.next().expect("duration"))),
+            Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
             Rule::retry_clause => {
-                let count = lower_raw(&inner.next().expect("retry count"));
-                let backoff = inner.find(|p| p.as_rule() == Rule::duration).map(|p| lower_raw(&p));
+                let count = self.raw(&inner.next().expect("retry count"));
+                let backoff = inner.find(|p| p.as_rule() == Rule::duration).map(|p| self.raw(&p));
                 ClauseKind::Retry { count, backoff }
             }
             other => unreachable!("not a phase clause: {other:?}"),
@@ -324,54 +342,99 @@ impl Lowering {
     }
 
     fn string(&mut self, pair: Pair<'_, Rule>) -> Template {
-        lower_string(pair, &mut self.diagnostics)
+        let span = self.span(&pair);
+        let literal = pair.into_inner().next().expect("string literal");
+        let triple = literal.as_rule() == Rule::triple_string;
+        let body = literal.into_inner().next().expect("string body");
+        let start = self.base + body.as_span().start();
+        if triple {
+            template::triple(body.as_str(), start, span, &mut self.diagnostics)
+        } else {
+            template::plain(body.as_str(), start, span, &mut self.diagnostics)
+        }
     }
 
-    /// Conditions by precedence climbing: `||` < `&&` < `==`/`!=` < `!`.
-    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+    /// A `when` condition, unless it nests deeper than [`MAX_NESTING`].
+    fn condition(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let nesting = pair.as_str().bytes().filter(|b| matches!(b, b'(' | b'!')).count();
+        if nesting > MAX_NESTING {
+            self.diagnostics.push(
+                Diagnostic::error(Code::Syntax, "condition nested too deeply")
+                    .label(self.span(&pair), format!("more than {MAX_NESTING} `(` and `!`"))
+                    .help("split the condition with a `var`"),
+            );
+            return Expr::Str(Template::default());
+        }
         let pratt = PrattParser::new()
             .op(Op::infix(Rule::op_or, Assoc::Left))
             .op(Op::infix(Rule::op_and, Assoc::Left))
             .op(Op::infix(Rule::op_eq, Assoc::Left) | Op::infix(Rule::op_ne, Assoc::Left))
             .op(Op::prefix(Rule::op_not));
-        climb(&pratt, pair, &mut self.diagnostics)
+        self.climb(&pratt, pair)
+    }
+
+    /// Conditions by precedence climbing: `||` < `&&` < `==`/`!=` < `!`.
+    fn climb(&mut self, pratt: &PrattParser<Rule>, pair: Pair<'_, Rule>) -> Expr {
+        pratt
+            .map_primary(|primary| match primary.as_rule() {
+                Rule::var_ref => Expr::Var(self.var_ref(&primary)),
+                Rule::string => Expr::Str(self.string(primary)),
+                Rule::expr => self.climb(pratt, primary),
+                other => unreachable!("not an operand: {other:?}"),
+            })
+            .map_prefix(|_, operand| Expr::Not(Box::new(operand)))
+            .map_infix(|lhs, op, rhs| Expr::Binary {
+                op: match op.as_rule() {
+                    Rule::op_or => BinaryOp::Or,
+                    Rule::op_and => BinaryOp::And,
+                    Rule::op_eq => BinaryOp::Eq,
+                    _ => BinaryOp::Ne,
+                },
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            })
+            .parse(pair.into_inner())
+    }
+
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_owned(),
+            span: self.span(pair),
+        }
+    }
+
+    fn raw(&self, pair: &Pair<'_, Rule>) -> Raw {
+        Raw {
+            text: pair.as_str().to_owned(),
+            span: self.span(pair),
+        }
+    }
+
+    fn dependency(&self, pair: Pair<'_, Rule>) -> Dependency {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let phase = self.ident(&inner.next().expect("dependency phase"));
+        let service = inner.next().map(|p| self.ident(&p));
+        Dependency { phase, service, span }
+    }
+
+    fn var_ref(&self, pair: &Pair<'_, Rule>) -> VarRef {
+        let text = pair.as_str();
+        let (name, attr) = match text.split_once('.') {
+            Some((name, attr)) => (name.to_owned(), Some(attr.to_owned())),
+            None => (text.to_owned(), None),
+        };
+        VarRef {
+            name,
+            attr,
+            span: self.span(pair),
+        }
     }
 }
 
-fn climb(pratt: &PrattParser<Rule>, pair: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) -> Expr {
-    pratt
-        .map_primary(|primary| match primary.as_rule() {
-            Rule::var_ref => Expr::Var(lower_var_ref(&primary)),
-            Rule::string => Expr::Str(lower_string(primary, diagnostics)),
-            Rule::expr => climb(pratt, primary, diagnostics),
-            other => unreachable!("not an operand: {other:?}"),
-        })
-        .map_prefix(|_, operand| Expr::Not(Box::new(operand)))
-        .map_infix(|lhs, op, rhs| Expr::Binary {
-            op: match op.as_rule() {
-                Rule::op_or => BinaryOp::Or,
-                Rule::op_and => BinaryOp::And,
-                Rule::op_eq => BinaryOp::Eq,
-                _ => BinaryOp::Ne,
-            },
-            lhs: Box::new(lhs),
-            rhs: Box::new(rhs),
-        })
-        .parse(pair.into_inner())
-}
-
-fn lower_string(pair: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) -> Template {
-    let span = Span::from(pair.as_span());
-    let literal = pair.into_inner().next().expect("string literal");
-    let triple = literal.as_rule() == Rule::triple_string;
-    let body = literal.into_inner().next().expect("string body");
-    let base = body.as_span().start();
-    if triple {
-        template::triple(body.as_str(), base, span, diagnostics)
-    } else {
-        template::plain(body.as_str(), base, span, diagnostics)
-    }
-}
+/// How many `(` and `!` a condition may have: lowering and evaluation
+/// recurse on them, and no real condition comes near.
+const MAX_NESTING: usize = 64;
 
 /// The inner pairs that carry meaning: punctuation kept only for error
 /// messages (`}` and `=`) is dropped.
@@ -382,39 +445,4 @@ fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
 
 fn last_inner(pair: Pair<'_, Rule>) -> Pair<'_, Rule> {
     pair.into_inner().last().expect("rule has an inner pair")
-}
-
-fn lower_ident(pair: &Pair<'_, Rule>) -> Ident {
-    Ident {
-        name: pair.as_str().to_owned(),
-        span: pair.as_span().into(),
-    }
-}
-
-fn lower_raw(pair: &Pair<'_, Rule>) -> Raw {
-    Raw {
-        text: pair.as_str().to_owned(),
-        span: pair.as_span().into(),
-    }
-}
-
-fn lower_dependency(pair: Pair<'_, Rule>) -> Dependency {
-    let span = Span::from(pair.as_span());
-    let mut inner = pair.into_inner();
-    let phase = lower_ident(&inner.next().expect("dependency phase"));
-    let service = inner.next().as_ref().map(lower_ident);
-    Dependency { phase, service, span }
-}
-
-fn lower_var_ref(pair: &Pair<'_, Rule>) -> super::ast::VarRef {
-    let text = pair.as_str();
-    let (name, attr) = match text.split_once('.') {
-        Some((name, attr)) => (name.to_owned(), Some(attr.to_owned())),
-        None => (text.to_owned(), None),
-    };
-    super::ast::VarRef {
-        name,
-        attr,
-        span: pair.as_span().into(),
-    }
 }
