@@ -23,17 +23,17 @@ use crate::syntax::ast::Ast;
 
 /// The outcome of checking one file.
 #[derive(Debug)]
-pub struct Checked {
+pub struct Checked<'s> {
     /// The resolved pipeline. With errors, references that failed to
     /// resolve are left out; do not execute it.
-    pub pipeline: Pipeline,
+    pub pipeline: Pipeline<'s>,
     /// Errors and warnings, in the order found.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Checks a parsed file.
 #[must_use]
-pub fn check(ast: &Ast) -> Checked {
+pub fn check(ast: Ast<'_>) -> Checked<'_> {
     let mut diagnostics = Vec::new();
     let pipeline = resolve::resolve(ast, &mut diagnostics);
     Checked { pipeline, diagnostics }

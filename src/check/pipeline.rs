@@ -21,58 +21,58 @@ pub type PhaseId = usize;
 /// A pipeline whose names all resolve. Maps keep declaration order, which is
 /// what breaks ties in execution order.
 #[derive(Clone, Debug, Default)]
-pub struct Pipeline {
+pub struct Pipeline<'s> {
     /// `pipeline NAME`.
-    pub name: String,
+    pub name: &'s str,
     /// Global variables.
-    pub vars: IndexMap<String, Template>,
+    pub vars: IndexMap<&'s str, Template<'s>>,
     /// Environments.
-    pub envs: IndexMap<String, Env>,
+    pub envs: IndexMap<&'s str, Env<'s>>,
     /// Services.
-    pub services: IndexMap<String, Service>,
+    pub services: IndexMap<&'s str, Service<'s>>,
     /// Phases.
-    pub phases: IndexMap<String, Phase>,
+    pub phases: IndexMap<&'s str, Phase<'s>>,
     /// Workflows.
-    pub workflows: IndexMap<String, Workflow>,
+    pub workflows: IndexMap<&'s str, Workflow<'s>>,
 }
 
 /// An environment.
 #[derive(Clone, Debug)]
-pub struct Env {
+pub struct Env<'s> {
     /// Its name as declared.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// `extends PARENT` as written.
-    pub extends: Option<Ident>,
+    pub extends: Option<Ident<'s>>,
     /// The env it extends, if any (never part of a cycle).
     pub parent: Option<EnvId>,
     /// Values it sets or overrides.
-    pub values: IndexMap<String, Template>,
+    pub values: IndexMap<&'s str, Template<'s>>,
 }
 
 /// A service.
 #[derive(Clone, Debug)]
-pub struct Service {
+pub struct Service<'s> {
     /// Its name as declared.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// Attributes, readable as `{{service.NAME}}`.
-    pub attrs: IndexMap<String, Template>,
+    pub attrs: IndexMap<&'s str, Template<'s>>,
     /// Services whose instances precede this one's, with the place it says so.
     pub after: Vec<(ServiceId, Span)>,
 }
 
 /// A phase.
 #[derive(Clone, Debug)]
-pub struct Phase {
+pub struct Phase<'s> {
     /// Its name as declared.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// `for each service`: one instance per service instead of one.
     pub per_service: bool,
     /// Dependencies, in source order.
     pub after: Vec<Dependency>,
     /// The condition; `None` is always true.
-    pub when: Option<Expr>,
+    pub when: Option<Expr<'s>>,
     /// The command; `None` makes a marker phase.
-    pub run: Option<Template>,
+    pub run: Option<Template<'s>>,
     /// Kill the command after this long.
     pub timeout: Option<Duration>,
     /// Re-run policy on failure.
@@ -101,15 +101,15 @@ pub struct Retry {
 
 /// A workflow.
 #[derive(Clone, Debug)]
-pub struct Workflow {
+pub struct Workflow<'s> {
     /// Its name as declared.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// The phases it runs, in the order listed (order does not affect the
     /// plan, which follows dependencies and declaration order).
     pub phases: Vec<PhaseId>,
 }
 
-impl Pipeline {
+impl<'s> Pipeline<'s> {
     /// The env named `name`.
     #[must_use]
     pub fn env_id(&self, name: &str) -> Option<EnvId> {
@@ -123,7 +123,7 @@ impl Pipeline {
     }
 
     /// The env chain from `env` up through its parents.
-    pub fn env_chain(&self, env: EnvId) -> impl Iterator<Item = &Env> {
+    pub fn env_chain(&self, env: EnvId) -> impl Iterator<Item = &Env<'s>> {
         std::iter::successors(Some(env), |&id| self.envs[id].parent).map(|id| &self.envs[id])
     }
 }

@@ -8,34 +8,43 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use indexmap::map::Entry;
 
-use super::pipeline::{Dependency, Env, Phase, Pipeline, Retry, Service, Workflow};
+use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
 use super::{duration, variables};
-use crate::syntax::ast::{Assignment, Ast, ClauseKind, Ident, PhaseDecl, Raw, Template};
+use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
 
-/// Resolves `ast`, appending every problem found to `diagnostics`.
-pub(super) fn resolve(ast: &Ast, diagnostics: &mut Vec<Diagnostic>) -> Pipeline {
+/// Resolves `ast`, appending every problem found to `diagnostics`. The
+/// AST's templates and conditions move into the pipeline.
+pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pipeline<'s> {
     let mut resolver = Resolver {
         diagnostics,
         pipeline: Pipeline::default(),
     };
     resolver.pipeline_name(&ast.pipelines);
-    resolver.declare(ast);
-    resolver.envs(ast);
-    resolver.services(ast);
-    resolver.phases(ast);
-    resolver.workflows(ast);
-    variables::check(ast, &resolver.pipeline, resolver.diagnostics);
+    let declared = resolver.declare(ast);
+    resolver.envs();
+    resolver.services(declared.service_after);
+    resolver.phases(declared.phase_clauses);
+    resolver.workflows(declared.workflow_members);
+    variables::check(&resolver.pipeline, resolver.diagnostics);
     resolver.pipeline
 }
 
-struct Resolver<'d> {
-    diagnostics: &'d mut Vec<Diagnostic>,
-    pipeline: Pipeline,
+/// What a declaration says beyond its name and values, kept aside until
+/// every name is known.
+struct Declared<'s> {
+    service_after: Vec<(ServiceId, Vec<Ident<'s>>)>,
+    phase_clauses: Vec<(PhaseId, Vec<Clause<'s>>)>,
+    workflow_members: Vec<(usize, Vec<Ident<'s>>)>,
 }
 
-impl Resolver<'_> {
-    fn pipeline_name(&mut self, names: &[Ident]) {
+struct Resolver<'s, 'd> {
+    diagnostics: &'d mut Vec<Diagnostic>,
+    pipeline: Pipeline<'s>,
+}
+
+impl<'s> Resolver<'s, '_> {
+    fn pipeline_name(&mut self, names: &[Ident<'s>]) {
         match names {
             [] => self.diagnostics.push(
                 Diagnostic::error(Code::MissingPipeline, "the file declares no pipeline")
@@ -43,7 +52,7 @@ impl Resolver<'_> {
                     .help("start the file with `pipeline my-app`"),
             ),
             [first, rest @ ..] => {
-                self.pipeline.name.clone_from(&first.name);
+                self.pipeline.name = first.name;
                 for again in rest {
                     self.diagnostics.push(
                         Diagnostic::error(Code::DuplicateName, "a file declares one pipeline")
@@ -57,47 +66,54 @@ impl Resolver<'_> {
     }
 
     /// Enters every declaration's name first, so references may point
-    /// forward, and reports names declared twice (the first one wins).
-    fn declare(&mut self, ast: &Ast) {
-        for var in &ast.vars {
+    /// forward, and reports names declared twice (the first one wins; the
+    /// body of a repeated declaration is not checked).
+    fn declare(&mut self, ast: Ast<'s>) -> Declared<'s> {
+        let mut declared = Declared {
+            service_after: Vec::new(),
+            phase_clauses: Vec::new(),
+            workflow_members: Vec::new(),
+        };
+        for var in ast.vars {
             if self.unique(
                 "variable",
                 &var.name,
-                self.pipeline.vars.get(&var.name.name).map(|t| t.span),
+                self.pipeline.vars.get(var.name.name).map(|t| t.span),
             ) {
-                self.pipeline.vars.insert(var.name.name.clone(), var.value.clone());
+                self.pipeline.vars.insert(var.name.name, var.value);
             }
         }
-        for decl in &ast.envs {
-            let first = self.pipeline.envs.get(&decl.name.name).map(|e| e.name.span);
+        for decl in ast.envs {
+            let first = self.pipeline.envs.get(decl.name.name).map(|e| e.name.span);
             if self.unique("env", &decl.name, first) {
-                let values = self.assignments(&format!("env `{}`", decl.name.name), &decl.values);
+                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values);
                 let env = Env {
-                    name: decl.name.clone(),
-                    extends: decl.extends.clone(),
+                    name: decl.name,
+                    extends: decl.extends,
                     parent: None,
                     values,
                 };
-                self.pipeline.envs.insert(decl.name.name.clone(), env);
+                self.pipeline.envs.insert(decl.name.name, env);
             }
         }
-        for decl in &ast.services {
-            let first = self.pipeline.services.get(&decl.name.name).map(|s| s.name.span);
+        for decl in ast.services {
+            let first = self.pipeline.services.get(decl.name.name).map(|s| s.name.span);
             if self.unique("service", &decl.name, first) {
-                let attrs = self.assignments(&format!("service `{}`", decl.name.name), &decl.attrs);
+                let attrs = self.assignments(&format!("service `{}`", decl.name.name), decl.attrs);
                 let service = Service {
-                    name: decl.name.clone(),
+                    name: decl.name,
                     attrs,
                     after: Vec::new(),
                 };
-                self.pipeline.services.insert(decl.name.name.clone(), service);
+                let (id, _) = self.pipeline.services.insert_full(decl.name.name, service);
+                declared.service_after.push((id, decl.after));
             }
         }
-        for decl in &ast.phases {
-            let first = self.pipeline.phases.get(&decl.name.name).map(|p| p.name.span);
+        for decl in ast.phases {
+            let first = self.pipeline.phases.get(decl.name.name).map(|p| p.name.span);
             if self.unique("phase", &decl.name, first) {
                 let phase = Phase {
-                    name: decl.name.clone(),
+                    name: decl.name,
                     per_service: false,
                     after: Vec::new(),
                     when: None,
@@ -105,23 +121,26 @@ impl Resolver<'_> {
                     timeout: None,
                     retry: Retry::default(),
                 };
-                self.pipeline.phases.insert(decl.name.name.clone(), phase);
+                let (id, _) = self.pipeline.phases.insert_full(decl.name.name, phase);
+                declared.phase_clauses.push((id, decl.clauses));
             }
         }
-        for decl in &ast.workflows {
-            let first = self.pipeline.workflows.get(&decl.name.name).map(|w| w.name.span);
+        for decl in ast.workflows {
+            let first = self.pipeline.workflows.get(decl.name.name).map(|w| w.name.span);
             if self.unique("workflow", &decl.name, first) {
                 let workflow = Workflow {
-                    name: decl.name.clone(),
+                    name: decl.name,
                     phases: Vec::new(),
                 };
-                self.pipeline.workflows.insert(decl.name.name.clone(), workflow);
+                let (id, _) = self.pipeline.workflows.insert_full(decl.name.name, workflow);
+                declared.workflow_members.push((id, decl.phases));
             }
         }
+        declared
     }
 
     /// Whether `name` is new; reports it as a duplicate of `first` if not.
-    fn unique(&mut self, kind: &str, name: &Ident, first: Option<Span>) -> bool {
+    fn unique(&mut self, kind: &str, name: &Ident<'s>, first: Option<Span>) -> bool {
         let Some(first) = first else { return true };
         self.diagnostics.push(
             Diagnostic::error(Code::DuplicateName, format!("duplicate {kind} `{}`", name.name))
@@ -132,10 +151,10 @@ impl Resolver<'_> {
         false
     }
 
-    fn assignments(&mut self, owner: &str, assignments: &[Assignment]) -> IndexMap<String, Template> {
-        let mut map: IndexMap<String, Template> = IndexMap::new();
+    fn assignments(&mut self, owner: &str, assignments: Vec<Assignment<'s>>) -> IndexMap<&'s str, Template<'s>> {
+        let mut map: IndexMap<&'s str, Template<'s>> = IndexMap::new();
         for assignment in assignments {
-            match map.entry(assignment.name.name.clone()) {
+            match map.entry(assignment.name.name) {
                 Entry::Occupied(first) => self.diagnostics.push(
                     Diagnostic::error(
                         Code::DuplicateName,
@@ -146,31 +165,26 @@ impl Resolver<'_> {
                     .help("remove one of the two"),
                 ),
                 Entry::Vacant(slot) => {
-                    slot.insert(assignment.value.clone());
+                    slot.insert(assignment.value);
                 }
             }
         }
         map
     }
 
-    fn envs(&mut self, ast: &Ast) {
-        for decl in &ast.envs {
-            let Some(parent) = &decl.extends else { continue };
-            let Some(id) = Self::own(&self.pipeline.envs, &decl.name) else {
-                continue;
-            };
-            match self.pipeline.env_id(&parent.name) {
+    fn envs(&mut self) {
+        for id in 0..self.pipeline.envs.len() {
+            let env = &self.pipeline.envs[id];
+            let Some(parent) = env.extends else { continue };
+            match self.pipeline.env_id(parent.name) {
                 Some(parent_id) => self.pipeline.envs[id].parent = Some(parent_id),
                 None => self.diagnostics.push(
                     Diagnostic::error(
                         Code::UnknownEnv,
-                        format!("env `{}` extends unknown env `{}`", decl.name.name, parent.name),
+                        format!("env `{}` extends unknown env `{}`", env.name.name, parent.name),
                     )
                     .label(parent.span, "no env has this name")
-                    .maybe_help(did_you_mean(
-                        &parent.name,
-                        self.pipeline.envs.keys().map(String::as_str),
-                    )),
+                    .maybe_help(did_you_mean(parent.name, self.pipeline.envs.keys().copied())),
                 ),
             }
         }
@@ -211,16 +225,13 @@ impl Resolver<'_> {
     }
 
     fn report_env_cycle(&mut self, cycle: &[usize]) {
-        let names: Vec<&str> = cycle
-            .iter()
-            .map(|&id| self.pipeline.envs[id].name.name.as_str())
-            .collect();
+        let names: Vec<&str> = cycle.iter().map(|&id| self.pipeline.envs[id].name.name).collect();
         let mut path = names.join("` → `");
         path = format!("{path}` → `{}", names[0]);
         let mut diagnostic = Diagnostic::error(Code::EnvCycle, format!("env inheritance cycle: `{path}`"));
         for &id in cycle {
             let env = &self.pipeline.envs[id];
-            let parent = env.parent.map_or("", |p| self.pipeline.envs[p].name.name.as_str());
+            let parent = env.parent.map_or("", |p| self.pipeline.envs[p].name.name);
             let span = env.extends.as_ref().map_or(env.name.span, |parent| parent.span);
             diagnostic = diagnostic.label(span, format!("`{}` extends `{parent}` here", env.name.name));
         }
@@ -228,13 +239,11 @@ impl Resolver<'_> {
             .push(diagnostic.help("an env cannot inherit from itself, directly or through others"));
     }
 
-    fn services(&mut self, ast: &Ast) {
-        for decl in &ast.services {
-            let Some(id) = Self::own(&self.pipeline.services, &decl.name) else {
-                continue;
-            };
-            for other in &decl.after {
-                if other.name == decl.name.name {
+    fn services(&mut self, service_after: Vec<(ServiceId, Vec<Ident<'s>>)>) {
+        for (id, after) in service_after {
+            let name = self.pipeline.services[id].name;
+            for other in after {
+                if other.name == name.name {
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::SelfDependency,
@@ -245,47 +254,44 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                match self.pipeline.service_id(&other.name) {
+                match self.pipeline.service_id(other.name) {
                     Some(other_id) => self.pipeline.services[id].after.push((other_id, other.span)),
                     None => self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownService,
-                            format!(
-                                "service `{}` comes after unknown service `{}`",
-                                decl.name.name, other.name
-                            ),
+                            format!("service `{}` comes after unknown service `{}`", name.name, other.name),
                         )
                         .label(other.span, "no service has this name")
-                        .maybe_help(did_you_mean(
-                            &other.name,
-                            self.pipeline.services.keys().map(String::as_str),
-                        )),
+                        .maybe_help(did_you_mean(other.name, self.pipeline.services.keys().copied())),
                     ),
                 }
             }
         }
     }
 
-    fn phases(&mut self, ast: &Ast) {
-        for decl in &ast.phases {
-            if let Some(id) = Self::own(&self.pipeline.phases, &decl.name) {
-                self.phase_clauses(id, decl);
-            }
+    fn phases(&mut self, phase_clauses: Vec<(PhaseId, Vec<Clause<'s>>)>) {
+        let mut dependencies = Vec::with_capacity(phase_clauses.len());
+        for (id, clauses) in phase_clauses {
+            dependencies.push((id, self.phase_clauses(id, clauses)));
         }
         // `after` is resolved once every phase knows whether it is per-service.
-        for decl in &ast.phases {
-            if let Some(id) = Self::own(&self.pipeline.phases, &decl.name) {
-                self.phase_dependencies(id, decl);
-            }
+        for (id, after) in dependencies {
+            self.phase_dependencies(id, after);
         }
     }
 
-    fn phase_clauses(&mut self, id: usize, decl: &PhaseDecl) {
+    /// Takes in a phase's clauses and returns its `after` dependencies.
+    fn phase_clauses(&mut self, id: PhaseId, clauses: Vec<Clause<'s>>) -> Vec<ast::Dependency<'s>> {
+        let name = self.pipeline.phases[id].name;
+        let mut after = Vec::new();
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
-        for clause in &decl.clauses {
-            let keyword = match &clause.kind {
+        for clause in clauses {
+            let keyword = match clause.kind {
                 ClauseKind::ForEach => "for each service",
-                ClauseKind::After(_) => continue,
+                ClauseKind::After(dependencies) => {
+                    after.extend(dependencies);
+                    continue;
+                }
                 ClauseKind::When(_) => "when",
                 ClauseKind::Run(_) => "run",
                 ClauseKind::Timeout(_) => "timeout",
@@ -295,7 +301,7 @@ impl Resolver<'_> {
                 self.diagnostics.push(
                     Diagnostic::error(
                         Code::DuplicateClause,
-                        format!("phase `{}` has more than one `{keyword}`", decl.name.name),
+                        format!("phase `{}` has more than one `{keyword}`", name.name),
                     )
                     .label(clause.span, "repeated here")
                     .label(first, "first given here")
@@ -304,16 +310,13 @@ impl Resolver<'_> {
                 continue;
             }
             seen.insert(keyword, clause.span);
-            match &clause.kind {
+            match clause.kind {
                 ClauseKind::ForEach => {
                     if self.pipeline.services.is_empty() {
                         self.diagnostics.push(
                             Diagnostic::error(
                                 Code::NoServices,
-                                format!(
-                                    "phase `{}` runs for each service, but there are no services",
-                                    decl.name.name
-                                ),
+                                format!("phase `{}` runs for each service, but there are no services", name.name),
                             )
                             .label(clause.span, "this phase would have no instances")
                             .help("declare a `service`, or remove `for each service`"),
@@ -321,10 +324,10 @@ impl Resolver<'_> {
                     }
                     self.pipeline.phases[id].per_service = true;
                 }
-                ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(expr.clone()),
-                ClauseKind::Run(command) => self.pipeline.phases[id].run = Some(command.clone()),
+                ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(expr),
+                ClauseKind::Run(command) => self.pipeline.phases[id].run = Some(command),
                 ClauseKind::Timeout(raw) => {
-                    let timeout = self.duration(raw, "timeout");
+                    let timeout = self.duration(&raw, "timeout");
                     if timeout.is_some_and(|t| t.is_zero()) {
                         self.diagnostics.push(
                             Diagnostic::error(Code::InvalidDuration, "a timeout of zero would kill every command")
@@ -353,10 +356,11 @@ impl Resolver<'_> {
                 ClauseKind::After(_) => {}
             }
         }
+        after
     }
 
-    fn duration(&mut self, raw: &Raw, what: &str) -> Option<std::time::Duration> {
-        match duration::parse(&raw.text) {
+    fn duration(&mut self, raw: &Raw<'s>, what: &str) -> Option<std::time::Duration> {
+        match duration::parse(raw.text) {
             Ok(duration) => Some(duration),
             Err(problem) => {
                 self.diagnostics.push(
@@ -369,16 +373,14 @@ impl Resolver<'_> {
         }
     }
 
-    fn phase_dependencies(&mut self, id: usize, decl: &PhaseDecl) {
+    fn phase_dependencies(&mut self, id: PhaseId, dependencies: Vec<ast::Dependency<'s>>) {
         let phases = &self.pipeline.phases;
+        let name = phases[id].name;
         let mut resolved = Vec::new();
-        for clause in &decl.clauses {
-            let ClauseKind::After(dependencies) = &clause.kind else {
-                continue;
-            };
+        {
             for dependency in dependencies {
                 let target = &dependency.phase;
-                if target.name == decl.name.name {
+                if target.name == name.name {
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::SelfDependency,
@@ -389,14 +391,14 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                let Some(target_id) = phases.get_index_of(&target.name) else {
+                let Some(target_id) = phases.get_index_of(target.name) else {
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownPhase,
-                            format!("phase `{}` depends on unknown phase `{}`", decl.name.name, target.name),
+                            format!("phase `{}` depends on unknown phase `{}`", name.name, target.name),
                         )
                         .label(target.span, "no phase has this name")
-                        .maybe_help(did_you_mean(&target.name, phases.keys().map(String::as_str))),
+                        .maybe_help(did_you_mean(target.name, phases.keys().copied())),
                     );
                     continue;
                 };
@@ -415,7 +417,7 @@ impl Resolver<'_> {
                             );
                             continue;
                         }
-                        let Some(service_id) = self.pipeline.service_id(&service.name) else {
+                        let Some(service_id) = self.pipeline.service_id(service.name) else {
                             let candidates: Vec<String> = self
                                 .pipeline
                                 .services
@@ -442,37 +444,29 @@ impl Resolver<'_> {
         self.pipeline.phases[id].after = resolved;
     }
 
-    fn workflows(&mut self, ast: &Ast) {
+    fn workflows(&mut self, workflow_members: Vec<(usize, Vec<Ident<'s>>)>) {
         let mut listed = vec![false; self.pipeline.phases.len()];
-        for decl in &ast.workflows {
-            let Some(id) = Self::own(&self.pipeline.workflows, &decl.name) else {
-                continue;
-            };
-            if decl.phases.is_empty() {
+        for (id, phases) in workflow_members {
+            let name = self.pipeline.workflows[id].name;
+            if phases.is_empty() {
                 self.diagnostics.push(
-                    Diagnostic::warning(
-                        Code::EmptyWorkflow,
-                        format!("workflow `{}` runs no phase", decl.name.name),
-                    )
-                    .label(decl.name.span, "this workflow is empty")
-                    .help("list the phases it runs, e.g. `workflow deploy { build rollout }`"),
+                    Diagnostic::warning(Code::EmptyWorkflow, format!("workflow `{}` runs no phase", name.name))
+                        .label(name.span, "this workflow is empty")
+                        .help("list the phases it runs, e.g. `workflow deploy { build rollout }`"),
                 );
             }
-            let mut members: Vec<(usize, Span)> = Vec::new();
+            let mut members: Vec<PhaseId> = Vec::new();
             // Where each phase was first listed in this workflow.
-            let mut first_listed: HashMap<usize, Span> = HashMap::new();
-            for member in &decl.phases {
-                let Some(phase) = self.pipeline.phases.get_index_of(&member.name) else {
+            let mut first_listed: HashMap<PhaseId, Span> = HashMap::new();
+            for member in phases {
+                let Some(phase) = self.pipeline.phases.get_index_of(member.name) else {
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownWorkflowMember,
-                            format!("workflow `{}` lists unknown phase `{}`", decl.name.name, member.name),
+                            format!("workflow `{}` lists unknown phase `{}`", name.name, member.name),
                         )
                         .label(member.span, "no phase has this name")
-                        .maybe_help(did_you_mean(
-                            &member.name,
-                            self.pipeline.phases.keys().map(String::as_str),
-                        )),
+                        .maybe_help(did_you_mean(member.name, self.pipeline.phases.keys().copied())),
                     );
                     continue;
                 };
@@ -480,7 +474,7 @@ impl Resolver<'_> {
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::DuplicateName,
-                            format!("workflow `{}` lists `{}` twice", decl.name.name, member.name),
+                            format!("workflow `{}` lists `{}` twice", name.name, member.name),
                         )
                         .label(member.span, "listed again here")
                         .label(first, "first listed here")
@@ -489,10 +483,10 @@ impl Resolver<'_> {
                     continue;
                 }
                 first_listed.insert(phase, member.span);
-                members.push((phase, member.span));
+                members.push(phase);
                 listed[phase] = true;
             }
-            self.pipeline.workflows[id].phases = members.into_iter().map(|(phase, _)| phase).collect();
+            self.pipeline.workflows[id].phases = members;
         }
         for (phase, listed) in self.pipeline.phases.values().zip(listed) {
             if !listed {
@@ -507,28 +501,4 @@ impl Resolver<'_> {
             }
         }
     }
-
-    /// The index of the declaration `name` itself: `None` for a duplicate
-    /// (already reported), whose body is not checked twice.
-    fn own<T: Declared>(map: &IndexMap<String, T>, name: &Ident) -> Option<usize> {
-        let (id, _, item) = map.get_full(&name.name)?;
-        (item.declared_at() == name.span).then_some(id)
-    }
 }
-
-/// A resolved declaration that remembers where its name was written.
-trait Declared {
-    fn declared_at(&self) -> Span;
-}
-
-macro_rules! declared {
-    ($($ty:ty),*) => {$(
-        impl Declared for $ty {
-            fn declared_at(&self) -> Span {
-                self.name.span
-            }
-        }
-    )*};
-}
-
-declared!(Env, Service, Phase, Workflow);

@@ -27,7 +27,7 @@ pub struct Builtins {
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
     /// The pipeline.
-    pub pipeline: &'a Pipeline,
+    pub pipeline: &'a Pipeline<'a>,
     /// The chosen env.
     pub env: EnvId,
     /// `--set key=value` overrides.
@@ -43,7 +43,7 @@ pub struct Scope<'a> {
 /// What a name is bound to.
 enum Binding<'a> {
     Literal(&'a str),
-    Template(&'a Template),
+    Template(&'a Template<'a>),
 }
 
 impl<'a> Scope<'a> {
@@ -82,29 +82,24 @@ impl<'a> Scope<'a> {
         })
     }
 
-    fn expand_into<'t>(
-        &self,
-        template: &'t Template,
-        out: &mut String,
-        stack: &mut Vec<&'t VarRef>,
-    ) -> Result<(), Diagnostic>
-    where
-        'a: 't,
-    {
+    /// `stack` holds the addresses of the values being expanded, to catch a
+    /// value that leads back to itself.
+    fn expand_into(&self, template: &Template<'_>, out: &mut String, stack: &mut Vec<usize>) -> Result<(), Diagnostic> {
         for part in &template.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Var(var) => match self.binding(var)? {
                     Binding::Literal(value) => out.push_str(value),
                     Binding::Template(inner) => {
-                        if stack.iter().any(|seen| seen.display() == var.display()) {
+                        let address = std::ptr::from_ref(inner) as usize;
+                        if stack.contains(&address) {
                             return Err(Diagnostic::error(
                                 Code::VariableCycle,
                                 format!("`{}` refers to itself", var.display()),
                             )
                             .label(var.span, "expanding this leads back here"));
                         }
-                        stack.push(var);
+                        stack.push(address);
                         self.expand_into(inner, out, stack)?;
                         stack.pop();
                     }
@@ -114,7 +109,7 @@ impl<'a> Scope<'a> {
         Ok(())
     }
 
-    fn resolve(&self, var: &VarRef, stack: &mut Vec<&'a VarRef>) -> Result<String, Diagnostic> {
+    fn resolve(&self, var: &VarRef<'_>, stack: &mut Vec<usize>) -> Result<String, Diagnostic> {
         match self.binding(var)? {
             Binding::Literal(value) => Ok(value.to_owned()),
             Binding::Template(template) => {
@@ -140,8 +135,8 @@ impl<'a> Scope<'a> {
             };
             let service = &pipeline.services[service_id];
             return match &var.attr {
-                None => Ok(Binding::Literal(&service.name.name)),
-                Some(attr) => service.attrs.get(attr).map(Binding::Template).ok_or_else(|| {
+                None => Ok(Binding::Literal(service.name.name)),
+                Some(attr) => service.attrs.get(*attr).map(Binding::Template).ok_or_else(|| {
                     Diagnostic::error(Code::UnknownAttribute, format!("unknown service attribute `{attr}`")).label(
                         var.span,
                         format!("service `{}` does not set `{attr}`", service.name.name),
@@ -149,7 +144,7 @@ impl<'a> Scope<'a> {
                 }),
             };
         }
-        let name = var.name.as_str();
+        let name = var.name;
         if let Some(value) = self.set.get(name) {
             return Ok(Binding::Literal(value));
         }
@@ -162,12 +157,12 @@ impl<'a> Scope<'a> {
             return Ok(Binding::Template(value));
         }
         let builtin = match name {
-            "env" => Some(pipeline.envs[self.env].name.name.as_str()),
+            "env" => Some(pipeline.envs[self.env].name.name),
             "version" => Some(self.builtins.version.as_str()),
             "release" => Some(self.builtins.release.as_str()),
-            "pipeline" => Some(pipeline.name.as_str()),
+            "pipeline" => Some(pipeline.name),
             "workflow" => Some(self.builtins.workflow.as_str()),
-            "phase" => self.phase.map(|id| pipeline.phases[id].name.name.as_str()),
+            "phase" => self.phase.map(|id| pipeline.phases[id].name.name),
             "push" => Some("false"),
             _ => None,
         };

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashSet};
 use indexmap::IndexMap;
 
 use super::pipeline::Pipeline;
-use crate::syntax::ast::{Ast, ClauseKind, Template, VarRef};
+use crate::syntax::ast::{Template, VarRef};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
 
 /// Names every scope defines, whatever the file says.
@@ -28,37 +28,33 @@ enum Context {
     GlobalPhase,
 }
 
-pub(super) fn check(ast: &Ast, pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
+pub(super) fn check(pipeline: &Pipeline<'_>, diagnostics: &mut Vec<Diagnostic>) {
     let checker = Checker::new(pipeline);
-    for var in &ast.vars {
-        checker.template(&var.value, Context::Value, diagnostics);
+    for value in pipeline.vars.values() {
+        checker.template(value, Context::Value, diagnostics);
     }
-    for env in &ast.envs {
-        for value in &env.values {
-            checker.template(&value.value, Context::Value, diagnostics);
+    for env in pipeline.envs.values() {
+        for value in env.values.values() {
+            checker.template(value, Context::Value, diagnostics);
         }
     }
-    for service in &ast.services {
-        for attr in &service.attrs {
-            checker.template(&attr.value, Context::Value, diagnostics);
+    for service in pipeline.services.values() {
+        for attr in service.attrs.values() {
+            checker.template(attr, Context::Value, diagnostics);
         }
     }
-    for phase in &ast.phases {
-        let per_service = pipeline.phases.get(&phase.name.name).is_some_and(|p| p.per_service);
-        let context = if per_service {
+    for phase in pipeline.phases.values() {
+        let context = if phase.per_service {
             Context::ServicePhase
         } else {
             Context::GlobalPhase
         };
-        for clause in &phase.clauses {
-            match &clause.kind {
-                ClauseKind::Run(command) => checker.template(command, context, diagnostics),
-                ClauseKind::When(expr) => {
-                    for var in expr.refs() {
-                        checker.reference(var, context, diagnostics);
-                    }
-                }
-                _ => {}
+        if let Some(command) = &phase.run {
+            checker.template(command, context, diagnostics);
+        }
+        if let Some(expr) = &phase.when {
+            for var in expr.refs() {
+                checker.reference(var, context, diagnostics);
             }
         }
     }
@@ -66,7 +62,7 @@ pub(super) fn check(ast: &Ast, pipeline: &Pipeline, diagnostics: &mut Vec<Diagno
 }
 
 struct Checker<'p> {
-    pipeline: &'p Pipeline,
+    pipeline: &'p Pipeline<'p>,
     /// Every name a scope may define, in a stable order for suggestions.
     known: Vec<&'p str>,
     known_set: HashSet<&'p str>,
@@ -74,9 +70,9 @@ struct Checker<'p> {
 
 impl<'p> Checker<'p> {
     fn new(pipeline: &'p Pipeline) -> Self {
-        let mut known: Vec<&str> = pipeline.vars.keys().map(String::as_str).collect();
+        let mut known: Vec<&str> = pipeline.vars.keys().copied().collect();
         for env in pipeline.envs.values() {
-            known.extend(env.values.keys().map(String::as_str));
+            known.extend(env.values.keys().copied());
         }
         known.extend(BUILTINS);
         let mut known_set = HashSet::new();
@@ -103,7 +99,7 @@ impl<'p> Checker<'p> {
                     .label(var.span, "only `service` has attributes")
                     .help(format!("did you mean `service.{attr}`?")),
             );
-        } else if !self.known_set.contains(var.name.as_str()) {
+        } else if !self.known_set.contains(var.name) {
             let mut candidates = self.known.clone();
             if context != Context::GlobalPhase {
                 candidates.push("service");
@@ -112,7 +108,7 @@ impl<'p> Checker<'p> {
                 Diagnostic::error(Code::UnknownVariable, format!("unknown variable `{}`", var.name))
                     .label(var.span, "not a var, an env value or a built-in")
                     .help(
-                        did_you_mean(&var.name, candidates).unwrap_or_else(|| {
+                        did_you_mean(var.name, candidates).unwrap_or_else(|| {
                             format!("declare it with `var {} = \"…\"` or set it in an env", var.name)
                         }),
                     ),
@@ -140,12 +136,12 @@ impl<'p> Checker<'p> {
         let lacking: Vec<&str> = match context {
             Context::ServicePhase => services
                 .filter(|s| !s.attrs.contains_key(attr))
-                .map(|s| s.name.name.as_str())
+                .map(|s| s.name.name)
                 .collect(),
             // In a value, the attribute must exist on at least one service;
             // whether the service in scope has it is known at plan time.
             _ if self.pipeline.services.values().any(|s| s.attrs.contains_key(attr)) => Vec::new(),
-            _ => self.pipeline.services.keys().map(String::as_str).collect(),
+            _ => self.pipeline.services.keys().copied().collect(),
         };
         if lacking.is_empty() {
             return;
@@ -154,7 +150,7 @@ impl<'p> Checker<'p> {
             .pipeline
             .services
             .values()
-            .flat_map(|s| s.attrs.keys().map(String::as_str))
+            .flat_map(|s| s.attrs.keys().copied())
             .collect();
         let list = lacking.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
         diagnostics.push(
@@ -173,13 +169,13 @@ impl<'p> Checker<'p> {
 fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
     let mut reported: HashSet<Vec<Span>> = HashSet::new();
     let mut scopes: Vec<IndexMap<&str, &Template>> = Vec::new();
-    let globals: IndexMap<&str, &Template> = pipeline.vars.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let globals: IndexMap<&str, &Template> = pipeline.vars.iter().map(|(k, v)| (*k, v)).collect();
     scopes.push(globals.clone());
     for id in 0..pipeline.envs.len() {
         let mut scope = globals.clone();
         let chain: Vec<_> = pipeline.env_chain(id).collect();
         for env in chain.into_iter().rev() {
-            scope.extend(env.values.iter().map(|(k, v)| (k.as_str(), v)));
+            scope.extend(env.values.iter().map(|(k, v)| (*k, v)));
         }
         scopes.push(scope);
     }
@@ -187,17 +183,17 @@ fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
         // 0 = unvisited, 1 = on the stack, 2 = done.
         let mut state = vec![0u8; scope.len()];
         for start in 0..scope.len() {
-            let mut stack: Vec<(usize, &VarRef)> = Vec::new();
+            let mut stack: Vec<(usize, VarRef<'_>)> = Vec::new();
             visit(scope, start, &mut state, &mut stack, &mut reported, diagnostics);
         }
     }
 }
 
-fn visit<'t>(
-    scope: &IndexMap<&str, &'t Template>,
+fn visit<'s>(
+    scope: &IndexMap<&str, &Template<'s>>,
     node: usize,
     state: &mut [u8],
-    stack: &mut Vec<(usize, &'t VarRef)>,
+    stack: &mut Vec<(usize, VarRef<'s>)>,
     reported: &mut HashSet<Vec<Span>>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
@@ -205,17 +201,17 @@ fn visit<'t>(
         return;
     }
     state[node] = 1;
-    let template: &'t Template = scope[node];
-    for var in template.refs() {
+    let template = scope[node];
+    for &var in template.refs() {
         if var.attr.is_some() {
             continue;
         }
-        let Some(next) = scope.get_index_of(var.name.as_str()) else {
+        let Some(next) = scope.get_index_of(var.name) else {
             continue;
         };
         if state[next] == 1 {
             let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(stack.len());
-            let mut edges: Vec<(usize, &VarRef)> = stack[from..].to_vec();
+            let mut edges: Vec<(usize, VarRef<'_>)> = stack[from..].to_vec();
             edges.push((node, var));
             report_cycle(scope, &edges, reported, diagnostics);
         } else {
@@ -228,8 +224,8 @@ fn visit<'t>(
 }
 
 fn report_cycle(
-    scope: &IndexMap<&str, &Template>,
-    edges: &[(usize, &VarRef)],
+    scope: &IndexMap<&str, &Template<'_>>,
+    edges: &[(usize, VarRef<'_>)],
     reported: &mut HashSet<Vec<Span>>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {

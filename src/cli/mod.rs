@@ -290,14 +290,12 @@ fn check(args: &CheckArgs) -> Outcome {
     }
 }
 
-/// Reads and compiles the pipeline file; prints warnings, and fails with
-/// the diagnostics when there is an error.
-fn load(file: Option<&Path>) -> Result<(SourceFile, Compilation), Failure> {
-    let path = locate(file)?;
-    let source = read(&path)?;
+/// Compiles the pipeline file, or fails with its diagnostics printed when
+/// it has an error. Warnings are left to `check`.
+fn compile_valid(source: &SourceFile) -> Result<Compilation<'_>, Failure> {
     let compilation = graph::compile(&source.text);
     if compilation.has_errors() {
-        eprint!("{}", report::human(&source, &compilation.diagnostics));
+        eprint!("{}", report::human(source, &compilation.diagnostics));
         return Err(Failure {
             exit: Exit::Invalid,
             message: format!(
@@ -308,7 +306,7 @@ fn load(file: Option<&Path>) -> Result<(SourceFile, Compilation), Failure> {
             help: Some(format!("run `stagecraft check -f {}` for details", source.name)),
         });
     }
-    Ok((source, compilation))
+    Ok(compilation)
 }
 
 fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
@@ -331,7 +329,8 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
 }
 
 fn plan(args: &PlanArgs) -> Outcome {
-    let (source, compilation) = load(args.file.file.as_deref())?;
+    let source = read(&locate(args.file.file.as_deref())?)?;
+    let compilation = compile_valid(&source)?;
     let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
         return Err(Failure {
             exit: Exit::Internal,
@@ -355,7 +354,8 @@ fn plan(args: &PlanArgs) -> Outcome {
 }
 
 fn graph(args: &GraphArgs) -> Outcome {
-    let (source, compilation) = load(args.file.file.as_deref())?;
+    let source = read(&locate(args.file.file.as_deref())?)?;
+    let compilation = compile_valid(&source)?;
     let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
         return Err(Failure {
             exit: Exit::Internal,

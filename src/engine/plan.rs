@@ -160,8 +160,8 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         });
         phases.push(PlannedInstance {
             id: id.clone(),
-            phase: phase.name.name.clone(),
-            service: instance.service.map(|s| pipeline.services[s].name.name.clone()),
+            phase: phase.name.name.to_owned(),
+            service: instance.service.map(|s| pipeline.services[s].name.name.to_owned()),
             after: after.iter().map(|&position| ids[position].clone()).collect(),
             command,
             enabled,
@@ -175,7 +175,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         return Err(PlanError::Invalid(problems));
     }
     Ok(Plan {
-        pipeline: pipeline.name.clone(),
+        pipeline: pipeline.name.to_owned(),
         env: request.env.clone(),
         workflow: request.workflow.clone(),
         version: request.version.clone(),
@@ -187,15 +187,15 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
 pub(super) fn find_env(pipeline: &Pipeline, name: &str) -> Result<EnvId, PlanError> {
     pipeline.env_id(name).ok_or_else(|| PlanError::UnknownEnv {
         name: name.to_owned(),
-        help: did_you_mean(name, pipeline.envs.keys().map(String::as_str)),
+        help: did_you_mean(name, pipeline.envs.keys().copied()),
     })
 }
 
 /// The workflow named `name`.
-pub(super) fn find_workflow<'p>(pipeline: &'p Pipeline, name: &str) -> Result<&'p Workflow, PlanError> {
+pub(super) fn find_workflow<'p>(pipeline: &'p Pipeline<'_>, name: &str) -> Result<&'p Workflow<'p>, PlanError> {
     pipeline.workflows.get(name).ok_or_else(|| PlanError::UnknownWorkflow {
         name: name.to_owned(),
-        help: did_you_mean(name, pipeline.workflows.keys().map(String::as_str)),
+        help: did_you_mean(name, pipeline.workflows.keys().copied()),
     })
 }
 
@@ -206,7 +206,7 @@ pub(super) fn find_services(pipeline: &Pipeline, names: &[String]) -> Result<Vec
         .map(|name| {
             pipeline.service_id(name).ok_or_else(|| PlanError::UnknownService {
                 name: name.clone(),
-                help: did_you_mean(name, pipeline.services.keys().map(String::as_str)),
+                help: did_you_mean(name, pipeline.services.keys().copied()),
             })
         })
         .collect()

@@ -93,7 +93,7 @@ pub fn graph_view(
         .flat_map(|(dependent, after)| after.iter().map(move |&dependency| (dependency, dependent)))
         .collect();
     Ok(GraphView {
-        pipeline: pipeline.name.clone(),
+        pipeline: pipeline.name.to_owned(),
         nodes,
         edges,
     })

@@ -16,7 +16,6 @@ use petgraph::graph::{DiGraph, NodeIndex};
 pub use order::Selection;
 
 use crate::check::{self, PhaseId, Pipeline, ServiceId};
-use crate::syntax::ast::Ast;
 use crate::syntax::{self, Diagnostic, Span};
 
 /// One instance of a phase: `build[api]`, or `migrate` for a global phase.
@@ -125,28 +124,27 @@ impl PhaseGraph {
 
 /// `build[api]` or `migrate`.
 #[must_use]
-pub fn instance_id(pipeline: &Pipeline, instance: Instance) -> String {
+pub fn instance_id(pipeline: &Pipeline<'_>, instance: Instance) -> String {
     let phase = &pipeline.phases[instance.phase].name.name;
     match instance.service {
         Some(service) => format!("{phase}[{}]", pipeline.services[service].name.name),
-        None => phase.clone(),
+        None => (*phase).to_owned(),
     }
 }
 
 /// The front end's result for one file.
 #[derive(Debug, Default)]
-pub struct Compilation {
-    /// The syntax tree, unless the file has a syntax error.
-    pub ast: Option<Ast>,
-    /// The resolved pipeline (partial when there are errors).
-    pub pipeline: Option<Pipeline>,
+pub struct Compilation<'s> {
+    /// The resolved pipeline (partial when there are errors; `None` after a
+    /// syntax error).
+    pub pipeline: Option<Pipeline<'s>>,
     /// The instance graph (partial when there are errors).
     pub graph: Option<PhaseGraph>,
     /// Every problem found, ordered by position in the file.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Compilation {
+impl Compilation<'_> {
     /// Whether any diagnostic is an error.
     #[must_use]
     pub fn has_errors(&self) -> bool {
@@ -156,7 +154,7 @@ impl Compilation {
 
 /// Parses, checks and builds the graph of one file's source.
 #[must_use]
-pub fn compile(source: &str) -> Compilation {
+pub fn compile(source: &str) -> Compilation<'_> {
     let parsed = match syntax::parse(source) {
         Ok(parsed) => parsed,
         Err(diagnostic) => {
@@ -167,13 +165,12 @@ pub fn compile(source: &str) -> Compilation {
         }
     };
     let mut diagnostics = parsed.diagnostics;
-    let checked = check::check(&parsed.ast);
+    let checked = check::check(parsed.ast);
     diagnostics.extend(checked.diagnostics);
     let (graph, cycles) = PhaseGraph::build(&checked.pipeline);
     diagnostics.extend(cycles);
     diagnostics.sort_by_key(|d| (d.primary_span().map_or(0, |s| s.start), d.code));
     Compilation {
-        ast: Some(parsed.ast),
         pipeline: Some(checked.pipeline),
         graph: Some(graph),
         diagnostics,

@@ -1,147 +1,153 @@
 //! The abstract syntax tree: what a file says, with a span for everything a
 //! diagnostic may point at. Names are not resolved here; `check` does that.
+//!
+//! The tree borrows its text from the source (`'s`): a name or a piece of a
+//! string without escapes is a slice of the file, not a copy. On a
+//! 10,000-phase file this is most of the front end's memory.
+
+use std::borrow::Cow;
 
 use super::Span;
 
 /// A name as written, with its place.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ident {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ident<'s> {
     /// The name.
-    pub name: String,
+    pub name: &'s str,
     /// Where it is written.
     pub span: Span,
 }
 
 /// A parsed file, declarations of each kind in source order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Ast {
+pub struct Ast<'s> {
     /// `pipeline NAME` declarations (exactly one is valid).
-    pub pipelines: Vec<Ident>,
+    pub pipelines: Vec<Ident<'s>>,
     /// Global `var NAME = "…"` declarations.
-    pub vars: Vec<Assignment>,
+    pub vars: Vec<Assignment<'s>>,
     /// `env` blocks.
-    pub envs: Vec<EnvDecl>,
+    pub envs: Vec<EnvDecl<'s>>,
     /// `service` blocks.
-    pub services: Vec<ServiceDecl>,
+    pub services: Vec<ServiceDecl<'s>>,
     /// `phase` blocks.
-    pub phases: Vec<PhaseDecl>,
+    pub phases: Vec<PhaseDecl<'s>>,
     /// `workflow` blocks.
-    pub workflows: Vec<WorkflowDecl>,
+    pub workflows: Vec<WorkflowDecl<'s>>,
 }
 
 /// `name = "value"`: a global var, an env value or a service attribute.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assignment {
+pub struct Assignment<'s> {
     /// The name assigned.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// The value, which may interpolate.
-    pub value: Template,
+    pub value: Template<'s>,
 }
 
 /// `env NAME [extends PARENT] { assignments }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvDecl {
+pub struct EnvDecl<'s> {
     /// The env's name.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// The parent it inherits values from.
-    pub extends: Option<Ident>,
+    pub extends: Option<Ident<'s>>,
     /// Values set (or overridden) in this env.
-    pub values: Vec<Assignment>,
+    pub values: Vec<Assignment<'s>>,
 }
 
 /// `service NAME { attributes; after OTHER, … }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceDecl {
+pub struct ServiceDecl<'s> {
     /// The service's name.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// Attributes, readable as `{{service.NAME}}`.
-    pub attrs: Vec<Assignment>,
+    pub attrs: Vec<Assignment<'s>>,
     /// Services whose instances come first within each per-service phase.
-    pub after: Vec<Ident>,
+    pub after: Vec<Ident<'s>>,
 }
 
 /// `workflow NAME { phase … }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkflowDecl {
+pub struct WorkflowDecl<'s> {
     /// The workflow's name.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// The phases it runs, as listed.
-    pub phases: Vec<Ident>,
+    pub phases: Vec<Ident<'s>>,
 }
 
 /// `phase NAME { clauses }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PhaseDecl {
+pub struct PhaseDecl<'s> {
     /// The phase's name.
-    pub name: Ident,
+    pub name: Ident<'s>,
     /// Clauses in source order; `check` rejects repeats of single clauses.
-    pub clauses: Vec<Clause>,
+    pub clauses: Vec<Clause<'s>>,
 }
 
 /// One clause of a phase, with the span of the whole clause.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Clause {
+pub struct Clause<'s> {
     /// What the clause says.
-    pub kind: ClauseKind,
+    pub kind: ClauseKind<'s>,
     /// From the keyword to the end of the clause.
     pub span: Span,
 }
 
 /// The clauses a phase may have.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClauseKind {
+pub enum ClauseKind<'s> {
     /// `for each service`.
     ForEach,
     /// `after A, B[svc]`.
-    After(Vec<Dependency>),
+    After(Vec<Dependency<'s>>),
     /// `when EXPR`.
-    When(Expr),
+    When(Expr<'s>),
     /// `run "…"`.
-    Run(Template),
+    Run(Template<'s>),
     /// `timeout D`.
-    Timeout(Raw),
+    Timeout(Raw<'s>),
     /// `retry N [backoff D]`.
     Retry {
         /// Extra attempts after the first.
-        count: Raw,
+        count: Raw<'s>,
         /// Pause between attempts.
-        backoff: Option<Raw>,
+        backoff: Option<Raw<'s>>,
     },
 }
 
 /// A token whose meaning `check` decides (a duration or a count), kept as
 /// written so a bad one gets a diagnostic with help rather than a syntax error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Raw {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Raw<'s> {
     /// The text as written.
-    pub text: String,
+    pub text: &'s str,
     /// Where.
     pub span: Span,
 }
 
 /// `P` or `P[svc]` in an `after` clause.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dependency {
+pub struct Dependency<'s> {
     /// The phase depended on.
-    pub phase: Ident,
+    pub phase: Ident<'s>,
     /// One instance of it, for `P[svc]`.
-    pub service: Option<Ident>,
+    pub service: Option<Ident<'s>>,
     /// The whole dependency as written.
     pub span: Span,
 }
 
 /// A string with interpolations: literal text and `{{name}}` references.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Template {
+pub struct Template<'s> {
     /// The pieces, in order.
-    pub parts: Vec<Part>,
+    pub parts: Vec<Part<'s>>,
     /// The whole string literal, quotes included.
     pub span: Span,
 }
 
-impl Template {
+impl<'s> Template<'s> {
     /// The variable references in this template.
-    pub fn refs(&self) -> impl Iterator<Item = &VarRef> {
+    pub fn refs(&self) -> impl Iterator<Item = &VarRef<'s>> {
         self.parts.iter().filter_map(|part| match part {
             Part::Var(var) => Some(var),
             Part::Text(_) => None,
@@ -151,65 +157,65 @@ impl Template {
 
 /// A piece of a [`Template`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Part {
-    /// Literal text, escapes already decoded.
-    Text(String),
+pub enum Part<'s> {
+    /// Literal text, escapes already decoded (borrowed when it had none).
+    Text(Cow<'s, str>),
     /// `{{name}}` or `{{service.attr}}`.
-    Var(VarRef),
+    Var(VarRef<'s>),
 }
 
 /// A reference to a variable: `name`, or `service.attr`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VarRef {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VarRef<'s> {
     /// The variable's name (`service` for `service.attr`).
-    pub name: String,
+    pub name: &'s str,
     /// The attribute, for `service.attr`.
-    pub attr: Option<String>,
+    pub attr: Option<&'s str>,
     /// The name as written (without braces).
     pub span: Span,
 }
 
-impl VarRef {
+impl VarRef<'_> {
     /// The reference as written: `name` or `service.attr`.
     #[must_use]
     pub fn display(&self) -> String {
         match &self.attr {
             Some(attr) => format!("{}.{attr}", self.name),
-            None => self.name.clone(),
+            None => self.name.to_owned(),
         }
     }
 }
 
 /// A `when` condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Expr {
+pub enum Expr<'s> {
     /// A bare variable: truthy unless empty, `"0"` or `"false"`.
-    Var(VarRef),
+    Var(VarRef<'s>),
     /// A string literal (it may interpolate).
-    Str(Template),
+    Str(Template<'s>),
     /// `!EXPR`.
-    Not(Box<Expr>),
+    Not(Box<Expr<'s>>),
     /// `A op B`.
     Binary {
         /// The operator.
         op: BinaryOp,
         /// Left operand.
-        lhs: Box<Expr>,
+        lhs: Box<Expr<'s>>,
         /// Right operand.
-        rhs: Box<Expr>,
+        rhs: Box<Expr<'s>>,
     },
 }
 
-impl Expr {
+impl<'s> Expr<'s> {
     /// Every variable reference in the expression, left to right (including
     /// those inside string literals).
-    pub fn refs(&self) -> Vec<&VarRef> {
+    pub fn refs(&self) -> Vec<&VarRef<'s>> {
         let mut out = Vec::new();
         self.collect_refs(&mut out);
         out
     }
 
-    fn collect_refs<'a>(&'a self, out: &mut Vec<&'a VarRef>) {
+    fn collect_refs<'a>(&'a self, out: &mut Vec<&'a VarRef<'s>>) {
         match self {
             Self::Var(var) => out.push(var),
             Self::Str(template) => out.extend(template.refs()),

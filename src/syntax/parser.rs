@@ -68,9 +68,9 @@ impl Rule {
 /// The result of parsing: the AST, and problems found inside string
 /// literals (which do not stop parsing).
 #[derive(Debug)]
-pub struct Parsed {
+pub struct Parsed<'s> {
     /// The syntax tree.
-    pub ast: Ast,
+    pub ast: Ast<'s>,
     /// Non-fatal problems found while lowering (bad interpolations).
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -81,7 +81,7 @@ pub struct Parsed {
 /// # Errors
 ///
 /// The syntax error, with what was expected in words.
-pub fn parse(source: &str) -> Result<Parsed, Diagnostic> {
+pub fn parse(source: &str) -> Result<Parsed<'_>, Diagnostic> {
     // One declaration at a time: pest keeps every token of a parse in
     // memory, so parsing the file whole would hold tokens for all of it.
     let mut lowering = Lowering::default();
@@ -222,19 +222,19 @@ fn join_or(items: &[&str]) -> String {
 /// Lowers one declaration at a time. Spans from pest are relative to the
 /// slice being parsed; `base` makes them offsets into the whole file.
 #[derive(Default)]
-struct Lowering {
-    ast: Ast,
+struct Lowering<'s> {
+    ast: Ast<'s>,
     diagnostics: Vec<Diagnostic>,
     base: usize,
 }
 
-impl Lowering {
+impl<'s> Lowering<'s> {
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let span = pair.as_span();
         Span::new(self.base + span.start(), self.base + span.end())
     }
 
-    fn item(&mut self, pair: Pair<'_, Rule>) {
+    fn item(&mut self, pair: Pair<'s, Rule>) {
         match pair.as_rule() {
             Rule::pipeline_decl => {
                 let ident = self.ident(&last_inner(pair));
@@ -269,14 +269,14 @@ impl Lowering {
 
     /// `var x = "…"` and `x = "…"`: an identifier and a string, after an
     /// optional keyword.
-    fn assignment(&mut self, pair: Pair<'_, Rule>) -> Assignment {
+    fn assignment(&mut self, pair: Pair<'s, Rule>) -> Assignment<'s> {
         let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("assignment name"));
         let value = self.string(inner.next().expect("assignment value"));
         Assignment { name, value }
     }
 
-    fn env(&mut self, pair: Pair<'_, Rule>) -> EnvDecl {
+    fn env(&mut self, pair: Pair<'s, Rule>) -> EnvDecl<'s> {
         let mut inner = meaningful(pair).skip(1);
         let name = self.ident(&inner.next().expect("env name"));
         let mut env = EnvDecl {
@@ -295,7 +295,7 @@ impl Lowering {
         env
     }
 
-    fn service(&mut self, pair: Pair<'_, Rule>) -> ServiceDecl {
+    fn service(&mut self, pair: Pair<'s, Rule>) -> ServiceDecl<'s> {
         let mut inner = meaningful(pair).skip(1);
         let name = self.ident(&inner.next().expect("service name"));
         let mut service = ServiceDecl {
@@ -314,14 +314,14 @@ impl Lowering {
         service
     }
 
-    fn phase(&mut self, pair: Pair<'_, Rule>) -> PhaseDecl {
+    fn phase(&mut self, pair: Pair<'s, Rule>) -> PhaseDecl<'s> {
         let mut inner = meaningful(pair).skip(1);
         let name = self.ident(&inner.next().expect("phase name"));
         let clauses = inner.map(|clause| self.clause(clause)).collect();
         PhaseDecl { name, clauses }
     }
 
-    fn clause(&mut self, pair: Pair<'_, Rule>) -> Clause {
+    fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
         let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner().skip(1);
@@ -341,7 +341,7 @@ impl Lowering {
         Clause { kind, span }
     }
 
-    fn string(&mut self, pair: Pair<'_, Rule>) -> Template {
+    fn string(&mut self, pair: Pair<'s, Rule>) -> Template<'s> {
         let span = self.span(&pair);
         let literal = pair.into_inner().next().expect("string literal");
         let triple = literal.as_rule() == Rule::triple_string;
@@ -355,7 +355,7 @@ impl Lowering {
     }
 
     /// A `when` condition, unless it nests deeper than [`MAX_NESTING`].
-    fn condition(&mut self, pair: Pair<'_, Rule>) -> Expr {
+    fn condition(&mut self, pair: Pair<'s, Rule>) -> Expr<'s> {
         let nesting = pair.as_str().bytes().filter(|b| matches!(b, b'(' | b'!')).count();
         if nesting > MAX_NESTING {
             self.diagnostics.push(
@@ -374,7 +374,7 @@ impl Lowering {
     }
 
     /// Conditions by precedence climbing: `||` < `&&` < `==`/`!=` < `!`.
-    fn climb(&mut self, pratt: &PrattParser<Rule>, pair: Pair<'_, Rule>) -> Expr {
+    fn climb(&mut self, pratt: &PrattParser<Rule>, pair: Pair<'s, Rule>) -> Expr<'s> {
         pratt
             .map_primary(|primary| match primary.as_rule() {
                 Rule::var_ref => Expr::Var(self.var_ref(&primary)),
@@ -396,21 +396,21 @@ impl Lowering {
             .parse(pair.into_inner())
     }
 
-    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+    fn ident(&self, pair: &Pair<'s, Rule>) -> Ident<'s> {
         Ident {
-            name: pair.as_str().to_owned(),
+            name: pair.as_str(),
             span: self.span(pair),
         }
     }
 
-    fn raw(&self, pair: &Pair<'_, Rule>) -> Raw {
+    fn raw(&self, pair: &Pair<'s, Rule>) -> Raw<'s> {
         Raw {
-            text: pair.as_str().to_owned(),
+            text: pair.as_str(),
             span: self.span(pair),
         }
     }
 
-    fn dependency(&self, pair: Pair<'_, Rule>) -> Dependency {
+    fn dependency(&self, pair: Pair<'s, Rule>) -> Dependency<'s> {
         let span = self.span(&pair);
         let mut inner = pair.into_inner();
         let phase = self.ident(&inner.next().expect("dependency phase"));
@@ -418,11 +418,11 @@ impl Lowering {
         Dependency { phase, service, span }
     }
 
-    fn var_ref(&self, pair: &Pair<'_, Rule>) -> VarRef {
+    fn var_ref(&self, pair: &Pair<'s, Rule>) -> VarRef<'s> {
         let text = pair.as_str();
         let (name, attr) = match text.split_once('.') {
-            Some((name, attr)) => (name.to_owned(), Some(attr.to_owned())),
-            None => (text.to_owned(), None),
+            Some((name, attr)) => (name, Some(attr)),
+            None => (text, None),
         };
         VarRef {
             name,

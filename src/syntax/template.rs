@@ -2,12 +2,14 @@
 //! interpolation, done on the raw source text so every reference keeps its
 //! exact span.
 
+use std::borrow::Cow;
+
 use super::ast::{Part, Template, VarRef};
 use super::{Code, Diagnostic, Span};
 
 /// Lowers a plain `"…"` literal. `inner` is the text between the quotes and
 /// `base` its offset in the file.
-pub(super) fn plain(inner: &str, base: usize, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Template {
+pub(super) fn plain<'s>(inner: &'s str, base: usize, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Template<'s> {
     let mut template = Template {
         parts: Vec::new(),
         span,
@@ -19,8 +21,8 @@ pub(super) fn plain(inner: &str, base: usize, span: Span, diagnostics: &mut Vec<
 /// Lowers a `"""…"""` literal: a first line that is blank is dropped, as is
 /// a last line of only whitespace, and the indentation common to all
 /// non-blank lines is removed. Escapes are not decoded in triple strings.
-pub(super) fn triple(inner: &str, base: usize, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Template {
-    let mut lines: Vec<(usize, &str)> = Vec::new();
+pub(super) fn triple<'s>(inner: &'s str, base: usize, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Template<'s> {
+    let mut lines: Vec<(usize, &'s str)> = Vec::new();
     let mut offset = 0;
     for line in inner.split('\n') {
         lines.push((offset, line));
@@ -43,9 +45,9 @@ pub(super) fn triple(inner: &str, base: usize, span: Span, diagnostics: &mut Vec
         parts: Vec::new(),
         span,
     };
-    for (index, (start, line)) in lines.iter().enumerate() {
+    for (index, &(start, line)) in lines.iter().enumerate() {
         if index > 0 {
-            push_text(&mut template.parts, "\n");
+            push_text(&mut template.parts, Cow::Borrowed("\n"));
         }
         let line = line.strip_suffix('\r').unwrap_or(line);
         let cut = indent.min(line.len() - line.trim_start_matches([' ', '\t']).len());
@@ -60,15 +62,19 @@ pub(super) fn triple(inner: &str, base: usize, span: Span, diagnostics: &mut Vec
     template
 }
 
-/// Splits `text` into literal text and variable references.
-fn scan(text: &str, base: usize, escapes: bool, parts: &mut Vec<Part>, diagnostics: &mut Vec<Diagnostic>) {
+/// Splits `text` into literal text and variable references. Text without
+/// escapes stays borrowed from the source.
+fn scan<'s>(text: &'s str, base: usize, escapes: bool, parts: &mut Vec<Part<'s>>, diagnostics: &mut Vec<Diagnostic>) {
     let bytes = text.as_bytes();
-    let mut literal = String::new();
+    // Start of the literal run not yet pushed.
+    let mut run = 0;
     let mut i = 0;
-    while i < text.len() {
+    while let Some(found) = text[i..].find(|c| c == '{' || escapes && c == '\\') {
+        i += found;
         if text[i..].starts_with("{{{{") {
-            literal.push_str("{{");
+            push_text(parts, Cow::Borrowed(&text[run..i + 2]));
             i += 4;
+            run = i;
         } else if text[i..].starts_with("{{") {
             let Some(close) = text[i + 2..].find("}}") else {
                 diagnostics.push(
@@ -76,7 +82,6 @@ fn scan(text: &str, base: usize, escapes: bool, parts: &mut Vec<Part>, diagnosti
                         .label(Span::new(base + i, base + i + 2), "this `{{` has no `}}`")
                         .help("close it with `}}`, or write `{{{{` for a literal `{{`"),
                 );
-                literal.push_str(&text[i..]);
                 break;
             };
             let inner = &text[i + 2..i + 2 + close];
@@ -85,8 +90,7 @@ fn scan(text: &str, base: usize, escapes: bool, parts: &mut Vec<Part>, diagnosti
             let whole = Span::new(base + i, base + i + close + 4);
             match parse_reference(name, Span::new(base + name_start, base + name_start + name.len())) {
                 Some(var) => {
-                    push_text(parts, &literal);
-                    literal.clear();
+                    push_text(parts, Cow::Borrowed(&text[run..i]));
                     parts.push(Part::Var(var));
                 }
                 None => diagnostics.push(
@@ -99,46 +103,46 @@ fn scan(text: &str, base: usize, escapes: bool, parts: &mut Vec<Part>, diagnosti
                 ),
             }
             i += close + 4;
-        } else if escapes && bytes[i] == b'\\' && i + 1 < text.len() {
+            run = i;
+        } else if bytes[i] == b'\\' && i + 1 < text.len() {
             let decoded = match bytes[i + 1] {
-                b'n' => Some('\n'),
-                b't' => Some('\t'),
-                b'r' => Some('\r'),
-                b'0' => Some('\0'),
-                b'"' => Some('"'),
-                b'\\' => Some('\\'),
-                _ => None,
-            };
-            if let Some(decoded) = decoded {
-                literal.push(decoded);
-                i += 2;
-            } else {
+                b'n' => "\n",
+                b't' => "\t",
+                b'r' => "\r",
+                b'0' => "\0",
+                b'"' => "\"",
+                b'\\' => "\\",
                 // Unknown escapes stay as written, for the shell.
-                literal.push('\\');
-                i += 1;
-            }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            push_text(parts, Cow::Borrowed(&text[run..i]));
+            push_text(parts, Cow::Borrowed(decoded));
+            i += 2;
+            run = i;
         } else {
-            let ch = text[i..].chars().next().unwrap_or_default();
-            literal.push(ch);
-            i += ch.len_utf8();
+            i += 1;
         }
     }
-    push_text(parts, &literal);
+    push_text(parts, Cow::Borrowed(&text[run..]));
 }
 
-fn push_text(parts: &mut Vec<Part>, text: &str) {
+/// Appends text, joining it to the previous piece of text if there is one.
+fn push_text<'s>(parts: &mut Vec<Part<'s>>, text: Cow<'s, str>) {
     if text.is_empty() {
         return;
     }
     if let Some(Part::Text(last)) = parts.last_mut() {
-        last.push_str(text);
+        last.to_mut().push_str(&text);
     } else {
-        parts.push(Part::Text(text.to_owned()));
+        parts.push(Part::Text(text));
     }
 }
 
 /// `name` or `name.attr`, each an identifier as in the grammar.
-fn parse_reference(text: &str, span: Span) -> Option<VarRef> {
+fn parse_reference(text: &str, span: Span) -> Option<VarRef<'_>> {
     let (name, attr) = match text.split_once('.') {
         Some((name, attr)) => (name, Some(attr)),
         None => (text, None),
@@ -146,11 +150,7 @@ fn parse_reference(text: &str, span: Span) -> Option<VarRef> {
     if !is_ident(name) || attr.is_some_and(|attr| !is_ident(attr)) {
         return None;
     }
-    Some(VarRef {
-        name: name.to_owned(),
-        attr: attr.map(str::to_owned),
-        span,
-    })
+    Some(VarRef { name, attr, span })
 }
 
 /// Whether `text` is an identifier: a letter or `_`, then letters, digits,
