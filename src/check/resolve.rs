@@ -240,6 +240,11 @@ impl<'s> Resolver<'s, '_> {
     }
 
     fn services(&mut self, service_after: Vec<(ServiceId, Vec<Ident<'s>>)>) {
+        self.service_order(service_after);
+        self.break_service_cycles();
+    }
+
+    fn service_order(&mut self, service_after: Vec<(ServiceId, Vec<Ident<'s>>)>) {
         for (id, after) in service_after {
             let name = self.pipeline.services[id].name;
             for other in after {
@@ -267,6 +272,73 @@ impl<'s> Resolver<'s, '_> {
                 }
             }
         }
+    }
+
+    /// Reports each cycle among services' `after` lists once and cuts it,
+    /// so the instance graph never inherits it (with no per-service phase
+    /// there would be no instance to show it on).
+    fn break_service_cycles(&mut self) {
+        let count = self.pipeline.services.len();
+        // 0 = unvisited, 1 = on the stack, 2 = done.
+        let mut state = vec![0u8; count];
+        for start in 0..count {
+            // (service, index of the next `after` edge to follow)
+            let mut stack: Vec<(ServiceId, usize)> = Vec::new();
+            if state[start] != 0 {
+                continue;
+            }
+            state[start] = 1;
+            stack.push((start, 0));
+            while let Some(&(node, next)) = stack.last() {
+                let Some(&(before, _)) = self.pipeline.services[node].after.get(next) else {
+                    state[node] = 2;
+                    stack.pop();
+                    continue;
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                match state[before] {
+                    0 => {
+                        state[before] = 1;
+                        stack.push((before, 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|&(n, _)| n == before).unwrap_or(0);
+                        // Each entry's edge taken is `after[next - 1]`.
+                        let edges: Vec<(ServiceId, usize)> = stack[from..].iter().map(|&(n, e)| (n, e - 1)).collect();
+                        self.report_service_cycle(&edges);
+                        self.pipeline.services[node].after.remove(next);
+                        if let Some(top) = stack.last_mut() {
+                            top.1 -= 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn report_service_cycle(&mut self, edges: &[(ServiceId, usize)]) {
+        let services = &self.pipeline.services;
+        let mut names: Vec<&str> = edges.iter().map(|&(s, _)| services[s].name.name).collect();
+        names.push(names[0]);
+        let mut diagnostic = Diagnostic::error(
+            Code::DependencyCycle,
+            format!("service order cycle: `{}`", names.join("` → `")),
+        );
+        for &(service, edge) in edges {
+            let (before, span) = services[service].after[edge];
+            diagnostic = diagnostic.label(
+                span,
+                format!(
+                    "`{}` comes after `{}` here",
+                    services[service].name.name, services[before].name.name
+                ),
+            );
+        }
+        self.diagnostics
+            .push(diagnostic.help("each arrow reads \"comes after\"; remove one of these `after` entries"));
     }
 
     fn phases(&mut self, phase_clauses: Vec<(PhaseId, Vec<Clause<'s>>)>) {

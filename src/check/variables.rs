@@ -179,53 +179,78 @@ fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
         }
         scopes.push(scope);
     }
+    let mut finder = CycleFinder {
+        reported: &mut reported,
+        diagnostics,
+        key: |var| var.attr.is_none().then_some(var.name),
+        prefix: "",
+    };
     for scope in &scopes {
-        // 0 = unvisited, 1 = on the stack, 2 = done.
-        let mut state = vec![0u8; scope.len()];
-        for start in 0..scope.len() {
-            let mut stack: Vec<(usize, VarRef<'_>)> = Vec::new();
-            visit(scope, start, &mut state, &mut stack, &mut reported, diagnostics);
-        }
+        finder.run(scope);
+    }
+    // A service's attributes refer to each other as `service.NAME`.
+    finder.key = |var| if var.name == "service" { var.attr } else { None };
+    finder.prefix = "service.";
+    for service in pipeline.services.values() {
+        let scope: IndexMap<&str, &Template> = service.attrs.iter().map(|(k, v)| (*k, v)).collect();
+        finder.run(&scope);
     }
 }
 
-fn visit<'s>(
-    scope: &IndexMap<&str, &Template<'s>>,
-    node: usize,
-    state: &mut [u8],
-    stack: &mut Vec<(usize, VarRef<'s>)>,
-    reported: &mut HashSet<Vec<Span>>,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    if state[node] != 0 {
-        return;
-    }
-    state[node] = 1;
-    let template = scope[node];
-    for &var in template.refs() {
-        if var.attr.is_some() {
-            continue;
-        }
-        let Some(next) = scope.get_index_of(var.name) else {
-            continue;
-        };
-        if state[next] == 1 {
-            let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(stack.len());
-            let mut edges: Vec<(usize, VarRef<'_>)> = stack[from..].to_vec();
-            edges.push((node, var));
-            report_cycle(scope, &edges, reported, diagnostics);
-        } else {
-            stack.push((node, var));
-            visit(scope, next, state, stack, reported, diagnostics);
-            stack.pop();
+/// Depth-first search for cycles among the values of one scope.
+struct CycleFinder<'r> {
+    reported: &'r mut HashSet<Vec<Span>>,
+    diagnostics: &'r mut Vec<Diagnostic>,
+    /// The name in the scope that a reference points at, if any.
+    key: for<'v> fn(&VarRef<'v>) -> Option<&'v str>,
+    /// How names are written in messages.
+    prefix: &'static str,
+}
+
+impl CycleFinder<'_> {
+    fn run(&mut self, scope: &IndexMap<&str, &Template<'_>>) {
+        // 0 = unvisited, 1 = on the stack, 2 = done.
+        let mut state = vec![0u8; scope.len()];
+        for start in 0..scope.len() {
+            let mut stack = Vec::new();
+            self.visit(scope, start, &mut state, &mut stack);
         }
     }
-    state[node] = 2;
+
+    fn visit<'s>(
+        &mut self,
+        scope: &IndexMap<&str, &Template<'s>>,
+        node: usize,
+        state: &mut [u8],
+        stack: &mut Vec<(usize, VarRef<'s>)>,
+    ) {
+        if state[node] != 0 {
+            return;
+        }
+        state[node] = 1;
+        for &var in scope[node].refs() {
+            let Some(next) = (self.key)(&var).and_then(|name| scope.get_index_of(name)) else {
+                continue;
+            };
+            if state[next] == 1 {
+                let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(stack.len());
+                let mut edges: Vec<(usize, VarRef<'_>)> = stack[from..].to_vec();
+                edges.push((node, var));
+                report_cycle(scope, &edges, self.prefix, self.reported, self.diagnostics);
+            } else {
+                stack.push((node, var));
+                self.visit(scope, next, state, stack);
+                stack.pop();
+            }
+        }
+        state[node] = 2;
+    }
 }
 
 fn report_cycle(
     scope: &IndexMap<&str, &Template<'_>>,
     edges: &[(usize, VarRef<'_>)],
+    prefix: &str,
     reported: &mut HashSet<Vec<Span>>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
@@ -234,9 +259,9 @@ fn report_cycle(
     if !reported.insert(key) {
         return;
     }
-    let names: Vec<&str> = edges
+    let names: Vec<String> = edges
         .iter()
-        .map(|(node, _)| scope.get_index(*node).map_or("", |(k, _)| *k))
+        .map(|(node, _)| format!("{prefix}{}", scope.get_index(*node).map_or("", |(k, _)| *k)))
         .collect();
     let path = format!("`{}` → `{}`", names.join("` → `"), names[0]);
     let mut diagnostic = Diagnostic::error(
@@ -245,7 +270,7 @@ fn report_cycle(
     );
     for (node, var) in edges {
         let name = scope.get_index(*node).map_or("", |(k, _)| *k);
-        diagnostic = diagnostic.label(var.span, format!("`{name}` uses `{}` here", var.name));
+        diagnostic = diagnostic.label(var.span, format!("`{prefix}{name}` uses `{}` here", var.display()));
     }
     diagnostics.push(diagnostic.help("a value cannot contain itself; replace one reference with literal text"));
 }

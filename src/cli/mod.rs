@@ -188,11 +188,19 @@ pub fn main() -> ExitCode {
             return if error.use_stderr() { Exit::User } else { Exit::Success }.into();
         }
     };
-    let outcome = match cli.command {
-        Command::Check(args) => check(&args),
-        Command::Plan(args) => plan(&args),
-        Command::Graph(args) => graph(&args),
-    };
+    // A panic is a bug: say so and exit 5, not Rust's 101.
+    let outcome = std::panic::catch_unwind(|| match &cli.command {
+        Command::Check(args) => check(args),
+        Command::Plan(args) => plan(args),
+        Command::Graph(args) => graph(args),
+    })
+    .unwrap_or_else(|_| {
+        Err(Failure {
+            exit: Exit::Internal,
+            help: Some("this is a bug in stagecraft; please report it with the input that caused it".to_owned()),
+            ..Failure::user("internal error: stagecraft panicked")
+        })
+    });
     match outcome {
         Ok(()) => Exit::Success.into(),
         Err(failure) => {
@@ -230,29 +238,34 @@ fn locate(file: Option<&Path>) -> Result<PathBuf, Failure> {
 }
 
 fn read(path: &Path) -> Result<SourceFile, Failure> {
-    let text = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
-    let text = String::from_utf8(text).map_err(|e| Failure {
-        exit: Exit::Invalid,
-        ..Failure::user(format!(
-            "{} is not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
+    let not_text = crate::syntax::decode(&bytes).err();
     Ok(SourceFile {
         name: path.display().to_string(),
-        text,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        not_text,
     })
 }
 
+/// The front end's verdict on a file.
+fn compile(source: &SourceFile) -> Compilation<'_> {
+    match &source.not_text {
+        Some(diagnostic) => Compilation {
+            diagnostics: vec![diagnostic.clone()],
+            ..Compilation::default()
+        },
+        None => graph::compile(&source.text),
+    }
+}
+
 fn check(args: &CheckArgs) -> Outcome {
-    let paths = if args.files.is_empty() {
-        vec![locate(args.file.file.as_deref())?]
-    } else {
-        args.files.clone()
-    };
+    let mut paths: Vec<PathBuf> = args.file.file.iter().cloned().collect();
+    paths.extend(args.files.iter().cloned());
+    if paths.is_empty() {
+        paths.push(locate(None)?);
+    }
     let files = paths.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
-    let compiled: Vec<Compilation> = files.iter().map(|f| graph::compile(&f.text)).collect();
+    let compiled: Vec<Compilation> = files.iter().map(compile).collect();
     let failed = compiled
         .iter()
         .any(|c| c.has_errors() || args.deny_warnings && !c.diagnostics.is_empty());
@@ -293,7 +306,7 @@ fn check(args: &CheckArgs) -> Outcome {
 /// Compiles the pipeline file, or fails with its diagnostics printed when
 /// it has an error. Warnings are left to `check`.
 fn compile_valid(source: &SourceFile) -> Result<Compilation<'_>, Failure> {
-    let compilation = graph::compile(&source.text);
+    let compilation = compile(source);
     if compilation.has_errors() {
         eprint!("{}", report::human(source, &compilation.diagnostics));
         return Err(Failure {

@@ -13,8 +13,10 @@ use crate::syntax::{Diagnostic, Severity, floor_char_boundary, line_column};
 pub(super) struct SourceFile {
     /// The path as the user gave or we found it.
     pub name: String,
-    /// The whole text.
+    /// The whole text (bytes that are not UTF-8 replaced, for display).
     pub text: String,
+    /// Why the file is not text, if it is not.
+    pub not_text: Option<Diagnostic>,
 }
 
 /// A diagnostic paired with its file, in the shape miette renders.

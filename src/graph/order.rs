@@ -33,10 +33,9 @@ pub(super) fn cycles(graph: &PhaseGraph, pipeline: &Pipeline) -> Vec<Diagnostic>
         if !seen.insert(key) {
             continue;
         }
-        let mut names: Vec<String> = path
-            .iter()
-            .map(|&(from, _, _)| graph.instance_id(pipeline, from))
-            .collect();
+        // Shown as "waits for" arrows, starting at the dependent.
+        let path: Vec<_> = path.into_iter().rev().collect();
+        let mut names: Vec<String> = path.iter().map(|&(_, to, _)| graph.instance_id(pipeline, to)).collect();
         names.push(names[0].clone());
         let mut diagnostic = Diagnostic::error(
             Code::DependencyCycle,
@@ -52,7 +51,10 @@ pub(super) fn cycles(graph: &PhaseGraph, pipeline: &Pipeline) -> Vec<Diagnostic>
                 ),
             );
         }
-        diagnostics.push(diagnostic.help("remove one of these `after` dependencies to break the cycle"));
+        diagnostics.push(
+            diagnostic
+                .help("each arrow reads \"waits for\"; remove one of these `after` dependencies to break the cycle"),
+        );
     }
     diagnostics
 }

@@ -12,6 +12,6 @@ mod span;
 mod template;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
-pub use parser::{Parsed, parse};
+pub use parser::{Parsed, decode, parse};
 pub use span::{Span, floor_char_boundary, line_column};
 pub use template::is_ident;

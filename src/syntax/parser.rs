@@ -75,6 +75,23 @@ pub struct Parsed<'s> {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Checks that a file's bytes are UTF-8 text, as the grammar requires.
+///
+/// # Errors
+///
+/// A syntax diagnostic at the first byte that is not UTF-8.
+pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let at = error.valid_up_to();
+        Diagnostic::error(Code::Syntax, "the file is not UTF-8 text")
+            .label(
+                Span::new(at, at + error.error_len().unwrap_or(1)),
+                "this byte is not UTF-8",
+            )
+            .help("save the file as UTF-8")
+    })
+}
+
 /// Parses a whole file. A syntax error is one diagnostic: pest stops at the
 /// first place the text leaves the grammar.
 ///
@@ -322,7 +339,14 @@ impl<'s> Lowering<'s> {
     }
 
     fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
-        let span = self.span(&pair);
+        // pest's span of a rule ending in a repetition includes the
+        // whitespace it skipped looking for more; end at the last token.
+        let end = pair
+            .clone()
+            .into_inner()
+            .last()
+            .map_or(pair.as_span().end(), |last| last.as_span().end());
+        let span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner().skip(1);
         let kind = match rule {
