@@ -289,7 +289,7 @@ fn check(args: &CheckArgs) -> Outcome {
                 }
             }
             eprint!("{stderr}");
-            print!("{stdout}");
+            write_stdout(&stdout)?;
         }
     }
     if failed {

@@ -67,8 +67,8 @@ impl miette::Diagnostic for Rendered<'_> {
         let len = self.len;
         Some(Box::new(self.diagnostic.labels.iter().enumerate().map(
             move |(index, label)| {
-                let start = label.span.start.min(len);
-                let span = SourceSpan::from(start..label.span.end.clamp(start, len));
+                let start = label.span.start().min(len);
+                let span = SourceSpan::from(start..label.span.end().clamp(start, len));
                 let text = Some(label.message.clone());
                 if index == 0 {
                     LabeledSpan::new_primary_with_span(text, span)
@@ -147,12 +147,12 @@ impl<'a> JsonReport<'a> {
                 .labels
                 .iter()
                 .map(|label| {
-                    let offset = floor_char_boundary(&file.text, label.span.start);
+                    let offset = floor_char_boundary(&file.text, label.span.start());
                     let (line, column) = line_column(&file.text, offset);
                     JsonLabel {
                         message: &label.message,
                         offset,
-                        length: label.span.end.min(file.text.len()).saturating_sub(offset),
+                        length: label.span.end().min(file.text.len()).saturating_sub(offset),
                         line,
                         column,
                     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::check::{Builtins, EnvId, Pipeline, Scope, ServiceId, Workflow};
 use crate::graph::PhaseGraph;
-use crate::syntax::{Diagnostic, did_you_mean};
+use crate::syntax::{Diagnostic, Span, did_you_mean};
 
 /// What to plan.
 #[derive(Clone, Debug, Default)]
@@ -171,7 +171,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         });
     }
     if !problems.is_empty() {
-        problems.sort_by_key(|d| d.primary_span().map_or(0, |s| s.start));
+        problems.sort_by_key(|d| d.primary_span().map_or(0, Span::start));
         return Err(PlanError::Invalid(problems));
     }
     Ok(Plan {

@@ -169,7 +169,7 @@ pub fn compile(source: &str) -> Compilation<'_> {
     diagnostics.extend(checked.diagnostics);
     let (graph, cycles) = PhaseGraph::build(&checked.pipeline);
     diagnostics.extend(cycles);
-    diagnostics.sort_by_key(|d| (d.primary_span().map_or(0, |s| s.start), d.code));
+    diagnostics.sort_by_key(|d| (d.primary_span().map_or(0, Span::start), d.code));
     Compilation {
         pipeline: Some(checked.pipeline),
         graph: Some(graph),

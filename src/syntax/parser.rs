@@ -367,9 +367,8 @@ impl<'s> Lowering<'s> {
 
     fn string(&mut self, pair: Pair<'s, Rule>) -> Template<'s> {
         let span = self.span(&pair);
-        let literal = pair.into_inner().next().expect("string literal");
-        let triple = literal.as_rule() == Rule::triple_string;
-        let body = literal.into_inner().next().expect("string body");
+        let triple = pair.as_rule() == Rule::triple_string;
+        let body = pair.into_inner().next().expect("string body");
         let start = self.base + body.as_span().start();
         if triple {
             template::triple(body.as_str(), start, span, &mut self.diagnostics)
@@ -402,7 +401,7 @@ impl<'s> Lowering<'s> {
         pratt
             .map_primary(|primary| match primary.as_rule() {
                 Rule::var_ref => Expr::Var(self.var_ref(&primary)),
-                Rule::string => Expr::Str(self.string(primary)),
+                Rule::plain_string | Rule::triple_string => Expr::Str(self.string(primary)),
                 Rule::expr => self.climb(pratt, primary),
                 other => unreachable!("not an operand: {other:?}"),
             })

@@ -6,26 +6,42 @@ use serde::Serialize;
 ///
 /// Spans are the only way the front end refers to a place in the source:
 /// diagnostics carry them, and renderers (terminal, JSON, language server)
-/// turn them into lines and columns of their own flavour.
+/// turn them into lines and columns of their own flavour. Offsets are kept
+/// as `u32` (the tree holds hundreds of thousands of spans on large files);
+/// an offset past 4 GiB saturates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Span {
-    /// Offset of the first byte.
-    pub start: usize,
-    /// Offset one past the last byte.
-    pub end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
     /// The span `start..end`.
     #[must_use]
-    pub const fn new(start: usize, end: usize) -> Self {
-        Self { start, end }
+    pub fn new(start: usize, end: usize) -> Self {
+        let clamp = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
+        Self {
+            start: clamp(start),
+            end: clamp(end),
+        }
+    }
+
+    /// Offset of the first byte.
+    #[must_use]
+    pub const fn start(self) -> usize {
+        self.start as usize
+    }
+
+    /// Offset one past the last byte.
+    #[must_use]
+    pub const fn end(self) -> usize {
+        self.end as usize
     }
 
     /// Number of bytes covered.
     #[must_use]
     pub const fn len(self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
     }
 
     /// Whether the span covers no bytes (a position, such as end of file).
@@ -38,13 +54,7 @@ impl Span {
     /// cursor just after a name still points at it).
     #[must_use]
     pub const fn contains(self, offset: usize) -> bool {
-        self.start <= offset && offset <= self.end
-    }
-}
-
-impl From<pest::Span<'_>> for Span {
-    fn from(span: pest::Span<'_>) -> Self {
-        Self::new(span.start(), span.end())
+        self.start() <= offset && offset <= self.end()
     }
 }
 

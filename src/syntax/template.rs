@@ -15,6 +15,7 @@ pub(super) fn plain<'s>(inner: &'s str, base: usize, span: Span, diagnostics: &m
         span,
     };
     scan(inner, base, true, &mut template.parts, diagnostics);
+    template.parts.shrink_to_fit();
     template
 }
 
@@ -59,6 +60,7 @@ pub(super) fn triple<'s>(inner: &'s str, base: usize, span: Span, diagnostics: &
             diagnostics,
         );
     }
+    template.parts.shrink_to_fit();
     template
 }
 
@@ -172,7 +174,7 @@ mod tests {
             .iter()
             .map(|part| match part {
                 Part::Text(text) => format!("T:{text}"),
-                Part::Var(var) => format!("V:{}@{}..{}", var.display(), var.span.start, var.span.end),
+                Part::Var(var) => format!("V:{}@{}..{}", var.display(), var.span.start(), var.span.end()),
             })
             .collect()
     }
