@@ -1,1 +1,7 @@
 //! Integration tests: one binary, linked once.
+
+mod cli;
+mod diagnostics;
+mod fuzz;
+mod plans;
+mod support;

@@ -11,7 +11,7 @@ use indexmap::map::Entry;
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
 use super::{duration, variables};
 use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, Ident, Raw, Template};
-use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
+use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
 /// Resolves `ast`, appending every problem found to `diagnostics`. The
 /// AST's templates and conditions move into the pipeline.
@@ -55,7 +55,7 @@ impl<'s> Resolver<'s, '_> {
                 self.pipeline.name = first.name;
                 for again in rest {
                     self.diagnostics.push(
-                        Diagnostic::error(Code::DuplicateName, "a file declares one pipeline")
+                        Diagnostic::error(Code::DuplicateName, "a file declares only one pipeline")
                             .label(again.span, format!("`{}` declared here", again.name))
                             .label(first.span, format!("`{}` already declared here", first.name))
                             .help("split the file, or remove one `pipeline` line"),
@@ -74,12 +74,10 @@ impl<'s> Resolver<'s, '_> {
             phase_clauses: Vec::new(),
             workflow_members: Vec::new(),
         };
+        let mut var_names: HashMap<&'s str, Span> = HashMap::new();
         for var in ast.vars {
-            if self.unique(
-                "variable",
-                &var.name,
-                self.pipeline.vars.get(var.name.name).map(|t| t.span),
-            ) {
+            if self.unique("variable", &var.name, var_names.get(var.name.name).copied()) {
+                var_names.insert(var.name.name, var.name.span);
                 self.pipeline.vars.insert(var.name.name, var.value);
             }
         }
@@ -153,18 +151,20 @@ impl<'s> Resolver<'s, '_> {
 
     fn assignments(&mut self, owner: &str, assignments: Vec<Assignment<'s>>) -> IndexMap<&'s str, Template<'s>> {
         let mut map: IndexMap<&'s str, Template<'s>> = IndexMap::new();
+        let mut first_names: HashMap<&'s str, Span> = HashMap::new();
         for assignment in assignments {
             match map.entry(assignment.name.name) {
-                Entry::Occupied(first) => self.diagnostics.push(
+                Entry::Occupied(_) => self.diagnostics.push(
                     Diagnostic::error(
                         Code::DuplicateName,
                         format!("{owner} sets `{}` twice", assignment.name.name),
                     )
                     .label(assignment.name.span, "set again here")
-                    .label(first.get().span, "first set here")
+                    .label(first_names[assignment.name.name], "first set here")
                     .help("remove one of the two"),
                 ),
                 Entry::Vacant(slot) => {
+                    first_names.insert(assignment.name.name, assignment.name.span);
                     slot.insert(assignment.value);
                 }
             }
@@ -532,6 +532,10 @@ impl<'s> Resolver<'s, '_> {
             let mut first_listed: HashMap<PhaseId, Span> = HashMap::new();
             for member in phases {
                 let Some(phase) = self.pipeline.phases.get_index_of(member.name) else {
+                    // The phase the typo meant is not also reported unused.
+                    if let Some(meant) = suggest(member.name, self.pipeline.phases.keys().copied()) {
+                        listed[self.pipeline.phases.get_index_of(meant).unwrap_or_default()] = true;
+                    }
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownWorkflowMember,

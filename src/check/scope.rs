@@ -131,7 +131,8 @@ impl<'a> Scope<'a> {
                         var.display()
                     ),
                 )
-                .label(var.span, "used here outside a per-service phase"));
+                .label(var.span, "used here outside a per-service phase")
+                .help("add `for each service` to the phase that uses this value"));
             };
             let service = &pipeline.services[service_id];
             return match &var.attr {

@@ -5,7 +5,7 @@
 //! Whether a name has a value in a *particular* env is known only when an env
 //! is chosen; [`super::Scope`] reports that at plan time.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use indexmap::IndexMap;
 
@@ -66,6 +66,8 @@ struct Checker<'p> {
     /// Every name a scope may define, in a stable order for suggestions.
     known: Vec<&'p str>,
     known_set: HashSet<&'p str>,
+    /// Names with a value (global or in some env) that leads to `service`.
+    reaches_service: HashSet<&'p str>,
 }
 
 impl<'p> Checker<'p> {
@@ -81,6 +83,7 @@ impl<'p> Checker<'p> {
             pipeline,
             known,
             known_set,
+            reaches_service: reaches_service(pipeline),
         }
     }
 
@@ -98,6 +101,18 @@ impl<'p> Checker<'p> {
                 Diagnostic::error(Code::UnknownVariable, format!("unknown variable `{}.{attr}`", var.name))
                     .label(var.span, "only `service` has attributes")
                     .help(format!("did you mean `service.{attr}`?")),
+            );
+        } else if context == Context::GlobalPhase && self.reaches_service.contains(var.name) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::ServiceOutsideForEach,
+                    format!(
+                        "`{}` uses `service`, which is only defined in a phase that runs for each service",
+                        var.name
+                    ),
+                )
+                .label(var.span, "this phase runs once, not per service")
+                .help("add `for each service` to the phase, or use a value that does not mention `service`"),
             );
         } else if !self.known_set.contains(var.name) {
             let mut candidates = self.known.clone();
@@ -164,6 +179,38 @@ impl<'p> Checker<'p> {
     }
 }
 
+/// The names some value of which (global or in any env) mentions `service`,
+/// directly or through other names.
+fn reaches_service<'p>(pipeline: &'p Pipeline<'p>) -> HashSet<&'p str> {
+    let definitions = pipeline
+        .vars
+        .iter()
+        .chain(pipeline.envs.values().flat_map(|env| env.values.iter()));
+    // Who mentions each name, and the names that mention `service` itself.
+    let mut mentioned_by: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut queue: Vec<&str> = Vec::new();
+    for (&name, template) in definitions {
+        for var in template.refs() {
+            if var.name == "service" {
+                if reached.insert(name) {
+                    queue.push(name);
+                }
+            } else {
+                mentioned_by.entry(var.name).or_default().push(name);
+            }
+        }
+    }
+    while let Some(name) = queue.pop() {
+        for &user in mentioned_by.get(name).map_or(&[][..], Vec::as_slice) {
+            if reached.insert(user) {
+                queue.push(user);
+            }
+        }
+    }
+    reached
+}
+
 /// Reports each cycle among values once, in whichever scope (globals alone,
 /// or an env over the globals) it appears.
 fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
@@ -184,14 +231,21 @@ fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
         diagnostics,
         key: |var| var.attr.is_none().then_some(var.name),
         prefix: "",
+        place: String::new(),
     };
-    for scope in &scopes {
+    // Globals first: a cycle there is reported once, not once per env.
+    for (index, scope) in scopes.iter().enumerate() {
+        finder.place = match index.checked_sub(1) {
+            Some(env) => format!(" in env `{}`", pipeline.envs[env].name.name),
+            None => String::new(),
+        };
         finder.run(scope);
     }
     // A service's attributes refer to each other as `service.NAME`.
     finder.key = |var| if var.name == "service" { var.attr } else { None };
     finder.prefix = "service.";
     for service in pipeline.services.values() {
+        finder.place = format!(" in service `{}`", service.name.name);
         let scope: IndexMap<&str, &Template> = service.attrs.iter().map(|(k, v)| (*k, v)).collect();
         finder.run(&scope);
     }
@@ -205,6 +259,8 @@ struct CycleFinder<'r> {
     key: for<'v> fn(&VarRef<'v>) -> Option<&'v str>,
     /// How names are written in messages.
     prefix: &'static str,
+    /// Where the values live, for messages: "" or " in env `prod`".
+    place: String,
 }
 
 impl CycleFinder<'_> {
@@ -236,7 +292,7 @@ impl CycleFinder<'_> {
                 let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(stack.len());
                 let mut edges: Vec<(usize, VarRef<'_>)> = stack[from..].to_vec();
                 edges.push((node, var));
-                report_cycle(scope, &edges, self.prefix, self.reported, self.diagnostics);
+                report_cycle(scope, &edges, self.prefix, &self.place, self.reported, self.diagnostics);
             } else {
                 stack.push((node, var));
                 self.visit(scope, next, state, stack);
@@ -251,6 +307,7 @@ fn report_cycle(
     scope: &IndexMap<&str, &Template<'_>>,
     edges: &[(usize, VarRef<'_>)],
     prefix: &str,
+    place: &str,
     reported: &mut HashSet<Vec<Span>>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
@@ -263,11 +320,16 @@ fn report_cycle(
         .iter()
         .map(|(node, _)| format!("{prefix}{}", scope.get_index(*node).map_or("", |(k, _)| *k)))
         .collect();
-    let path = format!("`{}` → `{}`", names.join("` → `"), names[0]);
-    let mut diagnostic = Diagnostic::error(
-        Code::VariableCycle,
-        format!("variables refer to each other in a cycle: {path}"),
-    );
+    let message = if let [single] = names.as_slice() {
+        format!("`{single}` refers to itself{place}")
+    } else {
+        format!(
+            "variables refer to each other in a cycle{place}: `{}` → `{}`",
+            names.join("` → `"),
+            names[0]
+        )
+    };
+    let mut diagnostic = Diagnostic::error(Code::VariableCycle, message);
     for (node, var) in edges {
         let name = scope.get_index(*node).map_or("", |(k, _)| *k);
         diagnostic = diagnostic.label(var.span, format!("`{prefix}{name}` uses `{}` here", var.display()));

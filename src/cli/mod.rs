@@ -127,7 +127,7 @@ struct PlanArgs {
     #[arg(long, value_name = "WORKFLOW", default_value = "deploy")]
     workflow: String,
     /// Keep only these services' instances (every global phase stays)
-    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    #[arg(long, value_name = "a,b", value_delimiter = ',', value_parser = parse_service)]
     services: Option<Vec<String>>,
     /// The version to plan
     #[arg(long, value_name = "V", default_value = "unknown")]
@@ -166,6 +166,14 @@ struct GraphArgs {
 enum GraphFormat {
     Dot,
     Mermaid,
+}
+
+fn parse_service(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("a service name cannot be empty".to_owned())
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 fn parse_set(text: &str) -> Result<(String, String), String> {

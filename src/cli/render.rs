@@ -39,7 +39,7 @@ pub(super) fn plan_text(plan: &Plan) -> String {
         match &instance.command {
             Some(command) => {
                 for line in command.lines() {
-                    let _ = writeln!(out, "{indent}$ {line}");
+                    let _ = writeln!(out, "{}", format!("{indent}$ {line}").trim_end());
                 }
             }
             None => {

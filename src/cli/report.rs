@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
 
-use crate::syntax::{Diagnostic, Severity, floor_char_boundary, line_column};
+use crate::syntax::{Diagnostic, LineIndex, Severity, floor_char_boundary};
 
 /// One file's source and name, as diagnostics are rendered against it.
 pub(super) struct SourceFile {
@@ -142,13 +142,14 @@ impl<'a> JsonReport<'a> {
     }
 
     pub(super) fn add(&mut self, file: &'a SourceFile, diagnostics: &'a [Diagnostic]) {
+        let lines = LineIndex::new(&file.text);
         for diagnostic in diagnostics {
             let labels = diagnostic
                 .labels
                 .iter()
                 .map(|label| {
                     let offset = floor_char_boundary(&file.text, label.span.start());
-                    let (line, column) = line_column(&file.text, offset);
+                    let (line, column) = lines.line_column(&file.text, offset);
                     JsonLabel {
                         message: &label.message,
                         offset,

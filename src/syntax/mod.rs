@@ -13,5 +13,5 @@ mod template;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
 pub use parser::{Parsed, decode, parse};
-pub use span::{Span, floor_char_boundary, line_column};
+pub use span::{LineIndex, Span, floor_char_boundary, line_column};
 pub use template::is_ident;

@@ -144,7 +144,24 @@ fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> 
         ErrorVariant::ParsingError { .. } => (format!("unexpected {}", found.0), "not expected here".to_owned()),
         ErrorVariant::CustomError { message } => (message.clone(), message.clone()),
     };
-    let diagnostic = Diagnostic::error(Code::Syntax, message).label(Span::new(offset, offset + found.1), label);
+    let mut diagnostic = Diagnostic::error(Code::Syntax, message).label(Span::new(offset, offset + found.1), label);
+    let expects_close =
+        matches!(&error.variant, ErrorVariant::ParsingError { positives, .. } if positives.contains(&Rule::close));
+    // A declaration keyword (or the end of the file) where a clause or `}`
+    // should be means the block above was never closed.
+    let next_declaration = matches!(
+        found.0.as_str(),
+        "`phase`" | "`env`" | "`service`" | "`workflow`" | "`var`" | "`pipeline`" | "end of file"
+    );
+    if expects_close
+        && next_declaration
+        && let Some(open) = block_open(source, base, offset)
+    {
+        diagnostic = diagnostic
+            .label(Span::new(open, open + 1), "the block opened here is not closed")
+            .help("close the block with `}`");
+        return diagnostic;
+    }
     match syntax_help(source, offset) {
         Some(help) => diagnostic.help(help),
         None => diagnostic,
@@ -186,6 +203,24 @@ fn unterminated_string(source: &str, offset: usize) -> Option<Diagnostic> {
             )
             .help("close it with `\"`, or use `\"\"\"` for text over several lines"),
     )
+}
+
+/// The `{` that opens the declaration starting at `base`: the first one
+/// before `offset` outside comments and strings.
+fn block_open(source: &str, base: usize, offset: usize) -> Option<usize> {
+    let text = source.get(base..offset)?;
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '{' => return Some(base + i),
+            '#' => {
+                chars.by_ref().find(|&(_, c)| c == '\n');
+            }
+            '"' => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// What stands at `offset`, in words, and how many bytes of it to underline.
@@ -377,14 +412,29 @@ impl<'s> Lowering<'s> {
         }
     }
 
-    /// A `when` condition, unless it nests deeper than [`MAX_NESTING`].
+    /// A `when` condition, unless it has more than [`MAX_OPERATORS`]
+    /// operators and parentheses (lowering, checking and evaluating recurse
+    /// on its tree).
     fn condition(&mut self, pair: Pair<'s, Rule>) -> Expr<'s> {
-        let nesting = pair.as_str().bytes().filter(|b| matches!(b, b'(' | b'!')).count();
-        if nesting > MAX_NESTING {
+        let operators = pair
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| {
+                matches!(
+                    p.as_rule(),
+                    Rule::expr | Rule::op_or | Rule::op_and | Rule::op_eq | Rule::op_ne | Rule::op_not
+                )
+            })
+            .count();
+        if operators > MAX_OPERATORS {
             self.diagnostics.push(
-                Diagnostic::error(Code::Syntax, "condition nested too deeply")
-                    .label(self.span(&pair), format!("more than {MAX_NESTING} `(` and `!`"))
-                    .help("split the condition with a `var`"),
+                Diagnostic::error(Code::Syntax, "condition too complex")
+                    .label(
+                        self.span(&pair),
+                        format!("more than {MAX_OPERATORS} operators and parentheses"),
+                    )
+                    .help("simplify the condition; no real pipeline needs one this long"),
             );
             return Expr::Str(Template::default());
         }
@@ -455,9 +505,9 @@ impl<'s> Lowering<'s> {
     }
 }
 
-/// How many `(` and `!` a condition may have: lowering and evaluation
-/// recurse on them, and no real condition comes near.
-const MAX_NESTING: usize = 64;
+/// How many operators and parenthesised groups a condition may have: far
+/// more than any real condition, few enough that recursion stays shallow.
+const MAX_OPERATORS: usize = 256;
 
 /// The inner pairs that carry meaning: punctuation kept only for error
 /// messages (`}` and `=`) is dropped.

@@ -70,6 +70,33 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Line starts of one source, to turn many offsets into lines and columns
+/// without rescanning the text for each.
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `source`.
+    #[must_use]
+    pub fn new(source: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { starts }
+    }
+
+    /// As [`line_column`], in time logarithmic in the number of lines.
+    #[must_use]
+    pub fn line_column(&self, source: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(source, offset);
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        (line, source[start..offset].chars().count() + 1)
+    }
+}
+
 /// The largest char boundary at or below `offset`, clamped to the source.
 #[must_use]
 pub fn floor_char_boundary(source: &str, offset: usize) -> usize {
@@ -94,5 +121,9 @@ mod tests {
         assert_eq!(line_column(src, 100), (3, 1));
         // Inside a multi-byte char rounds down.
         assert_eq!(line_column(src, 4), (2, 1));
+        let index = LineIndex::new(src);
+        for offset in 0..=src.len() + 2 {
+            assert_eq!(index.line_column(src, offset), line_column(src, offset), "at {offset}");
+        }
     }
 }
