@@ -368,7 +368,7 @@ fn plan(args: &PlanArgs) -> Outcome {
     };
     let plan = engine::plan(pipeline, graph, &request).map_err(|e| plan_failure(&source, e))?;
     match args.format {
-        PlanFormat::Text => write_stdout(&render::plan_text(&plan)),
+        PlanFormat::Text => write_with(|out| render::plan_text(&plan, out)),
         PlanFormat::Json => print_json(&plan),
         PlanFormat::Ron => write_stdout(&render::plan_ron(&plan).map_err(internal)?),
     }
@@ -402,12 +402,18 @@ fn internal(error: impl std::fmt::Display) -> Failure {
 /// Pretty JSON straight to stdout (a plan of 10,000 instances is megabytes:
 /// it is not built as a string first).
 fn print_json(value: &impl serde::Serialize) -> Outcome {
+    write_with(|out| {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Runs `write` on buffered stdout and flushes it.
+fn write_with(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> Outcome {
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut stdout, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| stdout.write_all(b"\n"))
-        .and_then(|()| stdout.flush());
-    output_result(written)
+    output_result(write(&mut stdout).and_then(|()| stdout.flush()))
 }
 
 /// Writes all of `text` to stdout; a closed pipe (`| head`) is not an error.

@@ -2,15 +2,16 @@
 //! dot|mermaid`. (`--format json` is serde's.)
 
 use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use crate::engine::{GraphView, Plan, PlannedInstance};
 
 /// A plan for people: a header, then one row per instance (number, id,
 /// what it waits for, policies) with its command beneath, `$`-prefixed.
-pub(super) fn plan_text(plan: &Plan) -> String {
-    let mut out = String::new();
+/// Written as it goes: a plan of 10,000 instances is megabytes of text.
+pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     let count = plan.phases.len();
-    let _ = writeln!(
+    writeln!(
         out,
         "{} · workflow {} · env {} · version {} · {count} instance{}",
         plan.pipeline,
@@ -18,47 +19,52 @@ pub(super) fn plan_text(plan: &Plan) -> String {
         plan.env,
         plan.version,
         if count == 1 { "" } else { "s" }
-    );
+    )?;
     let number_width = count.to_string().len();
     let id_width = plan.phases.iter().map(|p| p.id.chars().count()).max().unwrap_or(0);
-    let after: Vec<String> = plan.phases.iter().map(after_column).collect();
-    let after_width = after.iter().map(|a| a.chars().count()).max().unwrap_or(0);
-    for (index, (instance, after)) in plan.phases.iter().zip(&after).enumerate() {
-        out.push('\n');
-        let notes = notes(instance);
-        let mut row = format!(
-            "{:>number_width$}  {:<id_width$}  {:<after_width$}  {notes}",
-            index + 1,
-            instance.id,
-            after
-        );
-        row.truncate(row.trim_end().len());
-        out.push_str(&row);
-        out.push('\n');
-        let indent = " ".repeat(number_width + 2);
+    let after_width = plan.phases.iter().map(|p| after_len(plan, p)).max().unwrap_or(0);
+    let indent = " ".repeat(number_width + 2);
+    let mut row = String::new();
+    for (index, instance) in plan.phases.iter().enumerate() {
+        row.clear();
+        let _ = write!(row, "{:>number_width$}  {:<id_width$}  ", index + 1, instance.id);
+        let mut after_written = 0;
+        for (n, id) in plan.after_ids(instance).enumerate() {
+            row.push_str(if n == 0 { "after " } else { ", " });
+            row.push_str(id);
+        }
+        after_written += after_len(plan, instance);
+        for _ in after_written..after_width {
+            row.push(' ');
+        }
+        row.push_str("  ");
+        write_notes(&mut row, instance);
+        writeln!(out, "\n{}", row.trim_end())?;
         match &instance.command {
             Some(command) => {
                 for line in command.lines() {
-                    let _ = writeln!(out, "{}", format!("{indent}$ {line}").trim_end());
+                    if line.is_empty() {
+                        writeln!(out, "{indent}$")?;
+                    } else {
+                        writeln!(out, "{indent}$ {line}")?;
+                    }
                 }
             }
-            None => {
-                let _ = writeln!(out, "{indent}(no command: a marker phase)");
-            }
+            None => writeln!(out, "{indent}(no command: a marker phase)")?,
         }
     }
-    out
+    Ok(())
 }
 
-fn after_column(instance: &PlannedInstance) -> String {
-    if instance.after.is_empty() {
-        String::new()
-    } else {
-        format!("after {}", instance.after.join(", "))
-    }
+/// Width in characters of the "after a, b" column of one instance.
+fn after_len(plan: &Plan, instance: &PlannedInstance) -> usize {
+    plan.after_ids(instance)
+        .enumerate()
+        .map(|(n, id)| id.chars().count() + if n == 0 { "after ".len() } else { ", ".len() })
+        .sum()
 }
 
-fn notes(instance: &PlannedInstance) -> String {
+fn write_notes(row: &mut String, instance: &PlannedInstance) {
     let mut notes = Vec::new();
     if !instance.enabled {
         notes.push("skipped: condition is false".to_owned());
@@ -73,7 +79,7 @@ fn notes(instance: &PlannedInstance) -> String {
         }
         notes.push(retry);
     }
-    notes.join(" · ")
+    row.push_str(&notes.join(" · "));
 }
 
 /// Milliseconds as the language writes durations: `10m`, `1m30s`, `250ms`.

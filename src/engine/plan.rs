@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 use crate::check::{Builtins, EnvId, Pipeline, Scope, ServiceId, Workflow};
 use crate::graph::PhaseGraph;
@@ -65,7 +66,9 @@ impl std::fmt::Display for PlanError {
 }
 
 /// A workflow's instances for one env, in execution order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// Serialised (JSON, RON) with each instance's `after` as ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// The pipeline's name.
     pub pipeline: String,
@@ -80,7 +83,7 @@ pub struct Plan {
 }
 
 /// One instance in a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedInstance {
     /// `build[api]` or `migrate`.
     pub id: String,
@@ -88,8 +91,9 @@ pub struct PlannedInstance {
     pub phase: String,
     /// The service, for a per-service phase.
     pub service: Option<String>,
-    /// Ids of the instances it waits for, all earlier in the plan.
-    pub after: Vec<String>,
+    /// Positions in [`Plan::phases`] of the instances it waits for (all
+    /// earlier), ascending.
+    pub after: Vec<usize>,
     /// The command, fully interpolated; `None` for a marker phase.
     pub command: Option<String>,
     /// The `when` result: a disabled instance is skipped and satisfies its
@@ -101,6 +105,67 @@ pub struct PlannedInstance {
     pub retry: u32,
     /// Pause between attempts in milliseconds.
     pub backoff_ms: u64,
+}
+
+impl Plan {
+    /// The ids of the instances `instance` waits for.
+    pub fn after_ids(&self, instance: &PlannedInstance) -> impl Iterator<Item = &str> {
+        instance.after.iter().map(|&position| self.phases[position].id.as_str())
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut plan = serializer.serialize_struct("Plan", 5)?;
+        plan.serialize_field("pipeline", &self.pipeline)?;
+        plan.serialize_field("env", &self.env)?;
+        plan.serialize_field("workflow", &self.workflow)?;
+        plan.serialize_field("version", &self.version)?;
+        plan.serialize_field("phases", &Instances(self))?;
+        plan.end()
+    }
+}
+
+/// The instances of a plan as they are serialised.
+struct Instances<'p>(&'p Plan);
+
+impl Serialize for Instances<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let plan = self.0;
+        serializer.collect_seq(plan.phases.iter().map(|instance| InstanceOut {
+            id: &instance.id,
+            phase: &instance.phase,
+            service: instance.service.as_deref(),
+            after: AfterIds(plan, &instance.after),
+            command: instance.command.as_deref(),
+            enabled: instance.enabled,
+            timeout_ms: instance.timeout_ms,
+            retry: instance.retry,
+            backoff_ms: instance.backoff_ms,
+        }))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename = "PlannedInstance")]
+struct InstanceOut<'p> {
+    id: &'p str,
+    phase: &'p str,
+    service: Option<&'p str>,
+    after: AfterIds<'p>,
+    command: Option<&'p str>,
+    enabled: bool,
+    timeout_ms: Option<u64>,
+    retry: u32,
+    backoff_ms: u64,
+}
+
+struct AfterIds<'p>(&'p Plan, &'p [usize]);
+
+impl Serialize for AfterIds<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.1.iter().map(|&position| &self.0.phases[position].id))
+    }
 }
 
 /// Plans `request.workflow` of a checked, acyclic pipeline.
@@ -128,13 +193,8 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
             problems.push(problem);
         }
     };
-    let ids: Vec<String> = selection
-        .order
-        .iter()
-        .map(|&node| graph.instance_id(pipeline, node))
-        .collect();
-    let mut phases = Vec::with_capacity(ids.len());
-    for ((&node, after), id) in selection.order.iter().zip(&selection.after).zip(&ids) {
+    let mut phases = Vec::with_capacity(selection.order.len());
+    for (&node, after) in selection.order.iter().zip(selection.after) {
         let instance = graph.graph[node];
         let phase = &pipeline.phases[instance.phase];
         let scope = Scope {
@@ -159,10 +219,10 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
             })
         });
         phases.push(PlannedInstance {
-            id: id.clone(),
+            id: graph.instance_id(pipeline, node),
             phase: phase.name.name.to_owned(),
             service: instance.service.map(|s| pipeline.services[s].name.name.to_owned()),
-            after: after.iter().map(|&position| ids[position].clone()).collect(),
+            after,
             command,
             enabled,
             timeout_ms: phase.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
