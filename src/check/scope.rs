@@ -6,6 +6,8 @@
 //! this same scope, so `var image = "{{registry}}/app"` follows the env's
 //! `registry`. `--set` values are taken literally.
 
+use std::collections::HashSet;
+
 use indexmap::IndexMap;
 
 use super::pipeline::{EnvId, PhaseId, Pipeline, ServiceId};
@@ -54,7 +56,7 @@ impl<'a> Scope<'a> {
     /// The first reference that has no value here, or a cycle.
     pub fn expand(&self, template: &Template) -> Result<String, Diagnostic> {
         let mut out = String::new();
-        self.expand_into(template, &mut out, &mut Vec::new())?;
+        self.expand_into(template, &mut out)?;
         Ok(out)
     }
 
@@ -70,7 +72,7 @@ impl<'a> Scope<'a> {
 
     fn value(&self, expr: &Expr) -> Result<String, Diagnostic> {
         Ok(match expr {
-            Expr::Var(var) => self.resolve(var, &mut Vec::new())?,
+            Expr::Var(var) => self.resolve(var)?,
             Expr::Str(template) => self.expand(template)?,
             Expr::Not(inner) => bool_text(!self.eval(inner)?),
             Expr::Binary { op, lhs, rhs } => bool_text(match op {
@@ -82,26 +84,39 @@ impl<'a> Scope<'a> {
         })
     }
 
-    /// `stack` holds the addresses of the values being expanded, to catch a
-    /// value that leads back to itself.
-    fn expand_into(&self, template: &Template<'_>, out: &mut String, stack: &mut Vec<usize>) -> Result<(), Diagnostic> {
-        for part in &template.parts {
+    /// Expands `template` into `out`. Values that interpolate other values
+    /// are expanded with an explicit stack, not recursion, so a long chain
+    /// of variables cannot overflow the thread's stack.
+    fn expand_into<'t>(&self, template: &'t Template<'t>, out: &mut String) -> Result<(), Diagnostic>
+    where
+        'a: 't,
+    {
+        // Each frame is a template being expanded and its next part.
+        let mut frames: Vec<(&'t Template<'t>, usize)> = vec![(template, 0)];
+        // The addresses of the values on `frames`, to catch one that leads
+        // back to itself.
+        let mut expanding: HashSet<usize> = HashSet::new();
+        while let Some(frame) = frames.last_mut() {
+            let (current, index) = *frame;
+            let Some(part) = current.parts.get(index) else {
+                expanding.remove(&(std::ptr::from_ref(current) as usize));
+                frames.pop();
+                continue;
+            };
+            frame.1 += 1;
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Var(var) => match self.binding(var)? {
                     Binding::Literal(value) => out.push_str(value),
                     Binding::Template(inner) => {
-                        let address = std::ptr::from_ref(inner) as usize;
-                        if stack.contains(&address) {
+                        if !expanding.insert(std::ptr::from_ref(inner) as usize) {
                             return Err(Diagnostic::error(
                                 Code::VariableCycle,
                                 format!("`{}` refers to itself", var.display()),
                             )
                             .label(var.span, "expanding this leads back here"));
                         }
-                        stack.push(address);
-                        self.expand_into(inner, out, stack)?;
-                        stack.pop();
+                        frames.push((inner, 0));
                     }
                 },
             }
@@ -109,12 +124,12 @@ impl<'a> Scope<'a> {
         Ok(())
     }
 
-    fn resolve(&self, var: &VarRef<'_>, stack: &mut Vec<usize>) -> Result<String, Diagnostic> {
+    fn resolve(&self, var: &VarRef<'_>) -> Result<String, Diagnostic> {
         match self.binding(var)? {
             Binding::Literal(value) => Ok(value.to_owned()),
             Binding::Template(template) => {
                 let mut out = String::new();
-                self.expand_into(template, &mut out, stack)?;
+                self.expand_into(template, &mut out)?;
                 Ok(out)
             }
         }

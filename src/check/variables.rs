@@ -5,6 +5,7 @@
 //! Whether a name has a value in a *particular* env is known only when an env
 //! is chosen; [`super::Scope`] reports that at plan time.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use indexmap::IndexMap;
@@ -211,128 +212,137 @@ fn reaches_service<'p>(pipeline: &'p Pipeline<'p>) -> HashSet<&'p str> {
     reached
 }
 
-/// Reports each cycle among values once, in whichever scope (globals alone,
-/// or an env over the globals) it appears.
+/// Reports each cycle among values once. A scope is what one expansion can
+/// see: the globals, an env over them, and a service's attributes (written
+/// `service.NAME`) over either; a cycle is reported in the first scope it
+/// shows in, naming the env or service when it needs one.
 fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
-    let mut reported: HashSet<Vec<Span>> = HashSet::new();
-    let mut scopes: Vec<IndexMap<&str, &Template>> = Vec::new();
-    let globals: IndexMap<&str, &Template> = pipeline.vars.iter().map(|(k, v)| (*k, v)).collect();
-    scopes.push(globals.clone());
+    let globals: Scope = pipeline.vars.iter().map(|(k, v)| (Cow::Borrowed(*k), v)).collect();
+    let mut scopes: Vec<(String, Scope)> = vec![(String::new(), globals.clone())];
     for id in 0..pipeline.envs.len() {
         let mut scope = globals.clone();
         let chain: Vec<_> = pipeline.env_chain(id).collect();
         for env in chain.into_iter().rev() {
-            scope.extend(env.values.iter().map(|(k, v)| (*k, v)));
+            scope.extend(env.values.iter().map(|(k, v)| (Cow::Borrowed(*k), v)));
         }
-        scopes.push(scope);
+        scopes.push((format!(" in env `{}`", pipeline.envs[id].name.name), scope));
     }
     let mut finder = CycleFinder {
-        reported: &mut reported,
+        reported: HashSet::new(),
         diagnostics,
-        key: |var| var.attr.is_none().then_some(var.name),
-        prefix: "",
-        place: String::new(),
     };
-    // Globals first: a cycle there is reported once, not once per env.
-    for (index, scope) in scopes.iter().enumerate() {
-        finder.place = match index.checked_sub(1) {
-            Some(env) => format!(" in env `{}`", pipeline.envs[env].name.name),
-            None => String::new(),
-        };
-        finder.run(scope);
+    for (place, scope) in &scopes {
+        finder.run(scope, place);
     }
-    // A service's attributes refer to each other as `service.NAME`.
-    finder.key = |var| if var.name == "service" { var.attr } else { None };
-    finder.prefix = "service.";
     for service in pipeline.services.values() {
-        finder.place = format!(" in service `{}`", service.name.name);
-        let scope: IndexMap<&str, &Template> = service.attrs.iter().map(|(k, v)| (*k, v)).collect();
-        finder.run(&scope);
+        let attrs = service
+            .attrs
+            .iter()
+            .map(|(k, v)| (Cow::Owned(format!("service.{k}")), v));
+        for (place, scope) in &scopes {
+            let mut scope = scope.clone();
+            scope.extend(attrs.clone());
+            let place = format!("{place} in service `{}`", service.name.name);
+            finder.run(&scope, &place);
+        }
     }
 }
 
-/// Depth-first search for cycles among the values of one scope.
-struct CycleFinder<'r> {
-    reported: &'r mut HashSet<Vec<Span>>,
-    diagnostics: &'r mut Vec<Diagnostic>,
-    /// The name in the scope that a reference points at, if any.
-    key: for<'v> fn(&VarRef<'v>) -> Option<&'v str>,
-    /// How names are written in messages.
-    prefix: &'static str,
-    /// Where the values live, for messages: "" or " in env `prod`".
-    place: String,
+/// Values visible together, by the name a reference uses for them.
+type Scope<'p> = IndexMap<Cow<'p, str>, &'p Template<'p>>;
+
+/// The name in a scope that a reference points at.
+fn key<'v>(var: &VarRef<'v>) -> Cow<'v, str> {
+    match var.attr {
+        None => Cow::Borrowed(var.name),
+        Some(attr) => Cow::Owned(format!("{}.{attr}", var.name)),
+    }
+}
+
+/// Depth-first search for cycles among the values of a scope, with an
+/// explicit stack (a chain of values can be long).
+struct CycleFinder<'d> {
+    /// Cycles already reported, by their reference spans.
+    reported: HashSet<Vec<Span>>,
+    diagnostics: &'d mut Vec<Diagnostic>,
 }
 
 impl CycleFinder<'_> {
-    fn run(&mut self, scope: &IndexMap<&str, &Template<'_>>) {
-        // 0 = unvisited, 1 = on the stack, 2 = done.
+    fn run(&mut self, scope: &Scope<'_>, place: &str) {
+        // 0 = unvisited, 1 = on the path, 2 = done.
         let mut state = vec![0u8; scope.len()];
         for start in 0..scope.len() {
-            let mut stack = Vec::new();
-            self.visit(scope, start, &mut state, &mut stack);
+            if state[start] != 0 {
+                continue;
+            }
+            // The path: each value with the references it has left to follow,
+            // and the reference that led to the next value on the path.
+            let mut path: Vec<(usize, Vec<VarRef<'_>>)> = vec![(start, refs(scope, start))];
+            let mut taken: Vec<VarRef<'_>> = Vec::new();
+            state[start] = 1;
+            while let Some((node, pending)) = path.last_mut() {
+                let node = *node;
+                let Some(var) = pending.pop() else {
+                    state[node] = 2;
+                    path.pop();
+                    taken.pop();
+                    continue;
+                };
+                let Some(next) = scope.get_index_of(key(&var).as_ref()) else {
+                    continue;
+                };
+                match state[next] {
+                    0 => {
+                        state[next] = 1;
+                        taken.push(var);
+                        path.push((next, refs(scope, next)));
+                    }
+                    1 => {
+                        let from = path.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                        let mut edges: Vec<(usize, VarRef<'_>)> = path[from..]
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .zip(taken[from..].iter().copied())
+                            .collect();
+                        edges.push((node, var));
+                        self.report(scope, &edges, place);
+                    }
+                    _ => {}
+                }
+            }
         }
     }
 
-    fn visit<'s>(
-        &mut self,
-        scope: &IndexMap<&str, &Template<'s>>,
-        node: usize,
-        state: &mut [u8],
-        stack: &mut Vec<(usize, VarRef<'s>)>,
-    ) {
-        if state[node] != 0 {
+    fn report(&mut self, scope: &Scope<'_>, edges: &[(usize, VarRef<'_>)], place: &str) {
+        let mut spans: Vec<Span> = edges.iter().map(|(_, var)| var.span).collect();
+        spans.sort_unstable();
+        if !self.reported.insert(spans) {
             return;
         }
-        state[node] = 1;
-        for &var in scope[node].refs() {
-            let Some(next) = (self.key)(&var).and_then(|name| scope.get_index_of(name)) else {
-                continue;
-            };
-            if state[next] == 1 {
-                let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(stack.len());
-                let mut edges: Vec<(usize, VarRef<'_>)> = stack[from..].to_vec();
-                edges.push((node, var));
-                report_cycle(scope, &edges, self.prefix, &self.place, self.reported, self.diagnostics);
-            } else {
-                stack.push((node, var));
-                self.visit(scope, next, state, stack);
-                stack.pop();
-            }
+        let name = |node: usize| scope.get_index(node).map_or("", |(k, _)| k.as_ref());
+        let names: Vec<&str> = edges.iter().map(|&(node, _)| name(node)).collect();
+        let message = if let [single] = names.as_slice() {
+            format!("`{single}` refers to itself{place}")
+        } else {
+            format!(
+                "variables refer to each other in a cycle{place}: `{}` → `{}`",
+                names.join("` → `"),
+                names[0]
+            )
+        };
+        let mut diagnostic = Diagnostic::error(Code::VariableCycle, message);
+        for &(node, var) in edges {
+            diagnostic = diagnostic.label(var.span, format!("`{}` uses `{}` here", name(node), var.display()));
         }
-        state[node] = 2;
+        self.diagnostics
+            .push(diagnostic.help("a value cannot contain itself; replace one reference with literal text"));
     }
 }
 
-fn report_cycle(
-    scope: &IndexMap<&str, &Template<'_>>,
-    edges: &[(usize, VarRef<'_>)],
-    prefix: &str,
-    place: &str,
-    reported: &mut HashSet<Vec<Span>>,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let mut key: Vec<Span> = edges.iter().map(|(_, var)| var.span).collect();
-    key.sort_unstable();
-    if !reported.insert(key) {
-        return;
-    }
-    let names: Vec<String> = edges
-        .iter()
-        .map(|(node, _)| format!("{prefix}{}", scope.get_index(*node).map_or("", |(k, _)| *k)))
-        .collect();
-    let message = if let [single] = names.as_slice() {
-        format!("`{single}` refers to itself{place}")
-    } else {
-        format!(
-            "variables refer to each other in a cycle{place}: `{}` → `{}`",
-            names.join("` → `"),
-            names[0]
-        )
-    };
-    let mut diagnostic = Diagnostic::error(Code::VariableCycle, message);
-    for (node, var) in edges {
-        let name = scope.get_index(*node).map_or("", |(k, _)| *k);
-        diagnostic = diagnostic.label(var.span, format!("`{prefix}{name}` uses `{}` here", var.display()));
-    }
-    diagnostics.push(diagnostic.help("a value cannot contain itself; replace one reference with literal text"));
+/// The references of a scope's value, reversed so they are followed in
+/// source order by popping.
+fn refs<'s>(scope: &Scope<'s>, node: usize) -> Vec<VarRef<'s>> {
+    let mut refs: Vec<VarRef<'s>> = scope[node].refs().copied().collect();
+    refs.reverse();
+    refs
 }

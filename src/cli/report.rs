@@ -67,8 +67,14 @@ impl miette::Diagnostic for Rendered<'_> {
         let len = self.len;
         Some(Box::new(self.diagnostic.labels.iter().enumerate().map(
             move |(index, label)| {
-                let start = label.span.start().min(len);
-                let span = SourceSpan::from(start..label.span.end().clamp(start, len));
+                let mut start = label.span.start().min(len);
+                let end = label.span.end().clamp(start, len);
+                // miette draws nothing for an empty span at the very end of
+                // the text; point at the last character instead.
+                if start == len && end == len && len > 0 {
+                    start = crate::syntax::floor_char_boundary(self.source.inner(), len - 1);
+                }
+                let span = SourceSpan::from(start..end);
                 let text = Some(label.message.clone());
                 if index == 0 {
                     LabeledSpan::new_primary_with_span(text, span)

@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
 
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 
@@ -18,7 +18,12 @@ use crate::syntax::{Code, Diagnostic, Span};
 pub(super) fn cycles(graph: &PhaseGraph, pipeline: &Pipeline) -> Vec<Diagnostic> {
     let mut seen: HashSet<Vec<Span>> = HashSet::new();
     let mut diagnostics = Vec::new();
-    let mut components = tarjan_scc(&graph.graph);
+    // Both walks are iterative: a chain of 200,000 phases must not
+    // overflow the stack (petgraph's `tarjan_scc` recurses).
+    if toposort(&graph.graph, None).is_ok() {
+        return diagnostics;
+    }
+    let mut components = kosaraju_scc(&graph.graph);
     components.retain(|c| c.len() > 1);
     for component in &mut components {
         component.sort_unstable();

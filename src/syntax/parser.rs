@@ -376,11 +376,11 @@ impl<'s> Lowering<'s> {
     fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
         // pest's span of a rule ending in a repetition includes the
         // whitespace it skipped looking for more; end at the last token.
-        let end = pair
-            .clone()
-            .into_inner()
-            .last()
-            .map_or(pair.as_span().end(), |last| last.as_span().end());
+        let end = match pair.clone().into_inner().last() {
+            Some(last) if last.as_rule() == Rule::expr => condition_end(&last),
+            Some(last) => last.as_span().end(),
+            None => pair.as_span().end(),
+        };
         let span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner().skip(1);
@@ -503,6 +503,29 @@ impl<'s> Lowering<'s> {
             span: self.span(pair),
         }
     }
+}
+
+/// Where a condition really ends: after its last operand, and after any `)`
+/// that closes groups there (pest's span of an `expr` includes the
+/// whitespace it skipped looking for another operator).
+fn condition_end(expr: &Pair<'_, Rule>) -> usize {
+    let mut end = expr
+        .clone()
+        .into_inner()
+        .flatten()
+        .filter(|p| p.as_rule() != Rule::expr)
+        .map(|p| p.as_span().end())
+        .max()
+        .unwrap_or(expr.as_span().start());
+    let text = expr.get_input();
+    while let Some(rest) = text.get(end..) {
+        let trimmed = rest.trim_start();
+        if !trimmed.starts_with(')') || end + (rest.len() - trimmed.len()) >= expr.as_span().end() {
+            break;
+        }
+        end += rest.len() - trimmed.len() + 1;
+    }
+    end
 }
 
 /// How many operators and parenthesised groups a condition may have: far
