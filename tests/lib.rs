@@ -2,6 +2,7 @@
 
 mod cli;
 mod diagnostics;
+mod engine;
 mod fuzz;
 mod plans;
 mod support;

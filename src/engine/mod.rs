@@ -5,8 +5,16 @@
 //! conditions decided. It is what `plan` prints and what the executor walks.
 //! [`graph_view`] is the same selection for `stagecraft graph`.
 
+mod event;
+mod execute;
 mod plan;
+mod runner;
 mod view;
 
+pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder};
+pub use execute::{
+    ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, Summary, TAIL_LINES, execute,
+};
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
+pub use runner::{Call, Cancel, Job, Outcome, ProcessGroup, Runner, ScriptedRunner, ShellRunner};
 pub use view::{GraphView, ViewNode, graph_view};

@@ -1,0 +1,154 @@
+//! What happens to instances during a run, as the executor reports it.
+//!
+//! The executor knows nothing of storage: it hands every change to a
+//! [`Recorder`] (implemented by `state`, which turns each into a typed
+//! transition and makes it durable) and waits for it to return before going
+//! on, so that `running` is durable before a command starts. Changes that
+//! happen at one step (an instance completes and the next one starts) are
+//! handed over together, so the recorder can make them durable with one
+//! sync.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One change to one instance of the plan, by position in `Plan::phases`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// The instance's command is about to start (attempt 1), or about to be
+    /// re-run (attempt 2, 3, …) after a failed attempt with retries left.
+    /// Attempt 1 is the `pending → running` transition; later attempts keep
+    /// the instance `running`.
+    Started {
+        /// Position in the plan.
+        instance: usize,
+        /// 1 for the first attempt.
+        attempt: u32,
+    },
+    /// An attempt failed and the instance will be retried.
+    AttemptFailed {
+        /// Position in the plan.
+        instance: usize,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Its exit code, if it exited.
+        exit_code: Option<i32>,
+        /// Why it failed.
+        reason: Reason,
+    },
+    /// `running → completed`: the command exited 0 (or the instance has no
+    /// command: a marker phase starts and completes at once).
+    Completed {
+        /// Position in the plan.
+        instance: usize,
+        /// 0, or `None` for a marker phase.
+        exit_code: Option<i32>,
+    },
+    /// `running → failed`: the last attempt failed.
+    Failed {
+        /// Position in the plan.
+        instance: usize,
+        /// Its exit code, if it exited.
+        exit_code: Option<i32>,
+        /// Why it failed.
+        reason: Reason,
+    },
+    /// `pending → skipped`.
+    Skipped {
+        /// Position in the plan.
+        instance: usize,
+        /// Why it did not run.
+        reason: Reason,
+    },
+}
+
+impl Event {
+    /// The instance the event is about.
+    #[must_use]
+    pub fn instance(&self) -> usize {
+        match self {
+            Self::Started { instance, .. }
+            | Self::AttemptFailed { instance, .. }
+            | Self::Completed { instance, .. }
+            | Self::Failed { instance, .. }
+            | Self::Skipped { instance, .. } => *instance,
+        }
+    }
+}
+
+/// Why an instance failed or was skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Skipped: its `when` condition is false.
+    Condition,
+    /// Failed: the command exited with a non-zero code.
+    ExitCode,
+    /// Failed: the command ran past its `timeout` and its process group
+    /// was killed.
+    Timeout,
+    /// Failed: the command could not be started.
+    Spawn(String),
+    /// Failed: the run was interrupted while it ran (Ctrl-C, or the process
+    /// died and a later command found it `running`). Skipped: the run was
+    /// interrupted before it started.
+    Interrupted,
+    /// Skipped: the named instance failed first (fail-fast), or, with
+    /// `--keep-going`, this instance depends on it.
+    Failed(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Condition => f.write_str("condition"),
+            Self::ExitCode => f.write_str("exit code"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::Spawn(error) => write!(f, "could not start: {error}"),
+            Self::Interrupted => f.write_str("interrupted"),
+            Self::Failed(instance) => write!(f, "{instance} failed"),
+        }
+    }
+}
+
+/// Where the executor reports events. `record` returns only once the events
+/// are durable; an error stops the run (the executor kills what is running
+/// and returns the error).
+pub trait Recorder {
+    /// Records events that happened at one step, in order.
+    ///
+    /// # Errors
+    ///
+    /// The events could not be recorded (an illegal transition, or storage
+    /// failed).
+    fn record(&mut self, events: &[Event]) -> Result<(), RecordError>;
+}
+
+/// A recorder's failure, with its message as it should be shown.
+#[derive(Debug)]
+pub struct RecordError(pub String);
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// A recorder that keeps events in memory (tests, `--dry-run`).
+#[derive(Debug, Default)]
+pub struct MemoryRecorder {
+    /// Every event, in order, with the step it was recorded in.
+    pub events: Vec<(usize, Event)>,
+    steps: usize,
+}
+
+impl Recorder for MemoryRecorder {
+    fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        self.steps += 1;
+        self.events
+            .extend(events.iter().cloned().map(|event| (self.steps, event)));
+        Ok(())
+    }
+}

@@ -1,0 +1,1132 @@
+//! The executor through the public API: plans compiled from small
+//! pipelines (or built by hand), run with the `ScriptedRunner` (outcomes
+//! injected per instance and attempt, no processes) and a
+//! `MemoryRecorder`, and a few runs of real commands with the
+//! `ShellRunner`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use stagecraft::engine::{
+    self, Cancel, Event, ExecuteOptions, InstanceStatus, Job, MemoryRecorder, MemorySink, Outcome, Plan, PlanRequest,
+    PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary,
+};
+
+/// Services api and worker; build per service, a conditional check, ship,
+/// and a marker.
+const PIPELINE: &str = r#"
+pipeline t
+
+env dev {
+  region = "eu"
+}
+
+service api {
+  path = "services/api"
+}
+service worker {
+  path = "services/worker"
+}
+
+phase build {
+  for each service
+  run "make {{service}}"
+}
+
+phase check {
+  after build
+  when push
+  run "check {{env}}"
+}
+
+phase ship {
+  after check
+  run "ship {{version}}"
+  retry 2 backoff 5s
+}
+
+phase done {
+  after ship
+}
+
+workflow deploy { build check ship done }
+"#;
+
+/// Compiles `source` and plans its `deploy` workflow for `dev`.
+fn plan_of(source: &str, set: &[(&str, &str)]) -> Plan {
+    let compilation = stagecraft::graph::compile(source);
+    assert!(!compilation.has_errors(), "{:#?}", compilation.diagnostics);
+    let pipeline = compilation.pipeline.as_ref().expect("pipeline");
+    let graph = compilation.graph.as_ref().expect("graph");
+    let request = PlanRequest {
+        env: "dev".to_owned(),
+        workflow: "deploy".to_owned(),
+        services: None,
+        version: "1.2".to_owned(),
+        release: "rel-1".to_owned(),
+        set: set
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<IndexMap<_, _>>(),
+    };
+    engine::plan(pipeline, graph, &request).expect("plan")
+}
+
+/// An instance with a command, depending on the positions in `after`.
+fn instance(id: &str, after: &[usize]) -> PlannedInstance {
+    PlannedInstance {
+        id: id.to_owned(),
+        phase: id.to_owned(),
+        service: None,
+        after: after.to_vec(),
+        command: Some(format!("run {id}")),
+        enabled: true,
+        timeout_ms: None,
+        retry: 0,
+        backoff_ms: 0,
+    }
+}
+
+/// A plan of the given instances.
+fn plan(phases: Vec<PlannedInstance>) -> Plan {
+    Plan {
+        pipeline: "t".to_owned(),
+        env: "dev".to_owned(),
+        workflow: "deploy".to_owned(),
+        version: "1.2".to_owned(),
+        phases,
+    }
+}
+
+/// A wide plan: `root`, then `width` branches of `a_i → b_i`, then `join`.
+fn wide(width: usize) -> Plan {
+    let mut phases = vec![instance("root", &[])];
+    for i in 0..width {
+        phases.push(instance(&format!("a{i}"), &[0]));
+    }
+    for i in 0..width {
+        phases.push(instance(&format!("b{i}"), &[1 + i]));
+    }
+    let all_b: Vec<usize> = (width + 1..=2 * width).collect();
+    phases.push(instance("join", &all_b));
+    plan(phases)
+}
+
+fn options() -> ExecuteOptions {
+    ExecuteOptions {
+        release: "rel-1".to_owned(),
+        skip_backoff: true,
+        ..ExecuteOptions::default()
+    }
+}
+
+struct Ran {
+    summary: Summary,
+    recorder: MemoryRecorder,
+    sink: MemorySink,
+}
+
+impl Ran {
+    fn events(&self) -> Vec<Event> {
+        self.recorder.events.iter().map(|(_, event)| event.clone()).collect()
+    }
+
+    /// Each instance's final status and reason, in plan order.
+    fn statuses(&self) -> Vec<(String, InstanceStatus, Option<Reason>)> {
+        self.summary
+            .instances
+            .iter()
+            .map(|i| (i.id.clone(), i.status, i.reason.clone()))
+            .collect()
+    }
+
+    fn status(&self, id: &str) -> (InstanceStatus, Option<Reason>) {
+        let instance = self.summary.instances.iter().find(|i| i.id == id).expect(id);
+        (instance.status, instance.reason.clone())
+    }
+}
+
+fn run(plan: &Plan, options: &ExecuteOptions, runner: &dyn Runner) -> Ran {
+    run_with(plan, options, runner, &Cancel::new())
+}
+
+fn run_with(plan: &Plan, options: &ExecuteOptions, runner: &dyn Runner, cancel: &Cancel) -> Ran {
+    let mut recorder = MemoryRecorder::default();
+    let mut sink = MemorySink::default();
+    let summary = engine::execute(plan, options, runner, &mut recorder, &mut sink, cancel).expect("execute");
+    Ran {
+        summary,
+        recorder,
+        sink,
+    }
+}
+
+/// The reason of an instance skipped because `id` failed, as statuses
+/// report it.
+#[allow(clippy::unnecessary_wraps)]
+fn failed_reason(id: &str) -> Option<Reason> {
+    Some(Reason::Failed(id.to_owned()))
+}
+
+use InstanceStatus::{Completed, Failed, Skipped};
+
+#[test]
+fn a_linear_plan_runs_in_order_and_completes() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let ids: Vec<&str> = plan.phases.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["build[api]", "build[worker]", "check", "ship", "done"]);
+    let runner = ScriptedRunner::new();
+    let ran = run(&plan, &options(), &runner);
+    assert!(ran.summary.succeeded());
+    assert_eq!(ran.summary.first_failed, None);
+    assert_eq!(
+        ran.events(),
+        [
+            Event::Started {
+                instance: 0,
+                attempt: 1
+            },
+            Event::Completed {
+                instance: 0,
+                exit_code: Some(0)
+            },
+            Event::Started {
+                instance: 1,
+                attempt: 1
+            },
+            Event::Completed {
+                instance: 1,
+                exit_code: Some(0)
+            },
+            Event::Started {
+                instance: 2,
+                attempt: 1
+            },
+            Event::Completed {
+                instance: 2,
+                exit_code: Some(0)
+            },
+            Event::Started {
+                instance: 3,
+                attempt: 1
+            },
+            Event::Completed {
+                instance: 3,
+                exit_code: Some(0)
+            },
+            Event::Started {
+                instance: 4,
+                attempt: 1
+            },
+            Event::Completed {
+                instance: 4,
+                exit_code: None
+            },
+        ]
+    );
+    let calls: Vec<(String, String)> = runner.calls().into_iter().map(|c| (c.id, c.command)).collect();
+    assert_eq!(
+        calls,
+        [
+            ("build[api]".to_owned(), "make api".to_owned()),
+            ("build[worker]".to_owned(), "make worker".to_owned()),
+            ("check".to_owned(), "check dev".to_owned()),
+            ("ship".to_owned(), "ship 1.2".to_owned()),
+        ],
+        "the marker runs no command"
+    );
+    let summary = &ran.summary.instances;
+    assert!(summary.iter().all(|i| i.status == Completed && i.reason.is_none()));
+    assert_eq!(summary[0].attempts, 1);
+    assert_eq!(summary[0].exit_code, Some(0));
+    assert_eq!(summary[4].exit_code, None);
+}
+
+#[test]
+fn a_finish_and_the_next_start_are_one_record_call() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let ran = run(&plan, &options(), &ScriptedRunner::new());
+    let steps: Vec<usize> = ran.recorder.events.iter().map(|(step, _)| *step).collect();
+    // Started 0 | Completed 0 + Started 1 | … | Completed 3 + marker's Started and Completed.
+    assert_eq!(steps, [1, 2, 2, 3, 3, 4, 4, 5, 5, 5]);
+    for pair in ran.recorder.events.windows(2) {
+        if let ((step, Event::Completed { instance, .. }), (next_step, Event::Started { instance: next, .. })) =
+            (&pair[0], &pair[1])
+        {
+            assert_eq!(
+                step, next_step,
+                "completion of {instance} and start of {next} in one call"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failure_skips_everything_not_started_naming_the_failed_instance() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let runner = ScriptedRunner::new()
+        .always("build[worker]", Outcome::Exited(2))
+        .output("build[worker]", &["compiling", "error: no"]);
+    let ran = run(&plan, &options(), &runner);
+    assert!(!ran.summary.succeeded());
+    assert_eq!(ran.summary.first_failed, Some(1));
+    assert_eq!(
+        ran.statuses(),
+        [
+            ("build[api]".to_owned(), Completed, None),
+            ("build[worker]".to_owned(), Failed, Some(Reason::ExitCode)),
+            ("check".to_owned(), Skipped, failed_reason("build[worker]")),
+            ("ship".to_owned(), Skipped, failed_reason("build[worker]")),
+            ("done".to_owned(), Skipped, failed_reason("build[worker]")),
+        ]
+    );
+    let failed = &ran.summary.instances[1];
+    assert_eq!(failed.exit_code, Some(2));
+    assert_eq!(failed.tail, ["compiling", "error: no"]);
+    let skipped: Vec<&str> = ran.summary.skipped_because(1).map(|i| i.id.as_str()).collect();
+    assert_eq!(skipped, ["check", "ship", "done"]);
+    // The failure and the skips are one step.
+    let events = &ran.recorder.events;
+    let failed_step = events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::Failed { .. }))
+        .unwrap()
+        .0;
+    assert!(
+        events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Skipped { .. }))
+            .all(|(s, _)| *s == failed_step)
+    );
+}
+
+#[test]
+fn fail_fast_skips_independent_instances_too() {
+    // a fails; b does not depend on it but has not started.
+    let plan = plan(vec![instance("a", &[]), instance("b", &[])]);
+    let runner = ScriptedRunner::new().always("a", Outcome::Exited(1));
+    let ran = run(&plan, &options(), &runner);
+    assert_eq!(ran.status("b"), (Skipped, failed_reason("a")));
+    assert_eq!(runner.calls().len(), 1);
+}
+
+#[test]
+fn keep_going_runs_independent_branches_and_skips_downstream() {
+    // 0 root; 1 a (fails); 2 b; 3 c after a; 4 d after c; 5 e after b; 6 f after b, d.
+    let plan = plan(vec![
+        instance("root", &[]),
+        instance("a", &[0]),
+        instance("b", &[0]),
+        instance("c", &[1]),
+        instance("d", &[3]),
+        instance("e", &[2]),
+        instance("f", &[2, 4]),
+    ]);
+    let runner = ScriptedRunner::new().always("a", Outcome::Exited(1));
+    let ran = run(
+        &plan,
+        &ExecuteOptions {
+            keep_going: true,
+            ..options()
+        },
+        &runner,
+    );
+    assert_eq!(
+        ran.statuses(),
+        [
+            ("root".to_owned(), Completed, None),
+            ("a".to_owned(), Failed, Some(Reason::ExitCode)),
+            ("b".to_owned(), Completed, None),
+            ("c".to_owned(), Skipped, failed_reason("a")),
+            ("d".to_owned(), Skipped, failed_reason("a")),
+            ("e".to_owned(), Completed, None),
+            ("f".to_owned(), Skipped, failed_reason("a")),
+        ]
+    );
+    assert_eq!(ran.summary.first_failed, Some(1));
+    let skipped: Vec<&str> = ran.summary.skipped_because(1).map(|i| i.id.as_str()).collect();
+    assert_eq!(skipped, ["c", "d", "f"]);
+}
+
+#[test]
+fn keep_going_names_the_nearest_failure() {
+    // a fails, b after a is skipped, c fails, d after b and c names c (a
+    // failed direct dependency is nearer than b's inherited failure).
+    let plan = plan(vec![
+        instance("a", &[]),
+        instance("b", &[0]),
+        instance("c", &[]),
+        instance("d", &[1, 2]),
+    ]);
+    let runner = ScriptedRunner::new()
+        .always("a", Outcome::Exited(1))
+        .always("c", Outcome::Exited(1));
+    let ran = run(
+        &plan,
+        &ExecuteOptions {
+            keep_going: true,
+            ..options()
+        },
+        &runner,
+    );
+    assert_eq!(ran.status("b"), (Skipped, failed_reason("a")));
+    assert_eq!(ran.status("c"), (Failed, Some(Reason::ExitCode)));
+    assert_eq!(ran.status("d"), (Skipped, failed_reason("c")));
+    assert_eq!(ran.summary.first_failed, Some(0));
+}
+
+#[test]
+fn a_false_condition_skips_and_satisfies_dependents() {
+    let plan = plan_of(PIPELINE, &[]);
+    assert!(!plan.phases[2].enabled);
+    let runner = ScriptedRunner::new();
+    let ran = run(&plan, &options(), &runner);
+    assert!(ran.summary.succeeded());
+    assert_eq!(ran.status("check"), (Skipped, Some(Reason::Condition)));
+    assert_eq!(ran.status("ship"), (Completed, None));
+    assert_eq!(ran.status("done"), (Completed, None));
+    assert!(ran.events().contains(&Event::Skipped {
+        instance: 2,
+        reason: Reason::Condition
+    }));
+    assert!(runner.calls().iter().all(|c| c.id != "check"));
+}
+
+#[test]
+fn a_disabled_instance_downstream_of_a_failure_is_skipped_for_the_failure() {
+    let plan = plan_of(PIPELINE, &[]);
+    let runner = ScriptedRunner::new().always("build[api]", Outcome::Exited(1));
+    let ran = run(
+        &plan,
+        &ExecuteOptions {
+            keep_going: true,
+            ..options()
+        },
+        &runner,
+    );
+    assert_eq!(ran.status("build[worker]"), (Completed, None));
+    assert_eq!(ran.status("check"), (Skipped, failed_reason("build[api]")));
+    assert_eq!(ran.status("done"), (Skipped, failed_reason("build[api]")));
+}
+
+#[test]
+fn retries_record_each_attempt_then_succeed() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let runner = ScriptedRunner::new()
+        .on("ship", 1, Outcome::Exited(1))
+        .on("ship", 2, Outcome::TimedOut)
+        .on("ship", 3, Outcome::Exited(0));
+    let ran = run(&plan, &options(), &runner);
+    assert!(ran.summary.succeeded());
+    let ship: Vec<(usize, Event)> = ran
+        .recorder
+        .events
+        .iter()
+        .filter(|(_, e)| e.instance() == 3)
+        .cloned()
+        .collect();
+    let events: Vec<&Event> = ship.iter().map(|(_, e)| e).collect();
+    assert_eq!(
+        events,
+        [
+            &Event::Started {
+                instance: 3,
+                attempt: 1
+            },
+            &Event::AttemptFailed {
+                instance: 3,
+                attempt: 1,
+                exit_code: Some(1),
+                reason: Reason::ExitCode
+            },
+            &Event::Started {
+                instance: 3,
+                attempt: 2
+            },
+            &Event::AttemptFailed {
+                instance: 3,
+                attempt: 2,
+                exit_code: None,
+                reason: Reason::Timeout
+            },
+            &Event::Started {
+                instance: 3,
+                attempt: 3
+            },
+            &Event::Completed {
+                instance: 3,
+                exit_code: Some(0)
+            },
+        ]
+    );
+    // Without a backoff to wait, a failed attempt and the next start are one step.
+    assert_eq!(ship[1].0, ship[2].0);
+    assert_eq!(ran.summary.instances[3].attempts, 3);
+    assert_eq!(ran.summary.instances[3].exit_code, Some(0));
+}
+
+#[test]
+fn retries_that_all_fail_end_failed() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let runner = ScriptedRunner::new().always("ship", Outcome::Exited(4));
+    let ran = run(&plan, &options(), &runner);
+    let ship: Vec<Event> = ran.events().into_iter().filter(|e| e.instance() == 3).collect();
+    assert_eq!(
+        ship,
+        [
+            Event::Started {
+                instance: 3,
+                attempt: 1
+            },
+            Event::AttemptFailed {
+                instance: 3,
+                attempt: 1,
+                exit_code: Some(4),
+                reason: Reason::ExitCode
+            },
+            Event::Started {
+                instance: 3,
+                attempt: 2
+            },
+            Event::AttemptFailed {
+                instance: 3,
+                attempt: 2,
+                exit_code: Some(4),
+                reason: Reason::ExitCode
+            },
+            Event::Started {
+                instance: 3,
+                attempt: 3
+            },
+            Event::Failed {
+                instance: 3,
+                exit_code: Some(4),
+                reason: Reason::ExitCode
+            },
+        ]
+    );
+    assert_eq!(ran.status("done"), (Skipped, failed_reason("ship")));
+    assert_eq!(ran.summary.instances[3].attempts, 3);
+    assert_eq!(runner.calls().iter().filter(|c| c.id == "ship").count(), 3);
+}
+
+#[test]
+fn the_backoff_is_waited_between_attempts() {
+    let mut flaky = instance("flaky", &[]);
+    flaky.retry = 1;
+    flaky.backoff_ms = 150;
+    let plan = plan(vec![flaky]);
+    let runner = ScriptedRunner::new().on("flaky", 1, Outcome::Exited(1));
+    let began = Instant::now();
+    let ran = run(
+        &plan,
+        &ExecuteOptions {
+            skip_backoff: false,
+            ..options()
+        },
+        &runner,
+    );
+    assert!(began.elapsed() >= Duration::from_millis(150), "{:?}", began.elapsed());
+    assert!(ran.summary.succeeded());
+    // The failed attempt and the retry's start are separate steps.
+    let steps: Vec<usize> = ran.recorder.events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_timeout_fails_with_reason_timeout() {
+    let mut slow = instance("slow", &[]);
+    slow.timeout_ms = Some(1500);
+    let plan = plan(vec![slow, instance("next", &[0])]);
+    let runner = ScriptedRunner::new()
+        .always("slow", Outcome::TimedOut)
+        .output("slow", &["waiting"]);
+    let ran = run(&plan, &options(), &runner);
+    assert_eq!(ran.status("slow"), (Failed, Some(Reason::Timeout)));
+    assert_eq!(ran.summary.instances[0].exit_code, None);
+    assert_eq!(ran.summary.instances[0].tail, ["waiting"]);
+    assert_eq!(ran.status("next"), (Skipped, failed_reason("slow")));
+    assert_eq!(runner.calls()[0].timeout, Some(Duration::from_millis(1500)));
+}
+
+#[test]
+fn spawn_failures_and_signals_are_failures() {
+    let plan = plan(vec![instance("a", &[]), instance("b", &[])]);
+    let runner = ScriptedRunner::new()
+        .always("a", Outcome::SpawnFailed("no sh".to_owned()))
+        .always("b", Outcome::Signalled(9));
+    let ran = run(
+        &plan,
+        &ExecuteOptions {
+            keep_going: true,
+            ..options()
+        },
+        &runner,
+    );
+    assert_eq!(ran.status("a"), (Failed, Some(Reason::Spawn("no sh".to_owned()))));
+    assert_eq!(ran.status("b"), (Failed, Some(Reason::ExitCode)));
+    assert_eq!(ran.summary.instances[1].exit_code, Some(137));
+}
+
+#[test]
+fn jobs_give_the_same_final_state_as_one_job() {
+    let plan = wide(12);
+    let delays = |runner: ScriptedRunner| {
+        (0..12).fold(runner, |runner, i| {
+            runner.delay(&format!("a{i}"), Duration::from_millis(5 + (i % 3) * 7))
+        })
+    };
+    // With failures and --keep-going.
+    let script = || {
+        delays(ScriptedRunner::new())
+            .always("b3", Outcome::Exited(1))
+            .on("a5", 1, Outcome::Exited(1))
+            .always("b7", Outcome::TimedOut)
+    };
+    let keep_going = ExecuteOptions {
+        keep_going: true,
+        ..options()
+    };
+    let one = run(&plan, &keep_going, &script());
+    let runner = script();
+    let four = run(&plan, &ExecuteOptions { jobs: 4, ..keep_going }, &runner);
+    assert_eq!(one.statuses(), four.statuses());
+    assert!(
+        runner.most_at_once() > 1 && runner.most_at_once() <= 4,
+        "{}",
+        runner.most_at_once()
+    );
+    assert_eq!(one.summary.first_failed, Some(6));
+    assert_eq!(one.status("b5"), (Skipped, failed_reason("a5")));
+    assert_eq!(one.status("join"), (Skipped, failed_reason("b3")));
+    // Everything succeeds: identical summaries apart from durations and ordering of events.
+    let runner = delays(ScriptedRunner::new());
+    let one = run(&plan, &options(), &runner);
+    let runner = delays(ScriptedRunner::new());
+    let four = run(&plan, &ExecuteOptions { jobs: 4, ..options() }, &runner);
+    assert_eq!(one.statuses(), four.statuses());
+    assert!(four.summary.succeeded());
+    assert!(runner.most_at_once() > 1 && runner.most_at_once() <= 4);
+    let mut one_events = one.events();
+    let mut four_events = four.events();
+    assert_ne!(one_events, four_events, "with 4 jobs, events interleave");
+    one_events.sort_by_key(|e| format!("{e:?}"));
+    four_events.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(one_events, four_events);
+}
+
+#[test]
+fn fail_fast_with_jobs_lets_running_instances_finish() {
+    // a fails at once while b (slow) runs; b completes; c never starts.
+    let plan = plan(vec![instance("a", &[]), instance("b", &[]), instance("c", &[])]);
+    let runner = ScriptedRunner::new()
+        .always("a", Outcome::Exited(1))
+        .delay("b", Duration::from_millis(100));
+    let ran = run(&plan, &ExecuteOptions { jobs: 2, ..options() }, &runner);
+    assert_eq!(ran.status("a"), (Failed, Some(Reason::ExitCode)));
+    assert_eq!(ran.status("b"), (Completed, None));
+    assert_eq!(ran.status("c"), (Skipped, failed_reason("a")));
+    assert_eq!(ran.summary.first_failed, Some(0));
+}
+
+#[test]
+fn output_is_streamed_with_one_job_and_grouped_with_several() {
+    let plan = plan(vec![instance("a", &[]), instance("b", &[])]);
+    let script = || {
+        ScriptedRunner::new()
+            .output("a", &["a1", "a2", "a3"])
+            .output("b", &["b1", "b2"])
+            .delay("a", Duration::from_millis(30))
+    };
+    let one = run(&plan, &options(), &script());
+    let blocks: Vec<(&str, Vec<&str>)> = one
+        .sink
+        .blocks
+        .iter()
+        .map(|(id, lines)| (id.as_str(), lines.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            ("a", vec!["a1"]),
+            ("a", vec!["a2"]),
+            ("a", vec!["a3"]),
+            ("b", vec!["b1"]),
+            ("b", vec!["b2"])
+        ]
+    );
+    let two = run(&plan, &ExecuteOptions { jobs: 2, ..options() }, &script());
+    let blocks: Vec<(&str, Vec<&str>)> = two
+        .sink
+        .blocks
+        .iter()
+        .map(|(id, lines)| (id.as_str(), lines.iter().map(String::as_str).collect()))
+        .collect();
+    // b ends first (a is slow): each instance's lines are one block.
+    assert_eq!(blocks, [("b", vec!["b1", "b2"]), ("a", vec!["a1", "a2", "a3"])]);
+}
+
+#[test]
+fn each_instance_has_a_log_with_every_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs").join("rel-1");
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let runner = ScriptedRunner::new()
+        .output("build[api]", &["building api"])
+        .output("ship", &["shipping"])
+        .on("ship", 1, Outcome::Exited(1))
+        .on("ship", 2, Outcome::Exited(1))
+        .on("ship", 3, Outcome::Exited(3));
+    let ran = run(
+        &plan,
+        &ExecuteOptions {
+            log_dir: Some(logs.clone()),
+            ..options()
+        },
+        &runner,
+    );
+    let api = &ran.summary.instances[0];
+    assert_eq!(api.log.as_deref(), Some(logs.join("build.api.log").as_path()));
+    assert_eq!(
+        std::fs::read_to_string(logs.join("build.api.log")).unwrap(),
+        "building api\n"
+    );
+    let ship = &ran.summary.instances[3];
+    assert_eq!(ship.log.as_deref(), Some(logs.join("ship.log").as_path()));
+    assert_eq!(
+        std::fs::read_to_string(logs.join("ship.log")).unwrap(),
+        "shipping\n--- attempt 1 failed: exit code 1 ---\n--- attempt 2 ---\nshipping\n\
+         --- attempt 2 failed: exit code 1 ---\n--- attempt 3 ---\nshipping\n--- attempt 3 failed: exit code 3 ---\n"
+    );
+    assert_eq!(ship.tail, ["shipping"]);
+    assert_eq!(ship.exit_code, Some(3));
+    // A marker has no log; a skipped instance neither.
+    assert_eq!(ran.summary.instances[4].log, None);
+    assert!(!logs.join("done.log").exists());
+}
+
+#[test]
+fn the_tail_keeps_the_last_lines() {
+    let plan = plan(vec![instance("a", &[])]);
+    let lines: Vec<String> = (1..=25).map(|i| format!("line {i}")).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let runner = ScriptedRunner::new()
+        .output("a", &lines)
+        .always("a", Outcome::Exited(1));
+    let ran = run(&plan, &options(), &runner);
+    let tail = &ran.summary.instances[0].tail;
+    assert_eq!(tail.len(), engine::TAIL_LINES);
+    assert_eq!(tail.first().map(String::as_str), Some("line 16"));
+    assert_eq!(tail.last().map(String::as_str), Some("line 25"));
+}
+
+#[test]
+fn jobs_see_the_variables_and_the_directory() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let runner = ScriptedRunner::new();
+    run(
+        &plan,
+        &ExecuteOptions {
+            dir: PathBuf::from("/pipelines/t"),
+            ..options()
+        },
+        &runner,
+    );
+    let calls = runner.calls();
+    let vars = |id: &str| {
+        let call = calls.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(call.dir, Path::new("/pipelines/t"));
+        call.variables
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        vars("build[api]"),
+        [
+            "STAGECRAFT_ENV=dev",
+            "STAGECRAFT_VERSION=1.2",
+            "STAGECRAFT_RELEASE=rel-1",
+            "STAGECRAFT_PHASE=build",
+            "STAGECRAFT_SERVICE=api"
+        ]
+    );
+    assert_eq!(vars("ship")[3..], ["STAGECRAFT_PHASE=ship", "STAGECRAFT_SERVICE="]);
+}
+
+#[test]
+fn cancellation_fails_the_running_and_skips_the_rest() {
+    let plan = plan_of(PIPELINE, &[("push", "true")]);
+    let runner = ScriptedRunner::new().interrupt("build[worker]");
+    let cancel = Cancel::new();
+    let ran = run_with(&plan, &options(), &runner, &cancel);
+    assert!(cancel.is_cancelled());
+    assert!(ran.summary.interrupted);
+    assert!(!ran.summary.succeeded());
+    assert_eq!(ran.summary.first_failed, None);
+    assert_eq!(
+        ran.statuses(),
+        [
+            ("build[api]".to_owned(), Completed, None),
+            ("build[worker]".to_owned(), Failed, Some(Reason::Interrupted)),
+            ("check".to_owned(), Skipped, Some(Reason::Interrupted)),
+            ("ship".to_owned(), Skipped, Some(Reason::Interrupted)),
+            ("done".to_owned(), Skipped, Some(Reason::Interrupted)),
+        ]
+    );
+}
+
+#[test]
+fn cancellation_stops_every_running_instance() {
+    // b is cancelled while a and c run; neither is retried.
+    let mut a = instance("a", &[]);
+    a.retry = 3;
+    let plan = plan(vec![a, instance("b", &[]), instance("c", &[]), instance("d", &[])]);
+    let runner = ScriptedRunner::new()
+        .delay("a", Duration::from_secs(10))
+        .delay("c", Duration::from_secs(10))
+        .delay("b", Duration::from_millis(20))
+        .interrupt("b");
+    let began = Instant::now();
+    let ran = run(&plan, &ExecuteOptions { jobs: 3, ..options() }, &runner);
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert_eq!(ran.status("a"), (Failed, Some(Reason::Interrupted)));
+    assert_eq!(ran.status("b"), (Failed, Some(Reason::Interrupted)));
+    assert_eq!(ran.status("c"), (Failed, Some(Reason::Interrupted)));
+    assert_eq!(ran.status("d"), (Skipped, Some(Reason::Interrupted)));
+    assert_eq!(runner.calls().len(), 3);
+}
+
+#[test]
+fn cancellation_during_a_backoff_fails_the_waiting_instance() {
+    let mut flaky = instance("flaky", &[]);
+    flaky.retry = 1;
+    flaky.backoff_ms = 60_000;
+    let plan = plan(vec![flaky, instance("after", &[0])]);
+    let runner = ScriptedRunner::new().always("flaky", Outcome::Exited(1));
+    let cancel = Cancel::new();
+    let canceller = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        canceller.cancel();
+    });
+    let began = Instant::now();
+    let ran = run_with(
+        &plan,
+        &ExecuteOptions {
+            skip_backoff: false,
+            ..options()
+        },
+        &runner,
+        &cancel,
+    );
+    thread.join().unwrap();
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert!(ran.summary.interrupted);
+    assert_eq!(ran.status("flaky"), (Failed, Some(Reason::Interrupted)));
+    assert_eq!(ran.status("after"), (Skipped, Some(Reason::Interrupted)));
+    assert_eq!(runner.calls().len(), 1);
+}
+
+#[test]
+fn a_cancelled_run_starts_nothing() {
+    let plan = plan_of(PIPELINE, &[]);
+    let runner = ScriptedRunner::new();
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let ran = run_with(&plan, &options(), &runner, &cancel);
+    assert!(runner.calls().is_empty());
+    assert!(ran.summary.interrupted);
+    assert!(
+        ran.summary
+            .instances
+            .iter()
+            .all(|i| i.status == Skipped && i.reason == Some(Reason::Interrupted))
+    );
+}
+
+/// A recorder that fails at a given step.
+struct Failing {
+    step: usize,
+    events: Vec<Event>,
+}
+
+impl Recorder for Failing {
+    fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        self.step -= 1;
+        if self.step == 0 {
+            return Err(RecordError("disk full".to_owned()));
+        }
+        self.events.extend_from_slice(events);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_recorder_error_stops_the_run() {
+    let plan = plan(vec![instance("a", &[]), instance("b", &[0]), instance("c", &[1])]);
+    let runner = ScriptedRunner::new();
+    let mut recorder = Failing {
+        step: 2,
+        events: Vec::new(),
+    };
+    let cancel = Cancel::new();
+    let error = engine::execute(
+        &plan,
+        &options(),
+        &runner,
+        &mut recorder,
+        &mut MemorySink::default(),
+        &cancel,
+    )
+    .expect_err("the recorder failed");
+    assert_eq!(error.to_string(), "disk full");
+    assert_eq!(
+        recorder.events,
+        [Event::Started {
+            instance: 0,
+            attempt: 1
+        }]
+    );
+    // b's start was not recorded, so it never ran.
+    assert_eq!(runner.calls().len(), 1);
+}
+
+#[test]
+fn a_recorder_error_before_anything_starts_runs_nothing() {
+    let plan = plan(vec![instance("a", &[])]);
+    let runner = ScriptedRunner::new();
+    let mut recorder = Failing {
+        step: 1,
+        events: Vec::new(),
+    };
+    let result = engine::execute(
+        &plan,
+        &options(),
+        &runner,
+        &mut recorder,
+        &mut MemorySink::default(),
+        &Cancel::new(),
+    );
+    assert!(result.is_err());
+    assert!(runner.calls().is_empty());
+}
+
+#[test]
+fn an_empty_plan_succeeds() {
+    let ran = run(&plan(Vec::new()), &options(), &ScriptedRunner::new());
+    assert!(ran.summary.succeeded());
+    assert!(ran.recorder.events.is_empty());
+}
+
+// The real runner.
+
+/// Runs `command` with the `ShellRunner` in `dir`, collecting its output.
+fn shell(command: &str, dir: &Path, timeout: Option<Duration>, cancel: &Cancel) -> (Outcome, Vec<String>) {
+    let job = Job {
+        instance: 0,
+        id: "build[api]",
+        attempt: 1,
+        command,
+        dir,
+        env: "dev",
+        version: "1.2",
+        release: "rel-1",
+        phase: "build",
+        service: Some("api"),
+        timeout,
+        cancel,
+    };
+    let mut lines = Vec::new();
+    let outcome = ShellRunner::default().run(&job, &mut |line: &str| lines.push(line.to_owned()));
+    (outcome, lines)
+}
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn shell_true_false_and_exit_codes() {
+    let dir = temp();
+    let cancel = Cancel::new();
+    assert_eq!(shell("true", dir.path(), None, &cancel).0, Outcome::Exited(0));
+    assert_eq!(shell("false", dir.path(), None, &cancel).0, Outcome::Exited(1));
+    assert_eq!(shell("exit 3", dir.path(), None, &cancel).0, Outcome::Exited(3));
+    assert_eq!(shell("kill -9 $$", dir.path(), None, &cancel).0, Outcome::Signalled(9));
+}
+
+#[test]
+fn shell_output_comes_line_by_line_with_stderr() {
+    let dir = temp();
+    let (outcome, lines) = shell(
+        "echo one; echo two >&2; printf 'three'",
+        dir.path(),
+        None,
+        &Cancel::new(),
+    );
+    assert_eq!(outcome, Outcome::Exited(0));
+    assert_eq!(lines, ["one", "two", "three"]);
+}
+
+#[test]
+fn shell_sets_the_variables_and_the_directory() {
+    let dir = temp();
+    let (_, lines) = shell(
+        "echo $STAGECRAFT_ENV $STAGECRAFT_VERSION $STAGECRAFT_RELEASE $STAGECRAFT_PHASE $STAGECRAFT_SERVICE; pwd",
+        dir.path(),
+        None,
+        &Cancel::new(),
+    );
+    assert_eq!(lines[0], "dev 1.2 rel-1 build api");
+    assert_eq!(
+        Path::new(&lines[1]).canonicalize().unwrap(),
+        dir.path().canonicalize().unwrap()
+    );
+    // A direct spawn (no shell syntax) sees the same.
+    let (outcome, lines) = shell("env", dir.path(), None, &Cancel::new());
+    assert_eq!(outcome, Outcome::Exited(0));
+    for expected in [
+        "STAGECRAFT_ENV=dev",
+        "STAGECRAFT_RELEASE=rel-1",
+        "STAGECRAFT_SERVICE=api",
+    ] {
+        assert!(lines.iter().any(|line| line == expected), "{expected} in {lines:?}");
+    }
+}
+
+#[test]
+fn shell_reports_a_missing_program_as_the_shell_does() {
+    let dir = temp();
+    let (outcome, lines) = shell("no-such-program-here --flag", dir.path(), None, &Cancel::new());
+    assert_eq!(outcome, Outcome::Exited(127));
+    assert!(
+        lines.iter().any(|line| line.contains("no-such-program-here")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn shell_cannot_start_in_a_missing_directory() {
+    let dir = temp();
+    let (outcome, _) = shell("true", &dir.path().join("missing"), None, &Cancel::new());
+    assert!(matches!(outcome, Outcome::SpawnFailed(_)), "{outcome:?}");
+}
+
+/// Whether the process `pid` is gone (or a zombie waiting for its reaper).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_gone(pid: &str) -> bool {
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        if gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group() {
+    let dir = temp();
+    let began = Instant::now();
+    let (outcome, _) = shell(
+        "sleep 30 & echo $! > bg.pid; sleep 5",
+        dir.path(),
+        Some(Duration::from_millis(200)),
+        &Cancel::new(),
+    );
+    let elapsed = began.elapsed();
+    assert_eq!(outcome, Outcome::TimedOut);
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
+    assert!(wait_gone(pid.trim()), "the background sleep {pid} survived");
+}
+
+#[test]
+fn a_timeout_kills_a_direct_spawn() {
+    let dir = temp();
+    let began = Instant::now();
+    let (outcome, _) = shell("sleep 5", dir.path(), Some(Duration::from_millis(200)), &Cancel::new());
+    assert_eq!(outcome, Outcome::TimedOut);
+    assert!(began.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn cancelling_kills_running_commands() {
+    let dir = temp();
+    let cancel = Cancel::new();
+    let canceller = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        canceller.cancel();
+    });
+    let began = Instant::now();
+    let (outcome, _) = shell("sleep 30 & echo $! > bg.pid; sleep 10", dir.path(), None, &cancel);
+    thread.join().unwrap();
+    assert_eq!(outcome, Outcome::Interrupted);
+    assert!(began.elapsed() < Duration::from_secs(2));
+    let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
+    assert!(wait_gone(pid.trim()), "the background sleep {pid} survived");
+}
+
+#[test]
+fn the_shell_runner_runs_a_plan() {
+    let dir = temp();
+    let logs = dir.path().join("logs");
+    let mut write = instance("write", &[]);
+    write.command = Some("echo \"$STAGECRAFT_PHASE\" > out.txt; echo wrote".to_owned());
+    let mut read = instance("read", &[0]);
+    read.command = Some("cat out.txt".to_owned());
+    let mut fail = instance("fail", &[1]);
+    fail.command = Some("echo about to fail; exit 7".to_owned());
+    let plan = plan(vec![write, read, fail, instance("never", &[2])]);
+    let options = ExecuteOptions {
+        dir: dir.path().to_owned(),
+        log_dir: Some(logs.clone()),
+        ..options()
+    };
+    let output = Mutex::new(Vec::new());
+    let mut sink = |_: usize, id: &str, lines: &[String]| {
+        output
+            .lock()
+            .unwrap()
+            .extend(lines.iter().map(|line| format!("{id}: {line}")));
+    };
+    let mut recorder = MemoryRecorder::default();
+    let summary = engine::execute(
+        &plan,
+        &options,
+        &ShellRunner::default(),
+        &mut recorder,
+        &mut sink,
+        &Cancel::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        output.into_inner().unwrap(),
+        ["write: wrote", "read: write", "fail: about to fail"]
+    );
+    assert_eq!(summary.first_failed, Some(2));
+    let fail = &summary.instances[2];
+    assert_eq!(
+        (fail.status, fail.exit_code, &fail.tail),
+        (Failed, Some(7), &vec!["about to fail".to_owned()])
+    );
+    assert_eq!(std::fs::read_to_string(logs.join("read.log")).unwrap(), "write\n");
+    assert_eq!(summary.instances[3].reason, failed_reason("fail"));
+}
