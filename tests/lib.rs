@@ -5,4 +5,5 @@ mod diagnostics;
 mod engine;
 mod fuzz;
 mod plans;
+mod state;
 mod support;

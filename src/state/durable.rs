@@ -1,0 +1,92 @@
+//! The only ways state reaches the disk: appends followed by `fdatasync`,
+//! and whole files created atomically (write a temporary, `fsync`, rename,
+//! `fsync` the directory). Nothing here overwrites or deletes a state file;
+//! the one exception, [`cut_torn_tail`], removes bytes of a line that was
+//! never completed (so never acknowledged to anyone).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use super::error::StateError;
+
+/// Appends `bytes` (whole lines) with one write and makes them durable with
+/// one `fdatasync`.
+pub(crate) fn append(file: &File, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let mut writer = file;
+    writer.write_all(bytes).map_err(StateError::io("append to", path))?;
+    file.sync_data().map_err(StateError::io("sync", path))
+}
+
+/// Opens an existing file for appending.
+pub(crate) fn open_append(path: &Path) -> Result<File, StateError> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(StateError::io("open", path))
+}
+
+/// Makes a directory's entries (a created or renamed file) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StateError::io("sync", dir))
+}
+
+/// Creates `dir` (and its parents) if missing, syncing the parent of each
+/// directory created.
+pub(crate) fn create_dir(dir: &Path) -> Result<(), StateError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(error) => return Err(StateError::io("create", dir)(error)),
+    }
+    sync_dir(dir_of(dir))
+}
+
+/// Creates `path` with `bytes` atomically: a reader sees no file or the
+/// whole file. Refuses to replace an existing file.
+pub(crate) fn create_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    if path.exists() {
+        return Err(StateError::io("create", path)(std::io::ErrorKind::AlreadyExists.into()));
+    }
+    replace_atomic(path, bytes)
+}
+
+/// Writes `path` atomically, replacing it if it exists. Only for files that
+/// are not history (the lock holder file).
+pub(crate) fn replace_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = Path::new(&temporary);
+    let mut file = File::create(temporary).map_err(StateError::io("create", temporary))?;
+    file.write_all(bytes).map_err(StateError::io("write", temporary))?;
+    file.sync_all().map_err(StateError::io("sync", temporary))?;
+    drop(file);
+    fs::rename(temporary, path).map_err(StateError::io("rename", temporary))?;
+    sync_dir(dir_of(path))
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub(crate) fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Cuts a torn last line (bytes after the last newline) off `path`, so the
+/// next append starts on a line of its own.
+pub(crate) fn cut_torn_tail(path: &Path, complete: u64) -> Result<(), StateError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(StateError::io("open", path))?;
+    file.set_len(complete).map_err(StateError::io("truncate", path))?;
+    file.sync_data().map_err(StateError::io("sync", path))
+}

@@ -1,0 +1,110 @@
+//! [`StateError`]: everything that can go wrong with the state directory.
+//!
+//! Every variant names the file or directory involved; the CLI shows the
+//! message as is and exits 4 (`UnknownRelease` is a user error, exit 1).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::lock::Holder;
+use super::release::EventError;
+
+/// A failure reading, writing or locking the state.
+#[derive(Debug)]
+pub enum StateError {
+    /// A file or directory could not be read, written or synced.
+    Io {
+        /// What was being done: `read`, `create`, `append to`, `sync`, ….
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A complete line of a state file does not parse, or the file is not
+    /// shaped as it should be. Nothing is overwritten or deleted.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file was written by a newer stagecraft.
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        version: u32,
+    },
+    /// Another run holds the lock.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, if its holder file could be read.
+        holder: Option<Holder>,
+    },
+    /// No release has this id.
+    UnknownRelease {
+        /// The id asked for.
+        id: String,
+    },
+    /// The executor reported an event that does not fit the release.
+    Event(EventError),
+}
+
+impl StateError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { action, path, source }
+    }
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { action, path, source } => write!(f, "cannot {action} `{}`: {source}", path.display()),
+            Self::Corrupt { path, line, message } => {
+                write!(f, "corrupt state file `{}` at line {line}: {message}", path.display())
+            }
+            Self::UnsupportedFormat { path, version } => write!(
+                f,
+                "state file `{}` has format version {version}, newer than this stagecraft reads ({})",
+                path.display(),
+                super::format::FORMAT_VERSION
+            ),
+            Self::Locked { path, holder } => {
+                write!(f, "state directory `{}` is locked by another run", parent(path))?;
+                match holder {
+                    Some(holder) => write!(f, ": {holder}"),
+                    None => f.write_str(" (holder unknown)"),
+                }
+            }
+            Self::UnknownRelease { id } => write!(f, "unknown release `{id}`"),
+            Self::Event(error) => error.fmt(f),
+        }
+    }
+}
+
+fn parent(path: &std::path::Path) -> String {
+    path.parent()
+        .map_or_else(|| path.display().to_string(), |dir| dir.display().to_string())
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Event(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<EventError> for StateError {
+    fn from(error: EventError) -> Self {
+        Self::Event(error)
+    }
+}

@@ -1,0 +1,357 @@
+//! The file formats: one RON value per line.
+//!
+//! Every state file starts with a format line, `Format(version: 1)`, then
+//! holds one value per line, each ending in `\n`, only ever appended. A
+//! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
+//! header, one line per event and at last a [`LogLine::Finished`] line. The
+//! index (`index.ron`) holds an [`IndexLine::Started`] line when a release
+//! starts and an [`IndexLine::Finished`] line when it ends.
+//!
+//! A last line without its `\n` is a *torn* line (the writer died during
+//! the write, so it was never acknowledged): readers ignore it. Any other
+//! line that does not parse is corruption, reported with the file and the
+//! line number. `spec/state.md` shows real examples.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::error::StateError;
+use super::release::{ReleaseId, ReleaseStatus};
+use crate::engine::{Event, Reason};
+
+/// The format version this code writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first line of every state file.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Head {
+    /// `Format(version: 1)`.
+    Format {
+        /// See [`FORMAT_VERSION`].
+        version: u32,
+    },
+}
+
+/// A line of a release log after the format line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum LogLine {
+    /// The second line: what the release is, with its instances in plan
+    /// order (events name instances by position in this list).
+    Release {
+        id: ReleaseId,
+        pipeline: String,
+        workflow: String,
+        env: String,
+        version: String,
+        previous: Option<ReleaseId>,
+        rollback_of: Option<ReleaseId>,
+        started_at: Timestamp,
+        instances: Vec<String>,
+    },
+    /// [`Event::Started`].
+    Started {
+        at: Timestamp,
+        instance: usize,
+        attempt: u32,
+    },
+    /// [`Event::AttemptFailed`].
+    AttemptFailed {
+        at: Timestamp,
+        instance: usize,
+        attempt: u32,
+        exit_code: Option<i32>,
+        reason: StoredReason,
+    },
+    /// [`Event::Completed`].
+    Completed {
+        at: Timestamp,
+        instance: usize,
+        exit_code: Option<i32>,
+    },
+    /// [`Event::Failed`].
+    Failed {
+        at: Timestamp,
+        instance: usize,
+        exit_code: Option<i32>,
+        reason: StoredReason,
+    },
+    /// [`Event::Skipped`].
+    Skipped {
+        at: Timestamp,
+        instance: usize,
+        reason: StoredReason,
+    },
+    /// The last line: the release is over.
+    Finished { at: Timestamp },
+}
+
+impl LogLine {
+    /// The line for an event.
+    pub(crate) fn event(event: &Event, at: Timestamp) -> Self {
+        match event {
+            &Event::Started { instance, attempt } => Self::Started { at, instance, attempt },
+            Event::AttemptFailed {
+                instance,
+                attempt,
+                exit_code,
+                reason,
+            } => Self::AttemptFailed {
+                at,
+                instance: *instance,
+                attempt: *attempt,
+                exit_code: *exit_code,
+                reason: reason.into(),
+            },
+            &Event::Completed { instance, exit_code } => Self::Completed {
+                at,
+                instance,
+                exit_code,
+            },
+            Event::Failed {
+                instance,
+                exit_code,
+                reason,
+            } => Self::Failed {
+                at,
+                instance: *instance,
+                exit_code: *exit_code,
+                reason: reason.into(),
+            },
+            Event::Skipped { instance, reason } => Self::Skipped {
+                at,
+                instance: *instance,
+                reason: reason.into(),
+            },
+        }
+    }
+
+    /// The event on this line and its time, if it is an event line.
+    pub(crate) fn to_event(&self) -> Option<(Event, Timestamp)> {
+        Some(match self {
+            Self::Release { .. } | Self::Finished { .. } => return None,
+            &Self::Started { at, instance, attempt } => (Event::Started { instance, attempt }, at),
+            Self::AttemptFailed {
+                at,
+                instance,
+                attempt,
+                exit_code,
+                reason,
+            } => (
+                Event::AttemptFailed {
+                    instance: *instance,
+                    attempt: *attempt,
+                    exit_code: *exit_code,
+                    reason: reason.into(),
+                },
+                *at,
+            ),
+            &Self::Completed {
+                at,
+                instance,
+                exit_code,
+            } => (Event::Completed { instance, exit_code }, at),
+            Self::Failed {
+                at,
+                instance,
+                exit_code,
+                reason,
+            } => (
+                Event::Failed {
+                    instance: *instance,
+                    exit_code: *exit_code,
+                    reason: reason.into(),
+                },
+                *at,
+            ),
+            Self::Skipped { at, instance, reason } => (
+                Event::Skipped {
+                    instance: *instance,
+                    reason: reason.into(),
+                },
+                *at,
+            ),
+        })
+    }
+}
+
+/// [`Reason`] as stored: the same variants, spelled as RON identifiers
+/// (`ExitCode`, `Failed("build[api]")`), so the engine's serde names do not
+/// leak into the file format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StoredReason {
+    Condition,
+    ExitCode,
+    Timeout,
+    Spawn(String),
+    Interrupted,
+    Failed(String),
+}
+
+impl From<&Reason> for StoredReason {
+    fn from(reason: &Reason) -> Self {
+        match reason {
+            Reason::Condition => Self::Condition,
+            Reason::ExitCode => Self::ExitCode,
+            Reason::Timeout => Self::Timeout,
+            Reason::Spawn(error) => Self::Spawn(error.clone()),
+            Reason::Interrupted => Self::Interrupted,
+            Reason::Failed(instance) => Self::Failed(instance.clone()),
+        }
+    }
+}
+
+impl From<&StoredReason> for Reason {
+    fn from(reason: &StoredReason) -> Self {
+        match reason {
+            StoredReason::Condition => Self::Condition,
+            StoredReason::ExitCode => Self::ExitCode,
+            StoredReason::Timeout => Self::Timeout,
+            StoredReason::Spawn(error) => Self::Spawn(error.clone()),
+            StoredReason::Interrupted => Self::Interrupted,
+            StoredReason::Failed(instance) => Self::Failed(instance.clone()),
+        }
+    }
+}
+
+/// A line of the index after the format line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum IndexLine {
+    /// A release started (its log exists).
+    Started {
+        id: ReleaseId,
+        pipeline: String,
+        workflow: String,
+        env: String,
+        version: String,
+        previous: Option<ReleaseId>,
+        rollback_of: Option<ReleaseId>,
+        at: Timestamp,
+    },
+    /// A release finished with this status.
+    Finished {
+        id: ReleaseId,
+        at: Timestamp,
+        status: ReleaseStatus,
+    },
+}
+
+/// One value as a line of text, ending in `\n`.
+pub(crate) fn line<T: Serialize>(value: &T) -> String {
+    let config = ron::ser::PrettyConfig::new()
+        .new_line("")
+        .indentor("")
+        .separator(" ")
+        .compact_arrays(true)
+        .compact_structs(true)
+        .struct_names(true);
+    // Serialising these types cannot fail: no maps with non-string keys, no
+    // non-finite floats.
+    let mut text = ron::ser::to_string_pretty(value, config).expect("state lines serialise");
+    text.push('\n');
+    text
+}
+
+/// The format line, as written at the top of every file.
+pub(crate) fn head_line() -> String {
+    line(&Head::Format {
+        version: FORMAT_VERSION,
+    })
+}
+
+/// A state file read back.
+#[derive(Debug)]
+pub(crate) struct Lines<T> {
+    /// The lines after the format line, with their line numbers (1-based).
+    pub(crate) lines: Vec<(usize, T)>,
+    /// The length of the complete lines, when a torn last line follows them.
+    pub(crate) torn: Option<u64>,
+}
+
+/// Reads a state file: checks its format line, parses every complete line
+/// and ignores a torn last line.
+pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Lines<T>, StateError> {
+    let bytes = std::fs::read(path).map_err(StateError::io("read", path))?;
+    parse(path, &bytes)
+}
+
+/// [`read`] on bytes already read.
+pub(crate) fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Lines<T>, StateError> {
+    let corrupt = |line: usize, message: String| StateError::Corrupt {
+        path: PathBuf::from(path),
+        line,
+        message,
+    };
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
+    let torn = (complete < bytes.len()).then_some(complete as u64);
+    if complete == 0 {
+        return Err(corrupt(1, "no format line (expected `Format(version: 1)`)".to_owned()));
+    }
+    // Complete lines, without their `\n`.
+    let mut raw_lines = bytes[..complete - 1].split(|&b| b == b'\n');
+    let head: Head = raw_lines
+        .next()
+        .and_then(|first| std::str::from_utf8(first).ok())
+        .and_then(|text| ron::from_str(text).ok())
+        .ok_or_else(|| corrupt(1, "no format line (expected `Format(version: 1)`)".to_owned()))?;
+    let Head::Format { version } = head;
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(StateError::UnsupportedFormat {
+            path: PathBuf::from(path),
+            version,
+        });
+    }
+    let mut lines = Vec::new();
+    for (index, raw) in raw_lines.enumerate() {
+        let number = index + 2;
+        let text = std::str::from_utf8(raw).map_err(|_| corrupt(number, "not UTF-8 text".to_owned()))?;
+        let value = ron::from_str(text).map_err(|error| corrupt(number, error.to_string()))?;
+        lines.push((number, value));
+    }
+    Ok(Lines { lines, torn })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Result<Lines<IndexLine>, StateError> {
+        parse(Path::new("index.ron"), text.as_bytes())
+    }
+
+    #[test]
+    fn format_line_and_torn_tail() {
+        let finished = IndexLine::Finished {
+            id: "rel-20261125-170229123".parse().unwrap(),
+            at: Timestamp::parse("2026-11-25T17:02:30Z").unwrap(),
+            status: ReleaseStatus::Completed,
+        };
+        let text = format!("{}{}", head_line(), line(&finished));
+        assert_eq!(
+            text,
+            "Format(version: 1)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed)\n"
+        );
+        let read = lines(&text).unwrap();
+        assert_eq!(read.lines, [(2, finished)]);
+        assert_eq!(read.torn, None);
+        let read = lines(&format!("{text}Finished(id: \"rel-2")).unwrap();
+        assert_eq!((read.lines.len(), read.torn), (1, Some(text.len() as u64)));
+    }
+
+    #[test]
+    fn corruption_is_named() {
+        let error = lines("Format(version: 1)\nnonsense\nFinished\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("corrupt state file `index.ron` at line 2: "),
+            "{error}"
+        );
+        let error = lines("").unwrap_err();
+        assert!(error.to_string().contains("at line 1: no format line"), "{error}");
+        let error = lines("Format(version: 7)\nanything\n").unwrap_err();
+        assert!(matches!(error, StateError::UnsupportedFormat { version: 7, .. }));
+    }
+}

@@ -1,0 +1,216 @@
+//! A release log: the [`Journal`] that appends to it during a run, and
+//! [`read_log`], which rebuilds a [`Release`] from it.
+//!
+//! The journal keeps the release in memory and applies every batch of
+//! events to it first (so an illegal transition is refused before anything
+//! is written), then appends the batch's lines with one write and one
+//! `fdatasync`. The cost of a transition is therefore one small append and
+//! one sync, whatever the history holds.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::durable::{append, open_append};
+use super::error::StateError;
+use super::format::{self, IndexLine, LogLine, line};
+use super::recovery::{Recovered, interrupt_events};
+use super::release::{Release, ReleaseHeader};
+use super::store::Store;
+use crate::engine::{Event, RecordError, Recorder};
+
+/// An open release log, written as the executor reports events. Dropping
+/// it without [`finish`](Self::finish) leaves the release unfinished: the
+/// next command that opens the state marks it interrupted.
+#[derive(Debug)]
+pub struct Journal<'s> {
+    store: &'s mut Store,
+    file: File,
+    path: PathBuf,
+    release: Release,
+    /// A write failed: the file may end in a torn line, so nothing more is
+    /// written through this journal.
+    broken: bool,
+}
+
+impl<'s> Journal<'s> {
+    pub(crate) fn open(store: &'s mut Store, path: PathBuf, release: Release) -> Result<Self, StateError> {
+        let file = open_append(&path)?;
+        Ok(Self {
+            store,
+            file,
+            path,
+            release,
+            broken: false,
+        })
+    }
+
+    /// The release as recorded so far.
+    #[must_use]
+    pub fn release(&self) -> &Release {
+        &self.release
+    }
+
+    /// The release log's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies events that happened together and makes them durable with
+    /// one sync. Nothing is written if any of them is illegal.
+    ///
+    /// # Errors
+    ///
+    /// An illegal event ([`StateError::Event`]), or the write failed.
+    pub fn append(&mut self, events: &[Event]) -> Result<(), StateError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.check_usable()?;
+        let at = self.store.clock().now();
+        // All or nothing; if the write then fails the journal is broken, so
+        // the events applied in memory are never built on.
+        self.release.apply(events, at)?;
+        let mut text = String::with_capacity(64 * events.len());
+        for event in events {
+            text.push_str(&line(&LogLine::event(event, at)));
+        }
+        self.write(&text)
+    }
+
+    /// Finishes the release: appends its finish line, then the index's.
+    ///
+    /// # Errors
+    ///
+    /// An instance is still pending or running, or a write failed.
+    pub fn finish(mut self) -> Result<Release, StateError> {
+        self.check_usable()?;
+        let at = self.store.clock().now();
+        let mut release = self.release.clone();
+        release.finish(at)?;
+        self.write(&line(&LogLine::Finished { at }))?;
+        self.store.finished(&release)?;
+        Ok(release)
+    }
+
+    /// Ends an interrupted run (Ctrl-C): every running instance becomes
+    /// `failed` and every pending one `skipped` (reason `interrupted`), and
+    /// the release finishes, all with one sync of the log.
+    ///
+    /// # Errors
+    ///
+    /// A write failed.
+    pub fn interrupt(mut self) -> Result<(Release, Recovered), StateError> {
+        self.check_usable()?;
+        let at = self.store.clock().now();
+        let mut release = self.release.clone();
+        let (events, recovered) = interrupt_events(&release);
+        release.apply(&events, at)?;
+        release.finish(at)?;
+        let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
+        text.push_str(&line(&LogLine::Finished { at }));
+        self.write(&text)?;
+        self.store.finished(&release)?;
+        Ok((release, recovered))
+    }
+
+    fn check_usable(&self) -> Result<(), StateError> {
+        if self.broken {
+            let error = std::io::Error::other("an earlier write failed");
+            return Err(StateError::io("append to", &self.path)(error));
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), StateError> {
+        append(&self.file, &self.path, text.as_bytes()).inspect_err(|_| self.broken = true)
+    }
+}
+
+impl Recorder for Journal<'_> {
+    fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        self.append(events).map_err(|error| RecordError(error.to_string()))
+    }
+}
+
+/// A release log read back.
+#[derive(Debug)]
+pub(crate) struct Log {
+    pub(crate) release: Release,
+    /// See [`format::Lines::torn`].
+    pub(crate) torn: Option<u64>,
+}
+
+/// Rebuilds a release from its log by replaying its events.
+///
+/// # Errors
+///
+/// The file cannot be read, or is corrupt: a line that does not parse, a
+/// missing header, or an event that is not a legal transition (each named
+/// with its line).
+pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
+    let lines: format::Lines<LogLine> = format::read(path)?;
+    let corrupt = |line: usize, message: String| StateError::Corrupt {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let mut lines_iter = lines.lines.into_iter();
+    let Some((
+        _,
+        LogLine::Release {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at,
+            instances,
+        },
+    )) = lines_iter.next()
+    else {
+        return Err(corrupt(2, "the second line is not the release header".to_owned()));
+    };
+    let header = ReleaseHeader {
+        id,
+        pipeline,
+        workflow,
+        env,
+        version,
+        previous,
+        rollback_of,
+        started_at,
+    };
+    let mut release = Release::new(header, instances);
+    for (number, entry) in lines_iter {
+        if let LogLine::Finished { at } = entry {
+            release.finish(at).map_err(|error| corrupt(number, error.to_string()))?;
+        } else if let Some((event, at)) = entry.to_event() {
+            release
+                .apply(&[event], at)
+                .map_err(|error| corrupt(number, error.to_string()))?;
+        } else {
+            return Err(corrupt(number, "a second release header".to_owned()));
+        }
+    }
+    Ok(Log {
+        release,
+        torn: lines.torn,
+    })
+}
+
+/// The index line for a release that starts.
+pub(crate) fn started_line(release: &Release) -> String {
+    line(&IndexLine::Started {
+        id: release.id,
+        pipeline: release.pipeline.clone(),
+        workflow: release.workflow.clone(),
+        env: release.env.clone(),
+        version: release.version.clone(),
+        previous: release.previous,
+        rollback_of: release.rollback_of,
+        at: release.started_at,
+    })
+}

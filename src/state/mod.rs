@@ -1,0 +1,41 @@
+//! Durable state of runs: typed statuses and transitions, releases, their
+//! storage in the state directory (`.stagecraft/`), the lock, recovery and
+//! the questions asked of the history.
+//!
+//! * [`status`](PhaseStatus): the five statuses and [`transition`], the
+//!   only way one changes.
+//! * [`Clock`] and [`Timestamp`]: where every time comes from.
+//! * [`Release`], [`ReleaseId`], [`InstanceRecord`]: the record of a run,
+//!   built by applying [`engine::Event`](crate::engine::Event)s.
+//! * [`Store`] (locked, for writing), [`StateDir`] (for reading) and
+//!   [`Journal`] (an open release log, the executor's
+//!   [`Recorder`](crate::engine::Recorder)).
+//! * [`Lock`] and [`Holder`]; [`Recovered`] for runs that died.
+//! * [`rollback_target`], [`current`]: pure functions over the history.
+//!
+//! `spec/state.md` documents the directory, the formats and the rules.
+
+mod clock;
+mod durable;
+mod error;
+mod format;
+mod journal;
+mod lock;
+mod query;
+mod recovery;
+mod release;
+mod status;
+mod store;
+
+pub use clock::{Clock, ClockError, NOW_VARIABLE, Timestamp};
+pub use error::StateError;
+pub use format::FORMAT_VERSION;
+pub use journal::Journal;
+pub use lock::{HOLDER_FILE, Holder, LOCK_FILE, Lock, Wait};
+pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, is_deployment, rollback_target};
+pub use recovery::Recovered;
+pub use release::{
+    Attempt, EventError, InstanceRecord, InvalidReleaseId, Release, ReleaseHeader, ReleaseId, ReleaseStatus, Transition,
+};
+pub use status::{IllegalTransition, PhaseStatus, transition};
+pub use store::{INDEX_FILE, LOGS_DIR, RELEASES_DIR, StateDir, Store};
