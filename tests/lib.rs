@@ -5,5 +5,6 @@ mod diagnostics;
 mod engine;
 mod fuzz;
 mod plans;
+mod release;
 mod state;
 mod support;

@@ -2,8 +2,10 @@
 //! rendering. Decisions live in the library layers; this module turns their
 //! results into text and exit codes (`spec/commands/` documents each).
 
+mod progress;
 mod render;
 mod report;
+mod run;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -13,8 +15,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
 
+use crate::check::Pipeline;
 use crate::engine::{self, PlanError, PlanRequest};
-use crate::graph::{self, Compilation};
+use crate::graph::{self, Compilation, PhaseGraph};
 use report::{JsonReport, SourceFile};
 
 /// The name of the pipeline file looked up when `-f` is not given.
@@ -86,6 +89,16 @@ enum Command {
     Plan(PlanArgs),
     /// Print the dependency graph of phase instances
     Graph(GraphArgs),
+    /// Run the `build` workflow (`--push` sets push=true)
+    Build(run::BuildArgs),
+    /// Run the `deploy` workflow, recording a release of the env
+    Deploy(run::Selection),
+    /// Roll an env back to an earlier release, with the `rollback` workflow
+    Rollback(run::RollbackArgs),
+    /// Run any workflow
+    Run(run::RunArgs),
+    /// List and show recorded releases
+    Releases(run::ReleasesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +214,11 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Plan(args) => plan(args),
         Command::Graph(args) => graph(args),
+        Command::Build(args) => run::build(args),
+        Command::Deploy(args) => run::deploy(args),
+        Command::Rollback(args) => run::rollback(args),
+        Command::Run(args) => run::run(args),
+        Command::Releases(args) => run::releases(args),
     })
     .unwrap_or_else(|_| {
         Err(Failure {
@@ -313,7 +331,7 @@ fn check(args: &CheckArgs) -> Outcome {
 
 /// Compiles the pipeline file, or fails with its diagnostics printed when
 /// it has an error. Warnings are left to `check`.
-fn compile_valid(source: &SourceFile) -> Result<Compilation<'_>, Failure> {
+fn compile_valid(source: &SourceFile) -> Result<(Pipeline<'_>, PhaseGraph), Failure> {
     let compilation = compile(source);
     if compilation.has_errors() {
         eprint!("{}", report::human(source, &compilation.diagnostics));
@@ -327,7 +345,10 @@ fn compile_valid(source: &SourceFile) -> Result<Compilation<'_>, Failure> {
             help: Some(format!("run `stagecraft check -f {}` for details", source.name)),
         });
     }
-    Ok(compilation)
+    match (compilation.pipeline, compilation.graph) {
+        (Some(pipeline), Some(graph)) => Ok((pipeline, graph)),
+        _ => Err(internal("a compilation without errors has no pipeline")),
+    }
 }
 
 fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
@@ -351,13 +372,7 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
 
 fn plan(args: &PlanArgs) -> Outcome {
     let source = read(&locate(args.file.file.as_deref())?)?;
-    let compilation = compile_valid(&source)?;
-    let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
-        return Err(Failure {
-            exit: Exit::Internal,
-            ..Failure::user("a valid compilation has no pipeline")
-        });
-    };
+    let (pipeline, graph) = compile_valid(&source)?;
     let request = PlanRequest {
         env: args.env.clone(),
         workflow: args.workflow.clone(),
@@ -366,7 +381,7 @@ fn plan(args: &PlanArgs) -> Outcome {
         release: "dry-run".to_owned(),
         set: args.set.iter().cloned().collect::<IndexMap<_, _>>(),
     };
-    let plan = engine::plan(pipeline, graph, &request).map_err(|e| plan_failure(&source, e))?;
+    let plan = engine::plan(&pipeline, &graph, &request).map_err(|e| plan_failure(&source, e))?;
     match args.format {
         PlanFormat::Text => write_with(|out| render::plan_text(&plan, out)),
         PlanFormat::Json => print_json(&plan),
@@ -376,14 +391,8 @@ fn plan(args: &PlanArgs) -> Outcome {
 
 fn graph(args: &GraphArgs) -> Outcome {
     let source = read(&locate(args.file.file.as_deref())?)?;
-    let compilation = compile_valid(&source)?;
-    let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
-        return Err(Failure {
-            exit: Exit::Internal,
-            ..Failure::user("a valid compilation has no pipeline")
-        });
-    };
-    let view = engine::graph_view(pipeline, graph, args.workflow.as_deref(), args.env.as_deref())
+    let (pipeline, graph) = compile_valid(&source)?;
+    let view = engine::graph_view(&pipeline, &graph, args.workflow.as_deref(), args.env.as_deref())
         .map_err(|e| plan_failure(&source, e))?;
     let text = match args.format {
         GraphFormat::Dot => render::dot(&view),

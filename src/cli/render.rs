@@ -164,6 +164,92 @@ fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// `releases list`: one aligned row per release, newest first.
+pub(super) fn releases_text(releases: &[crate::state::ReleaseSummary]) -> String {
+    if releases.is_empty() {
+        return "no releases yet\n".to_owned();
+    }
+    let rows: Vec<[String; 6]> = releases
+        .iter()
+        .map(|r| {
+            let note = match (&r.rollback_of, &r.previous) {
+                (Some(target), _) => format!("rollback to {target}"),
+                (None, Some(previous)) => format!("after {previous}"),
+                (None, None) => String::new(),
+            };
+            [
+                r.id.to_string(),
+                r.env.clone(),
+                r.workflow.clone(),
+                r.version.clone(),
+                r.status.to_string(),
+                note,
+            ]
+        })
+        .collect();
+    let headers = ["release", "env", "workflow", "version", "status", ""];
+    let widths: Vec<usize> = (0..6)
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(headers[c].len())
+        })
+        .collect();
+    let mut out = String::new();
+    for row in std::iter::once(headers.map(str::to_owned)).chain(rows) {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
+/// `releases show`: the release, then one row per instance in plan order.
+pub(super) fn release_text(release: &crate::state::Release) -> String {
+    let mut out = format!(
+        "{} · {} · env {} · version {} · {}\n",
+        release.id,
+        release.workflow,
+        release.env,
+        release.version,
+        release.status()
+    );
+    if let Some(previous) = release.previous {
+        let _ = writeln!(out, "previous release: {previous}");
+    }
+    if let Some(target) = release.rollback_of {
+        let _ = writeln!(out, "rolls back to: {target}");
+    }
+    let width = release
+        .instances()
+        .iter()
+        .map(|i| i.id().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("instance".len());
+    let _ = writeln!(
+        out,
+        "\n  {:<width$}  {:<9}  {:>8}  {:>4}  reason",
+        "instance", "status", "attempts", "exit"
+    );
+    for instance in release.instances() {
+        let exit = instance.exit_code().map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let reason = instance.reason().map_or_else(String::new, ToString::to_string);
+        let line = format!(
+            "  {:<width$}  {:<9}  {:>8}  {exit:>4}  {reason}",
+            instance.id(),
+            instance.status().to_string(),
+            instance.attempts().len()
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration;

@@ -1,0 +1,253 @@
+//! What a run shows while it runs and when it ends.
+//!
+//! On a terminal, an indicatif spinner names the instances running and how
+//! many are done, and everything else is printed above it; elsewhere (CI,
+//! pipes, tests) each event is one plain line. Command output is printed
+//! `id | line`: as it comes with `--jobs 1`, one instance's block at a time
+//! otherwise (the executor groups it).
+
+use std::io::{IsTerminal, Write as _};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary};
+use crate::state::Journal;
+
+/// Prints events and output, and passes events on to the journal.
+pub(super) struct Progress<'p, 'j, 's> {
+    plan: &'p Plan,
+    journal: &'j mut Journal<'s>,
+    bar: Option<ProgressBar>,
+    running: Vec<usize>,
+    done: usize,
+}
+
+impl<'p, 'j, 's> Progress<'p, 'j, 's> {
+    pub(super) fn new(plan: &'p Plan, journal: &'j mut Journal<'s>) -> Self {
+        let live = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let bar = live.then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self {
+            plan,
+            journal,
+            bar,
+            running: Vec::new(),
+            done: 0,
+        }
+    }
+
+    /// A line for people: above the spinner, or on stderr.
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn id(&self, instance: usize) -> &str {
+        self.plan.phases.get(instance).map_or("?", |p| p.id.as_str())
+    }
+
+    fn show(&mut self, event: &Event) {
+        let id = self.id(event.instance()).to_owned();
+        let line = match event {
+            Event::Started { instance, attempt } => {
+                self.running.push(*instance);
+                if *attempt == 1 {
+                    format!("▶ {id}")
+                } else {
+                    format!("▶ {id} (attempt {attempt})")
+                }
+            }
+            Event::AttemptFailed {
+                attempt,
+                exit_code,
+                reason,
+                ..
+            } => format!(
+                "↻ {id} attempt {attempt} failed ({}); retrying",
+                outcome(*exit_code, reason)
+            ),
+            Event::Completed { instance, .. } => {
+                self.finish(*instance);
+                format!("✓ {id}")
+            }
+            Event::Failed {
+                instance,
+                exit_code,
+                reason,
+            } => {
+                self.finish(*instance);
+                format!("✗ {id} failed ({})", outcome(*exit_code, reason))
+            }
+            Event::Skipped { reason, .. } => {
+                self.done += 1;
+                format!("- {id} skipped ({reason})")
+            }
+        };
+        self.say(&line);
+        if let Some(bar) = &self.bar {
+            let running: Vec<&str> = self.running.iter().map(|&i| self.id(i)).collect();
+            bar.set_message(format!(
+                "{}/{} done · running {}",
+                self.done,
+                self.plan.phases.len(),
+                if running.is_empty() {
+                    "-".to_owned()
+                } else {
+                    running.join(", ")
+                }
+            ));
+        }
+    }
+
+    fn finish(&mut self, instance: usize) {
+        self.running.retain(|&i| i != instance);
+        self.done += 1;
+    }
+
+    /// Where command output goes while this shows progress.
+    pub(super) fn output(&self) -> Output {
+        Output { bar: self.bar.clone() }
+    }
+
+    /// Removes the spinner.
+    pub(super) fn close(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Recorder for Progress<'_, '_, '_> {
+    fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        // Durable first: what is shown has been recorded.
+        self.journal.record(events)?;
+        for event in events {
+            self.show(event);
+        }
+        Ok(())
+    }
+}
+
+/// Command output, printed `id | line` (above the spinner on a terminal).
+pub(super) struct Output {
+    bar: Option<ProgressBar>,
+}
+
+impl OutputSink for Output {
+    fn output(&mut self, _instance: usize, id: &str, lines: &[String]) {
+        let mut block = String::new();
+        for line in lines {
+            block.push_str(id);
+            block.push_str(" | ");
+            block.push_str(line);
+            block.push('\n');
+        }
+        let write = || {
+            let mut stdout = std::io::stdout().lock();
+            // A closed stdout does not stop the run: the logs keep it all.
+            let _ = stdout.write_all(block.as_bytes()).and_then(|()| stdout.flush());
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+/// "exit code 2", "timeout", ….
+fn outcome(exit_code: Option<i32>, reason: &crate::engine::Reason) -> String {
+    match (exit_code, reason) {
+        (Some(code), crate::engine::Reason::ExitCode) => format!("exit code {code}"),
+        _ => reason.to_string(),
+    }
+}
+
+/// The table printed when a run ends, and, for a failed run, what failed
+/// first and what it took down with it.
+pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nrelease {release} · {} · env {} · version {}",
+        plan.workflow, plan.env, plan.version
+    );
+    let width = summary
+        .instances
+        .iter()
+        .map(|i| i.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:<9}  {:>8}  {:>4}  {:>8}  reason",
+        "instance", "status", "attempts", "exit", "time"
+    );
+    for instance in &summary.instances {
+        let status = match instance.status {
+            InstanceStatus::Completed => "completed",
+            InstanceStatus::Failed => "failed",
+            InstanceStatus::Skipped => "skipped",
+        };
+        let exit = instance.exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let time = instance
+            .duration
+            .map_or_else(|| "-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
+        let reason = instance.reason.as_ref().map_or_else(String::new, ToString::to_string);
+        let line = format!(
+            "  {:<width$}  {status:<9}  {:>8}  {exit:>4}  {time:>8}  {reason}",
+            instance.id, instance.attempts
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let _ = writeln!(
+        out,
+        "{} completed · {} failed · {} skipped · {:.2}s",
+        summary.count(InstanceStatus::Completed),
+        summary.count(InstanceStatus::Failed),
+        summary.count(InstanceStatus::Skipped),
+        summary.duration.as_secs_f64()
+    );
+    if let Some(first) = summary
+        .first_failed
+        .and_then(|i| summary.instances.get(i).map(|s| (i, s)))
+    {
+        let (position, failed) = first;
+        let how = match (&failed.reason, failed.exit_code) {
+            (Some(crate::engine::Reason::Timeout), _) => "timed out".to_owned(),
+            (_, Some(code)) => format!("exited with code {code}"),
+            (Some(reason), None) => reason.to_string(),
+            (None, None) => "failed".to_owned(),
+        };
+        let attempts = if failed.attempts > 1 {
+            format!(" after {} attempts", failed.attempts)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\n`{}` failed first: it {how}{attempts}", failed.id);
+        if !failed.tail.is_empty() {
+            let _ = writeln!(out, "last lines of its output:");
+            for line in &failed.tail {
+                let _ = writeln!(out, "  | {line}");
+            }
+        }
+        if let Some(log) = &failed.log {
+            let _ = writeln!(out, "log: {}", log.display());
+        }
+        let skipped: Vec<&str> = summary.skipped_because(position).map(|s| s.id.as_str()).collect();
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "skipped because of it: {}", skipped.join(", "));
+        }
+    }
+    out
+}
