@@ -9,5 +9,6 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod graph;
+pub mod lsp;
 pub mod state;
 pub mod syntax;

@@ -3,7 +3,9 @@
 mod cli;
 mod diagnostics;
 mod engine;
+mod fmt;
 mod fuzz;
+mod lsp;
 mod plans;
 mod release;
 mod state;

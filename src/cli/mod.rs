@@ -2,6 +2,8 @@
 //! rendering. Decisions live in the library layers; this module turns their
 //! results into text and exit codes (`spec/commands/` documents each).
 
+mod fmt;
+mod lsp;
 mod progress;
 mod render;
 mod report;
@@ -99,6 +101,10 @@ enum Command {
     Run(run::RunArgs),
     /// List and show recorded releases
     Releases(run::ReleasesArgs),
+    /// Format pipeline files in the canonical style
+    Fmt(fmt::FmtArgs),
+    /// Run the language server on stdin and stdout
+    Lsp,
 }
 
 #[derive(Args, Debug)]
@@ -219,6 +225,8 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => run::rollback(args),
         Command::Run(args) => run::run(args),
         Command::Releases(args) => run::releases(args),
+        Command::Fmt(args) => fmt::fmt(args),
+        Command::Lsp => lsp::lsp(),
     })
     .unwrap_or_else(|_| {
         Err(Failure {

@@ -7,11 +7,13 @@
 
 pub mod ast;
 mod diagnostic;
+mod format;
 mod parser;
 mod span;
 mod template;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
+pub use format::format;
 pub use parser::{Parsed, decode, parse};
 pub use span::{LineIndex, Span, floor_char_boundary, line_column};
 pub use template::is_ident;
