@@ -29,13 +29,10 @@
 use pest::Parser as _;
 use pest::iterators::Pair;
 
+// The parser's own grammar binding: the formatter needs every token's span,
+// and the AST keeps only what `check` needs.
+use super::parser::{Grammar, Rule};
 use super::{Code, Diagnostic, Span};
-
-/// The same grammar as the parser's, bound again: the formatter needs every
-/// token's span, and the AST keeps only what `check` needs.
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/stagecraft.pest"]
-struct Grammar;
 
 /// Longest line a workflow list is kept on; longer lists get one phase per
 /// line.

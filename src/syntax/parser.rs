@@ -16,9 +16,11 @@ use super::ast::{
 };
 use super::{Code, Diagnostic, Span, template};
 
+/// The pest binding of `grammar/stagecraft.pest` (shared with the
+/// formatter, which walks its tokens).
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/stagecraft.pest"]
-struct Grammar;
+pub(super) struct Grammar;
 
 impl Rule {
     /// How the rule is named in "expected …" messages.
