@@ -56,9 +56,10 @@
 //! * A process group is only signalled while its leader is not yet reaped,
 //!   so its id cannot have been reused by an unrelated process.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -244,6 +245,9 @@ pub struct ShellRunner {
     pub grace: Duration,
     /// Spawn commands without shell syntax directly (see the module docs).
     pub direct: bool,
+    /// Programs already looked up in `PATH`, so a direct spawn tries one
+    /// `execve` instead of one per `PATH` entry.
+    programs: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
 }
 
 impl Default for ShellRunner {
@@ -252,6 +256,7 @@ impl Default for ShellRunner {
             shell: PathBuf::from("/bin/sh"),
             grace: Duration::from_secs(2),
             direct: true,
+            programs: Arc::default(),
         }
     }
 }
@@ -277,7 +282,7 @@ impl ShellRunner {
     /// going to a new pipe, and returns the child and the pipe's read end.
     fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(Child, io::PipeReader)> {
         let mut command = if let Some([program, args @ ..]) = words {
-            let mut command = Command::new(program);
+            let mut command = Command::new(self.resolve(program).ok_or(io::ErrorKind::NotFound)?);
             command.args(args);
             command
         } else {
@@ -298,6 +303,26 @@ impl ShellRunner {
         // end sees the end of the output when the command's processes exit.
         drop(command);
         Ok((child, reader))
+    }
+
+    /// `program` as a path: itself if it has a `/`, else the first
+    /// executable file of that name in `PATH` (looked up once per name).
+    fn resolve(&self, program: &str) -> Option<PathBuf> {
+        if program.contains('/') {
+            return Some(PathBuf::from(program));
+        }
+        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
+        programs
+            .entry(program.to_owned())
+            .or_insert_with(|| {
+                let path = std::env::var_os("PATH")?;
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(program))
+                    .find(|candidate| {
+                        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                    })
+            })
+            .clone()
     }
 
     /// Reads the output until the end, enforcing the timeout, then reaps
