@@ -452,3 +452,25 @@ fn rollback_refuses_targets_that_are_not_completed_releases_of_the_env() {
     let run = project.run(&["rollback", "--env", "dev", "--to-version", "good"]);
     assert_eq!(run.status, 0, "{}", run.stderr);
 }
+
+#[test]
+fn corrupt_state_is_exit_4_naming_the_file_and_nothing_is_overwritten() {
+    let project = Project::with(SLOW.replace("sleep 3", "true").as_str());
+    assert_eq!(project.run(&["deploy", "--env", "dev"]).status, 0);
+    let index = project.path(".stagecraft/index.ron");
+    let mut text = fs::read_to_string(&index).expect("index");
+    // Damage a complete line in the middle: not a torn last line.
+    let first_newline = text.find('\n').expect("a line");
+    text.insert_str(first_newline + 1, "this is not RON\n");
+    fs::write(&index, &text).expect("corrupt the index");
+    for args in [&["releases", "list"][..], &["deploy", "--env", "dev"][..]] {
+        let run = project.run(args);
+        assert_eq!(run.status, 4, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("index.ron"), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(
+        fs::read_to_string(&index).expect("index"),
+        text,
+        "the corrupt file is left as it was"
+    );
+}
