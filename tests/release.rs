@@ -249,7 +249,7 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock() {
     assert!(second.stderr.contains("deploy"), "{}", second.stderr);
     assert_eq!(first.wait().expect("first run").code(), Some(0));
     // Free again: with --wait it would also have gone through.
-    assert_eq!(project.run(&["deploy", "--env", "dev", "--wait", "10s"]).status, 0);
+    assert_eq!(project.run(&["deploy", "--env", "dev", "--wait=10s"]).status, 0);
 }
 
 #[test]
@@ -422,12 +422,16 @@ fn user_errors_exit_1_and_touch_no_state() {
     let run = project.run(&["run", "nope", "--env", "dev"]);
     assert_eq!(run.status, 1);
     assert!(run.stderr.contains("unknown workflow: nope"), "{}", run.stderr);
+    // `run` would bypass what `deploy` and `rollback` check.
+    let run = project.run(&["run", "rollback", "--env", "dev"]);
+    assert_eq!(run.status, 1);
+    assert!(run.stderr.contains("use `stagecraft rollback`"), "{}", run.stderr);
 }
 
 #[test]
 fn rollback_refuses_targets_that_are_not_completed_releases_of_the_env() {
     let project = Project::with(
-        "pipeline r\nenv dev {\n}\nenv prod {\n}\nphase a {\n  run \"test {{version}} != bad\"\n}\nworkflow deploy { a }\nworkflow rollback { a }\n",
+        "pipeline r\nenv dev {\n}\nenv prod {\n}\nenv staging {\n}\nphase a {\n  run \"test {{version}} != bad\"\n}\nworkflow deploy { a }\nworkflow rollback { a }\n",
     );
     assert_eq!(project.run(&["deploy", "--env", "dev", "--version", "good"]).status, 0);
     assert_eq!(project.run(&["deploy", "--env", "dev", "--version", "bad"]).status, 3);
@@ -449,6 +453,14 @@ fn rollback_refuses_targets_that_are_not_completed_releases_of_the_env() {
     let run = project.run(&["rollback", "--env", "prod", "--to-release", &prod]);
     assert_eq!(run.status, 1);
     assert!(run.stderr.contains("already the current release"), "{}", run.stderr);
+    let run = project.run(&["rollback", "--env", "staging", "--to-release", &prod]);
+    assert_eq!(run.status, 1);
+    assert!(
+        run.stderr
+            .contains(&format!("release {prod} is a release of `prod`, not `staging`")),
+        "{}",
+        run.stderr
+    );
     let run = project.run(&["rollback", "--env", "dev", "--to-version", "good"]);
     assert_eq!(run.status, 0, "{}", run.stderr);
 }

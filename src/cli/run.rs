@@ -56,7 +56,14 @@ pub(super) struct Execution {
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Wait for another run to release the state (for DURATION, or as long as it takes)
-    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "forever", value_parser = parse_wait)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "forever",
+        value_parser = parse_wait
+    )]
     pub wait: Option<Wait>,
 }
 
@@ -165,12 +172,10 @@ pub(super) fn state_dir(flag: Option<&Path>, pipeline_file: &Path) -> PathBuf {
     flag.map_or_else(|| pipeline_dir(pipeline_file).join(".stagecraft"), Path::to_path_buf)
 }
 
-/// The directory commands run in: the pipeline file's.
+/// The directory commands run in: the pipeline file's (empty for the
+/// current directory, so that paths under it read `.stagecraft/…`).
 pub(super) fn pipeline_dir(pipeline_file: &Path) -> PathBuf {
-    match pipeline_file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    pipeline_file.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// `--version`, else `git rev-parse --short HEAD` run in `dir`, else
@@ -216,8 +221,15 @@ pub(super) fn deploy(args: &Selection) -> Outcome {
     execute(&Request::of("deploy", args, true))
 }
 
-/// `stagecraft run WORKFLOW`.
+/// `stagecraft run WORKFLOW`: any workflow but the three with commands of
+/// their own (whose rules `run` would bypass: `push`, rollback targets).
 pub(super) fn run(args: &RunArgs) -> Outcome {
+    if let command @ ("build" | "deploy" | "rollback") = args.workflow.as_str() {
+        return Err(Failure {
+            help: Some(format!("use `stagecraft {command}`")),
+            ..Failure::user(format!("`run` does not run the `{command}` workflow"))
+        });
+    }
     execute(&Request::of(&args.workflow, &args.selection, false))
 }
 
@@ -261,7 +273,10 @@ fn execute(request: &Request<'_>) -> Outcome {
     let path = locate(request.file)?;
     let source = read(&path)?;
     let (pipeline, graph) = compile_valid(&source)?;
-    let dir = pipeline_dir(&path);
+    // Commands (and git, for the version) run in the pipeline's directory.
+    let dir = Some(pipeline_dir(&path))
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
     let mut set: IndexMap<String, String> = request.set.iter().cloned().collect();
     if request.push {
@@ -302,7 +317,20 @@ fn execute(request: &Request<'_>) -> Outcome {
     plan_for("unknown".to_owned(), "dry-run".to_owned())?;
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let (mut store, recovered) = Store::open(&state_path, &holder, wait, clock).map_err(state_failure)?;
+    let (mut store, recovered) = Store::open(&state_path, &holder, wait, clock).map_err(|error| {
+        let waited = match (&error, wait) {
+            (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
+                "waited {}; wait longer with --wait=DURATION",
+                humantime::format_duration(duration)
+            )),
+            (StateError::Locked { .. }, _) => Some("wait for it with --wait, or --wait=DURATION".to_owned()),
+            _ => None,
+        };
+        Failure {
+            help: waited,
+            ..state_failure(error)
+        }
+    })?;
     for repaired in recovered {
         eprintln!("note: {repaired}");
     }
@@ -357,7 +385,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     } else {
         Err(Failure {
             exit: Exit::PhaseFailed,
-            help: Some(format!("see `stagecraft releases show {id}`")),
+            help: Some(format!("see `stagecraft releases show {id} -f {}`", path.display())),
             ..Failure::user(format!("release {id} failed"))
         })
     }

@@ -184,6 +184,21 @@ pub fn rollback_target<'r>(
     env: &str,
     target: &RollbackTarget,
 ) -> Result<&'r ReleaseSummary, RollbackError> {
+    // A release named by id is judged on its own first: "it is another
+    // env's" says more than "this env has no releases".
+    if let RollbackTarget::Release(id) = target {
+        let chosen = releases
+            .iter()
+            .find(|r| r.id.to_string() == *id)
+            .ok_or_else(|| RollbackError::UnknownRelease { id: id.clone() })?;
+        if chosen.env != env {
+            return Err(RollbackError::OtherEnv {
+                id: chosen.id,
+                env: chosen.env.clone(),
+                wanted: env.to_owned(),
+            });
+        }
+    }
     let current = current(releases, env).ok_or_else(|| RollbackError::NoReleases { env: env.to_owned() })?;
     let deployments = || releases.iter().filter(|r| r.env == env && r.is_deployment());
     let chosen = match target {
