@@ -1,0 +1,696 @@
+//! Execution benchmark: `stagecraft deploy` against `ninja` and GNU
+//! `make` running the same instance graph, every task `true`, at one and
+//! two jobs; plus the cost of one durable transition at 10 and at 10,000
+//! past releases, and how many syncs a run does per instance.
+//!
+//! ```text
+//! cargo bench --bench execute              # 1k and 10k tasks, 5 runs each
+//! cargo bench --bench execute -- --quick   # 1k tasks, 3 runs
+//! cargo bench --bench execute -- --sizes 2000,20000 --runs 7
+//! ```
+//!
+//! For each size:
+//!
+//! 1. The front-end bench's generator (`benches/common`, same seed, so the
+//!    same graph: about two `after` edges per instance) writes the pipeline
+//!    with every instance's command `true` (no `when`, `timeout` or
+//!    `retry`), and the same graph as `build.ninja` (`rule r: command =
+//!    true`, outputs `out/…` that are never created, so ninja runs every
+//!    edge every time) and a `Makefile` (targets never created, so every
+//!    recipe runs), under `target/bench-execute/n<N>/` (a real disk, as
+//!    state lives beside the pipeline; `/tmp` may be memory).
+//! 2. Checks, untimed: `stagecraft plan` has the model's instances and
+//!    edges, every one enabled with command `true`; `ninja -j1` prints N
+//!    `[k/N]` lines and `make -j1` echoes `true` N times; a real
+//!    `stagecraft deploy` completes N instances, counted in its release log.
+//!    At the smallest size, the run is repeated under `strace -f -c -w` (if
+//!    installed) to count its `fdatasync`/`fsync` calls and their average
+//!    wall time.
+//! 3. Timing: `stagecraft deploy --jobs 1|2`, `ninja -j1|-j2`, `make
+//!    -j1|-j2`, run round-robin by the same fork/exec/`wait4` helper as the
+//!    front-end bench (so load from elsewhere hits them alike), one warm-up
+//!    round, median of the rest; stdin, stdout and stderr on `/dev/null`.
+//!    Untimed before each run: a fresh state directory for stagecraft,
+//!    `.ninja_log` removed for ninja, and `sync(2)` so the dirty pages of
+//!    one run are not written back during the next.
+//!
+//! Nothing is deleted while commands are timed: ext4 allocates inodes
+//! slowly right after many were freed (`recently_deleted` in the profile),
+//! which would charge stagecraft's per-instance log files for the clean-up
+//! of earlier runs. The state directories stay until the end; the previous
+//! bench's files are moved aside at the start and deleted at the end.
+//!
+//! Then the durable transition (`Journal::record` of one event: append +
+//! `fdatasync`) is timed in-process as `benches/state.rs` does, with 10 and
+//! 10,000 past releases, alternating in rounds.
+//!
+//! Results are printed as a table and written to
+//! `target/bench-execute.json`.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{
+    Measured, PLAN_JSON, Run, Style, Summary, approx, generate, make_file, measure_helper, measure_runs, ninja_file,
+    round, summarize, verify, which,
+};
+use serde_json::{Value, json};
+use stagecraft::engine::{Event, Plan, PlannedInstance, Recorder};
+use stagecraft::state::{Clock, Holder, Journal, ReleaseId, Store, Timestamp, Wait};
+
+/// The timed commands, in the order they run in each round.
+const COMMANDS: [&str; 6] = [
+    "stagecraft -j1",
+    "ninja -j1",
+    "make -j1",
+    "stagecraft -j2",
+    "ninja -j2",
+    "make -j2",
+];
+
+struct Options {
+    sizes: Vec<usize>,
+    runs: usize,
+    transitions: (usize, usize),
+}
+
+fn options(args: &[String]) -> Options {
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut options = Options {
+        sizes: if quick { vec![1_000] } else { vec![1_000, 10_000] },
+        runs: if quick { 3 } else { 5 },
+        transitions: if quick { (5, 50) } else { (10, 150) },
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sizes" => {
+                let list = args.next().expect("--sizes N,N,...");
+                options.sizes = list.split(',').map(|s| s.parse().expect("a size")).collect();
+            }
+            "--runs" => options.runs = args.next().and_then(|r| r.parse().ok()).expect("--runs N"),
+            _ => {}
+        }
+    }
+    options
+}
+
+/// What a real run wrote, and what strace saw of it.
+#[derive(Clone, Debug, Default)]
+struct RunCheck {
+    /// Lines of the release log: every line, and `Started` / `Completed`.
+    log_lines: usize,
+    started: usize,
+    completed: usize,
+    /// Per-instance output logs created.
+    output_logs: usize,
+    /// From `strace -f -c -w`, when it ran.
+    syncs: Option<Syncs>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Syncs {
+    fdatasync: u64,
+    fsync: u64,
+    /// Average wall time of one `fdatasync` under strace.
+    fdatasync_us: f64,
+}
+
+/// Results for one size.
+struct Row {
+    tasks: usize,
+    edges: usize,
+    runs: Vec<Vec<Run>>,
+    checks: [RunCheck; 2],
+}
+
+impl Row {
+    fn summary(&self, name: &str) -> Summary {
+        let index = COMMANDS.iter().position(|c| *c == name).expect("a timed command");
+        summarize(&self.runs[index])
+    }
+
+    fn per_task_us(&self, name: &str) -> f64 {
+        self.summary(name).wall_ms * 1000.0 / approx(self.tasks as u64)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__measure") {
+        measure_helper(&args[1..]);
+    }
+    let options = options(&args);
+    let stagecraft = PathBuf::from(env!("CARGO_BIN_EXE_stagecraft"));
+    let target_dir = stagecraft
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/stagecraft")
+        .to_path_buf();
+    let ninja = which("ninja").expect("ninja is needed (apt install ninja-build)");
+    let make = which("make").expect("GNU make is needed");
+    let strace = which("strace");
+    println!(
+        "stagecraft execute bench: {} run(s) after 1 warm-up, sizes {:?}, commands round-robin, sync(2) before each\nbinary {}\n{}",
+        options.runs,
+        options.sizes,
+        stagecraft.display(),
+        if strace.is_none() {
+            "strace: not installed, sync counts come from the release log only"
+        } else {
+            ""
+        }
+    );
+
+    // Deleted at the end, not now: see the module docs.
+    let root = target_dir.join("bench-execute");
+    let old = target_dir.join("bench-execute.old");
+    let _ = fs::remove_dir_all(&old);
+    let _ = fs::rename(&root, &old);
+    let mut rows = Vec::new();
+    for (position, &size) in options.sizes.iter().enumerate() {
+        let dir = root.join(format!("n{size}"));
+        fs::create_dir_all(&dir).expect("create bench dir");
+        // The front-end bench's seed: the same graph as its `n<N>`.
+        let generated = generate(size, 0x5eed_0000 + size as u64, Style::True);
+        assert_eq!(generated.tasks.len(), size);
+        fs::write(dir.join("gen.stagecraft"), &generated.source).expect("write pipeline");
+        fs::write(dir.join("build.ninja"), ninja_file(&generated.tasks)).expect("write build.ninja");
+        fs::write(dir.join("Makefile"), make_file(&generated.tasks)).expect("write Makefile");
+
+        let edges = verify(&stagecraft, &dir, &generated.tasks);
+        check_commands(&stagecraft, &dir, size);
+        let ninja_tasks = count_output(&dir, &ninja, &["-j1"], |l| l.starts_with('['));
+        assert_eq!(ninja_tasks, size, "ninja -j1 ran {ninja_tasks} edges, not {size}");
+        let _ = fs::remove_file(dir.join(".ninja_log"));
+        let make_tasks = count_output(&dir, &make, &["-j1", "-f", "Makefile"], |l| l == "true");
+        assert_eq!(make_tasks, size, "make -j1 ran {make_tasks} recipes, not {size}");
+        let traced = strace.as_deref().filter(|_| position == 0);
+        let checks = [1, 2].map(|jobs| check_run(&stagecraft, &dir, size, jobs, traced));
+        println!(
+            "\n{size} tasks: {edges} edges ({:.2}/task); ninja and make each run {size} commands; a stagecraft run completes {size} instances",
+            approx(edges as u64) / approx(size as u64),
+        );
+
+        let run_args = |jobs: &'static str, state: &'static str| {
+            vec![
+                "deploy",
+                "-f",
+                "gen.stagecraft",
+                "--env",
+                "prod",
+                "--version",
+                "bench",
+                "--jobs",
+                jobs,
+                "--state-dir",
+                state,
+            ]
+        };
+        let measured = [
+            Measured::new(COMMANDS[0], &stagecraft, run_args("1", "state-j1-{run}")),
+            Measured::new(COMMANDS[1], &ninja, vec!["-j1"]).scratch(".ninja_log"),
+            Measured::new(COMMANDS[2], &make, vec!["-j1", "-f", "Makefile"]),
+            Measured::new(COMMANDS[3], &stagecraft, run_args("2", "state-j2-{run}")),
+            Measured::new(COMMANDS[4], &ninja, vec!["-j2"]).scratch(".ninja_log"),
+            Measured::new(COMMANDS[5], &make, vec!["-j2", "-f", "Makefile"]),
+        ];
+        let runs = measure_runs(&dir, &measured, options.runs, true);
+        let row = Row {
+            tasks: size,
+            edges,
+            runs,
+            checks,
+        };
+        for name in COMMANDS {
+            let s = row.summary(name);
+            println!(
+                "  {name:<15} {:>9.1} ms (min {:>9.1}, cpu {:>9.1})  {:>6.1} µs/task",
+                s.wall_ms,
+                s.min_ms,
+                s.cpu_ms,
+                row.per_task_us(name)
+            );
+        }
+        rows.push(row);
+    }
+
+    let transitions = transitions(&target_dir, options.transitions);
+    let report = render(&rows, &transitions);
+    println!("\n{report}");
+    let json = results_json(&rows, &transitions, &options, &stagecraft);
+    let path = target_dir.join("bench-execute.json");
+    fs::write(&path, serde_json::to_string_pretty(&json).expect("json") + "\n").expect("write results");
+    println!("written to {}", path.display());
+    let _ = fs::remove_dir_all(&old);
+    let _ = fs::remove_dir_all(root.join("transition"));
+    for size in &options.sizes {
+        let dir = root.join(format!("n{size}"));
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("state-") || name.starts_with("check-") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+// ---- checks ------------------------------------------------------------------------
+
+/// Every planned instance runs `true` and is enabled.
+fn check_commands(stagecraft: &Path, dir: &Path, size: usize) {
+    let output = Command::new(stagecraft)
+        .args(PLAN_JSON)
+        .current_dir(dir)
+        .output()
+        .expect("run stagecraft plan");
+    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan JSON");
+    let phases = plan["phases"].as_array().expect("plan.phases");
+    assert_eq!(phases.len(), size);
+    for phase in phases {
+        assert_eq!(phase["command"], "true", "{}", phase["id"]);
+        assert_eq!(phase["enabled"], true, "{}", phase["id"]);
+    }
+}
+
+/// Lines of a command's output that stand for one task; it must succeed.
+fn count_output(dir: &Path, program: &Path, args: &[&str], is_task: impl Fn(&str) -> bool) -> usize {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run command");
+    assert!(
+        output.status.success(),
+        "`{} {}` failed: {}",
+        program.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| is_task(l))
+        .count()
+}
+
+/// One real `stagecraft deploy` (under `strace` when given): it succeeds, and
+/// its release log has every instance started and completed once.
+fn check_run(stagecraft: &Path, dir: &Path, size: usize, jobs: u8, strace: Option<&Path>) -> RunCheck {
+    let state = dir.join(format!("check-j{jobs}"));
+    let _ = fs::remove_dir_all(&state);
+    let trace = dir.join(format!("strace-j{jobs}.txt"));
+    let mut command = match strace {
+        Some(strace) => {
+            let mut command = Command::new(strace);
+            command
+                .args(["-f", "-c", "-w", "-e", "trace=fdatasync,fsync", "-o"])
+                .arg(&trace)
+                .arg(stagecraft);
+            command
+        }
+        None => Command::new(stagecraft),
+    };
+    let jobs_text = jobs.to_string();
+    let output = command
+        .args([
+            "deploy",
+            "-f",
+            "gen.stagecraft",
+            "--env",
+            "prod",
+            "--version",
+            "bench",
+            "--jobs",
+            &jobs_text,
+            "--state-dir",
+        ])
+        .arg(&state)
+        .current_dir(dir)
+        .output()
+        .expect("run stagecraft");
+    assert!(
+        output.status.success(),
+        "stagecraft run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut check = RunCheck::default();
+    let releases: Vec<PathBuf> = fs::read_dir(state.join("releases"))
+        .expect("releases dir")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert_eq!(releases.len(), 1, "one release");
+    let log = fs::read_to_string(&releases[0]).expect("release log");
+    for line in log.lines() {
+        check.log_lines += 1;
+        check.started += usize::from(line.starts_with("Started("));
+        check.completed += usize::from(line.starts_with("Completed("));
+    }
+    assert_eq!(
+        (check.started, check.completed),
+        (size, size),
+        "every instance ran once"
+    );
+    check.output_logs = fs::read_dir(state.join("logs"))
+        .expect("logs dir")
+        .map(|entry| fs::read_dir(entry.expect("entry").path()).map_or(0, Iterator::count))
+        .sum();
+    if strace.is_some() {
+        let text = fs::read_to_string(&trace).expect("strace output");
+        let mut syncs = Syncs::default();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // % time, seconds, usecs/call, calls, [errors,] syscall
+            let (Some(&name), true) = (fields.last(), fields.len() >= 5) else {
+                continue;
+            };
+            let calls: u64 = fields[3].parse().unwrap_or(0);
+            match name {
+                "fdatasync" => {
+                    syncs.fdatasync = calls;
+                    syncs.fdatasync_us = fields[2].parse().unwrap_or(0.0);
+                }
+                "fsync" => syncs.fsync = calls,
+                _ => {}
+            }
+        }
+        check.syncs = Some(syncs);
+    }
+    check
+}
+
+// ---- the durable transition (as benches/state.rs) ------------------------------------
+
+/// 2026-11-25T00:00:00Z.
+const BASE_MILLIS: u64 = 1_795_564_800_000;
+
+fn time(offset: u64) -> String {
+    Timestamp::from_millis(BASE_MILLIS + offset).to_string()
+}
+
+/// Writes `count` finished releases straight into `dir`, as stagecraft
+/// would have written them, without syncing each file.
+fn write_history(dir: &Path, count: u64) {
+    fs::create_dir_all(dir.join("releases")).expect("create releases");
+    let mut index = String::from("Format(version: 1)\n");
+    for n in 0..count {
+        let id = ReleaseId::from_time(Timestamp::from_millis(BASE_MILLIS + n * 1000));
+        let (start, end) = (time(n * 1000), time(n * 1000 + 500));
+        let log = format!(
+            "Format(version: 1)\n\
+             Release(id: \"{id}\", pipeline: \"bench\", workflow: \"deploy\", env: \"prod\", version: \"v{n}\", previous: None, rollback_of: None, started_at: \"{start}\", instances: [\"build\"])\n\
+             Started(at: \"{start}\", instance: 0, attempt: 1)\n\
+             Completed(at: \"{end}\", instance: 0, exit_code: Some(0))\n\
+             Finished(at: \"{end}\")\n"
+        );
+        fs::write(dir.join("releases").join(format!("{id}.ron")), log).expect("write log");
+        let _ = writeln!(
+            index,
+            "Started(id: \"{id}\", pipeline: \"bench\", workflow: \"deploy\", env: \"prod\", version: \"v{n}\", previous: None, rollback_of: None, at: \"{start}\")"
+        );
+        let _ = writeln!(index, "Finished(id: \"{id}\", at: \"{end}\", status: completed)");
+    }
+    fs::write(dir.join("index.ron"), index).expect("write index");
+}
+
+fn chain_plan(instances: usize) -> Plan {
+    Plan {
+        pipeline: "bench".to_owned(),
+        env: "prod".to_owned(),
+        workflow: "deploy".to_owned(),
+        version: "bench".to_owned(),
+        phases: (0..instances)
+            .map(|i| PlannedInstance {
+                id: format!("step{i}"),
+                phase: format!("step{i}"),
+                service: None,
+                after: if i == 0 { vec![] } else { vec![i - 1] },
+                command: Some("true".to_owned()),
+                enabled: true,
+                timeout_ms: None,
+                retry: 0,
+                backoff_ms: 0,
+            })
+            .collect(),
+    }
+}
+
+/// The median and 90th percentile of one transition, per history size.
+struct Transition {
+    past: u64,
+    median_us: f64,
+    p90_us: f64,
+    samples: usize,
+}
+
+fn percentile_us(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort_unstable();
+    let last = approx(samples.len() as u64 - 1);
+    // The index is within 0..len: the cast only drops a fraction of 0.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let index = (last * p).round() as usize;
+    samples[index].as_secs_f64() * 1e6
+}
+
+/// Records `Started` and `Completed` one `record` call each, alternating
+/// between a store with 10 and one with 10,000 past releases in rounds.
+fn transitions(target_dir: &Path, (rounds, per_round): (usize, usize)) -> Vec<Transition> {
+    let sizes = [10_u64, 10_000];
+    let root = target_dir.join("bench-execute").join("transition");
+    let _ = fs::remove_dir_all(&root);
+    let clock = Clock::System;
+    let holder = Holder::current("deploy", Some("prod"), clock.now());
+    let mut stores: Vec<Store> = sizes
+        .iter()
+        .map(|&size| {
+            let dir = root.join(size.to_string());
+            write_history(&dir, size);
+            dir
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|dir| {
+            // SAFETY: `sync` has no preconditions.
+            unsafe { libc::sync() };
+            let (store, recovered) = Store::open(&dir, &holder, Wait::No, clock).expect("open store");
+            assert!(recovered.is_empty());
+            store
+        })
+        .collect();
+    let plan = chain_plan(rounds * per_round);
+    let mut journals: Vec<Journal<'_>> = stores
+        .iter_mut()
+        .map(|store| {
+            let id = store.next_id();
+            store.begin(id, &plan, None).expect("begin")
+        })
+        .collect();
+    let mut samples = vec![Vec::new(); sizes.len()];
+    for round in 0..rounds {
+        for (journal, samples) in journals.iter_mut().zip(&mut samples) {
+            for instance in round * per_round..(round + 1) * per_round {
+                for event in [
+                    Event::Started { instance, attempt: 1 },
+                    Event::Completed {
+                        instance,
+                        exit_code: Some(0),
+                    },
+                ] {
+                    let start = Instant::now();
+                    journal.record(&[event]).expect("record");
+                    samples.push(start.elapsed());
+                }
+            }
+        }
+    }
+    for journal in journals {
+        journal.finish().expect("finish");
+    }
+    drop(stores);
+    sizes
+        .iter()
+        .zip(&mut samples)
+        .map(|(&past, samples)| Transition {
+            past,
+            median_us: percentile_us(samples, 0.5),
+            p90_us: percentile_us(samples, 0.9),
+            samples: samples.len(),
+        })
+        .collect()
+}
+
+// ---- report ----------------------------------------------------------------------------
+
+fn render(rows: &[Row], transitions: &[Transition]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Executing N tasks of `true`: median wall ms (µs per task); ratio = stagecraft / other, below 1 is faster"
+    );
+    let header = format!(
+        "{:>7} | {:>2} | {:>19} | {:>19} | {:>19} | {:>8} | {:>8}",
+        "tasks", "-j", "stagecraft", "ninja", "make", "sc/ninja", "sc/make"
+    );
+    let _ = writeln!(out, "{header}\n{}", "-".repeat(header.chars().count()));
+    for row in rows {
+        for jobs in [1, 2] {
+            let cell = |tool: &str| {
+                let name = format!("{tool} -j{jobs}");
+                format!("{:>9.1} ({:>6.1})", row.summary(&name).wall_ms, row.per_task_us(&name))
+            };
+            let ratio = |tool: &str| {
+                row.summary(&format!("stagecraft -j{jobs}")).wall_ms / row.summary(&format!("{tool} -j{jobs}")).wall_ms
+            };
+            let _ = writeln!(
+                out,
+                "{:>7} | {jobs:>2} | {} | {} | {} | {:>7.2}x | {:>7.2}x",
+                row.tasks,
+                cell("stagecraft"),
+                cell("ninja"),
+                cell("make"),
+                ratio("ninja"),
+                ratio("make")
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nDurability of a stagecraft run (one checked run per size and -j, outside the timing)"
+    );
+    let header = format!(
+        "{:>7} | {:>2} | {:>9} | {:>15} | {:>11} | {:>9} | {:>6} | {:>12} | {:>11}",
+        "tasks", "-j", "log lines", "started/compl.", "output logs", "fdatasync", "fsync", "syncs/task", "µs/fdatasync"
+    );
+    let _ = writeln!(out, "{header}\n{}", "-".repeat(header.chars().count()));
+    for row in rows {
+        for (jobs, check) in [1, 2].iter().zip(&row.checks) {
+            let (fdatasync, fsync, per_task, latency) = match check.syncs {
+                Some(s) => (
+                    s.fdatasync.to_string(),
+                    s.fsync.to_string(),
+                    format!("{:.3}", approx(s.fdatasync + s.fsync) / approx(row.tasks as u64)),
+                    format!("{:.0}", s.fdatasync_us),
+                ),
+                None => ("-".to_owned(), "-".to_owned(), "-".to_owned(), "-".to_owned()),
+            };
+            let _ = writeln!(
+                out,
+                "{:>7} | {jobs:>2} | {:>9} | {:>15} | {:>11} | {fdatasync:>9} | {fsync:>6} | {per_task:>12} | {latency:>11}",
+                row.tasks,
+                check.log_lines,
+                format!("{}/{}", check.started, check.completed),
+                check.output_logs,
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "(syncs from `strace -f -c -w` at the smallest size; µs/fdatasync is its wall time under strace)"
+    );
+    let _ = writeln!(
+        out,
+        "\nOne durable transition (Journal::record of one event: append + fdatasync), interleaved rounds"
+    );
+    let _ = writeln!(
+        out,
+        "{:>14} | {:>9} | {:>9} | {:>7}",
+        "past releases", "median µs", "p90 µs", "samples"
+    );
+    for t in transitions {
+        let _ = writeln!(
+            out,
+            "{:>14} | {:>9.1} | {:>9.1} | {:>7}",
+            t.past, t.median_us, t.p90_us, t.samples
+        );
+    }
+    if let [small, large] = transitions {
+        let _ = writeln!(
+            out,
+            "ratio (10,000 / 10) of the median: {:.2}",
+            large.median_us / small.median_us
+        );
+    }
+    out
+}
+
+fn summary_json(runs: &[Run], tasks: usize) -> Value {
+    let s = summarize(runs);
+    json!({
+        "wall_ms_median": round(s.wall_ms),
+        "wall_ms_min": round(s.min_ms),
+        "cpu_ms_median": round(s.cpu_ms),
+        "peak_rss_mib": round(s.rss_mb),
+        "us_per_task": round(s.wall_ms * 1000.0 / approx(tasks as u64)),
+        "wall_ms_runs": runs.iter().map(|r| round(r.wall.as_secs_f64() * 1000.0)).collect::<Vec<_>>(),
+    })
+}
+
+fn results_json(rows: &[Row], transitions: &[Transition], options: &Options, stagecraft: &Path) -> Value {
+    let sizes: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let commands: serde_json::Map<String, Value> = COMMANDS
+                .iter()
+                .zip(&row.runs)
+                .map(|(name, runs)| ((*name).to_owned(), summary_json(runs, row.tasks)))
+                .collect();
+            let mut ratios = serde_json::Map::new();
+            for jobs in [1, 2] {
+                let sc = row.summary(&format!("stagecraft -j{jobs}")).wall_ms;
+                for tool in ["ninja", "make"] {
+                    ratios.insert(
+                        format!("stagecraft/{tool} -j{jobs}"),
+                        json!(round(sc / row.summary(&format!("{tool} -j{jobs}")).wall_ms)),
+                    );
+                }
+            }
+            let checks: Vec<Value> = [1, 2]
+                .iter()
+                .zip(&row.checks)
+                .map(|(jobs, c)| {
+                    json!({
+                        "jobs": jobs,
+                        "release_log_lines": c.log_lines,
+                        "started": c.started,
+                        "completed": c.completed,
+                        "output_logs": c.output_logs,
+                        "fdatasync": c.syncs.map(|s| s.fdatasync),
+                        "fsync": c.syncs.map(|s| s.fsync),
+                        "syncs_per_task": c.syncs.map(|s| round(approx(s.fdatasync + s.fsync) / approx(row.tasks as u64))),
+                        "fdatasync_us_under_strace": c.syncs.map(|s| s.fdatasync_us),
+                    })
+                })
+                .collect();
+            json!({
+                "tasks": row.tasks,
+                "edges": row.edges,
+                "commands": commands,
+                "ratios": ratios,
+                "stagecraft_runs": checks,
+            })
+        })
+        .collect();
+    let transitions: Vec<Value> = transitions
+        .iter()
+        .map(|t| {
+            json!({
+                "past_releases": t.past,
+                "median_us": round(t.median_us),
+                "p90_us": round(t.p90_us),
+                "samples": t.samples,
+            })
+        })
+        .collect();
+    json!({
+        "runs": options.runs,
+        "warmups": 1,
+        "binary": stagecraft.display().to_string(),
+        "sizes": sizes,
+        "transition": transitions,
+    })
+}
