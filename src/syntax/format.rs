@@ -533,11 +533,16 @@ impl<'s> Printer<'s> {
         let end = self.src.len();
         self.indent = 0;
         self.place_comments(end, Blank::Keep);
-        let newline = if self.src.find('\n').is_some_and(|i| self.src[..i].ends_with('\r')) {
-            "\r\n"
+        // The style of the file's last line break (the formatter always
+        // ends a file with one, so its own output keeps its style), else of
+        // its first. A line break inside a `"""` string is the string's.
+        let trimmed = self.src.trim_end_matches([' ', '\t']);
+        let crlf = if trimmed.ends_with('\n') {
+            trimmed.ends_with("\r\n")
         } else {
-            "\n"
+            self.src.find('\n').is_some_and(|i| self.src[..i].ends_with('\r'))
         };
+        let newline = if crlf { "\r\n" } else { "\n" };
         align_assignments(&mut self.lines);
         let columns = comment_columns(&self.lines);
         let mut out = String::with_capacity(self.src.len() + self.src.len() / 8);
@@ -727,6 +732,16 @@ mod tests {
     fn crlf_files_stay_crlf() {
         let source = "pipeline a\r\nvar x = \"1\" # c\r\n";
         assert_eq!(fmt(source), "pipeline a\r\nvar x = \"1\"  # c\r\n");
+    }
+
+    #[test]
+    fn a_crlf_file_whose_first_line_break_is_in_a_string_is_formatted_once_and_for_all() {
+        // Found by the generated-files property: the first line break is
+        // the string's own `\n`, every other one is `\r\n`.
+        let source = "var v = \"\"\"\n  x\n\"\"\"\r\npipeline a\r\n";
+        let formatted = fmt(source);
+        assert_eq!(formatted, "var v = \"\"\"\n  x\n\"\"\"\r\npipeline a\r\n");
+        assert_eq!(fmt(&formatted), formatted);
     }
 
     #[test]
