@@ -67,7 +67,9 @@
 //!   `]` dropped, and any character other than ASCII letters, digits, `_`
 //!   and `-` written `%XX` (`build[api]` → `build.api.log`). Attempts after
 //!   the first start with a line `--- attempt N ---`, and a failed attempt
-//!   ends with a line `--- attempt N failed: … ---`. The directory is
+//!   ends with a line `--- attempt N failed: … ---`. A log file is
+//!   created at an instance's first line of output (or failure line): an
+//!   instance that prints nothing and succeeds has none. The directory is
 //!   created; failing to create it is an error before anything runs. A log
 //!   file that cannot be written is left out (the summary has no path).
 //! * **Cancellation.** When the [`Cancel`] handle is cancelled (the CLI
@@ -824,8 +826,11 @@ impl Worker<'_> {
     /// the result when there is none.
     fn attempt(&self, mut stream: Option<&mut dyn FnMut(&str)>) -> Done {
         let planned = &self.plan.phases[self.instance];
-        let mut log = self.log.as_deref().and_then(|path| open_log(path, self.attempt));
-        let log_ok = log.is_some();
+        let mut log = LogFile {
+            path: self.log.as_deref(),
+            attempt: self.attempt,
+            file: None,
+        };
         let mut tail = VecDeque::with_capacity(TAIL_LINES);
         let mut lines = Vec::new();
         let job = Job {
@@ -843,9 +848,7 @@ impl Worker<'_> {
             cancel: self.cancel,
         };
         let outcome = self.runner.run(&job, &mut |line: &str| {
-            if let Some(file) = &mut log {
-                let _ = writeln!(file, "{line}");
-            }
+            log.line(line);
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
@@ -855,14 +858,15 @@ impl Worker<'_> {
                 None => lines.push(line.to_owned()),
             }
         });
-        if let (Some(file), Some((_, reason))) = (&mut log, failure(&outcome)) {
+        if let Some((_, reason)) = failure(&outcome) {
             let how = match outcome {
                 Outcome::Exited(code) => format!("exit code {code}"),
                 Outcome::Signalled(signal) => format!("killed by signal {signal}"),
                 _ => reason.to_string(),
             };
-            let _ = writeln!(file, "--- attempt {} failed: {how} ---", self.attempt);
+            log.line(&format!("--- attempt {} failed: {how} ---", self.attempt));
         }
+        let log_ok = log.file.is_some();
         Done {
             instance: self.instance,
             attempt: self.attempt,
@@ -870,6 +874,28 @@ impl Worker<'_> {
             lines,
             tail: tail.into(),
             log_ok,
+        }
+    }
+}
+
+/// An instance's log, opened at its first line: an instance that prints
+/// nothing and succeeds leaves no file (creating thousands of empty files
+/// costs a run of `true`s more than anything else but the processes).
+struct LogFile<'p> {
+    path: Option<&'p Path>,
+    attempt: u32,
+    file: Option<File>,
+}
+
+impl LogFile<'_> {
+    fn line(&mut self, line: &str) {
+        if self.file.is_none() {
+            self.file = self.path.and_then(|path| open_log(path, self.attempt));
+            // Not retried: a log that cannot be opened is left out.
+            self.path = None;
+        }
+        if let Some(file) = &mut self.file {
+            let _ = writeln!(file, "{line}");
         }
     }
 }
