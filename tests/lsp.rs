@@ -5,7 +5,6 @@
 //! Also: the `TextMate` grammar of the VS Code extension, checked against a
 //! sample file (see `textmate_grammar_scopes`).
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -337,63 +336,6 @@ fn a_session() {
     );
 
     assert_eq!(client.shutdown(), 0);
-}
-
-/// Diagnostics of a 10,000-phase file, timed from writing a `didChange` to
-/// reading `publishDiagnostics`. Run with
-/// `cargo test --release --test integration lsp::speed -- --ignored --nocapture`.
-#[test]
-#[ignore = "a measurement: run in release"]
-fn speed() {
-    let mut source = String::from("pipeline big\nservice api {}\nservice web { after api }\n");
-    for i in 0..10_000 {
-        let after = if i == 0 {
-            String::new()
-        } else {
-            format!(" after p{}", i - 1)
-        };
-        let each = if i % 3 == 0 { " for each service" } else { "" };
-        let _ = writeln!(source, "phase p{i} {{{each}{after} run \"echo {i} {{{{version}}}}\" }}");
-    }
-    source.push_str("workflow all {");
-    for i in 0..10_000 {
-        let _ = write!(source, " p{i}");
-    }
-    source.push_str(" }\n");
-    let lines = u32::try_from(source.lines().count()).expect("small");
-    let mut client = Client::start();
-    client.initialize();
-    let start = Instant::now();
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": source}}),
-    );
-    assert_eq!(client.diagnostics(URI)["diagnostics"], json!([]));
-    println!("open: {:?} ({} bytes)", start.elapsed(), source.len());
-    let mut times = Vec::new();
-    for version in 2..22 {
-        // Alternately break and fix the last phase's name in `after`.
-        let text = if version % 2 == 0 { "q" } else { "p" };
-        let start = Instant::now();
-        client.notify(
-            "textDocument/didChange",
-            json!({"textDocument": {"uri": URI, "version": version}, "contentChanges": [{
-                "range": {"start": {"line": lines - 2, "character": 28}, "end": {"line": lines - 2, "character": 29}},
-                "text": text
-            }]}),
-        );
-        let published = client.diagnostics(URI);
-        times.push(start.elapsed());
-        assert_eq!(published["version"], version);
-    }
-    times.sort();
-    println!(
-        "didChange -> publishDiagnostics, 10,000 phases: min {:?}, median {:?}, max {:?}",
-        times[0],
-        times[times.len() / 2],
-        times[times.len() - 1]
-    );
-    client.shutdown();
 }
 
 // ---- the TextMate grammar ------------------------------------------------------
