@@ -142,6 +142,20 @@ fn examples_keep_their_meaning() {
 }
 
 #[test]
+fn the_examples_are_formatted() {
+    for example in ["static-site", "webapp", "monorepo-lib"] {
+        let path = root().join("pipelines").join(example).join("pipeline.stagecraft");
+        let source = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            format(&source).expect("formats"),
+            source,
+            "run `stagecraft fmt {}`",
+            path.display()
+        );
+    }
+}
+
+#[test]
 fn the_webapp_example_formatted() {
     let source = std::fs::read_to_string(root().join("pipelines/webapp/pipeline.stagecraft")).expect("read");
     insta::assert_snapshot!(check_format("webapp", &source));
