@@ -282,6 +282,11 @@ fn a_run_killed_with_sigkill_is_recovered_by_the_next_command() {
     // Recovery happened once: the next command has nothing to say.
     let again = project.run(&["releases", "list"]);
     assert!(!again.stderr.contains("interrupted"), "{}", again.stderr);
+    // The zeros written ahead of the killed run's log are gone, its lines
+    // intact.
+    let log = fs::read(project.path(&format!(".stagecraft/releases/{id}.ron"))).expect("log");
+    assert!(!log.contains(&0), "zeros left in the log");
+    assert!(log.ends_with(b"\n"));
 }
 
 #[test]
