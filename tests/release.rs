@@ -85,10 +85,15 @@ impl Project {
     }
 }
 
+/// Copies an example, without what running it leaves behind (the README's
+/// first command deploys it in place; its outputs are git-ignored).
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create dir");
     for entry in fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("dir entry");
+        if matches!(entry.file_name().to_str(), Some(".stagecraft" | "build" | "dist")) {
+            continue;
+        }
         let target = to.join(entry.file_name());
         if entry.file_type().expect("file type").is_dir() {
             copy_dir(&entry.path(), &target);
