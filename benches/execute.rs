@@ -55,13 +55,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::history::{chain_plan, write_history};
 use common::{
-    Measured, PLAN_JSON, Run, Style, Summary, approx, generate, make_file, measure_helper, measure_runs, ninja_file,
-    round, summarize, verify, which,
+    Measured, PLAN_JSON, Run, Style, Summary, approx, count_output, generate, make_file, measure_helper, measure_runs,
+    ninja_file, round, summarize, verify, which,
 };
 use serde_json::{Value, json};
-use stagecraft::engine::{Event, Plan, PlannedInstance, Recorder};
-use stagecraft::state::{Clock, Holder, Journal, ReleaseId, Store, Timestamp, Wait};
+use stagecraft::engine::{Event, Recorder};
+use stagecraft::state::{Clock, Holder, Journal, Store, Wait};
 
 /// The timed commands, in the order they run in each round.
 const COMMANDS: [&str; 6] = [
@@ -279,26 +280,6 @@ fn check_commands(stagecraft: &Path, dir: &Path, size: usize) {
     }
 }
 
-/// Lines of a command's output that stand for one task; it must succeed.
-fn count_output(dir: &Path, program: &Path, args: &[&str], is_task: impl Fn(&str) -> bool) -> usize {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run command");
-    assert!(
-        output.status.success(),
-        "`{} {}` failed: {}",
-        program.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| is_task(l))
-        .count()
-}
-
 /// One real `stagecraft deploy` (under `strace` when given): it succeeds, and
 /// its release log has every instance started and completed once.
 fn check_run(stagecraft: &Path, dir: &Path, size: usize, jobs: u8, strace: Option<&Path>) -> RunCheck {
@@ -385,60 +366,6 @@ fn check_run(stagecraft: &Path, dir: &Path, size: usize, jobs: u8, strace: Optio
 }
 
 // ---- the durable transition (as benches/state.rs) ------------------------------------
-
-/// 2026-11-25T00:00:00Z.
-const BASE_MILLIS: u64 = 1_795_564_800_000;
-
-fn time(offset: u64) -> String {
-    Timestamp::from_millis(BASE_MILLIS + offset).to_string()
-}
-
-/// Writes `count` finished releases straight into `dir`, as stagecraft
-/// would have written them, without syncing each file.
-fn write_history(dir: &Path, count: u64) {
-    fs::create_dir_all(dir.join("releases")).expect("create releases");
-    let mut index = String::from("Format(version: 1)\n");
-    for n in 0..count {
-        let id = ReleaseId::from_time(Timestamp::from_millis(BASE_MILLIS + n * 1000));
-        let (start, end) = (time(n * 1000), time(n * 1000 + 500));
-        let log = format!(
-            "Format(version: 1)\n\
-             Release(id: \"{id}\", pipeline: \"bench\", workflow: \"deploy\", env: \"prod\", version: \"v{n}\", previous: None, rollback_of: None, started_at: \"{start}\", instances: [\"build\"])\n\
-             Started(at: \"{start}\", instance: 0, attempt: 1)\n\
-             Completed(at: \"{end}\", instance: 0, exit_code: Some(0))\n\
-             Finished(at: \"{end}\")\n"
-        );
-        fs::write(dir.join("releases").join(format!("{id}.ron")), log).expect("write log");
-        let _ = writeln!(
-            index,
-            "Started(id: \"{id}\", pipeline: \"bench\", workflow: \"deploy\", env: \"prod\", version: \"v{n}\", previous: None, rollback_of: None, at: \"{start}\")"
-        );
-        let _ = writeln!(index, "Finished(id: \"{id}\", at: \"{end}\", status: completed)");
-    }
-    fs::write(dir.join("index.ron"), index).expect("write index");
-}
-
-fn chain_plan(instances: usize) -> Plan {
-    Plan {
-        pipeline: "bench".to_owned(),
-        env: "prod".to_owned(),
-        workflow: "deploy".to_owned(),
-        version: "bench".to_owned(),
-        phases: (0..instances)
-            .map(|i| PlannedInstance {
-                id: format!("step{i}"),
-                phase: format!("step{i}"),
-                service: None,
-                after: if i == 0 { vec![] } else { vec![i - 1] },
-                command: Some("true".to_owned()),
-                enabled: true,
-                timeout_ms: None,
-                retry: 0,
-                backoff_ms: 0,
-            })
-            .collect(),
-    }
-}
 
 /// The median and 90th percentile of one transition, per history size.
 struct Transition {

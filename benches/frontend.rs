@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use common::{
-    Measured, PLAN_JSON, Style, Summary, approx, count_dry_run, generate, just_file, make_file, measure,
-    measure_helper, median, mib, ms, ninja_file, round, summary_json, verify, which,
+    Measured, PLAN_JSON, Style, Summary, approx, count_output, generate, just_file, make_file, measure, measure_helper,
+    median, mib, ms, ninja_file, round, summary_json, verify, which,
 };
 use serde_json::{Value, json};
 use stagecraft::engine::{PlanRequest, plan};
@@ -339,9 +339,9 @@ fn main() {
         let edges = verify(&stagecraft, &dir, &generated.tasks);
         let model_edges: usize = generated.tasks.iter().map(|t| t.deps.len()).sum();
         assert_eq!(edges, model_edges);
-        let ninja_tasks = count_dry_run(&dir, &ninja, &["-n"], |l| l.starts_with('['));
+        let ninja_tasks = count_output(&dir, &ninja, &["-n"], |l| l.starts_with('['));
         assert_eq!(ninja_tasks, size, "ninja -n task count");
-        let make_tasks = count_dry_run(&dir, &make, &["-n", "-f", "Makefile"], |l| l == "true");
+        let make_tasks = count_output(&dir, &make, &["-n", "-f", "Makefile"], |l| l == "true");
         assert_eq!(make_tasks, size, "make -n task count");
         let _ = std::fs::remove_file(dir.join(".ninja_log"));
         println!(

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each bench uses a part
 
+pub(crate) mod history;
+
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -653,8 +655,8 @@ pub(crate) fn verify(stagecraft: &Path, dir: &Path, tasks: &[Task]) -> usize {
     edges
 }
 
-/// Lines of a dry run that stand for one task.
-pub(crate) fn count_dry_run(dir: &Path, program: &Path, args: &[&str], is_task: impl Fn(&str) -> bool) -> usize {
+/// Lines of a command's output that stand for one task; it must succeed.
+pub(crate) fn count_output(dir: &Path, program: &Path, args: &[&str], is_task: impl Fn(&str) -> bool) -> usize {
     let output = Command::new(program)
         .args(args)
         .current_dir(dir)
