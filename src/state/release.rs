@@ -345,21 +345,6 @@ impl Release {
         self.finished_at = Some(at);
         Ok(())
     }
-
-    /// The header the release was created with.
-    #[must_use]
-    pub fn header(&self) -> ReleaseHeader {
-        ReleaseHeader {
-            id: self.id,
-            pipeline: self.pipeline.clone(),
-            workflow: self.workflow.clone(),
-            env: self.env.clone(),
-            version: self.version.clone(),
-            previous: self.previous,
-            rollback_of: self.rollback_of,
-            started_at: self.started_at,
-        }
-    }
 }
 
 /// One instance of a release.
