@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use stagecraft::engine::{
     self, Cancel, Event, ExecuteOptions, InstanceStatus, Job, MemoryRecorder, MemorySink, Outcome, Plan, PlanRequest,
-    PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary,
+    PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary, Syncer,
 };
 
 /// Services api and worker; build per service, a conditional check, ship,
@@ -1129,4 +1129,216 @@ fn the_shell_runner_runs_a_plan() {
     );
     assert_eq!(std::fs::read_to_string(logs.join("read.log")).unwrap(), "write\n");
     assert_eq!(summary.instances[3].reason, failed_reason("fail"));
+}
+
+// Claims: a recorder that syncs on a thread of its own.
+
+/// What a syncing recorder wrote, and how much of it a sync made durable.
+#[derive(Debug, Default)]
+struct Disk {
+    written: Vec<Event>,
+    durable: usize,
+    syncs: usize,
+    /// The sync (1 for the first) that fails.
+    fail_at: Option<usize>,
+}
+
+impl Disk {
+    /// Whether a durable record says `instance` may start.
+    fn may_start(&self, instance: usize) -> bool {
+        self.written[..self.durable].iter().any(|event| {
+            matches!(event, Event::Claimed { instance: i } | Event::Started { instance: i, .. } if *i == instance)
+        })
+    }
+}
+
+type Shared = std::sync::Arc<Mutex<Disk>>;
+
+struct SyncingRecorder(Shared);
+
+impl Recorder for SyncingRecorder {
+    fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        self.0.lock().unwrap().written.extend_from_slice(events);
+        Ok(())
+    }
+
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
+        Ok(Some(Box::new(DiskSyncer(self.0.clone()))))
+    }
+}
+
+struct DiskSyncer(Shared);
+
+impl Syncer for DiskSyncer {
+    fn sync(&mut self) -> Result<(), RecordError> {
+        // A sync takes a while, as a disk's does.
+        std::thread::sleep(Duration::from_micros(200));
+        let mut disk = self.0.lock().unwrap();
+        disk.syncs += 1;
+        if disk.fail_at == Some(disk.syncs) {
+            return Err(RecordError("sync failed".to_owned()));
+        }
+        disk.durable = disk.written.len();
+        Ok(())
+    }
+}
+
+/// Runs through `inner`, noting every command started before a durable
+/// record said it may.
+struct Checking<'r> {
+    disk: Shared,
+    inner: &'r ScriptedRunner,
+    early: Mutex<Vec<String>>,
+}
+
+impl Runner for Checking<'_> {
+    fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
+        if !self.disk.lock().unwrap().may_start(job.instance) {
+            self.early.lock().unwrap().push(job.id.to_owned());
+        }
+        self.inner.run(job, output)
+    }
+}
+
+/// Runs `plan` with a syncing recorder; returns the summary (or error),
+/// the disk and the commands started too early.
+fn run_syncing(
+    plan: &Plan,
+    options: &ExecuteOptions,
+    inner: &ScriptedRunner,
+    fail_at: Option<usize>,
+) -> (Result<Summary, RecordError>, Disk, Vec<String>) {
+    let disk: Shared = std::sync::Arc::new(Mutex::new(Disk {
+        fail_at,
+        ..Disk::default()
+    }));
+    let runner = Checking {
+        disk: disk.clone(),
+        inner,
+        early: Mutex::new(Vec::new()),
+    };
+    let mut recorder = SyncingRecorder(disk.clone());
+    let result = engine::execute(
+        plan,
+        options,
+        &runner,
+        &mut recorder,
+        &mut MemorySink::default(),
+        &Cancel::new(),
+    );
+    drop(recorder);
+    let disk = std::mem::take(&mut *disk.lock().unwrap());
+    (result, disk, runner.early.into_inner().unwrap())
+}
+
+/// A chain of `n` instances.
+fn chain(n: usize) -> Plan {
+    plan(
+        (0..n)
+            .map(|i| instance(&format!("c{i}"), &(0..i).skip(i.saturating_sub(1)).collect::<Vec<_>>()))
+            .collect(),
+    )
+}
+
+#[test]
+fn no_command_starts_before_its_claim_is_durable() {
+    for jobs in [1, 2, 4] {
+        for plan in [wide(6), chain(12)] {
+            let options = ExecuteOptions { jobs, ..options() };
+            let runner = ScriptedRunner::new().delay("a1", Duration::from_millis(3));
+            let (result, disk, early) = run_syncing(&plan, &options, &runner, None);
+            let summary = result.expect("execute");
+            assert!(summary.succeeded(), "jobs {jobs}");
+            assert!(
+                early.is_empty(),
+                "jobs {jobs}: started before their claim was durable: {early:?}"
+            );
+            // Everything is durable when the run returns.
+            assert_eq!(disk.durable, disk.written.len(), "jobs {jobs}");
+            // The same final state as with a recorder that syncs each step.
+            let plain = run(&plan, &options, &ScriptedRunner::new());
+            assert_eq!(
+                summary
+                    .instances
+                    .iter()
+                    .map(|i| (i.status, i.attempts))
+                    .collect::<Vec<_>>(),
+                plain
+                    .summary
+                    .instances
+                    .iter()
+                    .map(|i| (i.status, i.attempts))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+}
+
+#[test]
+fn claims_come_before_starts_and_stay_a_few_jobs_ahead() {
+    for jobs in [1, 3] {
+        let plan = chain(20);
+        let options = ExecuteOptions { jobs, ..options() };
+        let (result, disk, _) = run_syncing(&plan, &options, &ScriptedRunner::new(), None);
+        assert!(result.expect("execute").succeeded());
+        let position = |wanted: &Event| disk.written.iter().position(|event| event == wanted);
+        for instance in 1..20 {
+            let claimed = position(&Event::Claimed { instance }).expect("claimed");
+            let started = position(&Event::Started { instance, attempt: 1 }).expect("started");
+            assert!(claimed < started, "c{instance} started before it was claimed");
+        }
+        // Never more than CLAIM_AHEAD × jobs claims, plus the `jobs`
+        // expected next, waiting to be used.
+        let mut waiting = std::collections::BTreeSet::new();
+        for event in &disk.written {
+            match *event {
+                Event::Claimed { instance } => {
+                    waiting.insert(instance);
+                }
+                Event::Started { instance, .. } | Event::Skipped { instance, .. } => {
+                    waiting.remove(&instance);
+                }
+                _ => {}
+            }
+            assert!(waiting.len() <= (engine::CLAIM_AHEAD + 1) * jobs, "{waiting:?}");
+        }
+    }
+}
+
+#[test]
+fn a_failed_claim_is_skipped_like_any_pending_instance() {
+    // c1 fails: c2 and c3, claimed while c1 ran, are skipped.
+    let plan = chain(4);
+    let runner = ScriptedRunner::new().on("c1", 1, Outcome::Exited(2));
+    let (result, disk, early) = run_syncing(&plan, &options(), &runner, None);
+    let summary = result.expect("execute");
+    assert!(early.is_empty());
+    assert!(disk.written.contains(&Event::Claimed { instance: 2 }));
+    let statuses: Vec<_> = summary.instances.iter().map(|i| (i.status, i.reason.clone())).collect();
+    assert_eq!(
+        statuses,
+        [
+            (Completed, None),
+            (Failed, Some(Reason::ExitCode)),
+            (Skipped, Some(Reason::Failed("c1".to_owned()))),
+            (Skipped, Some(Reason::Failed("c1".to_owned()))),
+        ]
+    );
+}
+
+#[test]
+fn a_failed_sync_stops_the_run_before_an_unsynced_claim_is_used() {
+    for jobs in [1, 2] {
+        let plan = chain(10);
+        let options = ExecuteOptions { jobs, ..options() };
+        let runner = ScriptedRunner::new();
+        let (result, disk, early) = run_syncing(&plan, &options, &runner, Some(2));
+        assert_eq!(result.expect_err("the sync failed").to_string(), "sync failed");
+        assert!(early.is_empty(), "{early:?}");
+        // Only what the first sync made durable was allowed to run.
+        for call in runner.calls() {
+            let instance: usize = call.id[1..].parse().unwrap();
+            assert!(disk.may_start(instance), "{} ran", call.id);
+        }
+    }
 }

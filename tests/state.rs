@@ -395,6 +395,105 @@ fn a_release_left_running_is_recovered() {
     assert!(again.is_empty(), "recovered once");
 }
 
+/// A run that died with `push[api]` running and `rollout[api]` claimed;
+/// `boot` rewrites the boot its log says it ran in. Returns the recovery.
+fn recover_a_claimed_run(boot: Option<&str>) -> (Vec<(PhaseStatus, Option<Reason>, usize)>, String) {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join(".stagecraft");
+    let (mut store, _) = open(&dir, NOW);
+    let id = store.next_id();
+    let mut journal = store.begin(id, &plan("deploy", "v1"), None).unwrap();
+    journal
+        .write_events(&[
+            Event::Started {
+                instance: 0,
+                attempt: 1,
+            },
+            Event::Claimed { instance: 1 },
+        ])
+        .unwrap();
+    journal
+        .write_events(&[
+            Event::Completed {
+                instance: 0,
+                exit_code: Some(0),
+            },
+            Event::Started {
+                instance: 1,
+                attempt: 1,
+            },
+            Event::Claimed { instance: 2 },
+        ])
+        .unwrap();
+    let path = journal.path().to_owned();
+    drop(journal);
+    drop(store);
+    if let Some(boot) = boot {
+        let log = fs::read_to_string(&path).unwrap();
+        let start = log.find("boot: Some(\"").unwrap() + "boot: Some(\"".len();
+        let end = start + log[start..].find('"').unwrap();
+        fs::write(&path, format!("{}{boot}{}", &log[..start], &log[end..])).unwrap();
+    }
+    let (store, recovered) = open(&dir, "2026-11-25T17:05:00Z");
+    let release = store.release(&id.to_string()).unwrap();
+    let statuses = release
+        .instances()
+        .iter()
+        .map(|i| (i.status(), i.reason().cloned(), i.attempts().len()))
+        .collect();
+    (statuses, recovered[0].to_string().replace(&id.to_string(), "ID"))
+}
+
+#[test]
+fn a_claimed_instance_did_not_start_if_the_machine_kept_running() {
+    // Same boot: every write reached the page cache, so the log is exact.
+    let (statuses, message) = recover_a_claimed_run(None);
+    assert_eq!(
+        statuses,
+        [
+            (PhaseStatus::Completed, None, 1),
+            (PhaseStatus::Failed, Some(Reason::Interrupted), 1),
+            (PhaseStatus::Skipped, Some(Reason::Interrupted), 0),
+            (PhaseStatus::Skipped, Some(Reason::Interrupted), 0),
+        ]
+    );
+    assert_eq!(
+        message,
+        "release ID was interrupted: push[api] marked failed (interrupted), 2 not-started instances skipped"
+    );
+}
+
+#[test]
+fn a_claimed_instance_may_have_started_if_the_machine_restarted() {
+    // Another boot: its `Started` may have been lost with the page cache.
+    let (statuses, message) = recover_a_claimed_run(Some("another-boot"));
+    assert_eq!(
+        statuses,
+        [
+            (PhaseStatus::Completed, None, 1),
+            (PhaseStatus::Failed, Some(Reason::Interrupted), 1),
+            (PhaseStatus::Failed, Some(Reason::Interrupted), 1),
+            (PhaseStatus::Skipped, Some(Reason::Interrupted), 0),
+        ]
+    );
+    assert_eq!(
+        message,
+        "release ID was interrupted: push[api], rollout[api] marked failed (interrupted), the machine stopped as \
+         rollout[api] was about to start, so it may not have run, 1 not-started instance skipped"
+    );
+}
+
+#[test]
+fn state_written_in_format_version_1_is_still_read() {
+    // A deploy as version 1 wrote it: no boot in the header, no claims.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/state-v1");
+    let state = StateDir::new(&dir);
+    let release = state.release("rel-20261125-170229123").unwrap();
+    assert_eq!(release.status(), ReleaseStatus::Completed);
+    assert_eq!(release.instances()[0].attempts().len(), 2);
+    assert_eq!(state.releases(None).unwrap().len(), 1);
+}
+
 #[test]
 fn ctrl_c_interrupts_the_journal() {
     let temp = tempfile::tempdir().unwrap();
@@ -470,6 +569,13 @@ fn snapshot_of_a_stored_release() {
     redact_times(&mut value);
     insta::assert_ron_snapshot!("stored_release", value);
     // The files themselves, as `spec/state.md` shows them.
-    insta::assert_snapshot!("release_log", fs::read_to_string(state.log_path(id)).unwrap());
+    // The boot id is the machine's: replaced, once, where it is.
+    let log = fs::read_to_string(state.log_path(id)).unwrap();
+    let boot = log.find("boot: Some(\"").map(|start| start + "boot: Some(\"".len());
+    let log = match boot.zip(boot.and_then(|start| log[start..].find('"'))) {
+        Some((start, len)) => format!("{}[boot id]{}", &log[..start], &log[start + len..]),
+        None => log,
+    };
+    insta::assert_snapshot!("release_log", log);
     insta::assert_snapshot!("index", fs::read_to_string(state.index_path()).unwrap());
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary};
+use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer};
 use crate::state::Journal;
 
 /// Prints events and output, and passes events on to the journal.
@@ -58,6 +58,7 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     fn show(&mut self, event: &Event) {
         let id = self.id(event.instance()).to_owned();
         let line = match event {
+            Event::Claimed { .. } => return,
             Event::Started { instance, attempt } => {
                 self.running.push(*instance);
                 if *attempt == 1 {
@@ -128,12 +129,16 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
 
 impl Recorder for Progress<'_, '_, '_> {
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
-        // Durable first: what is shown has been recorded.
+        // Recorded first: what is shown is in the log.
         self.journal.record(events)?;
         for event in events {
             self.show(event);
         }
         Ok(())
+    }
+
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
+        Recorder::syncer(self.journal)
     }
 }
 

@@ -2,11 +2,16 @@
 //!
 //! The executor knows nothing of storage: it hands every change to a
 //! [`Recorder`] (implemented by `state`, which turns each into a typed
-//! transition and makes it durable) and waits for it to return before going
-//! on, so that `running` is durable before a command starts. Changes that
-//! happen at one step (an instance completes and the next one starts) are
-//! handed over together, so the recorder can make them durable with one
-//! sync.
+//! transition and writes it) and makes what was written durable through the
+//! recorder's [`Syncer`], on a thread of its own. Changes that happen at one
+//! step (an instance completes and the next one starts) are handed over
+//! together, and one sync covers every step written before it.
+//!
+//! A command never starts before a durable record says it may: the
+//! instance's [`Event::Claimed`] (or its `Started`) must be covered by a
+//! finished sync. The executor claims the instances it will start next
+//! while the current commands run, so the sync is off the critical path:
+//! when a command ends, the next one's claim is usually durable already.
 
 use std::fmt;
 
@@ -15,6 +20,14 @@ use serde::{Deserialize, Serialize};
 /// One change to one instance of the plan, by position in `Plan::phases`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
+    /// The instance may start from now on: the executor expects to start
+    /// it next. Not a status change (it stays `pending`); once this is
+    /// durable, its `Started` need not be before the command starts. If the
+    /// run stops before it starts, it is skipped as any pending instance.
+    Claimed {
+        /// Position in the plan.
+        instance: usize,
+    },
     /// The instance's command is about to start (attempt 1), or about to be
     /// re-run (attempt 2, 3, …) after a failed attempt with retries left.
     /// Attempt 1 is the `pending → running` transition; later attempts keep
@@ -67,7 +80,8 @@ impl Event {
     #[must_use]
     pub fn instance(&self) -> usize {
         match self {
-            Self::Started { instance, .. }
+            Self::Claimed { instance }
+            | Self::Started { instance, .. }
             | Self::AttemptFailed { instance, .. }
             | Self::Completed { instance, .. }
             | Self::Failed { instance, .. }
@@ -111,17 +125,36 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Where the executor reports events. `record` returns only once the events
-/// are durable; an error stops the run (the executor kills what is running
-/// and returns the error).
+/// Where the executor reports events. An error stops the run (the executor
+/// kills what is running and returns the error).
 pub trait Recorder {
-    /// Records events that happened at one step, in order.
+    /// Records events that happened at one step, in order. They are durable
+    /// when this returns, unless [`syncer`](Self::syncer) gives a syncer:
+    /// then they are durable once a sync that starts after this returns
+    /// has finished.
     ///
     /// # Errors
     ///
     /// The events could not be recorded (an illegal transition, or storage
     /// failed).
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError>;
+
+    /// What makes recorded events durable, if `record` does not: the
+    /// executor calls it from a thread of its own while it goes on.
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
+        Ok(None)
+    }
+}
+
+/// Makes every event recorded before the call durable.
+pub trait Syncer: Send {
+    /// Syncs.
+    ///
+    /// # Errors
+    ///
+    /// Storage failed: the events since the last successful sync may be
+    /// lost.
+    fn sync(&mut self) -> Result<(), RecordError>;
 }
 
 /// A recorder's failure, with its message as it should be shown.

@@ -8,7 +8,7 @@
 //!   every instance in its `after` list is `completed` or `skipped` with
 //!   reason `condition`. Among ready instances the one earliest in the plan
 //!   goes first; with `jobs: 1` this is exactly the plan's order. Up to
-//!   `jobs` commands run at once (one thread each); the instances are
+//!   `jobs` commands run at once (on a pool of up to `jobs` threads); the instances are
 //!   started in plan order, and a ready instance never overtakes an earlier
 //!   ready one, even a marker or a disabled one. With `jobs: 1` the
 //!   attempt runs on the calling thread.
@@ -19,12 +19,29 @@
 //! * **Markers.** A ready instance with no command is `Started` and
 //!   `Completed` (exit code `None`) in the same step, without a runner.
 //! * **Durability.** Events are handed to [`Recorder::record`] one *step*
-//!   at a time, and a command starts only after the `record` call holding
-//!   its `Started` returned. A step is everything that happens between two
-//!   waits: the attempts that ended (all that ended while waiting, with
-//!   their consequences: completions, failures, skips) and the attempts that
-//!   start because of them. So an instance completing and the next one
-//!   starting are one `record` call, and the recorder syncs once for both.
+//!   at a time. A step is everything that happens between two waits: the
+//!   attempts that ended (all that ended while waiting, with their
+//!   consequences: completions, failures, skips) and the attempts that start
+//!   because of them. A recorder without a [`Syncer`] makes each step
+//!   durable before `record` returns, and a command starts only after that.
+//!   With a syncer (the state journal), `record` only writes, and a thread
+//!   of the executor's syncs: one sync makes every step written before it
+//!   durable.
+//! * **Claims.** With a syncer, a command starts only once a durable record
+//!   says it may: its [`Event::Claimed`], or else its `Started`. The
+//!   executor claims ahead, in each step: the first `jobs` instances, in
+//!   plan order, of those ready and those that would be ready if every
+//!   running attempt succeeded (the ones expected to start next); then the
+//!   next instances in plan order, until [`CLAIM_AHEAD`] × `jobs` claims are
+//!   waiting to be used. Only instances with a command and enabled are
+//!   claimed. It asks for a sync at once when a claim expected next is not
+//!   covered by a sync already asked for, and otherwise within
+//!   [`SYNC_DELAY`]; when a command must start and its claim is not durable
+//!   yet, it waits for the sync. So the sync runs while commands run, and a
+//!   command that ends is usually followed at once by the next. A claim
+//!   changes no status: a claimed instance that does not start (fail-fast,
+//!   Ctrl-C) is skipped like any pending one. `execute` returns only once
+//!   every step is durable.
 //! * **Retries.** An attempt that fails (non-zero exit, killed by a signal,
 //!   timeout, cannot start) is retried while attempts remain (`retry N`
 //!   allows N + 1 attempts): `AttemptFailed` is recorded, then after
@@ -82,7 +99,7 @@
 //!   `Started` was being recorded when the handle was cancelled is not run
 //!   and fails the same way. The executor notices a cancellation within
 //!   50 ms even when no command is running (during a backoff).
-//! * **Recorder errors.** If `record` fails, the run stops: the handle is
+//! * **Recorder errors.** If `record` or a sync fails, the run stops: the handle is
 //!   cancelled (killing what runs; it stays cancelled), the executor waits
 //!   for the running attempts to end without recording anything more, and
 //!   returns the error.
@@ -95,12 +112,15 @@ use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::event::{Event, Reason, RecordError, Recorder};
+use super::event::{Event, Reason, RecordError, Recorder, Syncer};
 use super::plan::Plan;
 use super::runner::{Cancel, Job, Outcome, Runner};
 
@@ -109,6 +129,12 @@ pub const TAIL_LINES: usize = 10;
 
 /// The longest the executor waits before looking at the cancel handle.
 const POLL: Duration = Duration::from_millis(50);
+
+/// How many instances per job the executor keeps claimed ahead.
+pub const CLAIM_AHEAD: usize = 3;
+
+/// The longest a recorded event waits for a sync when no claim needs one.
+pub const SYNC_DELAY: Duration = Duration::from_millis(10);
 
 /// How to execute a plan.
 #[derive(Clone, Debug)]
@@ -265,35 +291,73 @@ pub fn execute(
             .map_err(|error| RecordError(format!("cannot create the log directory {}: {error}", dir.display())))?;
     }
     let mut run = Run::new(plan, options);
+    let syncer = recorder.syncer()?;
+    let panicked = &Mutex::new(None);
     thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel();
+        let mut pool = Pool::new(run.jobs);
+        let mut sync = Durability::new(plan.phases.len());
+        if let Some(syncer) = syncer {
+            sync.requests = Some(spawn_syncer(scope, syncer, sender.clone())?);
+        }
         // With one job, attempts run on this thread, one at a time, and the
         // attempt that ended is handled without waiting.
         let mut ended: Vec<Message> = Vec::new();
         let mut first = true;
+        let stop = |error: RecordError| {
+            cancel.cancel();
+            Err(error)
+        };
         loop {
-            let messages = if first || !ended.is_empty() {
+            let mut messages = if first || !ended.is_empty() {
                 std::mem::take(&mut ended)
             } else {
-                run.wait(&receiver)
+                run.wait(&receiver, sync.due)
             };
+            if sync.due.is_some_and(|due| due <= Instant::now()) {
+                sync.request();
+            }
+            messages.extend(receiver.try_iter());
             first = false;
             if cancel.is_cancelled() && !run.interrupted {
                 run.interrupt();
             }
             for message in messages {
-                run.handle(message, sink);
+                match message {
+                    Message::Done(done) => run.handle(*done, sink),
+                    Message::Synced(result) => {
+                        if let Err(error) = sync.synced(result) {
+                            return stop(error);
+                        }
+                    }
+                }
             }
             run.start_due(Instant::now());
             run.start_ready();
+            if sync.requests.is_some() {
+                run.claim_next();
+            }
             if !run.events.is_empty() {
                 if let Err(error) = recorder.record(&run.events) {
-                    cancel.cancel();
-                    return Err(error);
+                    return stop(error);
                 }
+                sync.wrote(&run.events);
                 run.events.clear();
             }
-            for (instance, attempt) in std::mem::take(&mut run.to_spawn) {
+            let to_spawn = std::mem::take(&mut run.to_spawn);
+            // A command starts only once its claim (or start) is durable.
+            let needed = to_spawn.iter().map(|&(instance, _)| sync.claimed[instance]).max();
+            if let Err(error) = sync.wait(needed.unwrap_or(0), &receiver, &mut ended) {
+                return stop(error);
+            }
+            // Sync now if a claim expected to be used next is not being
+            // made durable, else soon.
+            if run.imminent.iter().any(|&i| sync.claimed[i] > sync.requested) {
+                sync.request();
+            } else {
+                sync.request_by(Instant::now() + SYNC_DELAY);
+            }
+            for (instance, attempt) in to_spawn {
                 let worker = Worker {
                     plan,
                     options,
@@ -321,11 +385,7 @@ pub fn execute(
                     ended.push(Message::Done(Box::new(worker.attempt(Some(&mut stream)))));
                     continue;
                 }
-                let reply = sender.clone();
-                let spawned = thread::Builder::new()
-                    .name(format!("stagecraft-{instance}"))
-                    .spawn_scoped(scope, move || worker.run(reply));
-                if let Err(error) = spawned {
+                if let Err(error) = pool.run(scope, worker, &sender, panicked) {
                     let _ = sender.send(Message::Done(Box::new(Done {
                         instance,
                         attempt,
@@ -336,12 +396,200 @@ pub fn execute(
                     })));
                 }
             }
-            if run.active == 0 {
-                return Ok(());
+            if run.running.is_empty() && ended.is_empty() {
+                // Everything recorded is durable before the run returns.
+                return sync.wait(sync.written, &receiver, &mut ended).or_else(stop);
             }
         }
     })?;
+    if let Some(payload) = panicked.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        std::panic::resume_unwind(payload);
+    }
     Ok(run.summary(began.elapsed()))
+}
+
+/// The threads that run attempts when `jobs > 1`, started as needed, at
+/// most `jobs`, each taking the next attempt from a shared queue.
+struct Pool<'p> {
+    size: usize,
+    started: usize,
+    /// Attempts sent and not yet picked up by an idle thread, roughly: a
+    /// thread is started when every one is busy.
+    busy: Arc<AtomicUsize>,
+    queue: Sender<Worker<'p>>,
+    taken: Arc<Mutex<Receiver<Worker<'p>>>>,
+}
+
+/// A panic payload, kept to resume once every thread has stopped.
+type Panic = Mutex<Option<Box<dyn std::any::Any + Send>>>;
+
+impl<'p> Pool<'p> {
+    fn new(size: usize) -> Self {
+        let (queue, taken) = mpsc::channel();
+        Self {
+            size,
+            started: 0,
+            busy: Arc::new(AtomicUsize::new(0)),
+            queue,
+            taken: Arc::new(Mutex::new(taken)),
+        }
+    }
+
+    /// Runs `worker` on an idle thread, starting one if every thread is
+    /// busy and there are fewer than `jobs`.
+    fn run<'scope>(
+        &mut self,
+        scope: &'scope thread::Scope<'scope, '_>,
+        worker: Worker<'p>,
+        sender: &Sender<Message>,
+        panicked: &'scope Panic,
+    ) -> std::io::Result<()>
+    where
+        'p: 'scope,
+    {
+        if self.busy.fetch_add(1, Ordering::SeqCst) >= self.started && self.started < self.size {
+            let taken = Arc::clone(&self.taken);
+            let busy = Arc::clone(&self.busy);
+            let reply = sender.clone();
+            thread::Builder::new()
+                .name(format!("stagecraft-{}", self.started + 1))
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let next = taken.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(worker) = next else { break };
+                        let ran = catch_unwind(AssertUnwindSafe(|| worker.run(reply.clone())));
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        if let Err(payload) = ran {
+                            panicked
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get_or_insert(payload);
+                        }
+                    }
+                })
+                .inspect_err(|_| {
+                    self.busy.fetch_sub(1, Ordering::SeqCst);
+                })?;
+            self.started += 1;
+        }
+        // The threads stop only once the queue is dropped.
+        let _ = self.queue.send(worker);
+        Ok(())
+    }
+}
+
+/// Which steps are written and which are durable, when the recorder syncs
+/// on a thread of its own (see the module docs). Without a syncer, every
+/// step is durable once recorded.
+struct Durability {
+    /// Steps recorded so far.
+    written: u64,
+    /// Steps the syncer was asked to make durable.
+    requested: u64,
+    /// Steps known to be durable.
+    durable: u64,
+    /// Per instance, the step that recorded its claim, or its first start if
+    /// it had none (0: neither yet).
+    claimed: Vec<u64>,
+    /// Requests to the syncer thread: sync up to this step.
+    requests: Option<Sender<u64>>,
+    /// When to ask for a sync of the steps written and not yet asked for.
+    due: Option<Instant>,
+}
+
+impl Durability {
+    fn new(instances: usize) -> Self {
+        Self {
+            written: 0,
+            requested: 0,
+            durable: 0,
+            claimed: vec![0; instances],
+            requests: None,
+            due: None,
+        }
+    }
+
+    /// A step was recorded.
+    fn wrote(&mut self, events: &[Event]) {
+        self.written += 1;
+        for event in events {
+            if let Event::Claimed { instance } | Event::Started { instance, .. } = *event
+                && self.claimed[instance] == 0
+            {
+                self.claimed[instance] = self.written;
+            }
+        }
+        if self.requests.is_none() {
+            self.durable = self.written;
+        }
+    }
+
+    /// Asks for a sync of every step written, unless one is asked already.
+    fn request(&mut self) {
+        if let Some(requests) = &self.requests
+            && self.written > self.requested
+        {
+            // The syncer only stops after a failure, which it reports.
+            let _ = requests.send(self.written);
+            self.requested = self.written;
+        }
+        self.due = None;
+    }
+
+    /// Asks for a sync of every step written by `due` at the latest.
+    fn request_by(&mut self, due: Instant) {
+        if self.requests.is_some() && self.written > self.requested {
+            self.due = Some(self.due.map_or(due, |earlier| earlier.min(due)));
+        }
+    }
+
+    /// The syncer answered.
+    fn synced(&mut self, result: Result<u64, RecordError>) -> Result<(), RecordError> {
+        self.durable = self.durable.max(result?);
+        Ok(())
+    }
+
+    /// Waits until step `step` is durable, keeping the attempts that end
+    /// meanwhile in `ended`.
+    fn wait(&mut self, step: u64, receiver: &Receiver<Message>, ended: &mut Vec<Message>) -> Result<(), RecordError> {
+        if step > self.requested {
+            self.request();
+        }
+        while self.durable < step {
+            match receiver.recv() {
+                Ok(Message::Synced(result)) => self.synced(result)?,
+                Ok(done @ Message::Done(_)) => ended.push(done),
+                // The executor holds a sender, so the channel never disconnects.
+                Err(_) => return Err(RecordError("the syncer stopped".to_owned())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts the thread that syncs on request: each request asks for every
+/// step up to the one it names, and requests that queue up while a sync
+/// runs are served by the next one.
+fn spawn_syncer<'scope>(
+    scope: &'scope thread::Scope<'scope, '_>,
+    mut syncer: Box<dyn Syncer>,
+    reply: Sender<Message>,
+) -> Result<Sender<u64>, RecordError> {
+    let (requests, received) = mpsc::channel::<u64>();
+    thread::Builder::new()
+        .name("stagecraft-sync".to_owned())
+        .spawn_scoped(scope, move || {
+            while let Ok(step) = received.recv() {
+                let step = received.try_iter().fold(step, u64::max);
+                let result = syncer.sync().map(|()| step);
+                let failed = result.is_err();
+                if reply.send(Message::Synced(result)).is_err() || failed {
+                    break;
+                }
+            }
+        })
+        .map_err(|error| RecordError(format!("cannot start the sync thread: {error}")))?;
+    Ok(requests)
 }
 
 /// Where an instance is.
@@ -372,10 +620,12 @@ struct Track {
     duration: Option<Duration>,
 }
 
-/// What workers tell the executor.
+/// What workers and the syncer tell the executor.
 enum Message {
     /// An attempt ended.
     Done(Box<Done>),
+    /// A sync ended: every step up to this one is durable.
+    Synced(Result<u64, RecordError>),
 }
 
 /// An attempt's end.
@@ -403,9 +653,15 @@ struct Run<'p> {
     /// Instances waiting for their next attempt.
     backoff: Vec<usize>,
     /// Running or backing off: the slots in use.
-    active: usize,
+    running: BTreeSet<usize>,
     /// The events of the current step.
     events: Vec<Event>,
+    /// Instances claimed and not yet started or skipped.
+    claims: BTreeSet<usize>,
+    /// Every instance before this position was considered for a claim.
+    cursor: usize,
+    /// The claimed instances expected to start first.
+    imminent: Vec<usize>,
     /// Attempts recorded as started, to spawn once recorded.
     to_spawn: Vec<(usize, u32)>,
     first_failed: Option<usize>,
@@ -456,8 +712,11 @@ impl<'p> Run<'p> {
             dependents,
             ready,
             backoff: Vec::new(),
-            active: 0,
+            running: BTreeSet::new(),
             events: Vec::new(),
+            claims: BTreeSet::new(),
+            cursor: 0,
+            imminent: Vec::new(),
             to_spawn: Vec::new(),
             first_failed: None,
             stopping: false,
@@ -467,15 +726,17 @@ impl<'p> Run<'p> {
 
     /// Waits for the next message (or a due retry, or the poll interval)
     /// and takes every message that is there.
-    fn wait(&self, receiver: &Receiver<Message>) -> Vec<Message> {
+    fn wait(&self, receiver: &Receiver<Message>, sync_due: Option<Instant>) -> Vec<Message> {
         let now = Instant::now();
         let timeout = self
             .backoff
             .iter()
             .filter_map(|&position| match self.tracks[position].state {
-                State::Backoff { due, .. } => Some(due.saturating_duration_since(now)),
+                State::Backoff { due, .. } => Some(due),
                 _ => None,
             })
+            .chain(sync_due)
+            .map(|due| due.saturating_duration_since(now))
             .fold(POLL, Duration::min);
         let mut messages = Vec::new();
         match receiver.recv_timeout(timeout) {
@@ -487,12 +748,11 @@ impl<'p> Run<'p> {
         messages
     }
 
-    fn handle(&mut self, message: Message, sink: &mut dyn OutputSink) {
-        let Message::Done(done) = message;
+    fn handle(&mut self, done: Done, sink: &mut dyn OutputSink) {
         if !done.lines.is_empty() {
             sink.output(done.instance, &self.plan.phases[done.instance].id, &done.lines);
         }
-        self.ended(*done);
+        self.ended(done);
     }
 
     /// An attempt ended.
@@ -514,7 +774,7 @@ impl<'p> Run<'p> {
                 instance,
                 exit_code: Some(0),
             });
-            self.active -= 1;
+            self.running.remove(&instance);
             self.finish(instance, InstanceStatus::Completed);
             return;
         };
@@ -547,7 +807,7 @@ impl<'p> Run<'p> {
             exit_code,
             reason,
         });
-        self.active -= 1;
+        self.running.remove(&instance);
         self.failed(instance);
     }
 
@@ -573,6 +833,7 @@ impl<'p> Run<'p> {
                 State::Pending | State::Ready => {
                     self.tracks[instance].reason = Some(reason.clone());
                     self.tracks[instance].state = State::Done(InstanceStatus::Skipped);
+                    self.unclaim(instance);
                     self.events.push(Event::Skipped {
                         instance,
                         reason: reason.clone(),
@@ -588,7 +849,7 @@ impl<'p> Run<'p> {
                         exit_code: None,
                         reason: Reason::Interrupted,
                     });
-                    self.active -= 1;
+                    self.running.remove(&instance);
                     ended.push(instance);
                 }
                 _ => {}
@@ -632,6 +893,7 @@ impl<'p> Run<'p> {
                     let track = &mut self.tracks[dependent];
                     track.reason = Some(reason.clone());
                     track.state = State::Done(InstanceStatus::Skipped);
+                    self.claims.remove(&dependent);
                     self.events.push(Event::Skipped {
                         instance: dependent,
                         reason,
@@ -711,9 +973,9 @@ impl<'p> Run<'p> {
                     exit_code: None,
                 });
                 self.finish(instance, InstanceStatus::Completed);
-            } else if self.active < self.jobs {
+            } else if self.running.len() < self.jobs {
                 self.ready.remove(&instance);
-                self.active += 1;
+                self.running.insert(instance);
                 self.tracks[instance].started = Some(Instant::now());
                 self.start(instance, 1);
             } else {
@@ -722,8 +984,68 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// Claims the instances expected to start soon (see the module docs):
+    /// the first `jobs`, in plan order, of those ready now and those that
+    /// would be ready if every running attempt succeeded; then the next
+    /// instances in plan order, until [`CLAIM_AHEAD`] × `jobs` are claimed.
+    /// Only instances that run a command are claimed.
+    fn claim_next(&mut self) {
+        if self.stopping || self.interrupted {
+            return;
+        }
+        let runs = |instance: usize| {
+            let planned = &self.plan.phases[instance];
+            planned.enabled && planned.command.is_some()
+        };
+        let mut next: BTreeSet<usize> = self
+            .ready
+            .iter()
+            .copied()
+            .filter(|&i| runs(i))
+            .take(self.jobs)
+            .collect();
+        for &running in &self.running {
+            for &dependent in &self.dependents[running] {
+                let unfinished = self.plan.phases[dependent]
+                    .after
+                    .iter()
+                    .filter(|&&dependency| self.running.contains(&dependency))
+                    .count();
+                if self.tracks[dependent].state == State::Pending
+                    && unfinished == self.waiting[dependent]
+                    && runs(dependent)
+                {
+                    next.insert(dependent);
+                }
+            }
+        }
+        self.imminent.clear();
+        for instance in next.into_iter().take(self.jobs) {
+            self.imminent.push(instance);
+            if self.claims.insert(instance) {
+                self.events.push(Event::Claimed { instance });
+            }
+        }
+        while self.claims.len() < CLAIM_AHEAD * self.jobs && self.cursor < self.tracks.len() {
+            let instance = self.cursor;
+            self.cursor += 1;
+            if runs(instance)
+                && matches!(self.tracks[instance].state, State::Pending | State::Ready)
+                && self.claims.insert(instance)
+            {
+                self.events.push(Event::Claimed { instance });
+            }
+        }
+    }
+
+    /// `instance` started or was skipped: its claim, if any, is used up.
+    fn unclaim(&mut self, instance: usize) {
+        self.claims.remove(&instance);
+    }
+
     /// Records the start of an attempt, to be spawned once recorded.
     fn start(&mut self, instance: usize, attempt: u32) {
+        self.unclaim(instance);
         let track = &mut self.tracks[instance];
         track.state = State::Running;
         track.attempts = attempt;
@@ -812,7 +1134,7 @@ impl Worker<'_> {
     /// sends its end to the executor.
     fn run(&self, sender: Sender<Message>) {
         // If the runner panics, the executor still hears that the attempt
-        // ended (the panic resurfaces when the scope ends).
+        // ended (the panic resurfaces when the run ends).
         let mut reply = Reply {
             sender,
             done: None,

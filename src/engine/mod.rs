@@ -11,9 +11,10 @@ mod plan;
 mod runner;
 mod view;
 
-pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder};
+pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};
 pub use execute::{
-    ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, Summary, TAIL_LINES, execute,
+    CLAIM_AHEAD, ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, SYNC_DELAY, Summary,
+    TAIL_LINES, execute,
 };
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
 pub use runner::{Call, Cancel, Job, Outcome, ProcessGroup, Runner, ScriptedRunner, ShellRunner};

@@ -50,12 +50,11 @@ impl InPlaceLog {
         Ok(Self { file, end: len, len })
     }
 
-    /// Appends `bytes` (whole lines) with one write and makes them durable
-    /// with one `fdatasync`.
-    pub(crate) fn append(&mut self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    /// Appends `bytes` (whole lines) with one write, not yet durable.
+    pub(crate) fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         let needed = self.end + bytes.len() as u64;
         if needed > self.len {
-            // Zeros first (the sync below covers them and the new length).
+            // Zeros first (the next sync covers them and the new length).
             let len = needed.div_ceil(GROWTH) * GROWTH + GROWTH;
             let zeros = vec![0; usize::try_from(len - self.len).unwrap_or(0)];
             self.file
@@ -67,17 +66,27 @@ impl InPlaceLog {
             .write_all_at(bytes, self.end)
             .map_err(StateError::io("append to", path))?;
         self.end = needed;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) fn sync(&self, path: &Path) -> Result<(), StateError> {
         self.file.sync_data().map_err(StateError::io("sync", path))
     }
 
-    /// Removes the zeros after the data, durably.
+    /// A handle on the same file, to sync it from another thread.
+    pub(crate) fn handle(&self, path: &Path) -> Result<File, StateError> {
+        self.file.try_clone().map_err(StateError::io("open", path))
+    }
+
+    /// Removes the zeros after the data, and makes the data and the new
+    /// length durable with one sync.
     pub(crate) fn trim(&mut self, path: &Path) -> Result<(), StateError> {
         if self.len > self.end {
             self.file.set_len(self.end).map_err(StateError::io("truncate", path))?;
             self.len = self.end;
-            self.file.sync_data().map_err(StateError::io("sync", path))?;
         }
-        Ok(())
+        self.sync(path)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 1)`, then
+//! Every state file starts with a format line, `Format(version: 2)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
 //! header, one line per event and at last a [`LogLine::Finished`] line. The
@@ -23,12 +23,12 @@ use super::release::{ReleaseId, ReleaseStatus};
 use crate::engine::{Event, Reason};
 
 /// The format version this code writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 1)`.
+    /// `Format(version: 2)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
@@ -50,7 +50,14 @@ pub(crate) enum LogLine {
         rollback_of: Option<ReleaseId>,
         started_at: Timestamp,
         instances: Vec<String>,
+        /// The boot of the machine that ran it (Linux's `boot_id`), which
+        /// tells recovery whether writes not yet synced can have been lost.
+        /// Version 1 logs have none.
+        #[serde(default)]
+        boot: Option<String>,
     },
+    /// [`Event::Claimed`].
+    Claimed { at: Timestamp, instance: usize },
     /// [`Event::Started`].
     Started {
         at: Timestamp,
@@ -92,6 +99,7 @@ impl LogLine {
     /// The line for an event.
     pub(crate) fn event(event: &Event, at: Timestamp) -> Self {
         match event {
+            &Event::Claimed { instance } => Self::Claimed { at, instance },
             &Event::Started { instance, attempt } => Self::Started { at, instance, attempt },
             Event::AttemptFailed {
                 instance,
@@ -132,6 +140,7 @@ impl LogLine {
     pub(crate) fn to_event(&self) -> Option<(Event, Timestamp)> {
         Some(match self {
             Self::Release { .. } | Self::Finished { .. } => return None,
+            &Self::Claimed { at, instance } => (Event::Claimed { instance }, at),
             &Self::Started { at, instance, attempt } => (Event::Started { instance, attempt }, at),
             Self::AttemptFailed {
                 at,
@@ -287,7 +296,7 @@ pub(crate) fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Li
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
     let torn = (complete < bytes.len()).then_some(complete as u64);
     if complete == 0 {
-        return Err(corrupt(1, "no format line (expected `Format(version: 1)`)".to_owned()));
+        return Err(corrupt(1, "no format line (expected `Format(version: N)`)".to_owned()));
     }
     // Complete lines, without their `\n`.
     let mut raw_lines = bytes[..complete - 1].split(|&b| b == b'\n');
@@ -295,7 +304,7 @@ pub(crate) fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Li
         .next()
         .and_then(|first| std::str::from_utf8(first).ok())
         .and_then(|text| ron::from_str(text).ok())
-        .ok_or_else(|| corrupt(1, "no format line (expected `Format(version: 1)`)".to_owned()))?;
+        .ok_or_else(|| corrupt(1, "no format line (expected `Format(version: N)`)".to_owned()))?;
     let Head::Format { version } = head;
     if version > FORMAT_VERSION || version == 0 {
         return Err(StateError::UnsupportedFormat {
@@ -331,7 +340,7 @@ mod tests {
         let text = format!("{}{}", head_line(), line(&finished));
         assert_eq!(
             text,
-            "Format(version: 1)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed)\n"
+            "Format(version: 2)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed)\n"
         );
         let read = lines(&text).unwrap();
         assert_eq!(read.lines, [(2, finished)]);

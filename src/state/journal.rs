@@ -3,12 +3,15 @@
 //!
 //! The journal keeps the release in memory and applies every batch of
 //! events to it first (so an illegal transition is refused before anything
-//! is written), then appends the batch's lines with one write and one
-//! `fdatasync`. The cost of a transition is therefore one small append and
-//! one sync, whatever the history holds. The log is written in place over
+//! is written), then appends the batch's lines with one write. One
+//! `fdatasync` makes every batch written before it durable: [`Journal::append`]
+//! does both; the executor writes and syncs through [`LogSyncer`] on a thread
+//! of its own. The cost of a transition is therefore one small append and at
+//! most one sync, whatever the history holds. The log is written in place over
 //! zeros written ahead of the data ([`InPlaceLog`]), which makes each sync
 //! cheaper; finishing the release trims them.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::durable::InPlaceLog;
@@ -17,7 +20,7 @@ use super::format::{self, IndexLine, LogLine, line};
 use super::recovery::{Recovered, interrupt_events};
 use super::release::{Release, ReleaseHeader};
 use super::store::Store;
-use crate::engine::{Event, RecordError, Recorder};
+use crate::engine::{Event, RecordError, Recorder, Syncer};
 
 /// An open release log, written as the executor reports events. Dropping
 /// it without [`finish`](Self::finish) leaves the release unfinished: the
@@ -64,6 +67,18 @@ impl<'s> Journal<'s> {
     ///
     /// An illegal event ([`StateError::Event`]), or the write failed.
     pub fn append(&mut self, events: &[Event]) -> Result<(), StateError> {
+        self.write_events(events)?;
+        self.log.sync(&self.path).inspect_err(|_| self.broken = true)
+    }
+
+    /// Applies events that happened together and writes them, without
+    /// waiting for them to be durable (see [`Journal::syncer`]). Nothing is
+    /// written if any of them is illegal.
+    ///
+    /// # Errors
+    ///
+    /// An illegal event ([`StateError::Event`]), or the write failed.
+    pub fn write_events(&mut self, events: &[Event]) -> Result<(), StateError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -106,7 +121,7 @@ impl<'s> Journal<'s> {
         self.check_usable()?;
         let at = self.store.clock().now();
         let mut release = self.release.clone();
-        let (events, recovered) = interrupt_events(&release);
+        let (events, recovered) = interrupt_events(&release, false);
         release.apply(&events, at)?;
         release.finish(at)?;
         let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
@@ -127,14 +142,50 @@ impl<'s> Journal<'s> {
 
     fn write(&mut self, text: &str) -> Result<(), StateError> {
         self.log
-            .append(&self.path, text.as_bytes())
+            .write(&self.path, text.as_bytes())
             .inspect_err(|_| self.broken = true)
+    }
+
+    /// What makes written events durable, from any thread: one
+    /// `fdatasync` of the log covers everything written before it.
+    ///
+    /// # Errors
+    ///
+    /// The log cannot be opened a second time.
+    pub fn syncer(&self) -> Result<LogSyncer, StateError> {
+        Ok(LogSyncer {
+            file: self.log.handle(&self.path)?,
+            path: self.path.clone(),
+        })
     }
 }
 
+/// Syncs a release log from another thread (see [`Journal::syncer`]).
+#[derive(Debug)]
+pub struct LogSyncer {
+    file: File,
+    path: PathBuf,
+}
+
+impl Syncer for LogSyncer {
+    fn sync(&mut self) -> Result<(), RecordError> {
+        self.file
+            .sync_data()
+            .map_err(|error| RecordError(StateError::io("sync", &self.path)(error).to_string()))
+    }
+}
+
+/// Events are written at once and made durable by the executor through
+/// [`Journal::syncer`]; `finish` and `interrupt` sync what is left.
 impl Recorder for Journal<'_> {
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
-        self.append(events).map_err(|error| RecordError(error.to_string()))
+        self.write_events(events)
+            .map_err(|error| RecordError(error.to_string()))
+    }
+
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
+        let syncer = Journal::syncer(self).map_err(|error| RecordError(error.to_string()))?;
+        Ok(Some(Box::new(syncer)))
     }
 }
 
@@ -144,6 +195,8 @@ pub(crate) struct Log {
     pub(crate) release: Release,
     /// See [`format::Lines::torn`].
     pub(crate) torn: Option<u64>,
+    /// The boot it was written in, if known.
+    pub(crate) boot: Option<String>,
 }
 
 /// Rebuilds a release from its log by replaying its events.
@@ -173,6 +226,7 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
             rollback_of,
             started_at,
             instances,
+            boot,
         },
     )) = lines_iter.next()
     else {
@@ -203,6 +257,7 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
     Ok(Log {
         release,
         torn: lines.torn,
+        boot,
     })
 }
 

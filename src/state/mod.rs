@@ -15,6 +15,7 @@
 //!
 //! `spec/state.md` documents the directory, the formats and the rules.
 
+mod boot;
 mod clock;
 mod durable;
 mod error;
@@ -30,7 +31,7 @@ mod store;
 pub use clock::{Clock, ClockError, NOW_VARIABLE, Timestamp};
 pub use error::StateError;
 pub use format::FORMAT_VERSION;
-pub use journal::Journal;
+pub use journal::{Journal, LogSyncer};
 pub use lock::{HOLDER_FILE, Holder, LOCK_FILE, Lock, Wait};
 pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, is_deployment, rollback_target};
 pub use recovery::Recovered;

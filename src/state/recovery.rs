@@ -7,6 +7,13 @@
 //! the finish line, with one sync; then the index's finish line. The same
 //! events end a run stopped by Ctrl-C ([`Journal::interrupt`]).
 //!
+//! A *claimed* pending instance is the exception. Its `Started` line is
+//! written before its command starts but not synced (its durable claim
+//! stands for it), so the log is exact unless the machine itself crashed:
+//! when the log was written in an earlier boot (or the boot is unknown), a
+//! claimed instance may have started with its `Started` line lost, and it
+//! becomes `failed` (interrupted) like a running one, through `running`.
+//!
 //! [`Journal::interrupt`]: super::Journal::interrupt
 
 use std::fmt;
@@ -23,6 +30,9 @@ pub struct Recovered {
     pub release: ReleaseId,
     /// The instances that were running, now `failed` (interrupted).
     pub failed: Vec<String>,
+    /// Of `failed`, those only claimed when the machine stopped: they may
+    /// not have started at all.
+    pub maybe_started: Vec<String>,
     /// The instances that had not started, now `skipped` (interrupted).
     pub skipped: Vec<String>,
 }
@@ -33,6 +43,14 @@ impl fmt::Display for Recovered {
         let mut parts = Vec::new();
         if !self.failed.is_empty() {
             parts.push(format!("{} marked failed (interrupted)", self.failed.join(", ")));
+        }
+        if !self.maybe_started.is_empty() {
+            parts.push(format!(
+                "the machine stopped as {} {} about to start, so {} may not have run",
+                self.maybe_started.join(", "),
+                if self.maybe_started.len() == 1 { "was" } else { "were" },
+                if self.maybe_started.len() == 1 { "it" } else { "they" },
+            ));
         }
         match self.skipped.len() {
             0 => {}
@@ -47,26 +65,37 @@ impl fmt::Display for Recovered {
 }
 
 /// The events that end `release` as interrupted, and their description.
-pub(crate) fn interrupt_events(release: &Release) -> (Vec<Event>, Recovered) {
+/// `lost_writes`: the machine may have crashed since the log was written,
+/// so claimed instances may have started (see the module docs).
+pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Event>, Recovered) {
     let (running, pending) = release.unsettled();
+    let (maybe_started, pending): (Vec<usize>, Vec<usize>) = pending
+        .into_iter()
+        .partition(|&position| lost_writes && release.instances()[position].is_claimed());
     let name = |&position: &usize| release.instances()[position].id().to_owned();
+    let mut failed: Vec<usize> = running.iter().chain(&maybe_started).copied().collect();
+    failed.sort_unstable();
     let recovered = Recovered {
         release: release.id,
-        failed: running.iter().map(name).collect(),
+        failed: failed.iter().map(name).collect(),
+        maybe_started: maybe_started.iter().map(name).collect(),
         skipped: pending.iter().map(name).collect(),
     };
-    let events = running
-        .into_iter()
-        .map(|instance| Event::Failed {
+    let mut events = Vec::new();
+    for instance in failed {
+        if maybe_started.contains(&instance) {
+            events.push(Event::Started { instance, attempt: 1 });
+        }
+        events.push(Event::Failed {
             instance,
             exit_code: None,
             reason: Reason::Interrupted,
-        })
-        .chain(pending.into_iter().map(|instance| Event::Skipped {
-            instance,
-            reason: Reason::Interrupted,
-        }))
-        .collect();
+        });
+    }
+    events.extend(pending.into_iter().map(|instance| Event::Skipped {
+        instance,
+        reason: Reason::Interrupted,
+    }));
     (events, recovered)
 }
 
@@ -80,6 +109,7 @@ mod tests {
         let recovered = Recovered {
             release,
             failed: vec!["build[api]".into()],
+            maybe_started: vec![],
             skipped: vec!["a".into(), "b".into(), "c".into()],
         };
         assert_eq!(
@@ -89,11 +119,22 @@ mod tests {
         let recovered = Recovered {
             release,
             failed: vec![],
+            maybe_started: vec![],
             skipped: vec!["a".into()],
         };
         assert_eq!(
             recovered.to_string(),
             "release rel-20261125-170229123 was interrupted: 1 not-started instance skipped"
+        );
+        let recovered = Recovered {
+            release,
+            failed: vec!["a".into(), "b".into()],
+            maybe_started: vec!["b".into()],
+            skipped: vec![],
+        };
+        assert_eq!(
+            recovered.to_string(),
+            "release rel-20261125-170229123 was interrupted: a, b marked failed (interrupted), the machine stopped as b was about to start, so it may not have run"
         );
     }
 }

@@ -356,6 +356,10 @@ pub struct InstanceRecord {
     exit_code: Option<i32>,
     reason: Option<Reason>,
     transitions: Vec<Transition>,
+    /// A durable claim says its command may have started (see
+    /// [`Event::Claimed`]); only recovery looks at it.
+    #[serde(skip)]
+    claimed: bool,
 }
 
 /// One run of an instance's command.
@@ -395,6 +399,7 @@ impl InstanceRecord {
             exit_code: None,
             reason: None,
             transitions: Vec::new(),
+            claimed: false,
         }
     }
 
@@ -428,6 +433,13 @@ impl InstanceRecord {
         self.reason.as_ref()
     }
 
+    /// Pending, but claimed: its command may start at any moment, so after
+    /// a crash of the machine it may have started (see [`Event::Claimed`]).
+    #[must_use]
+    pub fn is_claimed(&self) -> bool {
+        self.claimed && self.status == PhaseStatus::Pending
+    }
+
     /// Its status changes, in order.
     #[must_use]
     pub fn transitions(&self) -> &[Transition] {
@@ -459,6 +471,13 @@ impl InstanceRecord {
 
     fn apply(&mut self, event: &Event, at: Timestamp) -> Result<(), EventError> {
         match event {
+            Event::Claimed { .. } => {
+                if self.status != PhaseStatus::Pending || self.claimed {
+                    let status = self.status;
+                    return Err(self.attempt_error(format!("claimed while `{status}`")));
+                }
+                self.claimed = true;
+            }
             Event::Started { attempt, .. } => {
                 let expected = self.attempt_count() + 1;
                 if *attempt == 1 {

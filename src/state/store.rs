@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::boot;
 use super::clock::Clock;
 use super::durable::{append, create_atomic, create_dir, cut_torn_tail, open_append};
 use super::error::StateError;
@@ -331,6 +332,7 @@ impl Store {
             rollback_of: release.rollback_of,
             started_at: release.started_at,
             instances: release.instances().iter().map(|i| i.id().to_owned()).collect(),
+            boot: boot::current(),
         };
         create_atomic(path, format!("{}{}", head_line(), line(&header)).as_bytes())?;
         self.index_started(release)
@@ -414,7 +416,8 @@ impl Store {
             let mut release = log.release;
             if !release.is_finished() {
                 let at = self.clock.now();
-                let (events, report) = interrupt_events(&release);
+                let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
+                let (events, report) = interrupt_events(&release, lost);
                 release.apply(&events, at)?;
                 release.finish(at)?;
                 let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
