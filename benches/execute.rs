@@ -40,7 +40,7 @@
 //! of earlier runs. The state directories stay until the end; the previous
 //! bench's files are moved aside at the start and deleted at the end.
 //!
-//! Then the durable transition (`Journal::record` of one event: append +
+//! Then the durable transition (`Journal::append` of one event: write +
 //! `fdatasync`) is timed in-process as `benches/state.rs` does, with 10 and
 //! 10,000 past releases, alternating in rounds.
 //!
@@ -61,7 +61,7 @@ use common::{
     ninja_file, round, summarize, verify, which,
 };
 use serde_json::{Value, json};
-use stagecraft::engine::{Event, Recorder};
+use stagecraft::engine::Event;
 use stagecraft::state::{Clock, Holder, Journal, Store, Wait};
 
 /// The timed commands, in the order they run in each round.
@@ -429,7 +429,7 @@ fn transitions(target_dir: &Path, (rounds, per_round): (usize, usize)) -> Vec<Tr
                     },
                 ] {
                     let start = Instant::now();
-                    journal.record(&[event]).expect("record");
+                    journal.append(&[event]).expect("append");
                     samples.push(start.elapsed());
                 }
             }
@@ -521,7 +521,7 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
     );
     let _ = writeln!(
         out,
-        "\nOne durable transition (Journal::record of one event: append + fdatasync), interleaved rounds"
+        "\nOne durable transition (Journal::append of one event: write + fdatasync), interleaved rounds"
     );
     let _ = writeln!(
         out,

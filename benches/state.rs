@@ -18,11 +18,11 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::history::{chain_plan, write_history};
-use stagecraft::engine::{Event, Recorder};
+use stagecraft::engine::Event;
 use stagecraft::state::{Clock, Holder, Journal, StateDir, Store, Wait};
 
 /// Records `Started` then `Completed` for instances `from..to`, one
-/// durable `record` each, adding each one's time to `samples`.
+/// durable `append` each, adding each one's time to `samples`.
 fn transitions(journal: &mut Journal<'_>, from: usize, to: usize, samples: &mut Vec<Duration>) {
     for instance in from..to {
         for event in [
@@ -33,7 +33,7 @@ fn transitions(journal: &mut Journal<'_>, from: usize, to: usize, samples: &mut 
             },
         ] {
             let start = Instant::now();
-            journal.record(&[event]).unwrap();
+            journal.append(&[event]).unwrap();
             samples.push(start.elapsed());
         }
     }
