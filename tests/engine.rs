@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use stagecraft::engine::{
-    self, Cancel, Event, ExecuteOptions, InstanceStatus, Job, MemoryRecorder, MemorySink, Outcome, Plan, PlanRequest,
-    PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary, Syncer,
+    self, Attempt, Cancel, Event, ExecuteOptions, InstanceStatus, Job, MemoryRecorder, MemorySink, Outcome, Plan,
+    PlanRequest, PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary, Syncer,
 };
 
 /// Services api and worker; build per service, a conditional check, ship,
@@ -1192,11 +1192,11 @@ struct Checking<'r> {
 }
 
 impl Runner for Checking<'_> {
-    fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a> {
         if !self.disk.lock().unwrap().may_start(job.instance) {
             self.early.lock().unwrap().push(job.id.to_owned());
         }
-        self.inner.run(job, output)
+        self.inner.start(job)
     }
 }
 
@@ -1341,4 +1341,74 @@ fn a_failed_sync_stops_the_run_before_an_unsynced_claim_is_used() {
             assert!(disk.may_start(instance), "{} ran", call.id);
         }
     }
+}
+
+// A command that closes its output and goes on running.
+
+#[test]
+fn a_command_that_closes_its_output_is_awaited_without_holding_up_the_others() {
+    let dir = temp();
+    let mut quiet = instance("quiet", &[]);
+    quiet.command = Some("exec >/dev/null 2>&1; sleep 0.4; exit 4".to_owned());
+    let mut chatty = instance("chatty", &[]);
+    chatty.command = Some("echo hi".to_owned());
+    let mut after = instance("after", &[1]);
+    after.command = Some("echo after".to_owned());
+    let plan = plan(vec![quiet, chatty, after]);
+    let options = ExecuteOptions {
+        dir: dir.path().to_owned(),
+        jobs: 2,
+        keep_going: true,
+        ..options()
+    };
+    let began = Instant::now();
+    let ran = run(&plan, &options, &ShellRunner::default());
+    // The quiet command's exit code is its leader's, once it exited.
+    assert_eq!(ran.status("quiet"), (Failed, Some(Reason::ExitCode)));
+    assert_eq!(ran.summary.instances[0].exit_code, Some(4));
+    assert!(began.elapsed() >= Duration::from_millis(400));
+    // Meanwhile the others ran to their end.
+    let events = ran.events();
+    let position = |wanted: Event| events.iter().position(|event| *event == wanted).unwrap();
+    assert!(
+        position(Event::Completed {
+            instance: 2,
+            exit_code: Some(0)
+        }) < position(Event::Failed {
+            instance: 0,
+            exit_code: Some(4),
+            reason: Reason::ExitCode
+        })
+    );
+}
+
+#[test]
+fn a_timeout_applies_after_the_output_closed() {
+    let dir = temp();
+    let cancel = Cancel::new();
+    let began = Instant::now();
+    let (outcome, _) = shell(
+        "exec >/dev/null 2>&1; sleep 30",
+        dir.path(),
+        Some(Duration::from_millis(200)),
+        &cancel,
+    );
+    assert_eq!(outcome, Outcome::TimedOut);
+    assert!(began.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn cancelling_kills_a_command_that_closed_its_output() {
+    let dir = temp();
+    let cancel = Cancel::new();
+    let stopper = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stopper.cancel();
+    });
+    let began = Instant::now();
+    let (outcome, _) = shell("exec >/dev/null 2>&1; sleep 30", dir.path(), None, &cancel);
+    thread.join().unwrap();
+    assert_eq!(outcome, Outcome::Interrupted);
+    assert!(began.elapsed() < Duration::from_secs(10));
 }

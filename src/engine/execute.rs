@@ -8,10 +8,14 @@
 //!   every instance in its `after` list is `completed` or `skipped` with
 //!   reason `condition`. Among ready instances the one earliest in the plan
 //!   goes first; with `jobs: 1` this is exactly the plan's order. Up to
-//!   `jobs` commands run at once (on a pool of up to `jobs` threads); the instances are
-//!   started in plan order, and a ready instance never overtakes an earlier
-//!   ready one, even a marker or a disabled one. With `jobs: 1` the
-//!   attempt runs on the calling thread.
+//!   `jobs` commands run at once; the instances are started in plan order,
+//!   and a ready instance never overtakes an earlier ready one, even a
+//!   marker or a disabled one.
+//! * **One thread.** The executor starts attempts through
+//!   [`Runner::start`] and watches all of them from the calling thread,
+//!   waiting until one of their descriptors is readable or a deadline
+//!   passes (as ninja does), then polling every one. Attempts that end at
+//!   the same wake-up are handled in plan order.
 //! * **Conditions.** A ready instance whose `when` is false (`enabled ==
 //!   false`) is `skipped` (reason `condition`) without running, and counts
 //!   as satisfied for its dependents. An instance downstream of a failure
@@ -112,17 +116,15 @@ use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::event::{Event, Reason, RecordError, Recorder, Syncer};
 use super::plan::Plan;
-use super::runner::{Cancel, Job, Outcome, Runner};
+use super::runner::{Attempt, Cancel, Job, Outcome, Runner, wait_readable};
 
 /// How many lines of a failed instance's output the summary keeps.
 pub const TAIL_LINES: usize = 10;
@@ -292,45 +294,52 @@ pub fn execute(
     }
     let mut run = Run::new(plan, options);
     let syncer = recorder.syncer()?;
-    let panicked = &Mutex::new(None);
     thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel();
-        let mut pool = Pool::new(run.jobs);
         let mut sync = Durability::new(plan.phases.len());
         if let Some(syncer) = syncer {
-            sync.requests = Some(spawn_syncer(scope, syncer, sender.clone())?);
+            sync.requests = Some(spawn_syncer(scope, syncer, sender)?);
         }
-        // With one job, attempts run on this thread, one at a time, and the
-        // attempt that ended is handled without waiting.
-        let mut ended: Vec<Message> = Vec::new();
-        let mut first = true;
+        let mut active: Vec<Running<'_>> = Vec::new();
+        let mut ended: Vec<Done> = Vec::new();
+        let stream = run.jobs == 1;
         let stop = |error: RecordError| {
             cancel.cancel();
             Err(error)
         };
+        let mut first = true;
         loop {
-            let mut messages = if first || !ended.is_empty() {
-                std::mem::take(&mut ended)
-            } else {
-                run.wait(&receiver, sync.due)
-            };
+            if !first && ended.is_empty() {
+                wait(&active, run.next_due().into_iter().chain(sync.due));
+            }
+            first = false;
+            let mut position = 0;
+            while position < active.len() {
+                let sink = if stream { Some(&mut *sink) } else { None };
+                match active[position].poll(plan, sink) {
+                    Some(done) => {
+                        active.swap_remove(position);
+                        ended.push(done);
+                    }
+                    None => position += 1,
+                }
+            }
+            for result in receiver.try_iter() {
+                if let Err(error) = sync.synced(result) {
+                    return stop(error);
+                }
+            }
             if sync.due.is_some_and(|due| due <= Instant::now()) {
                 sync.request();
             }
-            messages.extend(receiver.try_iter());
-            first = false;
             if cancel.is_cancelled() && !run.interrupted {
                 run.interrupt();
             }
-            for message in messages {
-                match message {
-                    Message::Done(done) => run.handle(*done, sink),
-                    Message::Synced(result) => {
-                        if let Err(error) = sync.synced(result) {
-                            return stop(error);
-                        }
-                    }
-                }
+            // In plan order, so that what is recorded does not depend on
+            // the order the polls found the ends in.
+            ended.sort_unstable_by_key(|done| done.instance);
+            for done in ended.drain(..) {
+                run.handle(done, sink);
             }
             run.start_due(Instant::now());
             run.start_ready();
@@ -347,7 +356,7 @@ pub fn execute(
             let to_spawn = std::mem::take(&mut run.to_spawn);
             // A command starts only once its claim (or start) is durable.
             let needed = to_spawn.iter().map(|&(instance, _)| sync.claimed[instance]).max();
-            if let Err(error) = sync.wait(needed.unwrap_or(0), &receiver, &mut ended) {
+            if let Err(error) = sync.wait(needed.unwrap_or(0), &receiver) {
                 return stop(error);
             }
             // Sync now if a claim expected to be used next is not being
@@ -358,124 +367,38 @@ pub fn execute(
                 sync.request_by(Instant::now() + SYNC_DELAY);
             }
             for (instance, attempt) in to_spawn {
-                let worker = Worker {
-                    plan,
-                    options,
-                    runner,
-                    cancel,
-                    instance,
-                    attempt,
-                    log: run.tracks[instance].log.clone(),
-                };
                 if cancel.is_cancelled() {
                     // Cancelled while the start was being recorded.
-                    ended.push(Message::Done(Box::new(Done {
-                        instance,
-                        attempt,
-                        outcome: Outcome::Interrupted,
-                        lines: Vec::new(),
-                        tail: Vec::new(),
-                        log_ok: false,
-                    })));
+                    ended.push(Done::interrupted(instance, attempt));
                     continue;
                 }
-                if run.jobs == 1 {
-                    let id = &plan.phases[instance].id;
-                    let mut stream = |line: &str| sink.output(instance, id, &[line.to_owned()]);
-                    ended.push(Message::Done(Box::new(worker.attempt(Some(&mut stream)))));
-                    continue;
-                }
-                if let Err(error) = pool.run(scope, worker, &sender, panicked) {
-                    let _ = sender.send(Message::Done(Box::new(Done {
-                        instance,
-                        attempt,
-                        outcome: Outcome::SpawnFailed(format!("cannot start a thread: {error}")),
-                        lines: Vec::new(),
-                        tail: Vec::new(),
-                        log_ok: false,
-                    })));
-                }
+                active.push(Running::start(plan, options, runner, cancel, &run, instance, attempt));
             }
             if run.running.is_empty() && ended.is_empty() {
                 // Everything recorded is durable before the run returns.
-                return sync.wait(sync.written, &receiver, &mut ended).or_else(stop);
+                return sync.wait(sync.written, &receiver).or_else(stop);
             }
         }
     })?;
-    if let Some(payload) = panicked.lock().unwrap_or_else(PoisonError::into_inner).take() {
-        std::panic::resume_unwind(payload);
-    }
     Ok(run.summary(began.elapsed()))
 }
 
-/// The threads that run attempts when `jobs > 1`, started as needed, at
-/// most `jobs`, each taking the next attempt from a shared queue.
-struct Pool<'p> {
-    size: usize,
-    started: usize,
-    /// Attempts sent and not yet picked up by an idle thread, roughly: a
-    /// thread is started when every one is busy.
-    busy: Arc<AtomicUsize>,
-    queue: Sender<Worker<'p>>,
-    taken: Arc<Mutex<Receiver<Worker<'p>>>>,
-}
-
-/// A panic payload, kept to resume once every thread has stopped.
-type Panic = Mutex<Option<Box<dyn std::any::Any + Send>>>;
-
-impl<'p> Pool<'p> {
-    fn new(size: usize) -> Self {
-        let (queue, taken) = mpsc::channel();
-        Self {
-            size,
-            started: 0,
-            busy: Arc::new(AtomicUsize::new(0)),
-            queue,
-            taken: Arc::new(Mutex::new(taken)),
-        }
-    }
-
-    /// Runs `worker` on an idle thread, starting one if every thread is
-    /// busy and there are fewer than `jobs`.
-    fn run<'scope>(
-        &mut self,
-        scope: &'scope thread::Scope<'scope, '_>,
-        worker: Worker<'p>,
-        sender: &Sender<Message>,
-        panicked: &'scope Panic,
-    ) -> std::io::Result<()>
-    where
-        'p: 'scope,
-    {
-        if self.busy.fetch_add(1, Ordering::SeqCst) >= self.started && self.started < self.size {
-            let taken = Arc::clone(&self.taken);
-            let busy = Arc::clone(&self.busy);
-            let reply = sender.clone();
-            thread::Builder::new()
-                .name(format!("stagecraft-{}", self.started + 1))
-                .spawn_scoped(scope, move || {
-                    loop {
-                        let next = taken.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                        let Ok(worker) = next else { break };
-                        let ran = catch_unwind(AssertUnwindSafe(|| worker.run(reply.clone())));
-                        busy.fetch_sub(1, Ordering::SeqCst);
-                        if let Err(payload) = ran {
-                            panicked
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .get_or_insert(payload);
-                        }
-                    }
-                })
-                .inspect_err(|_| {
-                    self.busy.fetch_sub(1, Ordering::SeqCst);
-                })?;
-            self.started += 1;
-        }
-        // The threads stop only once the queue is dropped.
-        let _ = self.queue.send(worker);
-        Ok(())
-    }
+/// Waits until one of the attempts has something to do, a deadline passes
+/// (theirs or one of `dues`), or [`POLL`] has passed.
+fn wait(active: &[Running<'_>], dues: impl Iterator<Item = Instant>) {
+    let now = Instant::now();
+    // An attempt with neither a descriptor nor a deadline is polled at once.
+    let at_once = active
+        .iter()
+        .any(|r| r.attempt.fd().is_none() && r.attempt.deadline().is_none());
+    let until = active
+        .iter()
+        .filter_map(|r| r.attempt.deadline())
+        .chain(dues)
+        .fold(if at_once { now } else { now + POLL }, Instant::min);
+    let fds: Vec<RawFd> = active.iter().filter_map(|r| r.attempt.fd()).collect();
+    // A failed poll is a wake-up like any other: every attempt is polled.
+    let _ = wait_readable(&fds, until);
 }
 
 /// Which steps are written and which are durable, when the recorder syncs
@@ -549,18 +472,17 @@ impl Durability {
         Ok(())
     }
 
-    /// Waits until step `step` is durable, keeping the attempts that end
-    /// meanwhile in `ended`.
-    fn wait(&mut self, step: u64, receiver: &Receiver<Message>, ended: &mut Vec<Message>) -> Result<(), RecordError> {
+    /// Waits until step `step` is durable. (The commands running go on
+    /// meanwhile; their output waits in their pipes.)
+    fn wait(&mut self, step: u64, synced: &Receiver<Synced>) -> Result<(), RecordError> {
         if step > self.requested {
             self.request();
         }
         while self.durable < step {
-            match receiver.recv() {
-                Ok(Message::Synced(result)) => self.synced(result)?,
-                Ok(done @ Message::Done(_)) => ended.push(done),
-                // The executor holds a sender, so the channel never disconnects.
-                Err(_) => return Err(RecordError("the syncer stopped".to_owned())),
+            match synced.recv() {
+                Ok(result) => self.synced(result)?,
+                // The syncer stops only after reporting a failure.
+                Err(_) => return Err(RecordError("the sync thread stopped".to_owned())),
             }
         }
         Ok(())
@@ -573,7 +495,7 @@ impl Durability {
 fn spawn_syncer<'scope>(
     scope: &'scope thread::Scope<'scope, '_>,
     mut syncer: Box<dyn Syncer>,
-    reply: Sender<Message>,
+    reply: Sender<Synced>,
 ) -> Result<Sender<u64>, RecordError> {
     let (requests, received) = mpsc::channel::<u64>();
     thread::Builder::new()
@@ -583,7 +505,7 @@ fn spawn_syncer<'scope>(
                 let step = received.try_iter().fold(step, u64::max);
                 let result = syncer.sync().map(|()| step);
                 let failed = result.is_err();
-                if reply.send(Message::Synced(result)).is_err() || failed {
+                if reply.send(result).is_err() || failed {
                     break;
                 }
             }
@@ -620,13 +542,9 @@ struct Track {
     duration: Option<Duration>,
 }
 
-/// What workers and the syncer tell the executor.
-enum Message {
-    /// An attempt ended.
-    Done(Box<Done>),
-    /// A sync ended: every step up to this one is durable.
-    Synced(Result<u64, RecordError>),
-}
+/// What the sync thread tells the executor: every step up to this one is
+/// durable, or the sync failed.
+type Synced = Result<u64, RecordError>;
 
 /// An attempt's end.
 struct Done {
@@ -724,28 +642,15 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Waits for the next message (or a due retry, or the poll interval)
-    /// and takes every message that is there.
-    fn wait(&self, receiver: &Receiver<Message>, sync_due: Option<Instant>) -> Vec<Message> {
-        let now = Instant::now();
-        let timeout = self
-            .backoff
+    /// When the next retry is due, if one waits.
+    fn next_due(&self) -> Option<Instant> {
+        self.backoff
             .iter()
             .filter_map(|&position| match self.tracks[position].state {
                 State::Backoff { due, .. } => Some(due),
                 _ => None,
             })
-            .chain(sync_due)
-            .map(|due| due.saturating_duration_since(now))
-            .fold(POLL, Duration::min);
-        let mut messages = Vec::new();
-        match receiver.recv_timeout(timeout) {
-            Ok(message) => messages.push(message),
-            // The executor holds a sender, so the channel never disconnects.
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-        }
-        messages.extend(receiver.try_iter());
-        messages
+            .min()
     }
 
     fn handle(&mut self, done: Done, sink: &mut dyn OutputSink) {
@@ -1117,85 +1022,108 @@ fn log_name(id: &str) -> String {
     name
 }
 
-/// One attempt: on its own thread with several jobs, else on the
-/// executor's.
-struct Worker<'p> {
-    plan: &'p Plan,
-    options: &'p ExecuteOptions,
-    runner: &'p dyn Runner,
-    cancel: &'p Cancel,
+/// An attempt that runs, with what the executor keeps of it.
+struct Running<'a> {
     instance: usize,
-    attempt: u32,
-    log: Option<PathBuf>,
+    number: u32,
+    attempt: Box<dyn Attempt + 'a>,
+    log: LogFile,
+    tail: VecDeque<String>,
+    /// Its output, kept until it ends when `jobs > 1`.
+    lines: Vec<String>,
 }
 
-impl Worker<'_> {
-    /// Runs the attempt on a thread of its own, its output buffered, and
-    /// sends its end to the executor.
-    fn run(&self, sender: Sender<Message>) {
-        // If the runner panics, the executor still hears that the attempt
-        // ended (the panic resurfaces when the run ends).
-        let mut reply = Reply {
-            sender,
-            done: None,
-            instance: self.instance,
-            attempt: self.attempt,
-        };
-        reply.done = Some(self.attempt(None));
-    }
-
-    /// Runs the attempt, passing each line to `stream`, or keeping them in
-    /// the result when there is none.
-    fn attempt(&self, mut stream: Option<&mut dyn FnMut(&str)>) -> Done {
-        let planned = &self.plan.phases[self.instance];
-        let mut log = LogFile {
-            path: self.log.as_deref(),
-            attempt: self.attempt,
-            file: None,
-        };
-        let mut tail = VecDeque::with_capacity(TAIL_LINES);
-        let mut lines = Vec::new();
+impl<'a> Running<'a> {
+    fn start(
+        plan: &'a Plan,
+        options: &'a ExecuteOptions,
+        runner: &'a dyn Runner,
+        cancel: &'a Cancel,
+        run: &Run<'_>,
+        instance: usize,
+        number: u32,
+    ) -> Self {
+        let planned = &plan.phases[instance];
         let job = Job {
-            instance: self.instance,
+            instance,
             id: &planned.id,
-            attempt: self.attempt,
+            attempt: number,
             command: planned.command.as_deref().unwrap_or(""),
-            dir: &self.options.dir,
-            env: &self.plan.env,
-            version: &self.plan.version,
-            release: &self.options.release,
+            dir: &options.dir,
+            env: &plan.env,
+            version: &plan.version,
+            release: &options.release,
             phase: &planned.phase,
             service: planned.service.as_deref(),
             timeout: planned.timeout_ms.map(Duration::from_millis),
-            cancel: self.cancel,
+            cancel,
         };
-        let outcome = self.runner.run(&job, &mut |line: &str| {
+        Self {
+            instance,
+            number,
+            attempt: runner.start(&job),
+            log: LogFile {
+                path: run.tracks[instance].log.clone(),
+                attempt: number,
+                file: None,
+            },
+            tail: VecDeque::with_capacity(TAIL_LINES),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Polls the attempt, passing each line to `stream` (or keeping them
+    /// when there is none); its end, once it has ended.
+    fn poll<'s>(&mut self, plan: &Plan, mut stream: Option<&mut (dyn OutputSink + 's)>) -> Option<Done> {
+        let Self {
+            instance,
+            attempt,
+            log,
+            tail,
+            lines,
+            ..
+        } = self;
+        let id = &plan.phases[*instance].id;
+        let outcome = attempt.poll(&mut |line: &str| {
             log.line(line);
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
             tail.push_back(line.to_owned());
             match &mut stream {
-                Some(stream) => stream(line),
+                Some(sink) => sink.output(*instance, id, &[line.to_owned()]),
                 None => lines.push(line.to_owned()),
             }
-        });
+        })?;
         if let Some((_, reason)) = failure(&outcome) {
             let how = match outcome {
                 Outcome::Exited(code) => format!("exit code {code}"),
                 Outcome::Signalled(signal) => format!("killed by signal {signal}"),
                 _ => reason.to_string(),
             };
-            log.line(&format!("--- attempt {} failed: {how} ---", self.attempt));
+            self.log.line(&format!("--- attempt {} failed: {how} ---", self.number));
         }
-        let log_ok = log.file.is_some();
-        Done {
+        Some(Done {
             instance: self.instance,
-            attempt: self.attempt,
+            attempt: self.number,
             outcome,
-            lines,
-            tail: tail.into(),
-            log_ok,
+            lines: std::mem::take(&mut self.lines),
+            tail: std::mem::take(&mut self.tail).into(),
+            log_ok: self.log.file.is_some(),
+        })
+    }
+}
+
+impl Done {
+    /// An attempt not started because the run was cancelled.
+    fn interrupted(instance: usize, attempt: u32) -> Self {
+        Self {
+            instance,
+            attempt,
+            outcome: Outcome::Interrupted,
+            lines: Vec::new(),
+            tail: Vec::new(),
+            log_ok: false,
         }
     }
 }
@@ -1203,18 +1131,17 @@ impl Worker<'_> {
 /// An instance's log, opened at its first line: an instance that prints
 /// nothing and succeeds leaves no file (creating thousands of empty files
 /// costs a run of `true`s more than anything else but the processes).
-struct LogFile<'p> {
-    path: Option<&'p Path>,
+struct LogFile {
+    path: Option<PathBuf>,
     attempt: u32,
     file: Option<File>,
 }
 
-impl LogFile<'_> {
+impl LogFile {
     fn line(&mut self, line: &str) {
         if self.file.is_none() {
-            self.file = self.path.and_then(|path| open_log(path, self.attempt));
             // Not retried: a log that cannot be opened is left out.
-            self.path = None;
+            self.file = self.path.take().and_then(|path| open_log(&path, self.attempt));
         }
         if let Some(file) = &mut self.file {
             let _ = writeln!(file, "{line}");
@@ -1222,8 +1149,6 @@ impl LogFile<'_> {
     }
 }
 
-/// Opens an instance's log: created for the first attempt, appended to for
-/// later ones.
 fn open_log(path: &Path, attempt: u32) -> Option<File> {
     let mut file = if attempt == 1 {
         File::create(path).ok()?
@@ -1234,28 +1159,6 @@ fn open_log(path: &Path, attempt: u32) -> Option<File> {
         writeln!(file, "--- attempt {attempt} ---").ok()?;
     }
     Some(file)
-}
-
-/// Sends an attempt's end when dropped, even if the runner panicked.
-struct Reply {
-    sender: Sender<Message>,
-    done: Option<Done>,
-    instance: usize,
-    attempt: u32,
-}
-
-impl Drop for Reply {
-    fn drop(&mut self) {
-        let done = self.done.take().unwrap_or_else(|| Done {
-            instance: self.instance,
-            attempt: self.attempt,
-            outcome: Outcome::SpawnFailed("internal error: the runner panicked".to_owned()),
-            lines: Vec::new(),
-            tail: Vec::new(),
-            log_ok: false,
-        });
-        let _ = self.sender.send(Message::Done(Box::new(done)));
-    }
 }
 
 #[cfg(test)]

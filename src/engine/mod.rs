@@ -17,5 +17,5 @@ pub use execute::{
     TAIL_LINES, execute,
 };
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
-pub use runner::{Call, Cancel, Job, Outcome, ProcessGroup, Runner, ScriptedRunner, ShellRunner};
+pub use runner::{Attempt, Call, Cancel, Job, Outcome, ProcessGroup, Runner, ScriptedRunner, ShellRunner};
 pub use view::{GraphView, ViewNode, graph_view};

@@ -58,7 +58,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -134,13 +134,78 @@ impl Outcome {
     }
 }
 
-/// Runs one attempt of one instance's command. Implementations are shared
-/// by the executor's worker threads.
+/// Runs attempts of instances' commands. The executor starts each attempt
+/// and then drives every running one from its own thread, waiting for any
+/// of their descriptors to become readable (as ninja does).
 pub trait Runner: Send + Sync {
-    /// Runs `job`, passing each line of its output to `output`, and returns
-    /// how it ended. It must return promptly once `job.cancel` is
-    /// cancelled.
-    fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome;
+    /// Starts `job` and returns it running. A command that cannot start is
+    /// an attempt that ends at its first poll ([`Outcome::SpawnFailed`]).
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a>;
+
+    /// Runs `job` to its end on this thread, passing each line of its
+    /// output to `output`.
+    fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
+        let mut attempt = self.start(job);
+        loop {
+            if let Some(outcome) = attempt.poll(output) {
+                return outcome;
+            }
+            let until = attempt.deadline().unwrap_or_else(|| Instant::now() + IDLE);
+            let _ = wait_readable(attempt.fd().as_slice(), until.min(Instant::now() + IDLE));
+        }
+    }
+}
+
+/// One running attempt. The executor calls [`poll`](Self::poll) when its
+/// descriptor is readable, when its deadline has passed, and at least every
+/// 50 ms; `poll` never blocks for long. It must end promptly once the job's
+/// [`Cancel`] handle is cancelled.
+pub trait Attempt {
+    /// The descriptor that becomes readable when the attempt has something
+    /// to do (output, or its end), if it has one.
+    fn fd(&self) -> Option<RawFd>;
+
+    /// When it must be polled even if nothing is readable (a timeout).
+    fn deadline(&self) -> Option<Instant>;
+
+    /// Passes on the output there is, acts on a deadline that has passed,
+    /// and returns how the attempt ended once it has.
+    fn poll(&mut self, output: &mut dyn FnMut(&str)) -> Option<Outcome>;
+}
+
+/// The longest [`Runner::run`] waits without polling its attempt.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// Waits until one of `fds` is readable (or at its end), or until `until`.
+/// Returns which are readable (none when the time passed or a signal came).
+///
+/// # Errors
+///
+/// `poll` failed.
+pub(crate) fn wait_readable(fds: &[RawFd], until: Instant) -> io::Result<Vec<bool>> {
+    let wait = until.saturating_duration_since(Instant::now());
+    // Round up, so that a wait never ends before `until`.
+    let timeout = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let count = libc::nfds_t::try_from(polls.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `polls` is a valid array of `count` initialised pollfds for
+    // the whole call.
+    let ready = unsafe { libc::poll(polls.as_mut_ptr(), count, timeout) };
+    if ready < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(error);
+    }
+    Ok(polls.iter().map(|poll| poll.revents != 0).collect())
 }
 
 /// A run's cancellation handle: cloned freely, shared with the Ctrl-C
@@ -262,7 +327,7 @@ impl Default for ShellRunner {
 }
 
 impl Runner for ShellRunner {
-    fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a> {
         let words = if self.direct { direct_words(job.command) } else { None };
         let spawned = match words {
             // A failed direct spawn goes through the shell, which reports
@@ -271,15 +336,30 @@ impl Runner for ShellRunner {
             None => self.spawn(job, None),
         };
         match spawned {
-            Ok((child, reader)) => self.supervise(job, child, reader, output),
-            Err(error) => Outcome::SpawnFailed(format!("cannot run `sh` in {}: {error}", job.dir.display())),
+            Ok((child, reader)) => Box::new(ShellAttempt {
+                group: Some(job.cancel.register(child.id())),
+                child,
+                reader: Some(reader),
+                exit: None,
+                cancel: job.cancel,
+                lines: LineSplitter::default(),
+                deadline: job.timeout.map(|timeout| Instant::now() + timeout),
+                timed_out: false,
+                killed: false,
+                grace: self.grace,
+            }),
+            Err(error) => Box::new(Failed(Some(format!(
+                "cannot run `sh` in {}: {error}",
+                job.dir.display()
+            )))),
         }
     }
 }
 
 impl ShellRunner {
     /// Spawns the command (directly when `words` is given) with its output
-    /// going to a new pipe, and returns the child and the pipe's read end.
+    /// going to a new pipe, and returns the child and the pipe's read end
+    /// (which does not block).
     fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(Child, io::PipeReader)> {
         let mut command = if let Some([program, args @ ..]) = words {
             let mut command = Command::new(self.resolve(program).ok_or(io::ErrorKind::NotFound)?);
@@ -291,6 +371,7 @@ impl ShellRunner {
             command
         };
         let (reader, writer) = io::pipe()?;
+        set_nonblocking(reader.as_raw_fd())?;
         command
             .current_dir(job.dir)
             .envs(job.variables())
@@ -324,65 +405,195 @@ impl ShellRunner {
             })
             .clone()
     }
+}
 
-    /// Reads the output until the end, enforcing the timeout, then reaps
-    /// the child.
-    fn supervise(
-        &self,
-        job: &Job<'_>,
-        mut child: Child,
-        mut reader: io::PipeReader,
-        output: &mut dyn FnMut(&str),
-    ) -> Outcome {
-        let group = job.cancel.register(child.id());
-        let mut lines = LineSplitter::default();
-        let mut deadline = job.timeout.map(|timeout| Instant::now() + timeout);
-        let mut timed_out = false;
-        let mut killed = false;
-        let mut buffer = [0_u8; 8192];
-        loop {
-            let wait = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            if wait == Some(Duration::ZERO) {
-                if !timed_out {
-                    timed_out = true;
-                    group.signal(libc::SIGTERM);
-                } else if !killed {
-                    killed = true;
-                    group.signal(libc::SIGKILL);
-                } else {
-                    // Something outside the group still holds the pipe.
-                    break;
+/// Makes `fd` non-blocking.
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor this process owns, with integer
+    // arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An attempt that could not start.
+struct Failed(Option<String>);
+
+impl Attempt for Failed {
+    fn fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll(&mut self, _output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        Some(Outcome::SpawnFailed(self.0.take().unwrap_or_default()))
+    }
+}
+
+/// A command [`ShellRunner`] started: its output is read until every
+/// process holding the pipe has closed it, then the leader is reaped.
+struct ShellAttempt<'a> {
+    child: Child,
+    /// `None` once the output has ended.
+    reader: Option<io::PipeReader>,
+    /// Registered with the cancel handle until the leader is reaped.
+    group: Option<ProcessGroup<'a>>,
+    /// After the output ended, while the leader has not exited: a
+    /// descriptor readable once it has (a pidfd).
+    exit: Option<OwnedFd>,
+    cancel: &'a Cancel,
+    lines: LineSplitter,
+    /// When to escalate: the timeout, then `grace` after each signal.
+    deadline: Option<Instant>,
+    timed_out: bool,
+    killed: bool,
+    grace: Duration,
+}
+
+/// How long a leader whose output ended is waited for before the executor
+/// goes on and watches for its exit (see [`ShellAttempt::exits_soon`]).
+const EXIT_SPIN: Duration = Duration::from_micros(500);
+
+/// How many reads one poll does at most, so that a chatty command does not
+/// keep the executor from the others.
+const READS_PER_POLL: usize = 16;
+
+impl Attempt for ShellAttempt<'_> {
+    fn fd(&self) -> Option<RawFd> {
+        match (&self.reader, &self.exit) {
+            (Some(reader), _) => Some(reader.as_raw_fd()),
+            (None, Some(exit)) => Some(exit.as_raw_fd()),
+            (None, None) => None,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn poll(&mut self, output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+            self.escalate(output);
+        }
+        if let Some(reader) = &mut self.reader {
+            let mut buffer = [0_u8; 8192];
+            let mut reads = 0;
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(read) => self.lines.push(&buffer[..read], output),
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                    Err(_) => break,
                 }
-                deadline = Some(Instant::now() + self.grace);
-                continue;
+                reads += 1;
+                if reads == READS_PER_POLL {
+                    return None;
+                }
             }
-            match wait_readable(reader.as_raw_fd(), wait) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+            self.end_output(output);
+        }
+        let exited = self.exited() || (self.exit.is_none() && self.exits_soon());
+        if !exited {
+            if self.exit.is_none() {
+                match pidfd(&self.child) {
+                    Some(fd) => self.exit = Some(fd),
+                    // No pidfd: wait here, as the output has ended.
+                    None => return Some(self.reap()),
+                }
             }
-            match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => lines.push(&buffer[..read], output),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+            return None;
+        }
+        Some(self.reap())
+    }
+}
+
+impl ShellAttempt<'_> {
+    /// The deadline passed: `SIGTERM` at the timeout, `SIGKILL` a grace
+    /// later, and after another grace stop waiting for the output
+    /// (something outside the group still holds the pipe).
+    fn escalate(&mut self, output: &mut dyn FnMut(&str)) {
+        if !self.timed_out {
+            self.timed_out = true;
+            self.signal(libc::SIGTERM);
+        } else if !self.killed {
+            self.killed = true;
+            self.signal(libc::SIGKILL);
+        } else {
+            self.end_output(output);
+        }
+        self.deadline = Some(Instant::now() + self.grace);
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(group) = &self.group {
+            group.signal(signal);
+        }
+    }
+
+    fn end_output(&mut self, output: &mut dyn FnMut(&str)) {
+        if self.reader.take().is_some() {
+            self.lines.finish(output);
+            if self.timed_out {
+                // Nothing a timed-out command started outlives it.
+                self.signal(libc::SIGKILL);
             }
         }
-        lines.finish(output);
-        if timed_out {
-            // Nothing a timed-out command started outlives it.
-            group.signal(libc::SIGKILL);
+    }
+
+    /// Whether the leader has exited, without reaping it (so that its
+    /// group id cannot be reused while the group is registered).
+    fn exited(&self) -> bool {
+        let pid: libc::id_t = self.child.id();
+        // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid for writes; WNOWAIT leaves the child
+        // unreaped.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid,
+                &raw mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: waitid returned, so `info` is initialised (si_pid stays 0
+        // while the child has not exited).
+        result != 0 || unsafe { info.si_pid() } != 0
+    }
+
+    /// Right after its output ends the leader is usually exiting already
+    /// (it closes its files before it becomes a zombie): waits for that a
+    /// little, without going back to `poll`.
+    fn exits_soon(&self) -> bool {
+        let until = Instant::now() + EXIT_SPIN;
+        while Instant::now() < until {
+            std::thread::yield_now();
+            if self.exited() {
+                return true;
+            }
         }
+        false
+    }
+
+    /// Reaps the leader and says how the attempt ended.
+    fn reap(&mut self) -> Outcome {
         // Unregister before reaping: once reaped, the group id may be reused.
-        drop(group);
-        let status = match child.wait() {
+        self.group = None;
+        self.exit = None;
+        let status = match self.child.wait() {
             Ok(status) => status,
             Err(error) => return Outcome::SpawnFailed(format!("cannot wait for the command: {error}")),
         };
-        if timed_out {
+        if self.timed_out {
             Outcome::TimedOut
-        } else if job.cancel.is_cancelled() && !status.success() {
+        } else if self.cancel.is_cancelled() && !status.success() {
             Outcome::Interrupted
         } else if let Some(code) = status.code() {
             Outcome::Exited(code)
@@ -392,27 +603,22 @@ impl ShellRunner {
     }
 }
 
-/// Waits until `fd` is readable (or at its end), at most `wait` (forever
-/// when `None`). `Ok(false)` when the time passed.
-fn wait_readable(fd: RawFd, wait: Option<Duration>) -> io::Result<bool> {
-    let timeout = match wait {
-        None => -1,
-        // Round up, so that a wait never ends before the deadline.
-        Some(wait) => i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
-    };
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `poll` points to one valid, initialised pollfd for the whole
-    // call, and the count passed is 1.
-    let ready = unsafe { libc::poll(&raw mut poll, 1, timeout) };
-    if ready < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ready > 0)
-    }
+/// A descriptor that becomes readable when `child` exits, where the system
+/// has them (Linux's pidfd).
+#[cfg(target_os = "linux")]
+fn pidfd(child: &Child) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(child.id()).ok()?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new
+    // descriptor, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: `fd` was just returned by pidfd_open: this process owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd(_child: &Child) -> Option<OwnedFd> {
+    None
 }
 
 /// The longest line passed on whole; longer ones are split.
@@ -564,7 +770,7 @@ impl ScriptedRunner {
 }
 
 impl Runner for ScriptedRunner {
-    fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner).push(Call {
             id: job.id.to_owned(),
             attempt: job.attempt,
@@ -579,35 +785,75 @@ impl Runner for ScriptedRunner {
         });
         let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(running, Ordering::SeqCst);
-        let outcome = self.script(job, output);
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        outcome
+        Box::new(ScriptedAttempt {
+            runner: self,
+            id: job.id,
+            attempt: job.attempt,
+            cancel: job.cancel,
+            printed: false,
+            end: self.delays.get(job.id).map(|&delay| Instant::now() + delay),
+            ended: false,
+        })
     }
 }
 
-impl ScriptedRunner {
-    fn script(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
-        for line in self.output.get(job.id).into_iter().flatten() {
-            output(line);
+/// An attempt of a [`ScriptedRunner`].
+struct ScriptedAttempt<'a> {
+    runner: &'a ScriptedRunner,
+    id: &'a str,
+    attempt: u32,
+    cancel: &'a Cancel,
+    printed: bool,
+    /// When its delay is over.
+    end: Option<Instant>,
+    ended: bool,
+}
+
+impl Attempt for ScriptedAttempt<'_> {
+    fn fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.end
+    }
+
+    fn poll(&mut self, output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        if self.ended {
+            return None;
         }
-        if self.interrupts.contains(job.id) {
-            job.cancel.cancel();
-            return Outcome::Interrupted;
-        }
-        if let Some(&delay) = self.delays.get(job.id) {
-            let end = Instant::now() + delay;
-            while Instant::now() < end {
-                if job.cancel.is_cancelled() {
-                    return Outcome::Interrupted;
-                }
-                std::thread::sleep(Duration::from_millis(2).min(end.saturating_duration_since(Instant::now())));
+        if !self.printed {
+            self.printed = true;
+            for line in self.runner.output.get(self.id).into_iter().flatten() {
+                output(line);
             }
         }
-        self.outcomes
-            .get(&(job.id.to_owned(), job.attempt))
-            .or_else(|| self.always.get(job.id))
-            .cloned()
-            .unwrap_or(Outcome::Exited(0))
+        let outcome = if self.runner.interrupts.contains(self.id) {
+            self.cancel.cancel();
+            Outcome::Interrupted
+        } else if self.end.is_some() && self.cancel.is_cancelled() {
+            Outcome::Interrupted
+        } else if self.end.is_some_and(|end| Instant::now() < end) {
+            return None;
+        } else {
+            self.runner
+                .outcomes
+                .get(&(self.id.to_owned(), self.attempt))
+                .or_else(|| self.runner.always.get(self.id))
+                .cloned()
+                .unwrap_or(Outcome::Exited(0))
+        };
+        self.ended = true;
+        self.runner.running.fetch_sub(1, Ordering::SeqCst);
+        Some(outcome)
+    }
+}
+
+impl Drop for ScriptedAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.runner.running.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
