@@ -43,11 +43,17 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
         }
     }
 
-    /// A line for people: above the spinner, or on stderr.
-    fn say(&self, line: &str) {
+    /// Lines for people: above the spinner, or on stderr with one write.
+    fn say(&self, lines: &str) {
+        if lines.is_empty() {
+            return;
+        }
         match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.println(lines.trim_end_matches('\n')),
+            None => {
+                // A closed stderr does not stop the run.
+                let _ = std::io::stderr().write_all(lines.as_bytes());
+            }
         }
     }
 
@@ -55,7 +61,9 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
         self.plan.phases.get(instance).map_or("?", |p| p.id.as_str())
     }
 
-    fn show(&mut self, event: &Event) {
+    /// Takes `event` into account, adding its line (if it has one) to
+    /// `lines`.
+    fn show(&mut self, event: &Event, lines: &mut String) {
         let id = self.id(event.instance()).to_owned();
         let line = match event {
             Event::Claimed { .. } => return,
@@ -93,7 +101,12 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
                 format!("- {id} skipped ({reason})")
             }
         };
-        self.say(&line);
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+
+    /// Names the running instances on the spinner.
+    fn update_bar(&self) {
         if let Some(bar) = &self.bar {
             let running: Vec<&str> = self.running.iter().map(|&i| self.id(i)).collect();
             bar.set_message(format!(
@@ -131,9 +144,12 @@ impl Recorder for Progress<'_, '_, '_> {
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
         // Recorded first: what is shown is in the log.
         self.journal.record(events)?;
+        let mut lines = String::new();
         for event in events {
-            self.show(event);
+            self.show(event, &mut lines);
         }
+        self.say(&lines);
+        self.update_bar();
         Ok(())
     }
 

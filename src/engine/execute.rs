@@ -38,9 +38,10 @@
 //!   running attempt succeeded (the ones expected to start next); then the
 //!   next instances in plan order, until [`CLAIM_AHEAD`] × `jobs` claims are
 //!   waiting to be used. Only instances with a command and enabled are
-//!   claimed. It asks for a sync at once when a claim expected next is not
-//!   covered by a sync already asked for, and otherwise within
-//!   [`SYNC_DELAY`]; when a command must start and its claim is not durable
+//!   claimed. It asks for a sync (after starting the step's commands) at
+//!   once when a claim expected next, or one of the first 2 × `jobs`
+//!   claims in plan order, is not covered by a sync already asked for, and
+//!   otherwise within [`SYNC_DELAY`]; when a command must start and its claim is not durable
 //!   yet, it waits for the sync. So the sync runs while commands run, and a
 //!   command that ends is usually followed at once by the next. A claim
 //!   changes no status: a claimed instance that does not start (fail-fast,
@@ -359,13 +360,6 @@ pub fn execute(
             if let Err(error) = sync.wait(needed.unwrap_or(0), &receiver) {
                 return stop(error);
             }
-            // Sync now if a claim expected to be used next is not being
-            // made durable, else soon.
-            if run.imminent.iter().any(|&i| sync.claimed[i] > sync.requested) {
-                sync.request();
-            } else {
-                sync.request_by(Instant::now() + SYNC_DELAY);
-            }
             for (instance, attempt) in to_spawn {
                 if cancel.is_cancelled() {
                     // Cancelled while the start was being recorded.
@@ -373,6 +367,16 @@ pub fn execute(
                     continue;
                 }
                 active.push(Running::start(plan, options, runner, cancel, &run, instance, attempt));
+            }
+            // After the spawns, so that the sync thread does not compete with
+            // them: at once if a claim expected next, or one of the first
+            // 2 × jobs in plan order, is not covered by a sync asked for;
+            // else soon.
+            let uncovered = |i: &usize| sync.claimed[*i] > sync.requested;
+            if run.imminent.iter().any(uncovered) || run.claims.iter().take(2 * run.jobs).any(uncovered) {
+                sync.request();
+            } else {
+                sync.request_by(Instant::now() + SYNC_DELAY);
             }
             if run.running.is_empty() && ended.is_empty() {
                 // Everything recorded is durable before the run returns.
