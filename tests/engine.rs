@@ -1412,3 +1412,17 @@ fn cancelling_kills_a_command_that_closed_its_output() {
     assert_eq!(outcome, Outcome::Interrupted);
     assert!(began.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn commands_get_sigpipe_back_and_stdin_from_dev_null() {
+    // stagecraft ignores SIGPIPE, as Rust programs do; a command must not
+    // inherit that (a shell cannot even trap a signal ignored on entry).
+    let dir = temp();
+    let cancel = Cancel::new();
+    assert_eq!(
+        shell("kill -PIPE $$", dir.path(), None, &cancel).0,
+        Outcome::Signalled(13)
+    );
+    let (outcome, lines) = shell("cat; echo end", dir.path(), None, &cancel);
+    assert_eq!((outcome, lines), (Outcome::Exited(0), vec!["end".to_owned()]));
+}

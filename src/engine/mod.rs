@@ -9,6 +9,7 @@ mod event;
 mod execute;
 mod plan;
 mod runner;
+mod spawn;
 mod view;
 
 pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};

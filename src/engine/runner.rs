@@ -20,9 +20,11 @@
 //!
 //! # How [`ShellRunner`] runs a command
 //!
-//! * The command runs as `/bin/sh -c COMMAND`, in its own process group
-//!   (`process_group(0)`, so the group id is the child's pid), with stdin
-//!   from `/dev/null`. Because the group is not the terminal's foreground
+//! * The command runs as `/bin/sh -c COMMAND`, started with
+//!   `posix_spawn` (as ninja does; see `spawn.rs`) in its own process group
+//!   (so the group id is the child's pid), with stdin from `/dev/null`,
+//!   `SIGPIPE` back to its default and the inherited environment as it was
+//!   when the runner was made, plus the variables above. Because the group is not the terminal's foreground
 //!   group, Ctrl-C reaches only stagecraft, which then kills the groups
 //!   (see below).
 //! * **Direct spawn.** A command with no shell syntax at all is spawned
@@ -57,15 +59,18 @@
 //!   so its id cannot have been reused by an unrelated process.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use super::spawn::Spawner;
 
 /// One attempt of one instance, as a runner sees it.
 #[derive(Clone, Copy, Debug)]
@@ -101,15 +106,25 @@ impl<'a> Job<'a> {
     /// environment. `STAGECRAFT_SERVICE` is empty for a global phase.
     #[must_use]
     pub fn variables(&self) -> [(&'static str, &'a str); 5] {
+        let [env, version, release, phase, service] = VARIABLES;
         [
-            ("STAGECRAFT_ENV", self.env),
-            ("STAGECRAFT_VERSION", self.version),
-            ("STAGECRAFT_RELEASE", self.release),
-            ("STAGECRAFT_PHASE", self.phase),
-            ("STAGECRAFT_SERVICE", self.service.unwrap_or("")),
+            (env, self.env),
+            (version, self.version),
+            (release, self.release),
+            (phase, self.phase),
+            (service, self.service.unwrap_or("")),
         ]
     }
 }
+
+/// The names of [`Job::variables`], in order.
+const VARIABLES: [&str; 5] = [
+    "STAGECRAFT_ENV",
+    "STAGECRAFT_VERSION",
+    "STAGECRAFT_RELEASE",
+    "STAGECRAFT_PHASE",
+    "STAGECRAFT_SERVICE",
+];
 
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -313,6 +328,8 @@ pub struct ShellRunner {
     /// Programs already looked up in `PATH`, so a direct spawn tries one
     /// `execve` instead of one per `PATH` entry.
     programs: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
+    /// The environment commands inherit, read when the runner is made.
+    spawner: Arc<Spawner>,
 }
 
 impl Default for ShellRunner {
@@ -322,6 +339,7 @@ impl Default for ShellRunner {
             grace: Duration::from_secs(2),
             direct: true,
             programs: Arc::default(),
+            spawner: Arc::new(Spawner::new(&VARIABLES)),
         }
     }
 }
@@ -336,9 +354,10 @@ impl Runner for ShellRunner {
             None => self.spawn(job, None),
         };
         match spawned {
-            Ok((child, reader)) => Box::new(ShellAttempt {
-                group: Some(job.cancel.register(child.id())),
-                child,
+            Ok((pid, reader)) => Box::new(ShellAttempt {
+                group: Some(job.cancel.register(pid.cast_unsigned())),
+                pid,
+                reaped: false,
                 reader: Some(reader),
                 exit: None,
                 cancel: job.cancel,
@@ -358,32 +377,25 @@ impl Runner for ShellRunner {
 
 impl ShellRunner {
     /// Spawns the command (directly when `words` is given) with its output
-    /// going to a new pipe, and returns the child and the pipe's read end
+    /// going to a new pipe, and returns its pid and the pipe's read end
     /// (which does not block).
-    fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(Child, io::PipeReader)> {
-        let mut command = if let Some([program, args @ ..]) = words {
-            let mut command = Command::new(self.resolve(program).ok_or(io::ErrorKind::NotFound)?);
-            command.args(args);
-            command
-        } else {
-            let mut command = Command::new(&self.shell);
-            command.arg("-c").arg(job.command);
-            command
+    fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(libc::pid_t, io::PipeReader)> {
+        let (program, args): (PathBuf, Vec<&OsStr>) = match words {
+            Some([program, args @ ..]) => (
+                self.resolve(program).ok_or(io::ErrorKind::NotFound)?,
+                args.iter().map(OsStr::new).collect(),
+            ),
+            _ => (self.shell.clone(), vec![OsStr::new("-c"), OsStr::new(job.command)]),
         };
         let (reader, writer) = io::pipe()?;
         set_nonblocking(reader.as_raw_fd())?;
-        command
-            .current_dir(job.dir)
-            .envs(job.variables())
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer)
-            .process_group(0);
-        let child = command.spawn()?;
-        // Closes this process's copies of the write end, so that the read
-        // end sees the end of the output when the command's processes exit.
-        drop(command);
-        Ok((child, reader))
+        let pid = self
+            .spawner
+            .spawn(&program, &args, job.dir, &job.variables(), writer.as_raw_fd())?;
+        // The write end closes here: the read end sees the end of the
+        // output when the command's processes have closed their copies.
+        drop(writer);
+        Ok((pid, reader))
     }
 
     /// `program` as a path: itself if it has a `/`, else the first
@@ -439,7 +451,9 @@ impl Attempt for Failed {
 /// A command [`ShellRunner`] started: its output is read until every
 /// process holding the pipe has closed it, then the leader is reaped.
 struct ShellAttempt<'a> {
-    child: Child,
+    /// The leader: the process spawned, whose pid is the group's id.
+    pid: libc::pid_t,
+    reaped: bool,
     /// `None` once the output has ended.
     reader: Option<io::PipeReader>,
     /// Registered with the cancel handle until the leader is reaped.
@@ -502,7 +516,7 @@ impl Attempt for ShellAttempt<'_> {
         let exited = self.exited() || (self.exit.is_none() && self.exits_soon());
         if !exited {
             if self.exit.is_none() {
-                match pidfd(&self.child) {
+                match pidfd(self.pid) {
                     Some(fd) => self.exit = Some(fd),
                     // No pidfd: wait here, as the output has ended.
                     None => return Some(self.reap()),
@@ -550,7 +564,7 @@ impl ShellAttempt<'_> {
     /// Whether the leader has exited, without reaping it (so that its
     /// group id cannot be reused while the group is registered).
     fn exited(&self) -> bool {
-        let pid: libc::id_t = self.child.id();
+        let pid = self.pid.cast_unsigned();
         // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: `info` is valid for writes; WNOWAIT leaves the child
@@ -587,10 +601,11 @@ impl ShellAttempt<'_> {
         // Unregister before reaping: once reaped, the group id may be reused.
         self.group = None;
         self.exit = None;
-        let status = match self.child.wait() {
+        let status = match wait_for(self.pid) {
             Ok(status) => status,
             Err(error) => return Outcome::SpawnFailed(format!("cannot wait for the command: {error}")),
         };
+        self.reaped = true;
         if self.timed_out {
             Outcome::TimedOut
         } else if self.cancel.is_cancelled() && !status.success() {
@@ -603,11 +618,37 @@ impl ShellAttempt<'_> {
     }
 }
 
-/// A descriptor that becomes readable when `child` exits, where the system
-/// has them (Linux's pidfd).
+/// An attempt dropped before its end (the executor stopped on an error) is
+/// killed and reaped, so that it leaves no zombie behind.
+impl Drop for ShellAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.signal(libc::SIGKILL);
+            self.group = None;
+            let _ = wait_for(self.pid);
+        }
+    }
+}
+
+/// Waits for the child `pid` to exit and reaps it.
+fn wait_for(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes the status to a valid int.
+        if unsafe { libc::waitpid(pid, &raw mut status, 0) } == pid {
+            return Ok(ExitStatus::from_raw(status));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// A descriptor that becomes readable when the child `pid` exits, where
+/// the system has them (Linux's pidfd).
 #[cfg(target_os = "linux")]
-fn pidfd(child: &Child) -> Option<OwnedFd> {
-    let pid = libc::pid_t::try_from(child.id()).ok()?;
+fn pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new
     // descriptor, or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -617,7 +658,7 @@ fn pidfd(child: &Child) -> Option<OwnedFd> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn pidfd(_child: &Child) -> Option<OwnedFd> {
+fn pidfd(_pid: libc::pid_t) -> Option<OwnedFd> {
     None
 }
 
