@@ -1287,7 +1287,7 @@ fn claims_come_before_starts_and_stay_a_few_jobs_ahead() {
             let started = position(&Event::Started { instance, attempt: 1 }).expect("started");
             assert!(claimed < started, "c{instance} started before it was claimed");
         }
-        // Never more than CLAIM_AHEAD × jobs claims, plus the `jobs`
+        // Never more than CLAIM_AHEAD × jobs claims ahead, plus the `jobs`
         // expected next, waiting to be used.
         let mut waiting = std::collections::BTreeSet::new();
         for event in &disk.written {
@@ -1303,6 +1303,34 @@ fn claims_come_before_starts_and_stay_a_few_jobs_ahead() {
             assert!(waiting.len() <= (engine::CLAIM_AHEAD + 1) * jobs, "{waiting:?}");
         }
     }
+}
+
+#[test]
+fn long_commands_claim_little_more_than_the_next() {
+    // Each command takes 15 ms: the last 5 ms saw at most one start.
+    let plan = chain(6);
+    let mut runner = ScriptedRunner::new();
+    for i in 0..6 {
+        runner = runner.delay(&format!("c{i}"), Duration::from_millis(15));
+    }
+    let (result, disk, early) = run_syncing(&plan, &options(), &runner, None);
+    assert!(result.expect("execute").succeeded());
+    assert!(early.is_empty());
+    let mut waiting = std::collections::BTreeSet::new();
+    let mut most = 0;
+    for event in &disk.written {
+        match *event {
+            Event::Claimed { instance } => {
+                waiting.insert(instance);
+            }
+            Event::Started { instance, .. } => {
+                waiting.remove(&instance);
+            }
+            _ => {}
+        }
+        most = most.max(waiting.len());
+    }
+    assert!(most <= 3, "{most} claims waited at once");
 }
 
 #[test]

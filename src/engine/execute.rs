@@ -36,17 +36,20 @@
 //!   executor claims ahead, in each step: the first `jobs` instances, in
 //!   plan order, of those ready and those that would be ready if every
 //!   running attempt succeeded (the ones expected to start next); then the
-//!   next instances in plan order, until [`CLAIM_AHEAD`] × `jobs` claims are
-//!   waiting to be used. Only instances with a command and enabled are
-//!   claimed. It asks for a sync (after starting the step's commands) at
-//!   once when a claim expected next, or one of the first 2 × `jobs`
-//!   claims in plan order, is not covered by a sync already asked for, and
-//!   otherwise within [`SYNC_DELAY`]; when a command must start and its claim is not durable
-//!   yet, it waits for the sync. So the sync runs while commands run, and a
-//!   command that ends is usually followed at once by the next. A claim
-//!   changes no status: a claimed instance that does not start (fail-fast,
-//!   Ctrl-C) is skipped like any pending one. `execute` returns only once
-//!   every step is durable.
+//!   next instances in plan order, until `jobs` plus as many as started in
+//!   the last [`CLAIM_WINDOW`] (5 ms) wait to be used, at most
+//!   [`CLAIM_AHEAD`] (8) × `jobs`. So commands that take milliseconds share
+//!   syncs, and longer ones claim little more than the next. Only enabled
+//!   instances with a command are claimed. The executor asks for a sync,
+//!   after starting the step's commands, at once when one of the claims
+//!   expected next or of the first `jobs` claims in plan order is not
+//!   covered by a sync already asked for, and otherwise within
+//!   [`SYNC_DELAY`]; when a command must start and its claim is not
+//!   durable yet, it waits for the sync. So the sync runs while commands
+//!   run, and a command that ends is usually followed at once by the next.
+//!   A claim changes no status: a claimed instance that does not start
+//!   (fail-fast, Ctrl-C) is skipped like any pending one. `execute` returns
+//!   only once every step is durable.
 //! * **Retries.** An attempt that fails (non-zero exit, killed by a signal,
 //!   timeout, cannot start) is retried while attempts remain (`retry N`
 //!   allows N + 1 attempts): `AttemptFailed` is recorded, then after
@@ -133,8 +136,12 @@ pub const TAIL_LINES: usize = 10;
 /// The longest the executor waits before looking at the cancel handle.
 const POLL: Duration = Duration::from_millis(50);
 
-/// How many instances per job the executor keeps claimed ahead.
-pub const CLAIM_AHEAD: usize = 3;
+/// The most instances per job the executor keeps claimed ahead.
+pub const CLAIM_AHEAD: usize = 8;
+
+/// Claims ahead cover about as many starts as this long saw, so that short
+/// commands share syncs and long ones claim little more than the next.
+pub const CLAIM_WINDOW: Duration = Duration::from_millis(5);
 
 /// The longest a recorded event waits for a sync when no claim needs one.
 pub const SYNC_DELAY: Duration = Duration::from_millis(10);
@@ -345,7 +352,7 @@ pub fn execute(
             run.start_due(Instant::now());
             run.start_ready();
             if sync.requests.is_some() {
-                run.claim_next();
+                run.claim_next(Instant::now());
             }
             if !run.events.is_empty() {
                 if let Err(error) = recorder.record(&run.events) {
@@ -370,10 +377,10 @@ pub fn execute(
             }
             // After the spawns, so that the sync thread does not compete with
             // them: at once if a claim expected next, or one of the first
-            // 2 × jobs in plan order, is not covered by a sync asked for;
-            // else soon.
+            // `jobs` in plan order, is not covered by a sync asked for; else
+            // soon.
             let uncovered = |i: &usize| sync.claimed[*i] > sync.requested;
-            if run.imminent.iter().any(uncovered) || run.claims.iter().take(2 * run.jobs).any(uncovered) {
+            if run.imminent.iter().any(uncovered) || run.claims.iter().take(run.jobs).any(uncovered) {
                 sync.request();
             } else {
                 sync.request_by(Instant::now() + SYNC_DELAY);
@@ -584,6 +591,8 @@ struct Run<'p> {
     cursor: usize,
     /// The claimed instances expected to start first.
     imminent: Vec<usize>,
+    /// When the instances started in the last [`CLAIM_WINDOW`] did.
+    recent: VecDeque<Instant>,
     /// Attempts recorded as started, to spawn once recorded.
     to_spawn: Vec<(usize, u32)>,
     first_failed: Option<usize>,
@@ -639,6 +648,7 @@ impl<'p> Run<'p> {
             claims: BTreeSet::new(),
             cursor: 0,
             imminent: Vec::new(),
+            recent: VecDeque::new(),
             to_spawn: Vec::new(),
             first_failed: None,
             stopping: false,
@@ -885,6 +895,7 @@ impl<'p> Run<'p> {
             } else if self.running.len() < self.jobs {
                 self.ready.remove(&instance);
                 self.running.insert(instance);
+                self.recent.push_back(Instant::now());
                 self.tracks[instance].started = Some(Instant::now());
                 self.start(instance, 1);
             } else {
@@ -896,12 +907,21 @@ impl<'p> Run<'p> {
     /// Claims the instances expected to start soon (see the module docs):
     /// the first `jobs`, in plan order, of those ready now and those that
     /// would be ready if every running attempt succeeded; then the next
-    /// instances in plan order, until [`CLAIM_AHEAD`] × `jobs` are claimed.
-    /// Only instances that run a command are claimed.
-    fn claim_next(&mut self) {
+    /// instances in plan order, until `jobs` plus the number of starts in
+    /// the last [`CLAIM_WINDOW`] are claimed, at most [`CLAIM_AHEAD`] ×
+    /// `jobs`. Only instances that run a command are claimed.
+    fn claim_next(&mut self, now: Instant) {
         if self.stopping || self.interrupted {
             return;
         }
+        while self
+            .recent
+            .front()
+            .is_some_and(|&start| now.duration_since(start) > CLAIM_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        let ahead = (self.jobs + self.recent.len()).min(CLAIM_AHEAD * self.jobs);
         let runs = |instance: usize| {
             let planned = &self.plan.phases[instance];
             planned.enabled && planned.command.is_some()
@@ -935,7 +955,7 @@ impl<'p> Run<'p> {
                 self.events.push(Event::Claimed { instance });
             }
         }
-        while self.claims.len() < CLAIM_AHEAD * self.jobs && self.cursor < self.tracks.len() {
+        while self.claims.len() < ahead && self.cursor < self.tracks.len() {
             let instance = self.cursor;
             self.cursor += 1;
             if runs(instance)

@@ -14,8 +14,8 @@ mod view;
 
 pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};
 pub use execute::{
-    CLAIM_AHEAD, ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, SYNC_DELAY, Summary,
-    TAIL_LINES, execute,
+    CLAIM_AHEAD, CLAIM_WINDOW, ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, SYNC_DELAY,
+    Summary, TAIL_LINES, execute,
 };
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
 pub use runner::{Attempt, Call, Cancel, Job, Outcome, ProcessGroup, Runner, ScriptedRunner, ShellRunner};
