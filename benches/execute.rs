@@ -23,7 +23,9 @@
 //!    edges, every one enabled with command `true`; `ninja -j1` prints N
 //!    `[k/N]` lines and `make -j1` echoes `true` N times; a real
 //!    `stagecraft deploy` completes N instances, counted in its release log.
-//!    At the smallest size, the run is repeated under `strace -f -c -w` (if
+//!    At every size, one more run under `perf stat` (if installed and
+//!    allowed) counts its `fdatasync` calls on a tracepoint, which barely
+//!    slows it. At the smallest size, the run is repeated under `strace -f -c -w` (if
 //!    installed) to count its `fdatasync`/`fsync` calls and their average
 //!    wall time.
 //! 3. Timing: `stagecraft deploy --jobs 1|2`, `ninja -j1|-j2`, `make
@@ -112,6 +114,10 @@ struct RunCheck {
     output_logs: usize,
     /// From `strace -f -c -w`, when it ran.
     syncs: Option<Syncs>,
+    /// `fdatasync` calls of a run counted by `perf stat` (a tracepoint:
+    /// it barely slows the run, where strace slows every command and so
+    /// changes how far ahead the executor claims), when perf may.
+    perf_syncs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -156,6 +162,7 @@ fn main() {
     let ninja = which("ninja").expect("ninja is needed (apt install ninja-build)");
     let make = which("make").expect("GNU make is needed");
     let strace = which("strace");
+    let perf = which("perf");
     println!(
         "stagecraft execute bench: {} run(s) after 1 warm-up, sizes {:?}, commands round-robin, sync(2) before each\nbinary {}\n{}",
         options.runs,
@@ -192,7 +199,13 @@ fn main() {
         let make_tasks = count_output(&dir, &make, &["-j1", "-f", "Makefile"], |l| l == "true");
         assert_eq!(make_tasks, size, "make -j1 ran {make_tasks} recipes, not {size}");
         let traced = strace.as_deref().filter(|_| position == 0);
-        let checks = [1, 2].map(|jobs| check_run(&stagecraft, &dir, size, jobs, traced));
+        let checks = [1, 2].map(|jobs| {
+            let mut check = check_run(&stagecraft, &dir, size, jobs, traced);
+            check.perf_syncs = perf
+                .as_deref()
+                .and_then(|perf| perf_syncs(perf, &stagecraft, &dir, jobs));
+            check
+        });
         println!(
             "\n{size} tasks: {edges} edges ({:.2}/task); ninja and make each run {size} commands; a stagecraft run completes {size} instances",
             approx(edges as u64) / approx(size as u64),
@@ -365,6 +378,52 @@ fn check_run(stagecraft: &Path, dir: &Path, size: usize, jobs: u8, strace: Optio
     check
 }
 
+/// The `fdatasync` calls of one real run, counted by `perf stat` on the
+/// `syscalls:sys_enter_fdatasync` tracepoint; `None` if perf cannot.
+fn perf_syncs(perf: &Path, stagecraft: &Path, dir: &Path, jobs: u8) -> Option<u64> {
+    let state = dir.join(format!("check-perf-j{jobs}"));
+    let counts = dir.join(format!("perf-j{jobs}.csv"));
+    let _ = fs::remove_dir_all(&state);
+    let jobs = jobs.to_string();
+    let status = Command::new(perf)
+        .args(["stat", "-x", ",", "-e", "syscalls:sys_enter_fdatasync", "-o"])
+        .arg(&counts)
+        .arg("--")
+        .arg(stagecraft)
+        .args([
+            "deploy",
+            "-f",
+            "gen.stagecraft",
+            "--env",
+            "prod",
+            "--version",
+            "bench",
+            "--jobs",
+            &jobs,
+            "--state-dir",
+        ])
+        .arg(&state)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    // `COUNT,,syscalls:sys_enter_fdatasync,…`; `<not supported>` when the
+    // tracepoint is not allowed.
+    fs::read_to_string(&counts)
+        .ok()?
+        .lines()
+        .find(|line| line.contains("sys_enter_fdatasync"))?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 // ---- the durable transition (as benches/state.rs) ------------------------------------
 
 /// The median and 90th percentile of one transition, per history size.
@@ -490,8 +549,17 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
         "\nDurability of a stagecraft run (one checked run per size and -j, outside the timing)"
     );
     let header = format!(
-        "{:>7} | {:>2} | {:>9} | {:>15} | {:>11} | {:>9} | {:>6} | {:>12} | {:>11}",
-        "tasks", "-j", "log lines", "started/compl.", "output logs", "fdatasync", "fsync", "syncs/task", "µs/fdatasync"
+        "{:>7} | {:>2} | {:>9} | {:>15} | {:>11} | {:>9} | {:>6} | {:>12} | {:>11} | {:>17}",
+        "tasks",
+        "-j",
+        "log lines",
+        "started/compl.",
+        "output logs",
+        "fdatasync",
+        "fsync",
+        "syncs/task",
+        "µs/fdatasync",
+        "syncs/task (perf)"
     );
     let _ = writeln!(out, "{header}\n{}", "-".repeat(header.chars().count()));
     for row in rows {
@@ -505,9 +573,13 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
                 ),
                 None => ("-".to_owned(), "-".to_owned(), "-".to_owned(), "-".to_owned()),
             };
+            let perf = check.perf_syncs.map_or_else(
+                || "-".to_owned(),
+                |syncs| format!("{:.3}", approx(syncs) / approx(row.tasks as u64)),
+            );
             let _ = writeln!(
                 out,
-                "{:>7} | {jobs:>2} | {:>9} | {:>15} | {:>11} | {fdatasync:>9} | {fsync:>6} | {per_task:>12} | {latency:>11}",
+                "{:>7} | {jobs:>2} | {:>9} | {:>15} | {:>11} | {fdatasync:>9} | {fsync:>6} | {per_task:>12} | {latency:>11} | {perf:>17}",
                 row.tasks,
                 check.log_lines,
                 format!("{}/{}", check.started, check.completed),
@@ -517,7 +589,7 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
     }
     let _ = writeln!(
         out,
-        "(syncs from `strace -f -c -w` at the smallest size; µs/fdatasync is its wall time under strace)"
+        "(fdatasync, fsync, syncs/task: `strace -f -c -w` at the smallest size, which slows every command and so\n makes the executor claim less far ahead; µs/fdatasync is its wall time under strace. syncs/task (perf):\n fdatasync calls counted by `perf stat` on a tracepoint, which barely slows the run)"
     );
     let _ = writeln!(
         out,
@@ -590,6 +662,7 @@ fn results_json(rows: &[Row], transitions: &[Transition], options: &Options, sta
                         "fsync": c.syncs.map(|s| s.fsync),
                         "syncs_per_task": c.syncs.map(|s| round(approx(s.fdatasync + s.fsync) / approx(row.tasks as u64))),
                         "fdatasync_us_under_strace": c.syncs.map(|s| s.fdatasync_us),
+                        "fdatasync_perf": c.perf_syncs,
                     })
                 })
                 .collect();
