@@ -212,19 +212,9 @@ fn main() {
         );
 
         let run_args = |jobs: &'static str, state: &'static str| {
-            vec![
-                "deploy",
-                "-f",
-                "gen.stagecraft",
-                "--env",
-                "prod",
-                "--version",
-                "bench",
-                "--jobs",
-                jobs,
-                "--state-dir",
-                state,
-            ]
+            let mut args = deploy_args(jobs).to_vec();
+            args.push(state);
+            args
         };
         let measured = [
             Measured::new(COMMANDS[0], &stagecraft, run_args("1", "state-j1-{run}")),
@@ -275,6 +265,23 @@ fn main() {
     }
 }
 
+/// `stagecraft deploy` of the generated pipeline with `jobs`, up to the
+/// `--state-dir` flag (its value follows).
+fn deploy_args(jobs: &str) -> [&str; 10] {
+    [
+        "deploy",
+        "-f",
+        "gen.stagecraft",
+        "--env",
+        "prod",
+        "--version",
+        "bench",
+        "--jobs",
+        jobs,
+        "--state-dir",
+    ]
+}
+
 // ---- checks ------------------------------------------------------------------------
 
 /// Every planned instance runs `true` and is enabled.
@@ -312,18 +319,7 @@ fn check_run(stagecraft: &Path, dir: &Path, size: usize, jobs: u8, strace: Optio
     };
     let jobs_text = jobs.to_string();
     let output = command
-        .args([
-            "deploy",
-            "-f",
-            "gen.stagecraft",
-            "--env",
-            "prod",
-            "--version",
-            "bench",
-            "--jobs",
-            &jobs_text,
-            "--state-dir",
-        ])
+        .args(deploy_args(&jobs_text))
         .arg(&state)
         .current_dir(dir)
         .output()
@@ -390,18 +386,7 @@ fn perf_syncs(perf: &Path, stagecraft: &Path, dir: &Path, jobs: u8) -> Option<u6
         .arg(&counts)
         .arg("--")
         .arg(stagecraft)
-        .args([
-            "deploy",
-            "-f",
-            "gen.stagecraft",
-            "--env",
-            "prod",
-            "--version",
-            "bench",
-            "--jobs",
-            &jobs,
-            "--state-dir",
-        ])
+        .args(deploy_args(&jobs))
         .arg(&state)
         .current_dir(dir)
         .stdout(std::process::Stdio::null())
