@@ -895,7 +895,7 @@ impl<'p> Run<'p> {
             } else if self.running.len() < self.jobs {
                 self.ready.remove(&instance);
                 self.running.insert(instance);
-                self.recent.push_back(Instant::now());
+                self.started_now(Instant::now());
                 self.tracks[instance].started = Some(Instant::now());
                 self.start(instance, 1);
             } else {
@@ -914,13 +914,7 @@ impl<'p> Run<'p> {
         if self.stopping || self.interrupted {
             return;
         }
-        while self
-            .recent
-            .front()
-            .is_some_and(|&start| now.duration_since(start) > CLAIM_WINDOW)
-        {
-            self.recent.pop_front();
-        }
+        self.forget_starts_before(now);
         let ahead = (self.jobs + self.recent.len()).min(CLAIM_AHEAD * self.jobs);
         let runs = |instance: usize| {
             let planned = &self.plan.phases[instance];
@@ -964,6 +958,23 @@ impl<'p> Run<'p> {
             {
                 self.events.push(Event::Claimed { instance });
             }
+        }
+    }
+
+    /// An instance started (for [`claim_next`](Self::claim_next)).
+    fn started_now(&mut self, now: Instant) {
+        self.forget_starts_before(now);
+        self.recent.push_back(now);
+    }
+
+    /// Keeps only the starts of the [`CLAIM_WINDOW`] before `now`.
+    fn forget_starts_before(&mut self, now: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&start| now.duration_since(start) > CLAIM_WINDOW)
+        {
+            self.recent.pop_front();
         }
     }
 
