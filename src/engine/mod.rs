@@ -1,15 +1,25 @@
-//! Planning (and, later, execution) of workflows.
+//! Planning and execution of workflows.
 //!
-//! [`plan`] turns a compiled pipeline, an env and a workflow into a [`Plan`]:
-//! the instances in execution order with commands interpolated and
-//! conditions decided. It is what `plan` prints and what the executor walks.
-//! [`graph_view`] is the same selection for `stagecraft graph`.
+//! * `plan`: [`plan`] turns a compiled pipeline, an env and a workflow into
+//!   a [`Plan`]: the instances in execution order with commands
+//!   interpolated and conditions decided. It is what `plan` prints and what
+//!   the executor walks. `view`: [`graph_view`] is the same selection for
+//!   `stagecraft graph`.
+//! * `execute`: [`execute`] walks a plan, one thread watching every running
+//!   command, and reports each change as an [`Event`] to a [`Recorder`].
+//!   `sync`: which of those are durable, and the thread that syncs.
+//! * `runner`: the [`Runner`] trait and its running [`Attempt`]s, the real
+//!   [`ShellRunner`] (processes started by `spawn`, with `posix_spawn`), the
+//!   [`ScriptedRunner`] for tests, and [`Cancel`].
+//! * `event`: [`Event`], [`Reason`], [`Recorder`] and [`Syncer`], the seam
+//!   to the state layer, which this layer never imports.
 
 mod event;
 mod execute;
 mod plan;
 mod runner;
 mod spawn;
+mod sync;
 mod view;
 
 pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};
