@@ -9,8 +9,8 @@
 //!   command, and reports each change as an [`Event`] to a [`Recorder`].
 //!   `sync`: which of those are durable, and the thread that syncs.
 //! * `runner`: the [`Runner`] trait and its running [`Attempt`]s, the real
-//!   [`ShellRunner`] (processes started by `spawn`, with `posix_spawn`), the
-//!   [`ScriptedRunner`] for tests, and [`Cancel`].
+//!   [`ShellRunner`] (processes started by `spawn`, with `posix_spawn`) and
+//!   [`Cancel`]; `scripted`: the [`ScriptedRunner`] for tests.
 //! * `event`: [`Event`], [`Reason`], [`Recorder`] and [`Syncer`], the seam
 //!   to the state layer, which this layer never imports.
 
@@ -18,6 +18,7 @@ mod event;
 mod execute;
 mod plan;
 mod runner;
+mod scripted;
 mod spawn;
 mod sync;
 mod view;
@@ -28,5 +29,6 @@ pub use execute::{
     Summary, TAIL_LINES, execute,
 };
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
-pub use runner::{Attempt, Call, Cancel, Job, Outcome, ProcessGroup, Runner, ScriptedRunner, ShellRunner};
+pub use runner::{Attempt, Cancel, Job, Outcome, ProcessGroup, Runner, ShellRunner};
+pub use scripted::{Call, ScriptedRunner};
 pub use view::{GraphView, ViewNode, graph_view};
