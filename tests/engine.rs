@@ -944,6 +944,21 @@ fn shell(command: &str, dir: &Path, timeout: Option<Duration>, cancel: &Cancel) 
     (outcome, lines)
 }
 
+/// Runs `command` as [`shell`] does, cancelling the run `after_ms` into it;
+/// returns its outcome and how long it took.
+fn shell_cancelled(command: &str, dir: &Path, after_ms: u64) -> (Outcome, Duration) {
+    let cancel = Cancel::new();
+    let canceller = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(after_ms));
+        canceller.cancel();
+    });
+    let began = Instant::now();
+    let (outcome, _) = shell(command, dir, None, &cancel);
+    thread.join().unwrap();
+    (outcome, began.elapsed())
+}
+
 fn temp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -1069,17 +1084,9 @@ fn a_timeout_kills_a_direct_spawn() {
 #[test]
 fn cancelling_kills_running_commands() {
     let dir = temp();
-    let cancel = Cancel::new();
-    let canceller = cancel.clone();
-    let thread = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        canceller.cancel();
-    });
-    let began = Instant::now();
-    let (outcome, _) = shell("sleep 30 & echo $! > bg.pid; sleep 10", dir.path(), None, &cancel);
-    thread.join().unwrap();
+    let (outcome, took) = shell_cancelled("sleep 30 & echo $! > bg.pid; sleep 10", dir.path(), 200);
     assert_eq!(outcome, Outcome::Interrupted);
-    assert!(began.elapsed() < Duration::from_secs(2));
+    assert!(took < Duration::from_secs(2));
     let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
     assert!(wait_gone(pid.trim()), "the background sleep {pid} survived");
 }
@@ -1428,17 +1435,9 @@ fn a_timeout_applies_after_the_output_closed() {
 #[test]
 fn cancelling_kills_a_command_that_closed_its_output() {
     let dir = temp();
-    let cancel = Cancel::new();
-    let stopper = cancel.clone();
-    let thread = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        stopper.cancel();
-    });
-    let began = Instant::now();
-    let (outcome, _) = shell("exec >/dev/null 2>&1; sleep 30", dir.path(), None, &cancel);
-    thread.join().unwrap();
+    let (outcome, took) = shell_cancelled("exec >/dev/null 2>&1; sleep 30", dir.path(), 300);
     assert_eq!(outcome, Outcome::Interrupted);
-    assert!(began.elapsed() < Duration::from_secs(10));
+    assert!(took < Duration::from_secs(10));
 }
 
 #[test]
