@@ -25,7 +25,7 @@ use report::{JsonReport, SourceFile};
 /// The name of the pipeline file looked up when `-f` is not given.
 pub const DEFAULT_FILE: &str = "pipeline.stagecraft";
 
-/// Exit codes, the same for every command (PRODUCT.md §3).
+/// Exit codes, the same for every command (`spec/commands/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Success.
