@@ -882,3 +882,23 @@ workflow deploy { g }
         .stderr_contains("stagecraft::service-outside-for-each")
         .run();
 }
+
+#[test]
+fn wait_takes_the_language_duration_syntax() {
+    // `--wait` reads durations as `timeout` does: no spaces, no fractions,
+    // units ms/s/m/h only.
+    for bad in ["1.5m", "10 s", "10sec", "30"] {
+        Test::new()
+            .file(FILE, PIPELINE)
+            .args(["deploy", "--env", "dev", "--dry-run", &format!("--wait={bad}")])
+            .status(1)
+            .stderr_contains("write a duration such as `30s`, `5m` or `1m30s`")
+            .stdout("")
+            .run();
+    }
+    Test::new()
+        .file(FILE, PIPELINE)
+        .args(["deploy", "--env", "dev", "--dry-run", "--wait=1m30s"])
+        .status(0)
+        .run();
+}

@@ -1,10 +1,11 @@
-//! Durations as written in `timeout` and `backoff`: one or more
-//! `<digits><unit>` groups, units `ms`, `s`, `m`, `h` (`1m30s`).
+//! Durations: one syntax for the language (`timeout`, `backoff`) and every
+//! flag (`--wait`): one or more `<digits><unit>` groups, units `ms`, `s`,
+//! `m`, `h` (`1m30s`). [`format`] writes a duration back in that syntax.
 
 use std::time::Duration;
 
 /// Parses a duration, or says in words what is wrong with it.
-pub(super) fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total: u64 = 0;
     let mut rest = text;
     if rest.is_empty() {
@@ -38,6 +39,27 @@ pub(super) fn parse(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
+/// Writes a duration in the syntax [`parse`] reads, largest unit first,
+/// leaving out zero groups (`1m30s`, `250ms`, `0s`). Below a millisecond is
+/// dropped.
+#[must_use]
+pub fn format(duration: Duration) -> String {
+    let mut millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".to_owned();
+    }
+    let mut text = String::new();
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        let count = millis / size;
+        millis %= size;
+        if count > 0 {
+            text.push_str(&count.to_string());
+            text.push_str(unit);
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +69,15 @@ mod tests {
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse("1h30m5s"), Ok(Duration::from_secs(5405)));
+    }
+
+    #[test]
+    fn formats_what_it_parses() {
+        for text in ["0s", "250ms", "1s", "1m30s", "2h5ms", "1h1m1s1ms"] {
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
+        assert_eq!(format(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format(Duration::from_micros(1500)), "1ms");
     }
 
     #[test]

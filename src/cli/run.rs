@@ -71,9 +71,9 @@ fn parse_wait(text: &str) -> Result<Wait, String> {
     if text == "forever" {
         return Ok(Wait::Forever);
     }
-    humantime::parse_duration(text)
+    crate::check::duration::parse(text)
         .map(Wait::For)
-        .map_err(|e| format!("`{text}` is not a duration such as `30s` or `5m`: {e}"))
+        .map_err(|e| format!("{e}; write a duration such as `30s`, `5m` or `1m30s`"))
 }
 
 /// `stagecraft build`.
@@ -321,7 +321,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
                 "waited {}; wait longer with --wait=DURATION",
-                humantime::format_duration(duration)
+                crate::check::duration::format(duration)
             )),
             (StateError::Locked { .. }, _) => Some("wait for it with --wait, or --wait=DURATION".to_owned()),
             _ => None,
