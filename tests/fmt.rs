@@ -329,115 +329,125 @@ impl Gen {
                     g.tok("=");
                     g.string(i, false);
                 }
-                2 => {
-                    g.tok("env");
-                    g.tok(&format!("e{i}"));
-                    if i > 0 && g.chance(50) {
-                        g.tok("extends");
-                        let parent = g.below(i);
-                        g.tok(&format!("e{parent}"));
-                    }
-                    g.tok("{");
-                    for _ in 0..g.below(3) {
-                        let v = g.below(vars);
-                        g.tok(&format!("v{v}"));
-                        g.tok("=");
-                        g.tok("\"x\"");
-                    }
-                    g.tok("}");
-                }
-                3 => {
-                    g.tok("service");
-                    g.tok(&format!("s{i}"));
-                    g.tok("{");
-                    g.tok("path");
-                    g.tok("=");
-                    g.tok(&format!("\"services/s{i}\""));
-                    if i > 0 && g.chance(50) {
-                        g.tok("after");
-                        let before = g.below(i);
-                        g.tok(&format!("s{before}"));
-                    }
-                    g.tok("}");
-                }
-                4 => {
-                    g.tok("phase");
-                    g.tok(&format!("p{i}"));
-                    g.tok("{");
-                    let mut clauses: Vec<u8> = vec![0, 1, 2, 3, 4, 5];
-                    for k in (1..clauses.len()).rev() {
-                        let j = g.below(k + 1);
-                        clauses.swap(k, j);
-                    }
-                    for clause in clauses {
-                        if !g.chance(60) {
-                            continue;
-                        }
-                        match clause {
-                            0 if per_service[i] => {
-                                g.tok("for");
-                                g.tok("each");
-                                g.tok("service");
-                            }
-                            1 if i > 0 => {
-                                g.tok("after");
-                                let count = 1 + g.below(2);
-                                for n in 0..count {
-                                    if n > 0 {
-                                        g.tok(",");
-                                    }
-                                    let dep = g.below(i);
-                                    if per_service[dep] && g.chance(40) {
-                                        let s = g.below(services);
-                                        g.tok(&format!("p{dep}[s{s}]"));
-                                    } else {
-                                        g.tok(&format!("p{dep}"));
-                                    }
-                                }
-                            }
-                            2 => {
-                                g.tok("when");
-                                g.expr(vars, 0);
-                            }
-                            3 => {
-                                g.tok("run");
-                                g.string(vars, per_service[i]);
-                            }
-                            4 => {
-                                g.tok("timeout");
-                                let duration = ["5m", "1h30m", "250ms"][g.below(3)];
-                                g.tok(duration);
-                            }
-                            5 => {
-                                g.tok("retry");
-                                g.tok("2");
-                                if g.chance(50) {
-                                    g.tok("backoff");
-                                    g.tok("1s");
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    g.tok("}");
-                }
-                _ => {
-                    g.tok("workflow");
-                    g.tok(&format!("w{i}"));
-                    g.tok("{");
-                    for p in 0..phases {
-                        if i == 0 || g.chance(50) {
-                            g.tok(&format!("p{p}"));
-                        }
-                    }
-                    g.tok("}");
-                }
+                2 => g.env(i, vars),
+                3 => g.service(i),
+                4 => g.phase(i, vars, services, &per_service),
+                _ => g.workflow(i, phases),
             }
         }
         if g.chance(30) {
             g.out.push_str("# trailing comment");
         }
         g.out
+    }
+
+    fn env(&mut self, i: usize, vars: usize) {
+        self.tok("env");
+        self.tok(&format!("e{i}"));
+        if i > 0 && self.chance(50) {
+            self.tok("extends");
+            let parent = self.below(i);
+            self.tok(&format!("e{parent}"));
+        }
+        self.tok("{");
+        for _ in 0..self.below(3) {
+            let v = self.below(vars);
+            self.tok(&format!("v{v}"));
+            self.tok("=");
+            self.tok("\"x\"");
+        }
+        self.tok("}");
+    }
+
+    fn service(&mut self, i: usize) {
+        self.tok("service");
+        self.tok(&format!("s{i}"));
+        self.tok("{");
+        self.tok("path");
+        self.tok("=");
+        self.tok(&format!("\"services/s{i}\""));
+        if i > 0 && self.chance(50) {
+            self.tok("after");
+            let before = self.below(i);
+            self.tok(&format!("s{before}"));
+        }
+        self.tok("}");
+    }
+
+    fn phase(&mut self, i: usize, vars: usize, services: usize, per_service: &[bool]) {
+        self.tok("phase");
+        self.tok(&format!("p{i}"));
+        self.tok("{");
+        let mut clauses: Vec<u8> = vec![0, 1, 2, 3, 4, 5];
+        for k in (1..clauses.len()).rev() {
+            let j = self.below(k + 1);
+            clauses.swap(k, j);
+        }
+        for clause in clauses {
+            if !self.chance(60) {
+                continue;
+            }
+            match clause {
+                0 if per_service[i] => {
+                    self.tok("for");
+                    self.tok("each");
+                    self.tok("service");
+                }
+                1 if i > 0 => self.after(i, services, per_service),
+                2 => {
+                    self.tok("when");
+                    self.expr(vars, 0);
+                }
+                3 => {
+                    self.tok("run");
+                    self.string(vars, per_service[i]);
+                }
+                4 => {
+                    self.tok("timeout");
+                    let duration = ["5m", "1h30m", "250ms"][self.below(3)];
+                    self.tok(duration);
+                }
+                5 => {
+                    self.tok("retry");
+                    self.tok("2");
+                    if self.chance(50) {
+                        self.tok("backoff");
+                        self.tok("1s");
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.tok("}");
+    }
+
+    fn after(&mut self, i: usize, services: usize, per_service: &[bool]) {
+        self.tok("after");
+        let count = 1 + self.below(2);
+        for n in 0..count {
+            if n > 0 {
+                self.tok(",");
+            }
+            let dep = self.below(i);
+            if per_service[dep] && self.chance(40) {
+                let s = self.below(services);
+                self.tok(&format!("p{dep}[s{s}]"));
+            } else {
+                self.tok(&format!("p{dep}"));
+            }
+        }
+    }
+
+    fn workflow(&mut self, i: usize, phases: usize) {
+        self.tok("workflow");
+        self.tok(&format!("w{i}"));
+        self.tok("{");
+        for p in 0..phases {
+            if i == 0 || self.chance(50) {
+                self.tok(&format!("p{p}"));
+            }
+        }
+        self.tok("}");
     }
 }
 
