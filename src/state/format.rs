@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
 use super::error::StateError;
-use super::release::{ReleaseId, ReleaseStatus};
+use super::id::ReleaseId;
+use super::release::ReleaseStatus;
 use crate::engine::{Event, Reason};
 
 /// The format version this code writes and the newest it reads.

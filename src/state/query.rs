@@ -10,7 +10,8 @@ use std::fmt;
 use serde::Serialize;
 
 use super::clock::Timestamp;
-use super::release::{Release, ReleaseId, ReleaseStatus};
+use super::id::ReleaseId;
+use super::release::{Release, ReleaseStatus};
 
 /// A release as the index knows it: everything but its instances.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -23,11 +23,12 @@ use super::clock::Clock;
 use super::durable::{append, create_atomic, create_dir, cut_torn_tail, open_append};
 use super::error::StateError;
 use super::format::{self, IndexLine, LogLine, head_line, line};
+use super::id::ReleaseId;
 use super::journal::{Journal, read_log, started_line};
 use super::lock::{Holder, Lock, Wait};
 use super::query::{ReleaseSummary, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
-use super::release::{Release, ReleaseHeader, ReleaseId, ReleaseStatus};
+use super::release::{Release, ReleaseHeader, ReleaseStatus};
 use crate::engine::Plan;
 
 /// The index file's name.
