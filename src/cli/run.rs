@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 
 use indexmap::IndexMap;
-use serde::Serialize;
 
 use super::progress::{self, Progress};
 use super::{
@@ -15,8 +14,7 @@ use super::{
 };
 use crate::engine::{self, Cancel, ExecuteOptions, PlanRequest, ShellRunner};
 use crate::state::{
-    Clock, Holder, Release, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
-    rollback_target,
+    Clock, Holder, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait, rollback_target,
 };
 
 /// What to run and where: the flags `build`, `deploy` and `run` share.
@@ -449,89 +447,16 @@ pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
                 None => dir.releases(env.as_deref()).map_err(state_failure)?,
             };
             match format {
-                ReleasesFormat::Json => print_json(&list.iter().map(ReleaseJson::from).collect::<Vec<_>>()),
+                ReleasesFormat::Json => print_json(&list.iter().map(render::ReleaseJson::summary).collect::<Vec<_>>()),
                 ReleasesFormat::Text => write_stdout(&render::releases_text(&list)),
             }
         }
         ReleasesCommand::Show { id, format } => {
             let release = dir.release(id).map_err(state_failure)?;
             match format {
-                ReleasesFormat::Json => print_json(&ReleaseDetailJson::from(&release)),
+                ReleasesFormat::Json => print_json(&render::ReleaseJson::release(&release)),
                 ReleasesFormat::Text => write_stdout(&render::release_text(&release)),
             }
-        }
-    }
-}
-
-/// A release in `releases list --format json`.
-#[derive(Serialize)]
-struct ReleaseJson<'r> {
-    id: String,
-    env: &'r str,
-    workflow: &'r str,
-    version: &'r str,
-    status: String,
-    previous: Option<String>,
-    rollback_of: Option<String>,
-}
-
-impl<'r> From<&'r ReleaseSummary> for ReleaseJson<'r> {
-    fn from(release: &'r ReleaseSummary) -> Self {
-        Self {
-            id: release.id.to_string(),
-            env: &release.env,
-            workflow: &release.workflow,
-            version: &release.version,
-            status: release.status.to_string(),
-            previous: release.previous.map(|id| id.to_string()),
-            rollback_of: release.rollback_of.map(|id| id.to_string()),
-        }
-    }
-}
-
-/// A release in `releases show --format json`.
-#[derive(Serialize)]
-struct ReleaseDetailJson<'r> {
-    id: String,
-    env: &'r str,
-    workflow: &'r str,
-    version: &'r str,
-    status: String,
-    previous: Option<String>,
-    rollback_of: Option<String>,
-    phases: Vec<PhaseJson<'r>>,
-}
-
-#[derive(Serialize)]
-struct PhaseJson<'r> {
-    id: &'r str,
-    status: crate::state::PhaseStatus,
-    attempts: usize,
-    exit_code: Option<i32>,
-    reason: Option<String>,
-}
-
-impl<'r> From<&'r Release> for ReleaseDetailJson<'r> {
-    fn from(release: &'r Release) -> Self {
-        Self {
-            id: release.id.to_string(),
-            env: &release.env,
-            workflow: &release.workflow,
-            version: &release.version,
-            status: release.status().to_string(),
-            previous: release.previous.map(|id| id.to_string()),
-            rollback_of: release.rollback_of.map(|id| id.to_string()),
-            phases: release
-                .instances()
-                .iter()
-                .map(|instance| PhaseJson {
-                    id: instance.id(),
-                    status: instance.status(),
-                    attempts: instance.attempts().len(),
-                    exit_code: instance.exit_code(),
-                    reason: instance.reason().map(ToString::to_string),
-                })
-                .collect(),
         }
     }
 }

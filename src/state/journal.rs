@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use super::durable::InPlaceLog;
 use super::error::StateError;
-use super::format::{self, IndexLine, LogLine, line};
+use super::format::{self, LogLine, line};
 use super::recovery::{Recovered, interrupt_events};
-use super::release::{Release, ReleaseHeader};
+use super::release::Release;
 use super::store::Store;
 use crate::engine::{Event, RecordError, Recorder, Syncer};
 
@@ -214,33 +214,8 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
         message,
     };
     let mut lines_iter = lines.lines.into_iter();
-    let Some((
-        _,
-        LogLine::Release {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-            instances,
-            boot,
-        },
-    )) = lines_iter.next()
-    else {
+    let Some((header, instances, boot)) = lines_iter.next().and_then(|(_, first)| first.into_release()) else {
         return Err(corrupt(2, "the second line is not the release header".to_owned()));
-    };
-    let header = ReleaseHeader {
-        id,
-        pipeline,
-        workflow,
-        env,
-        version,
-        previous,
-        rollback_of,
-        started_at,
     };
     let mut release = Release::new(header, instances);
     for (number, entry) in lines_iter {
@@ -258,19 +233,5 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
         release,
         torn: lines.torn,
         boot,
-    })
-}
-
-/// The index line for a release that starts.
-pub(crate) fn started_line(release: &Release) -> String {
-    line(&IndexLine::Started {
-        id: release.id,
-        pipeline: release.pipeline.clone(),
-        workflow: release.workflow.clone(),
-        env: release.env.clone(),
-        version: release.version.clone(),
-        previous: release.previous,
-        rollback_of: release.rollback_of,
-        at: release.started_at,
     })
 }

@@ -6,36 +6,33 @@
 //! read nothing.
 
 use std::fmt;
+use std::ops::Deref;
 
 use serde::Serialize;
 
 use super::clock::Timestamp;
 use super::id::ReleaseId;
-use super::release::{Release, ReleaseStatus};
+use super::release::{Release, ReleaseHeader, ReleaseStatus};
 
-/// A release as the index knows it: everything but its instances.
+/// A release as the index knows it: everything but its instances. It
+/// dereferences to its [`ReleaseHeader`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReleaseSummary {
-    /// Its id.
-    pub id: ReleaseId,
-    /// The pipeline's name.
-    pub pipeline: String,
-    /// The workflow run.
-    pub workflow: String,
-    /// The env.
-    pub env: String,
-    /// The version.
-    pub version: String,
-    /// See [`Release::previous`].
-    pub previous: Option<ReleaseId>,
-    /// See [`Release::rollback_of`].
-    pub rollback_of: Option<ReleaseId>,
-    /// When it started.
-    pub started_at: Timestamp,
+    /// What it is.
+    #[serde(flatten)]
+    pub header: ReleaseHeader,
     /// When it finished.
     pub finished_at: Option<Timestamp>,
     /// Its status.
     pub status: ReleaseStatus,
+}
+
+impl Deref for ReleaseSummary {
+    type Target = ReleaseHeader;
+
+    fn deref(&self) -> &ReleaseHeader {
+        &self.header
+    }
 }
 
 impl ReleaseSummary {
@@ -50,14 +47,7 @@ impl ReleaseSummary {
 impl From<&Release> for ReleaseSummary {
     fn from(release: &Release) -> Self {
         Self {
-            id: release.id,
-            pipeline: release.pipeline.clone(),
-            workflow: release.workflow.clone(),
-            env: release.env.clone(),
-            version: release.version.clone(),
-            previous: release.previous,
-            rollback_of: release.rollback_of,
-            started_at: release.started_at,
+            header: release.header.clone(),
             finished_at: release.finished_at,
             status: release.status(),
         }
@@ -256,14 +246,16 @@ mod tests {
     fn summary(n: u64, env: &str, workflow: &str, version: &str, status: ReleaseStatus) -> ReleaseSummary {
         let at = Timestamp::from_millis(1_795_626_149_000 + n);
         ReleaseSummary {
-            id: ReleaseId::from_time(at),
-            pipeline: "webapp".into(),
-            workflow: workflow.into(),
-            env: env.into(),
-            version: version.into(),
-            previous: None,
-            rollback_of: None,
-            started_at: at,
+            header: ReleaseHeader {
+                id: ReleaseId::from_time(at),
+                pipeline: "webapp".into(),
+                workflow: workflow.into(),
+                env: env.into(),
+                version: version.into(),
+                previous: None,
+                rollback_of: None,
+                started_at: at,
+            },
             finished_at: Some(at),
             status,
         }

@@ -8,6 +8,7 @@
 //! exactly the release that was recorded.
 
 use std::fmt;
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,9 +43,14 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
-/// The record of one run of a workflow in an env.
+/// What a release is: everything known about it when it starts.
+///
+/// This is the one list of a release's fields. [`Release`] and
+/// [`ReleaseSummary`](super::ReleaseSummary) embed it (and dereference to
+/// it), the state files store it (converted only in `state/format.rs`), and
+/// the JSON of `releases list | show` is made from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Release {
+pub struct ReleaseHeader {
     /// Its id.
     pub id: ReleaseId,
     /// The pipeline's name.
@@ -62,31 +68,28 @@ pub struct Release {
     pub rollback_of: Option<ReleaseId>,
     /// When it started.
     pub started_at: Timestamp,
+}
+
+/// The record of one run of a workflow in an env: its header, its
+/// instances and when it finished. It dereferences to its
+/// [`ReleaseHeader`] (`release.id`, `release.env`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Release {
+    /// What it is.
+    #[serde(flatten)]
+    pub header: ReleaseHeader,
     /// When it finished; `None` while it runs (or if its writer died and it
     /// was not recovered yet).
     pub finished_at: Option<Timestamp>,
     instances: Vec<InstanceRecord>,
 }
 
-/// What a release is about, before anything runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReleaseHeader {
-    /// Its id.
-    pub id: ReleaseId,
-    /// The pipeline's name.
-    pub pipeline: String,
-    /// The workflow run.
-    pub workflow: String,
-    /// The env.
-    pub env: String,
-    /// The version.
-    pub version: String,
-    /// See [`Release::previous`].
-    pub previous: Option<ReleaseId>,
-    /// See [`Release::rollback_of`].
-    pub rollback_of: Option<ReleaseId>,
-    /// When it started.
-    pub started_at: Timestamp,
+impl Deref for Release {
+    type Target = ReleaseHeader;
+
+    fn deref(&self) -> &ReleaseHeader {
+        &self.header
+    }
 }
 
 impl Release {
@@ -94,14 +97,7 @@ impl Release {
     #[must_use]
     pub fn new(header: ReleaseHeader, instances: impl IntoIterator<Item = String>) -> Self {
         Self {
-            id: header.id,
-            pipeline: header.pipeline,
-            workflow: header.workflow,
-            env: header.env,
-            version: header.version,
-            previous: header.previous,
-            rollback_of: header.rollback_of,
-            started_at: header.started_at,
+            header,
             finished_at: None,
             instances: instances.into_iter().map(InstanceRecord::new).collect(),
         }

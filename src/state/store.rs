@@ -24,7 +24,7 @@ use super::durable::{append, create_atomic, create_dir, cut_torn_tail, open_appe
 use super::error::StateError;
 use super::format::{self, IndexLine, LogLine, head_line, line};
 use super::id::ReleaseId;
-use super::journal::{Journal, read_log, started_line};
+use super::journal::{Journal, read_log};
 use super::lock::{Holder, Lock, Wait};
 use super::query::{ReleaseSummary, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
@@ -136,28 +136,15 @@ fn read_index(path: &Path) -> Result<Index, StateError> {
             message,
         };
         match entry {
-            IndexLine::Started {
-                id,
-                pipeline,
-                workflow,
-                env,
-                version,
-                previous,
-                rollback_of,
-                at,
-            } => {
-                if summaries.last().is_some_and(|last| last.id >= id) {
+            started @ IndexLine::Started { .. } => {
+                // A `Started` line always has a header.
+                let Some(header) = started.into_header() else { continue };
+                if summaries.last().is_some_and(|last| last.id >= header.id) {
+                    let id = header.id;
                     return Err(corrupt(format!("release {id} is not newer than the one before it")));
                 }
                 summaries.push(ReleaseSummary {
-                    id,
-                    pipeline,
-                    workflow,
-                    env,
-                    version,
-                    previous,
-                    rollback_of,
-                    started_at: at,
+                    header,
                     finished_at: None,
                     status: ReleaseStatus::Running,
                 });
@@ -323,24 +310,15 @@ impl Store {
 
     /// Writes a new release's log and its index line.
     fn start(&mut self, path: &Path, release: &Release) -> Result<(), StateError> {
-        let header = LogLine::Release {
-            id: release.id,
-            pipeline: release.pipeline.clone(),
-            workflow: release.workflow.clone(),
-            env: release.env.clone(),
-            version: release.version.clone(),
-            previous: release.previous,
-            rollback_of: release.rollback_of,
-            started_at: release.started_at,
-            instances: release.instances().iter().map(|i| i.id().to_owned()).collect(),
-            boot: boot::current(),
-        };
+        let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
+        let header = LogLine::release(&release.header, instances, boot::current());
         create_atomic(path, format!("{}{}", head_line(), line(&header)).as_bytes())?;
         self.index_started(release)
     }
 
     fn index_started(&mut self, release: &Release) -> Result<(), StateError> {
-        append(&self.index, &self.dir.index_path(), started_line(release).as_bytes())?;
+        let text = line(&IndexLine::started(&release.header));
+        append(&self.index, &self.dir.index_path(), text.as_bytes())?;
         let mut summary = ReleaseSummary::from(release);
         summary.finished_at = None;
         self.summaries.push(summary);
