@@ -63,8 +63,16 @@ pub fn is_deployment(workflow: &str) -> bool {
 /// The current release of `env`: its newest deploy or rollback release,
 /// whatever its status. `releases` is newest first.
 #[must_use]
-pub fn current<'r>(releases: &'r [ReleaseSummary], env: &str) -> Option<&'r ReleaseSummary> {
-    releases.iter().find(|r| r.env == env && r.is_deployment())
+pub fn current<'r>(releases: impl IntoIterator<Item = &'r ReleaseSummary>, env: &str) -> Option<&'r ReleaseSummary> {
+    deployments(releases, env).next()
+}
+
+/// `env`'s deploy and rollback releases, in the order of `releases`.
+fn deployments<'r>(
+    releases: impl IntoIterator<Item = &'r ReleaseSummary>,
+    env: &str,
+) -> impl Iterator<Item = &'r ReleaseSummary> {
+    releases.into_iter().filter(move |r| r.env == env && r.is_deployment())
 }
 
 /// Which release a rollback restores (exactly one of the three flags).
@@ -191,9 +199,8 @@ pub fn rollback_target<'r>(
         }
     }
     let current = current(releases, env).ok_or_else(|| RollbackError::NoReleases { env: env.to_owned() })?;
-    let deployments = || releases.iter().filter(|r| r.env == env && r.is_deployment());
     let chosen = match target {
-        RollbackTarget::Previous => deployments()
+        RollbackTarget::Previous => deployments(releases, env)
             .filter(|r| r.id < current.id)
             .find(|r| r.status == ReleaseStatus::Completed)
             .ok_or_else(|| RollbackError::NoPrevious {
@@ -204,7 +211,7 @@ pub fn rollback_target<'r>(
             .iter()
             .find(|r| r.id.to_string() == *id)
             .ok_or_else(|| RollbackError::UnknownRelease { id: id.clone() })?,
-        RollbackTarget::Version(version) => deployments()
+        RollbackTarget::Version(version) => deployments(releases, env)
             .find(|r| r.version == *version && r.status == ReleaseStatus::Completed)
             .ok_or_else(|| RollbackError::NoVersion {
                 env: env.to_owned(),

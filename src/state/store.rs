@@ -26,10 +26,10 @@ use super::format::{self, IndexLine, LogLine, head_line, line};
 use super::id::ReleaseId;
 use super::journal::{Journal, read_log};
 use super::lock::{Holder, Lock, Wait};
-use super::query::{ReleaseSummary, is_deployment};
+use super::query::{ReleaseSummary, current, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
 use super::release::{Release, ReleaseHeader, ReleaseStatus};
-use crate::engine::Plan;
+use crate::engine::{Event, Plan};
 
 /// The index file's name.
 pub const INDEX_FILE: &str = "index.ron";
@@ -284,12 +284,7 @@ impl Store {
             return Err(StateError::io("create", path)(error));
         }
         let previous = if is_deployment(&plan.workflow) {
-            // The env's current release: its newest deploy or rollback.
-            self.summaries
-                .iter()
-                .rev()
-                .find(|s| s.env == plan.env && s.is_deployment())
-                .map(|s| s.id)
+            current(self.summaries.iter().rev(), &plan.env).map(|s| s.id)
         } else {
             None
         };
@@ -344,6 +339,31 @@ impl Store {
         Ok(())
     }
 
+    /// Closes a release, the one way every release ends (a run that
+    /// finishes, one interrupted, one recovered): applies `events` (those
+    /// that end it; none when every instance is done), marks it finished
+    /// now, has `write` append their lines and the finish line to its log
+    /// (and make them durable), then records the end in the index.
+    ///
+    /// # Errors
+    ///
+    /// An event is illegal, an instance is still pending or running, or a
+    /// write failed.
+    pub(crate) fn close_release(
+        &mut self,
+        release: &mut Release,
+        events: &[Event],
+        write: impl FnOnce(&str) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let at = self.clock.now();
+        release.apply(events, at)?;
+        release.finish(at)?;
+        let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
+        text.push_str(&line(&LogLine::Finished { at }));
+        write(&text)?;
+        self.finished(release)
+    }
+
     /// Finishes every release whose run died: those the index shows
     /// unfinished, and a log the index never heard of (the run died between
     /// writing its log and its index line).
@@ -393,19 +413,17 @@ impl Store {
                 cut_torn_tail(&path, complete)?;
             }
             let mut release = log.release;
-            if !release.is_finished() {
-                let at = self.clock.now();
+            if release.is_finished() {
+                // Only the index's finish line was lost.
+                self.finished(&release)?;
+            } else {
                 let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
                 let (events, report) = interrupt_events(&release, lost);
-                release.apply(&events, at)?;
-                release.finish(at)?;
-                let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
-                text.push_str(&line(&LogLine::Finished { at }));
-                let file = open_append(&path)?;
-                append(&file, &path, text.as_bytes())?;
+                self.close_release(&mut release, &events, |text| {
+                    append(&open_append(&path)?, &path, text.as_bytes())
+                })?;
                 recovered.push(report);
             }
-            self.finished(&release)?;
         }
         Ok(recovered)
     }
