@@ -12,9 +12,10 @@ use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, locate, parse_service, parse_set, plan_failure, print_json, read,
     render, write_stdout, write_with,
 };
-use crate::engine::{self, Cancel, ExecuteOptions, PlanRequest, ShellRunner};
+use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    Clock, Holder, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait, rollback_target,
+    Clock, Holder, Journal, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
+    rollback_target,
 };
 
 /// What to run and where: the flags `build`, `deploy` and `run` share.
@@ -313,9 +314,34 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Unknown env, workflow or service is a user error before any state is
     // touched.
     plan_for("unknown".to_owned(), "dry-run".to_owned())?;
+    let mut store = open_store(&state_path, request, clock)?;
+    let (version, rollback_of) = match &request.rollback {
+        Some(target) => rollback_version(&store.releases(None), request.env, target)?,
+        None => (version(request.version, &dir), None),
+    };
+    let id = store.next_id();
+    let plan = plan_for(version, id.to_string())?;
+    let options = ExecuteOptions {
+        dir,
+        release: id.to_string(),
+        jobs: usize::from(request.execution.jobs),
+        keep_going: request.execution.keep_going,
+        log_dir: Some(store.dir().output_dir(id)),
+        skip_backoff: false,
+    };
+    let mut journal = store.begin(id, &plan, rollback_of).map_err(state_failure)?;
+    let summary = run_plan(&plan, &options, &mut journal)?;
+    journal.finish().map_err(state_failure)?;
+    eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
+    outcome(&summary, id, &path)
+}
+
+/// Opens the state under its lock for a run, waiting as `--wait` says, and
+/// says what recovery repaired.
+fn open_store(state_path: &Path, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let (mut store, recovered) = Store::open(&state_path, &holder, wait, clock).map_err(|error| {
+    let (store, recovered) = Store::open(state_path, &holder, wait, clock).map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
                 "waited {}; wait longer with --wait=DURATION",
@@ -332,46 +358,31 @@ fn execute(request: &Request<'_>) -> Outcome {
     for repaired in recovered {
         eprintln!("note: {repaired}");
     }
-    let (version, rollback_of) = match &request.rollback {
-        Some(target) => rollback_version(&store.releases(None), request.env, target)?,
-        None => (version(request.version, &dir), None),
-    };
-    let id = store.next_id();
-    let plan = plan_for(version, id.to_string())?;
-    let log_dir = store.dir().output_dir(id);
-    let mut journal = store.begin(id, &plan, rollback_of).map_err(state_failure)?;
+    Ok(store)
+}
+
+/// Runs the plan with real commands, recording into the journal and
+/// printing progress; Ctrl-C cancels it.
+fn run_plan(plan: &Plan, options: &ExecuteOptions, journal: &mut Journal<'_>) -> Result<Summary, Failure> {
     let cancel = Cancel::new();
     let on_interrupt = cancel.clone();
     // Set once per process; a second run in one process keeps the first.
     let _ = ctrlc::set_handler(move || on_interrupt.cancel());
-    let options = ExecuteOptions {
-        dir,
-        release: id.to_string(),
-        jobs: usize::from(request.execution.jobs),
-        keep_going: request.execution.keep_going,
-        log_dir: Some(log_dir),
-        skip_backoff: false,
-    };
     let runner = ShellRunner::default();
-    let result = {
-        let mut progress = Progress::new(&plan, &mut journal);
-        let mut output = progress.output();
-        let result = engine::execute(&plan, &options, &runner, &mut progress, &mut output, &cancel);
-        progress.close();
-        result
-    };
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(error) => {
-            return Err(Failure {
-                exit: Exit::State,
-                help: Some("the release is left unfinished; the next command marks it interrupted".to_owned()),
-                ..Failure::user(format!("cannot record the run: {error}"))
-            });
-        }
-    };
-    journal.finish().map_err(state_failure)?;
-    eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
+    let mut progress = Progress::new(plan, journal);
+    let mut output = progress.output();
+    let result = engine::execute(plan, options, &runner, &mut progress, &mut output, &cancel);
+    progress.close();
+    result.map_err(|error| Failure {
+        exit: Exit::State,
+        help: Some("the release is left unfinished; the next command marks it interrupted".to_owned()),
+        ..Failure::user(format!("cannot record the run: {error}"))
+    })
+}
+
+/// Exit 0 if every instance succeeded; else what went wrong, and where to
+/// look.
+fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
     if summary.interrupted {
         Err(Failure {
             exit: Exit::Interrupted,
