@@ -1,10 +1,14 @@
 //! Plans and graphs as text: `plan --format text|ron`, `graph --format
-//! dot|mermaid`. (`--format json` is serde's.)
+//! dot|mermaid`, and releases: `releases list | show` as text and JSON.
+//! (A plan's `--format json` is serde's.)
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use serde::Serialize;
+
 use crate::engine::{GraphView, Plan, PlannedInstance};
+use crate::state::{PhaseStatus, Release, ReleaseHeader, ReleaseId, ReleaseStatus, ReleaseSummary};
 
 /// A plan for people: a header, then one row per instance (number, id,
 /// what it waits for, policies) with its command beneath, `$`-prefixed.
@@ -165,7 +169,7 @@ fn quote(text: &str) -> String {
 }
 
 /// `releases list`: one aligned row per release, newest first.
-pub(super) fn releases_text(releases: &[crate::state::ReleaseSummary]) -> String {
+pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
     if releases.is_empty() {
         return "no releases yet\n".to_owned();
     }
@@ -209,7 +213,7 @@ pub(super) fn releases_text(releases: &[crate::state::ReleaseSummary]) -> String
 }
 
 /// `releases show`: the release, then one row per instance in plan order.
-pub(super) fn release_text(release: &crate::state::Release) -> String {
+pub(super) fn release_text(release: &Release) -> String {
     let mut out = format!(
         "{} · {} · env {} · version {} · {}\n",
         release.id,
@@ -248,6 +252,71 @@ pub(super) fn release_text(release: &crate::state::Release) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+/// A release in `releases list --format json`, and with its instances in
+/// `releases show --format json`: its header's fields but the pipeline and
+/// the start time, with its status after the version.
+#[derive(Serialize)]
+pub(super) struct ReleaseJson<'r> {
+    id: ReleaseId,
+    env: &'r str,
+    workflow: &'r str,
+    version: &'r str,
+    status: ReleaseStatus,
+    previous: Option<ReleaseId>,
+    rollback_of: Option<ReleaseId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases: Option<Vec<PhaseJson<'r>>>,
+}
+
+/// An instance in `releases show --format json`.
+#[derive(Serialize)]
+struct PhaseJson<'r> {
+    id: &'r str,
+    status: PhaseStatus,
+    attempts: usize,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+}
+
+impl<'r> ReleaseJson<'r> {
+    fn new(header: &'r ReleaseHeader, status: ReleaseStatus) -> Self {
+        Self {
+            id: header.id,
+            env: &header.env,
+            workflow: &header.workflow,
+            version: &header.version,
+            status,
+            previous: header.previous,
+            rollback_of: header.rollback_of,
+            phases: None,
+        }
+    }
+
+    /// A release as `releases list` shows it.
+    pub(super) fn summary(summary: &'r ReleaseSummary) -> Self {
+        Self::new(&summary.header, summary.status)
+    }
+
+    /// A release and its instances, as `releases show` shows them.
+    pub(super) fn release(release: &'r Release) -> Self {
+        let phases = release
+            .instances()
+            .iter()
+            .map(|instance| PhaseJson {
+                id: instance.id(),
+                status: instance.status(),
+                attempts: instance.attempts().len(),
+                exit_code: instance.exit_code(),
+                reason: instance.reason().map(ToString::to_string),
+            })
+            .collect();
+        Self {
+            phases: Some(phases),
+            ..Self::new(&release.header, release.status())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,16 +6,15 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 
 use indexmap::IndexMap;
-use serde::Serialize;
 
 use super::progress::{self, Progress};
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, locate, parse_service, parse_set, plan_failure, print_json, read,
     render, write_stdout, write_with,
 };
-use crate::engine::{self, Cancel, ExecuteOptions, PlanRequest, ShellRunner};
+use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    Clock, Holder, Release, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
+    Clock, Holder, Journal, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
     rollback_target,
 };
 
@@ -315,9 +314,34 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Unknown env, workflow or service is a user error before any state is
     // touched.
     plan_for("unknown".to_owned(), "dry-run".to_owned())?;
+    let mut store = open_store(&state_path, request, clock)?;
+    let (version, rollback_of) = match &request.rollback {
+        Some(target) => rollback_version(&store.releases(None), request.env, target)?,
+        None => (version(request.version, &dir), None),
+    };
+    let id = store.next_id();
+    let plan = plan_for(version, id.to_string())?;
+    let options = ExecuteOptions {
+        dir,
+        release: id.to_string(),
+        jobs: usize::from(request.execution.jobs),
+        keep_going: request.execution.keep_going,
+        log_dir: Some(store.dir().output_dir(id)),
+        skip_backoff: false,
+    };
+    let mut journal = store.begin(id, &plan, rollback_of).map_err(state_failure)?;
+    let summary = run_plan(&plan, &options, &mut journal)?;
+    journal.finish().map_err(state_failure)?;
+    eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
+    outcome(&summary, id, &path)
+}
+
+/// Opens the state under its lock for a run, waiting as `--wait` says, and
+/// says what recovery repaired.
+fn open_store(state_path: &Path, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let (mut store, recovered) = Store::open(&state_path, &holder, wait, clock).map_err(|error| {
+    let (store, recovered) = Store::open(state_path, &holder, wait, clock).map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
                 "waited {}; wait longer with --wait=DURATION",
@@ -334,46 +358,31 @@ fn execute(request: &Request<'_>) -> Outcome {
     for repaired in recovered {
         eprintln!("note: {repaired}");
     }
-    let (version, rollback_of) = match &request.rollback {
-        Some(target) => rollback_version(&store.releases(None), request.env, target)?,
-        None => (version(request.version, &dir), None),
-    };
-    let id = store.next_id();
-    let plan = plan_for(version, id.to_string())?;
-    let log_dir = store.dir().output_dir(id);
-    let mut journal = store.begin(id, &plan, rollback_of).map_err(state_failure)?;
+    Ok(store)
+}
+
+/// Runs the plan with real commands, recording into the journal and
+/// printing progress; Ctrl-C cancels it.
+fn run_plan(plan: &Plan, options: &ExecuteOptions, journal: &mut Journal<'_>) -> Result<Summary, Failure> {
     let cancel = Cancel::new();
     let on_interrupt = cancel.clone();
     // Set once per process; a second run in one process keeps the first.
     let _ = ctrlc::set_handler(move || on_interrupt.cancel());
-    let options = ExecuteOptions {
-        dir,
-        release: id.to_string(),
-        jobs: usize::from(request.execution.jobs),
-        keep_going: request.execution.keep_going,
-        log_dir: Some(log_dir),
-        skip_backoff: false,
-    };
     let runner = ShellRunner::default();
-    let result = {
-        let mut progress = Progress::new(&plan, &mut journal);
-        let mut output = progress.output();
-        let result = engine::execute(&plan, &options, &runner, &mut progress, &mut output, &cancel);
-        progress.close();
-        result
-    };
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(error) => {
-            return Err(Failure {
-                exit: Exit::State,
-                help: Some("the release is left unfinished; the next command marks it interrupted".to_owned()),
-                ..Failure::user(format!("cannot record the run: {error}"))
-            });
-        }
-    };
-    journal.finish().map_err(state_failure)?;
-    eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
+    let mut progress = Progress::new(plan, journal);
+    let mut output = progress.output();
+    let result = engine::execute(plan, options, &runner, &mut progress, &mut output, &cancel);
+    progress.close();
+    result.map_err(|error| Failure {
+        exit: Exit::State,
+        help: Some("the release is left unfinished; the next command marks it interrupted".to_owned()),
+        ..Failure::user(format!("cannot record the run: {error}"))
+    })
+}
+
+/// Exit 0 if every instance succeeded; else what went wrong, and where to
+/// look.
+fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
     if summary.interrupted {
         Err(Failure {
             exit: Exit::Interrupted,
@@ -449,89 +458,16 @@ pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
                 None => dir.releases(env.as_deref()).map_err(state_failure)?,
             };
             match format {
-                ReleasesFormat::Json => print_json(&list.iter().map(ReleaseJson::from).collect::<Vec<_>>()),
+                ReleasesFormat::Json => print_json(&list.iter().map(render::ReleaseJson::summary).collect::<Vec<_>>()),
                 ReleasesFormat::Text => write_stdout(&render::releases_text(&list)),
             }
         }
         ReleasesCommand::Show { id, format } => {
             let release = dir.release(id).map_err(state_failure)?;
             match format {
-                ReleasesFormat::Json => print_json(&ReleaseDetailJson::from(&release)),
+                ReleasesFormat::Json => print_json(&render::ReleaseJson::release(&release)),
                 ReleasesFormat::Text => write_stdout(&render::release_text(&release)),
             }
-        }
-    }
-}
-
-/// A release in `releases list --format json`.
-#[derive(Serialize)]
-struct ReleaseJson<'r> {
-    id: String,
-    env: &'r str,
-    workflow: &'r str,
-    version: &'r str,
-    status: String,
-    previous: Option<String>,
-    rollback_of: Option<String>,
-}
-
-impl<'r> From<&'r ReleaseSummary> for ReleaseJson<'r> {
-    fn from(release: &'r ReleaseSummary) -> Self {
-        Self {
-            id: release.id.to_string(),
-            env: &release.env,
-            workflow: &release.workflow,
-            version: &release.version,
-            status: release.status.to_string(),
-            previous: release.previous.map(|id| id.to_string()),
-            rollback_of: release.rollback_of.map(|id| id.to_string()),
-        }
-    }
-}
-
-/// A release in `releases show --format json`.
-#[derive(Serialize)]
-struct ReleaseDetailJson<'r> {
-    id: String,
-    env: &'r str,
-    workflow: &'r str,
-    version: &'r str,
-    status: String,
-    previous: Option<String>,
-    rollback_of: Option<String>,
-    phases: Vec<PhaseJson<'r>>,
-}
-
-#[derive(Serialize)]
-struct PhaseJson<'r> {
-    id: &'r str,
-    status: crate::state::PhaseStatus,
-    attempts: usize,
-    exit_code: Option<i32>,
-    reason: Option<String>,
-}
-
-impl<'r> From<&'r Release> for ReleaseDetailJson<'r> {
-    fn from(release: &'r Release) -> Self {
-        Self {
-            id: release.id.to_string(),
-            env: &release.env,
-            workflow: &release.workflow,
-            version: &release.version,
-            status: release.status().to_string(),
-            previous: release.previous.map(|id| id.to_string()),
-            rollback_of: release.rollback_of.map(|id| id.to_string()),
-            phases: release
-                .instances()
-                .iter()
-                .map(|instance| PhaseJson {
-                    id: instance.id(),
-                    status: instance.status(),
-                    attempts: instance.attempts().len(),
-                    exit_code: instance.exit_code(),
-                    reason: instance.reason().map(ToString::to_string),
-                })
-                .collect(),
         }
     }
 }

@@ -1,8 +1,15 @@
-//! The only ways state reaches the disk: appends followed by `fdatasync`,
-//! and whole files created atomically (write a temporary, `fsync`, rename,
-//! `fsync` the directory). Nothing here overwrites or deletes a state file;
-//! the one exception, [`cut_torn_tail`], removes bytes of a line that was
-//! never completed (so never acknowledged to anyone).
+//! The only ways state reaches the disk: appends followed by `fdatasync`;
+//! a running release's log, written in place over zeros written ahead of
+//! its data ([`InPlaceLog`]); and whole files created atomically (write a
+//! temporary, `fsync`, rename, `fsync` the directory).
+//!
+//! No complete line is ever overwritten or removed. Two things truncate a
+//! state file, and both only remove bytes after the last complete line,
+//! which no reader counts as data: [`InPlaceLog::trim`] cuts a log's zeros
+//! off when its release finishes, and [`cut_torn_tail`] cuts a torn last
+//! line, or the zeros of a log whose run died, before a command holding the
+//! lock appends to the file. The only file ever replaced is the lock's
+//! holder file ([`replace_atomic`]), which is not history.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
 use super::error::StateError;
-use super::release::{ReleaseId, ReleaseStatus};
+use super::id::ReleaseId;
+use super::release::{ReleaseHeader, ReleaseStatus};
 use crate::engine::{Event, Reason};
 
 /// The format version this code writes and the newest it reads.
@@ -182,6 +183,121 @@ impl LogLine {
                 },
                 *at,
             ),
+        })
+    }
+}
+
+/// The stored form of a [`ReleaseHeader`]: the only place its fields are
+/// listed one by one besides the type itself, in the two lines that hold it
+/// (a log's [`LogLine::Release`] and the index's [`IndexLine::Started`]).
+impl LogLine {
+    /// A log's header line.
+    pub(crate) fn release(header: &ReleaseHeader, instances: Vec<String>, boot: Option<String>) -> Self {
+        let ReleaseHeader {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at,
+        } = header.clone();
+        Self::Release {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at,
+            instances,
+            boot,
+        }
+    }
+
+    /// A header line's release header, instances and boot; `None` for any
+    /// other line.
+    pub(crate) fn into_release(self) -> Option<(ReleaseHeader, Vec<String>, Option<String>)> {
+        let Self::Release {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at,
+            instances,
+            boot,
+        } = self
+        else {
+            return None;
+        };
+        let header = ReleaseHeader {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at,
+        };
+        Some((header, instances, boot))
+    }
+}
+
+impl IndexLine {
+    /// The index line saying a release started.
+    pub(crate) fn started(header: &ReleaseHeader) -> Self {
+        let ReleaseHeader {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at,
+        } = header.clone();
+        Self::Started {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            at: started_at,
+        }
+    }
+
+    /// A `Started` line's release header; `None` for a `Finished` line.
+    pub(crate) fn into_header(self) -> Option<ReleaseHeader> {
+        let Self::Started {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            at,
+        } = self
+        else {
+            return None;
+        };
+        Some(ReleaseHeader {
+            id,
+            pipeline,
+            workflow,
+            env,
+            version,
+            previous,
+            rollback_of,
+            started_at: at,
         })
     }
 }

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use super::durable::InPlaceLog;
 use super::error::StateError;
-use super::format::{self, IndexLine, LogLine, line};
+use super::format::{self, LogLine, line};
 use super::recovery::{Recovered, interrupt_events};
-use super::release::{Release, ReleaseHeader};
+use super::release::Release;
 use super::store::Store;
 use crate::engine::{Event, RecordError, Recorder, Syncer};
 
@@ -99,15 +99,8 @@ impl<'s> Journal<'s> {
     /// # Errors
     ///
     /// An instance is still pending or running, or a write failed.
-    pub fn finish(mut self) -> Result<Release, StateError> {
-        self.check_usable()?;
-        let at = self.store.clock().now();
-        let mut release = self.release.clone();
-        release.finish(at)?;
-        self.write(&line(&LogLine::Finished { at }))?;
-        self.log.trim(&self.path)?;
-        self.store.finished(&release)?;
-        Ok(release)
+    pub fn finish(self) -> Result<Release, StateError> {
+        self.close(&[])
     }
 
     /// Ends an interrupted run (Ctrl-C): every running instance becomes
@@ -117,19 +110,23 @@ impl<'s> Journal<'s> {
     /// # Errors
     ///
     /// A write failed.
-    pub fn interrupt(mut self) -> Result<(Release, Recovered), StateError> {
-        self.check_usable()?;
-        let at = self.store.clock().now();
-        let mut release = self.release.clone();
-        let (events, recovered) = interrupt_events(&release, false);
-        release.apply(&events, at)?;
-        release.finish(at)?;
-        let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
-        text.push_str(&line(&LogLine::Finished { at }));
-        self.write(&text)?;
-        self.log.trim(&self.path)?;
-        self.store.finished(&release)?;
+    pub fn interrupt(self) -> Result<(Release, Recovered), StateError> {
+        let (events, recovered) = interrupt_events(&self.release, false);
+        let release = self.close(&events)?;
         Ok((release, recovered))
+    }
+
+    /// Closes the release with `events` (see [`Store::close_release`]),
+    /// trimming the log's zeros with the sync.
+    fn close(mut self, events: &[Event]) -> Result<Release, StateError> {
+        self.check_usable()?;
+        let mut release = self.release.clone();
+        let (log, path, broken) = (&mut self.log, &self.path, &mut self.broken);
+        self.store.close_release(&mut release, events, |text| {
+            log.write(path, text.as_bytes()).inspect_err(|_| *broken = true)?;
+            log.trim(path)
+        })?;
+        Ok(release)
     }
 
     fn check_usable(&self) -> Result<(), StateError> {
@@ -214,33 +211,8 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
         message,
     };
     let mut lines_iter = lines.lines.into_iter();
-    let Some((
-        _,
-        LogLine::Release {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-            instances,
-            boot,
-        },
-    )) = lines_iter.next()
-    else {
+    let Some((header, instances, boot)) = lines_iter.next().and_then(|(_, first)| first.into_release()) else {
         return Err(corrupt(2, "the second line is not the release header".to_owned()));
-    };
-    let header = ReleaseHeader {
-        id,
-        pipeline,
-        workflow,
-        env,
-        version,
-        previous,
-        rollback_of,
-        started_at,
     };
     let mut release = Release::new(header, instances);
     for (number, entry) in lines_iter {
@@ -258,19 +230,5 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
         release,
         torn: lines.torn,
         boot,
-    })
-}
-
-/// The index line for a release that starts.
-pub(crate) fn started_line(release: &Release) -> String {
-    line(&IndexLine::Started {
-        id: release.id,
-        pipeline: release.pipeline.clone(),
-        workflow: release.workflow.clone(),
-        env: release.env.clone(),
-        version: release.version.clone(),
-        previous: release.previous,
-        rollback_of: release.rollback_of,
-        at: release.started_at,
     })
 }

@@ -79,7 +79,8 @@ impl fmt::Display for Holder {
     }
 }
 
-/// The host name: `/etc/hostname`, else `gethostname`, else `unknown`.
+/// The host name: `/etc/hostname`, else the kernel's node name (what
+/// `gethostname` returns), else `unknown`.
 fn host_name() -> String {
     if let Ok(text) = std::fs::read_to_string("/etc/hostname") {
         let name = text.trim();
@@ -87,19 +88,11 @@ fn host_name() -> String {
             return name.to_owned();
         }
     }
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for `len` bytes; gethostname writes at
-    // most that many and we stop at the first NUL (or the end).
-    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if result == 0 {
-        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-        if let Ok(name) = std::str::from_utf8(&buffer[..end])
-            && !name.is_empty()
-        {
-            return name.to_owned();
-        }
+    let uname = rustix::system::uname();
+    match uname.nodename().to_str() {
+        Ok(name) if !name.is_empty() => name.to_owned(),
+        _ => "unknown".to_owned(),
     }
-    "unknown".to_owned()
 }
 
 /// How long to wait for a lock another run holds.

@@ -20,6 +20,8 @@ mod clock;
 mod durable;
 mod error;
 mod format;
+mod id;
+mod instance;
 mod journal;
 mod lock;
 mod query;
@@ -31,12 +33,12 @@ mod store;
 pub use clock::{Clock, ClockError, NOW_VARIABLE, Timestamp};
 pub use error::StateError;
 pub use format::FORMAT_VERSION;
+pub use id::{InvalidReleaseId, ReleaseId};
+pub use instance::{Attempt, InstanceRecord, Transition};
 pub use journal::{Journal, LogSyncer};
 pub use lock::{HOLDER_FILE, Holder, LOCK_FILE, Lock, Wait};
 pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, is_deployment, rollback_target};
 pub use recovery::Recovered;
-pub use release::{
-    Attempt, EventError, InstanceRecord, InvalidReleaseId, Release, ReleaseHeader, ReleaseId, ReleaseStatus, Transition,
-};
+pub use release::{EventError, Release, ReleaseHeader, ReleaseStatus};
 pub use status::{IllegalTransition, PhaseStatus, transition};
 pub use store::{INDEX_FILE, LOGS_DIR, RELEASES_DIR, StateDir, Store};

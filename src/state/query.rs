@@ -6,35 +6,33 @@
 //! read nothing.
 
 use std::fmt;
+use std::ops::Deref;
 
 use serde::Serialize;
 
 use super::clock::Timestamp;
-use super::release::{Release, ReleaseId, ReleaseStatus};
+use super::id::ReleaseId;
+use super::release::{Release, ReleaseHeader, ReleaseStatus};
 
-/// A release as the index knows it: everything but its instances.
+/// A release as the index knows it: everything but its instances. It
+/// dereferences to its [`ReleaseHeader`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReleaseSummary {
-    /// Its id.
-    pub id: ReleaseId,
-    /// The pipeline's name.
-    pub pipeline: String,
-    /// The workflow run.
-    pub workflow: String,
-    /// The env.
-    pub env: String,
-    /// The version.
-    pub version: String,
-    /// See [`Release::previous`].
-    pub previous: Option<ReleaseId>,
-    /// See [`Release::rollback_of`].
-    pub rollback_of: Option<ReleaseId>,
-    /// When it started.
-    pub started_at: Timestamp,
+    /// What it is.
+    #[serde(flatten)]
+    pub header: ReleaseHeader,
     /// When it finished.
     pub finished_at: Option<Timestamp>,
     /// Its status.
     pub status: ReleaseStatus,
+}
+
+impl Deref for ReleaseSummary {
+    type Target = ReleaseHeader;
+
+    fn deref(&self) -> &ReleaseHeader {
+        &self.header
+    }
 }
 
 impl ReleaseSummary {
@@ -49,14 +47,7 @@ impl ReleaseSummary {
 impl From<&Release> for ReleaseSummary {
     fn from(release: &Release) -> Self {
         Self {
-            id: release.id,
-            pipeline: release.pipeline.clone(),
-            workflow: release.workflow.clone(),
-            env: release.env.clone(),
-            version: release.version.clone(),
-            previous: release.previous,
-            rollback_of: release.rollback_of,
-            started_at: release.started_at,
+            header: release.header.clone(),
             finished_at: release.finished_at,
             status: release.status(),
         }
@@ -72,8 +63,16 @@ pub fn is_deployment(workflow: &str) -> bool {
 /// The current release of `env`: its newest deploy or rollback release,
 /// whatever its status. `releases` is newest first.
 #[must_use]
-pub fn current<'r>(releases: &'r [ReleaseSummary], env: &str) -> Option<&'r ReleaseSummary> {
-    releases.iter().find(|r| r.env == env && r.is_deployment())
+pub fn current<'r>(releases: impl IntoIterator<Item = &'r ReleaseSummary>, env: &str) -> Option<&'r ReleaseSummary> {
+    deployments(releases, env).next()
+}
+
+/// `env`'s deploy and rollback releases, in the order of `releases`.
+fn deployments<'r>(
+    releases: impl IntoIterator<Item = &'r ReleaseSummary>,
+    env: &str,
+) -> impl Iterator<Item = &'r ReleaseSummary> {
+    releases.into_iter().filter(move |r| r.env == env && r.is_deployment())
 }
 
 /// Which release a rollback restores (exactly one of the three flags).
@@ -200,9 +199,8 @@ pub fn rollback_target<'r>(
         }
     }
     let current = current(releases, env).ok_or_else(|| RollbackError::NoReleases { env: env.to_owned() })?;
-    let deployments = || releases.iter().filter(|r| r.env == env && r.is_deployment());
     let chosen = match target {
-        RollbackTarget::Previous => deployments()
+        RollbackTarget::Previous => deployments(releases, env)
             .filter(|r| r.id < current.id)
             .find(|r| r.status == ReleaseStatus::Completed)
             .ok_or_else(|| RollbackError::NoPrevious {
@@ -213,7 +211,7 @@ pub fn rollback_target<'r>(
             .iter()
             .find(|r| r.id.to_string() == *id)
             .ok_or_else(|| RollbackError::UnknownRelease { id: id.clone() })?,
-        RollbackTarget::Version(version) => deployments()
+        RollbackTarget::Version(version) => deployments(releases, env)
             .find(|r| r.version == *version && r.status == ReleaseStatus::Completed)
             .ok_or_else(|| RollbackError::NoVersion {
                 env: env.to_owned(),
@@ -255,14 +253,16 @@ mod tests {
     fn summary(n: u64, env: &str, workflow: &str, version: &str, status: ReleaseStatus) -> ReleaseSummary {
         let at = Timestamp::from_millis(1_795_626_149_000 + n);
         ReleaseSummary {
-            id: ReleaseId::from_time(at),
-            pipeline: "webapp".into(),
-            workflow: workflow.into(),
-            env: env.into(),
-            version: version.into(),
-            previous: None,
-            rollback_of: None,
-            started_at: at,
+            header: ReleaseHeader {
+                id: ReleaseId::from_time(at),
+                pipeline: "webapp".into(),
+                workflow: workflow.into(),
+                env: env.into(),
+                version: version.into(),
+                previous: None,
+                rollback_of: None,
+                started_at: at,
+            },
             finished_at: Some(at),
             status,
         }

@@ -20,7 +20,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::release::{Release, ReleaseId};
+use super::id::ReleaseId;
+use super::release::Release;
 use crate::engine::{Event, Reason};
 
 /// What recovery did to one release.

@@ -8,143 +8,15 @@
 //! exactly the release that was recorded.
 
 use std::fmt;
-use std::str::FromStr;
+use std::ops::Deref;
 
-use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::status::{IllegalTransition, PhaseStatus, transition};
+use super::id::ReleaseId;
+use super::instance::InstanceRecord;
+use super::status::{IllegalTransition, PhaseStatus};
 use crate::engine::{Event, Reason};
-
-/// A release id: `rel-YYYYMMDD-HHMMSSmmm` from the clock (UTC), with a
-/// suffix `-001` … `-999` when that millisecond is already taken (or the
-/// clock went back).
-///
-/// Ids are allocated under the state lock as the larger of the id of "now"
-/// and the successor of the newest existing id, so they are unique and
-/// strictly increasing; comparing ids, or their text, is comparing their
-/// age.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ReleaseId {
-    at: Timestamp,
-    sequence: u16,
-}
-
-/// The largest suffix; the successor of `…-999` is the next millisecond.
-const MAX_SEQUENCE: u16 = 999;
-
-impl ReleaseId {
-    /// The id for a run starting at `at`, with no suffix.
-    #[must_use]
-    pub fn from_time(at: Timestamp) -> Self {
-        Self { at, sequence: 0 }
-    }
-
-    /// The smallest id greater than this one.
-    #[must_use]
-    pub fn successor(self) -> Self {
-        if self.sequence < MAX_SEQUENCE {
-            Self {
-                at: self.at,
-                sequence: self.sequence + 1,
-            }
-        } else {
-            Self::from_time(Timestamp::from_millis(self.at.as_millis() + 1))
-        }
-    }
-
-    /// The id for a run starting at `now` when `newest` is the newest id in
-    /// the state: the id of `now`, or the successor of `newest` if that is
-    /// not greater.
-    #[must_use]
-    pub fn allocate(now: Timestamp, newest: Option<Self>) -> Self {
-        let id = Self::from_time(now);
-        match newest {
-            Some(newest) if newest >= id => newest.successor(),
-            _ => id,
-        }
-    }
-
-    /// The time in the id (of the clock when it was allocated, or later).
-    #[must_use]
-    pub fn time(self) -> Timestamp {
-        self.at
-    }
-}
-
-impl fmt::Display for ReleaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rel-{}", self.at.compact())?;
-        if self.sequence > 0 {
-            write!(f, "-{:03}", self.sequence)?;
-        }
-        Ok(())
-    }
-}
-
-/// Text that is not a release id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvalidReleaseId(pub String);
-
-impl fmt::Display for InvalidReleaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid release id `{}` (expected `rel-YYYYMMDD-HHMMSSmmm`)", self.0)
-    }
-}
-
-impl std::error::Error for InvalidReleaseId {}
-
-impl FromStr for ReleaseId {
-    type Err = InvalidReleaseId;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidReleaseId(text.to_owned());
-        let rest = text.strip_prefix("rel-").ok_or_else(invalid)?;
-        let bytes = rest.as_bytes();
-        let digits = |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-        if !(digits(0..8) && bytes.get(8) == Some(&b'-') && digits(9..18)) {
-            return Err(invalid());
-        }
-        let sequence = match &rest[18..] {
-            "" => 0,
-            suffix => {
-                let number = suffix.strip_prefix('-').filter(|n| n.len() == 3).ok_or_else(invalid)?;
-                let sequence: u16 = number.parse().map_err(|_| invalid())?;
-                if sequence == 0 || !digits(19..22) {
-                    return Err(invalid());
-                }
-                sequence
-            }
-        };
-        let d = |range: std::ops::Range<usize>| &rest[range];
-        let time = format!(
-            "{}-{}-{}T{}:{}:{}.{}Z",
-            d(0..4),
-            d(4..6),
-            d(6..8),
-            d(9..11),
-            d(11..13),
-            d(13..15),
-            d(15..18)
-        );
-        let at = Timestamp::parse(&time).map_err(|_| invalid())?;
-        Ok(Self { at, sequence })
-    }
-}
-
-impl Serialize for ReleaseId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ReleaseId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
-    }
-}
 
 /// The status of a whole release, derived from its instances.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,9 +43,14 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
-/// The record of one run of a workflow in an env.
+/// What a release is: everything known about it when it starts.
+///
+/// This is the one list of a release's fields. [`Release`] and
+/// [`ReleaseSummary`](super::ReleaseSummary) embed it (and dereference to
+/// it), the state files store it (converted only in `state/format.rs`), and
+/// the JSON of `releases list | show` is made from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Release {
+pub struct ReleaseHeader {
     /// Its id.
     pub id: ReleaseId,
     /// The pipeline's name.
@@ -191,31 +68,28 @@ pub struct Release {
     pub rollback_of: Option<ReleaseId>,
     /// When it started.
     pub started_at: Timestamp,
+}
+
+/// The record of one run of a workflow in an env: its header, its
+/// instances and when it finished. It dereferences to its
+/// [`ReleaseHeader`] (`release.id`, `release.env`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Release {
+    /// What it is.
+    #[serde(flatten)]
+    pub header: ReleaseHeader,
     /// When it finished; `None` while it runs (or if its writer died and it
     /// was not recovered yet).
     pub finished_at: Option<Timestamp>,
     instances: Vec<InstanceRecord>,
 }
 
-/// What a release is about, before anything runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReleaseHeader {
-    /// Its id.
-    pub id: ReleaseId,
-    /// The pipeline's name.
-    pub pipeline: String,
-    /// The workflow run.
-    pub workflow: String,
-    /// The env.
-    pub env: String,
-    /// The version.
-    pub version: String,
-    /// See [`Release::previous`].
-    pub previous: Option<ReleaseId>,
-    /// See [`Release::rollback_of`].
-    pub rollback_of: Option<ReleaseId>,
-    /// When it started.
-    pub started_at: Timestamp,
+impl Deref for Release {
+    type Target = ReleaseHeader;
+
+    fn deref(&self) -> &ReleaseHeader {
+        &self.header
+    }
 }
 
 impl Release {
@@ -223,14 +97,7 @@ impl Release {
     #[must_use]
     pub fn new(header: ReleaseHeader, instances: impl IntoIterator<Item = String>) -> Self {
         Self {
-            id: header.id,
-            pipeline: header.pipeline,
-            workflow: header.workflow,
-            env: header.env,
-            version: header.version,
-            previous: header.previous,
-            rollback_of: header.rollback_of,
-            started_at: header.started_at,
+            header,
             finished_at: None,
             instances: instances.into_iter().map(InstanceRecord::new).collect(),
         }
@@ -254,13 +121,13 @@ impl Release {
     /// while nothing has started; running otherwise.
     #[must_use]
     pub fn status(&self) -> ReleaseStatus {
-        if self.instances.iter().any(|i| i.status == PhaseStatus::Failed) {
+        if self.instances.iter().any(|i| i.status() == PhaseStatus::Failed) {
             return ReleaseStatus::Failed;
         }
         if self.is_finished() {
             let done = self.instances.iter().all(|i| {
-                i.status == PhaseStatus::Completed
-                    || (i.status == PhaseStatus::Skipped && i.reason == Some(Reason::Condition))
+                i.status() == PhaseStatus::Completed
+                    || (i.status() == PhaseStatus::Skipped && i.reason() == Some(&Reason::Condition))
             });
             return if done {
                 ReleaseStatus::Completed
@@ -268,7 +135,7 @@ impl Release {
                 ReleaseStatus::Failed
             };
         }
-        if self.instances.iter().all(|i| i.status == PhaseStatus::Pending) {
+        if self.instances.iter().all(|i| i.status() == PhaseStatus::Pending) {
             ReleaseStatus::Pending
         } else {
             ReleaseStatus::Running
@@ -315,7 +182,7 @@ impl Release {
         let mut running = Vec::new();
         let mut pending = Vec::new();
         for (position, instance) in self.instances.iter().enumerate() {
-            match instance.status {
+            match instance.status() {
                 PhaseStatus::Running => running.push(position),
                 PhaseStatus::Pending => pending.push(position),
                 _ => {}
@@ -338,217 +205,11 @@ impl Release {
             let instance = &self.instances[position];
             return Err(EventError::Unsettled {
                 release: self.id,
-                instance: instance.id.clone(),
-                status: instance.status,
+                instance: instance.id().to_owned(),
+                status: instance.status(),
             });
         }
         self.finished_at = Some(at);
-        Ok(())
-    }
-}
-
-/// One instance of a release.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct InstanceRecord {
-    id: String,
-    status: PhaseStatus,
-    attempts: Vec<Attempt>,
-    exit_code: Option<i32>,
-    reason: Option<Reason>,
-    transitions: Vec<Transition>,
-    /// A durable claim says its command may have started (see
-    /// [`Event::Claimed`]); only recovery looks at it.
-    #[serde(skip)]
-    claimed: bool,
-}
-
-/// One run of an instance's command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Attempt {
-    /// 1 for the first.
-    pub number: u32,
-    /// When it started.
-    pub started_at: Timestamp,
-    /// When it ended; `None` while it runs.
-    pub finished_at: Option<Timestamp>,
-    /// Its exit code, if it exited.
-    pub exit_code: Option<i32>,
-    /// Why it failed, if it did.
-    pub reason: Option<Reason>,
-}
-
-/// One status change, as recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Transition {
-    /// The status before.
-    pub from: PhaseStatus,
-    /// The status after.
-    pub to: PhaseStatus,
-    /// When.
-    pub at: Timestamp,
-    /// The attempt it belongs to (0 for a skip: nothing was attempted).
-    pub attempt: u32,
-}
-
-impl InstanceRecord {
-    fn new(id: String) -> Self {
-        Self {
-            id,
-            status: PhaseStatus::Pending,
-            attempts: Vec::new(),
-            exit_code: None,
-            reason: None,
-            transitions: Vec::new(),
-            claimed: false,
-        }
-    }
-
-    /// `build[api]` or `migrate`.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Its status.
-    #[must_use]
-    pub fn status(&self) -> PhaseStatus {
-        self.status
-    }
-
-    /// Its attempts, in order.
-    #[must_use]
-    pub fn attempts(&self) -> &[Attempt] {
-        &self.attempts
-    }
-
-    /// The exit code of its last attempt, once it completed or failed.
-    #[must_use]
-    pub fn exit_code(&self) -> Option<i32> {
-        self.exit_code
-    }
-
-    /// Why it failed or was skipped.
-    #[must_use]
-    pub fn reason(&self) -> Option<&Reason> {
-        self.reason.as_ref()
-    }
-
-    /// Pending, but claimed: its command may start at any moment, so after
-    /// a crash of the machine it may have started (see [`Event::Claimed`]).
-    #[must_use]
-    pub fn is_claimed(&self) -> bool {
-        self.claimed && self.status == PhaseStatus::Pending
-    }
-
-    /// Its status changes, in order.
-    #[must_use]
-    pub fn transitions(&self) -> &[Transition] {
-        &self.transitions
-    }
-
-    fn attempt_count(&self) -> u32 {
-        u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
-    }
-
-    /// The open attempt, if one is running.
-    fn open_attempt(&mut self) -> Option<&mut Attempt> {
-        self.attempts.last_mut().filter(|a| a.finished_at.is_none())
-    }
-
-    fn attempt_error(&self, message: String) -> EventError {
-        EventError::Attempt {
-            instance: self.id.clone(),
-            message,
-        }
-    }
-
-    fn change(&mut self, to: PhaseStatus, at: Timestamp, attempt: u32) -> Result<(), EventError> {
-        let from = self.status;
-        self.status = transition(&self.id, from, to)?;
-        self.transitions.push(Transition { from, to, at, attempt });
-        Ok(())
-    }
-
-    fn apply(&mut self, event: &Event, at: Timestamp) -> Result<(), EventError> {
-        match event {
-            Event::Claimed { .. } => {
-                if self.status != PhaseStatus::Pending || self.claimed {
-                    let status = self.status;
-                    return Err(self.attempt_error(format!("claimed while `{status}`")));
-                }
-                self.claimed = true;
-            }
-            Event::Started { attempt, .. } => {
-                let expected = self.attempt_count() + 1;
-                if *attempt == 1 {
-                    // Only a pending instance (which has no attempts) may start.
-                    self.change(PhaseStatus::Running, at, 1)?;
-                } else {
-                    if self.status != PhaseStatus::Running {
-                        return Err(transition(&self.id, self.status, PhaseStatus::Running)
-                            .map_or_else(Into::into, |_| {
-                                self.attempt_error(format!("attempt {attempt} started before attempt 1"))
-                            }));
-                    }
-                    if *attempt != expected || self.attempts.last().is_some_and(|a| a.finished_at.is_none()) {
-                        return Err(self.attempt_error(format!(
-                            "attempt {attempt} started while attempt {} is {}",
-                            expected - 1,
-                            if expected == *attempt { "running" } else { "the last" }
-                        )));
-                    }
-                }
-                self.attempts.push(Attempt {
-                    number: *attempt,
-                    started_at: at,
-                    finished_at: None,
-                    exit_code: None,
-                    reason: None,
-                });
-            }
-            Event::AttemptFailed {
-                attempt,
-                exit_code,
-                reason,
-                ..
-            } => {
-                if self.status != PhaseStatus::Running {
-                    let status = self.status;
-                    return Err(self.attempt_error(format!("attempt {attempt} failed but it is `{status}`")));
-                }
-                let Some(open) = self.open_attempt().filter(|a| a.number == *attempt) else {
-                    return Err(self.attempt_error(format!("attempt {attempt} failed but it is not running")));
-                };
-                open.finished_at = Some(at);
-                open.exit_code = *exit_code;
-                open.reason = Some(reason.clone());
-            }
-            Event::Completed { exit_code, .. } => {
-                self.change(PhaseStatus::Completed, at, self.attempt_count())?;
-                let Some(open) = self.open_attempt() else {
-                    return Err(self.attempt_error("completed with no attempt running".to_owned()));
-                };
-                open.finished_at = Some(at);
-                open.exit_code = *exit_code;
-                self.exit_code = *exit_code;
-            }
-            Event::Failed { exit_code, reason, .. } => {
-                self.change(PhaseStatus::Failed, at, self.attempt_count())?;
-                // No attempt is open when it fails between attempts (during
-                // a backoff), e.g. when interrupted.
-                if let Some(open) = self.open_attempt() {
-                    open.finished_at = Some(at);
-                    open.exit_code = *exit_code;
-                    open.reason = Some(reason.clone());
-                }
-                self.exit_code = *exit_code;
-                self.reason = Some(reason.clone());
-            }
-            Event::Skipped { reason, .. } => {
-                self.change(PhaseStatus::Skipped, at, 0)?;
-                self.reason = Some(reason.clone());
-            }
-        }
         Ok(())
     }
 }
@@ -639,49 +300,6 @@ mod tests {
             started_at: at(0),
         };
         Release::new(header, ids.iter().map(|&id| id.to_owned()))
-    }
-
-    #[test]
-    fn ids_print_parse_and_order() {
-        let id = ReleaseId::from_time(Timestamp::parse("2026-11-25T17:02:29.123Z").unwrap());
-        assert_eq!(id.to_string(), "rel-20261125-170229123");
-        assert_eq!(id.successor().to_string(), "rel-20261125-170229123-001");
-        assert_eq!(
-            "rel-20261125-170229123-001".parse::<ReleaseId>().unwrap(),
-            id.successor()
-        );
-        assert_eq!("rel-20261125-170229123".parse::<ReleaseId>().unwrap(), id);
-        for bad in [
-            "rel-2026",
-            "rel-20261125-170229123-000",
-            "rel-20261125-170229123-1",
-            "x",
-            "rel-20261325-170229123",
-        ] {
-            assert!(bad.parse::<ReleaseId>().is_err(), "{bad}");
-        }
-        let mut last = id;
-        for _ in 0..1200 {
-            let next = last.successor();
-            assert!(
-                next > last && next.to_string() > last.to_string(),
-                "{next} after {last}"
-            );
-            last = next;
-        }
-        assert_eq!(last.to_string(), "rel-20261125-170229124-200");
-    }
-
-    #[test]
-    fn allocation_never_goes_back() {
-        let newest = ReleaseId::from_time(at(500));
-        assert_eq!(
-            ReleaseId::allocate(at(900), Some(newest)),
-            ReleaseId::from_time(at(900))
-        );
-        assert_eq!(ReleaseId::allocate(at(500), Some(newest)), newest.successor());
-        assert_eq!(ReleaseId::allocate(at(100), Some(newest)), newest.successor());
-        assert_eq!(ReleaseId::allocate(at(100), None), ReleaseId::from_time(at(100)));
     }
 
     #[test]

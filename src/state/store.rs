@@ -23,12 +23,13 @@ use super::clock::Clock;
 use super::durable::{append, create_atomic, create_dir, cut_torn_tail, open_append};
 use super::error::StateError;
 use super::format::{self, IndexLine, LogLine, head_line, line};
-use super::journal::{Journal, read_log, started_line};
+use super::id::ReleaseId;
+use super::journal::{Journal, read_log};
 use super::lock::{Holder, Lock, Wait};
-use super::query::{ReleaseSummary, is_deployment};
+use super::query::{ReleaseSummary, current, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
-use super::release::{Release, ReleaseHeader, ReleaseId, ReleaseStatus};
-use crate::engine::Plan;
+use super::release::{Release, ReleaseHeader, ReleaseStatus};
+use crate::engine::{Event, Plan};
 
 /// The index file's name.
 pub const INDEX_FILE: &str = "index.ron";
@@ -135,28 +136,15 @@ fn read_index(path: &Path) -> Result<Index, StateError> {
             message,
         };
         match entry {
-            IndexLine::Started {
-                id,
-                pipeline,
-                workflow,
-                env,
-                version,
-                previous,
-                rollback_of,
-                at,
-            } => {
-                if summaries.last().is_some_and(|last| last.id >= id) {
+            started @ IndexLine::Started { .. } => {
+                // A `Started` line always has a header.
+                let Some(header) = started.into_header() else { continue };
+                if summaries.last().is_some_and(|last| last.id >= header.id) {
+                    let id = header.id;
                     return Err(corrupt(format!("release {id} is not newer than the one before it")));
                 }
                 summaries.push(ReleaseSummary {
-                    id,
-                    pipeline,
-                    workflow,
-                    env,
-                    version,
-                    previous,
-                    rollback_of,
-                    started_at: at,
+                    header,
                     finished_at: None,
                     status: ReleaseStatus::Running,
                 });
@@ -296,12 +284,7 @@ impl Store {
             return Err(StateError::io("create", path)(error));
         }
         let previous = if is_deployment(&plan.workflow) {
-            // The env's current release: its newest deploy or rollback.
-            self.summaries
-                .iter()
-                .rev()
-                .find(|s| s.env == plan.env && s.is_deployment())
-                .map(|s| s.id)
+            current(self.summaries.iter().rev(), &plan.env).map(|s| s.id)
         } else {
             None
         };
@@ -322,24 +305,15 @@ impl Store {
 
     /// Writes a new release's log and its index line.
     fn start(&mut self, path: &Path, release: &Release) -> Result<(), StateError> {
-        let header = LogLine::Release {
-            id: release.id,
-            pipeline: release.pipeline.clone(),
-            workflow: release.workflow.clone(),
-            env: release.env.clone(),
-            version: release.version.clone(),
-            previous: release.previous,
-            rollback_of: release.rollback_of,
-            started_at: release.started_at,
-            instances: release.instances().iter().map(|i| i.id().to_owned()).collect(),
-            boot: boot::current(),
-        };
+        let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
+        let header = LogLine::release(&release.header, instances, boot::current());
         create_atomic(path, format!("{}{}", head_line(), line(&header)).as_bytes())?;
         self.index_started(release)
     }
 
     fn index_started(&mut self, release: &Release) -> Result<(), StateError> {
-        append(&self.index, &self.dir.index_path(), started_line(release).as_bytes())?;
+        let text = line(&IndexLine::started(&release.header));
+        append(&self.index, &self.dir.index_path(), text.as_bytes())?;
         let mut summary = ReleaseSummary::from(release);
         summary.finished_at = None;
         self.summaries.push(summary);
@@ -363,6 +337,31 @@ impl Store {
             self.summaries[position].status = status;
         }
         Ok(())
+    }
+
+    /// Closes a release, the one way every release ends (a run that
+    /// finishes, one interrupted, one recovered): applies `events` (those
+    /// that end it; none when every instance is done), marks it finished
+    /// now, has `write` append their lines and the finish line to its log
+    /// (and make them durable), then records the end in the index.
+    ///
+    /// # Errors
+    ///
+    /// An event is illegal, an instance is still pending or running, or a
+    /// write failed.
+    pub(crate) fn close_release(
+        &mut self,
+        release: &mut Release,
+        events: &[Event],
+        write: impl FnOnce(&str) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let at = self.clock.now();
+        release.apply(events, at)?;
+        release.finish(at)?;
+        let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
+        text.push_str(&line(&LogLine::Finished { at }));
+        write(&text)?;
+        self.finished(release)
     }
 
     /// Finishes every release whose run died: those the index shows
@@ -414,19 +413,17 @@ impl Store {
                 cut_torn_tail(&path, complete)?;
             }
             let mut release = log.release;
-            if !release.is_finished() {
-                let at = self.clock.now();
+            if release.is_finished() {
+                // Only the index's finish line was lost.
+                self.finished(&release)?;
+            } else {
                 let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
                 let (events, report) = interrupt_events(&release, lost);
-                release.apply(&events, at)?;
-                release.finish(at)?;
-                let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
-                text.push_str(&line(&LogLine::Finished { at }));
-                let file = open_append(&path)?;
-                append(&file, &path, text.as_bytes())?;
+                self.close_release(&mut release, &events, |text| {
+                    append(&open_append(&path)?, &path, text.as_bytes())
+                })?;
                 recovered.push(report);
             }
-            self.finished(&release)?;
         }
         Ok(recovered)
     }

@@ -1,0 +1,233 @@
+//! The record of one instance of a release: its status, attempts, exit
+//! code, reason and transitions, changed only by applying engine events.
+
+use serde::Serialize;
+
+use super::clock::Timestamp;
+use super::release::EventError;
+use super::status::{PhaseStatus, transition};
+use crate::engine::{Event, Reason};
+
+/// One instance of a release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceRecord {
+    id: String,
+    status: PhaseStatus,
+    attempts: Vec<Attempt>,
+    exit_code: Option<i32>,
+    reason: Option<Reason>,
+    transitions: Vec<Transition>,
+    /// A durable claim says its command may have started (see
+    /// [`Event::Claimed`]); only recovery looks at it.
+    #[serde(skip)]
+    claimed: bool,
+}
+
+/// One run of an instance's command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// 1 for the first.
+    pub number: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended; `None` while it runs.
+    pub finished_at: Option<Timestamp>,
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed, if it did.
+    pub reason: Option<Reason>,
+}
+
+/// One status change, as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// The status before.
+    pub from: PhaseStatus,
+    /// The status after.
+    pub to: PhaseStatus,
+    /// When.
+    pub at: Timestamp,
+    /// The attempt it belongs to (0 for a skip: nothing was attempted).
+    pub attempt: u32,
+}
+
+impl InstanceRecord {
+    pub(super) fn new(id: String) -> Self {
+        Self {
+            id,
+            status: PhaseStatus::Pending,
+            attempts: Vec::new(),
+            exit_code: None,
+            reason: None,
+            transitions: Vec::new(),
+            claimed: false,
+        }
+    }
+
+    /// `build[api]` or `migrate`.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its status.
+    #[must_use]
+    pub fn status(&self) -> PhaseStatus {
+        self.status
+    }
+
+    /// Its attempts, in order.
+    #[must_use]
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// The exit code of its last attempt, once it completed or failed.
+    #[must_use]
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit_code
+    }
+
+    /// Why it failed or was skipped.
+    #[must_use]
+    pub fn reason(&self) -> Option<&Reason> {
+        self.reason.as_ref()
+    }
+
+    /// Pending, but claimed: its command may start at any moment, so after
+    /// a crash of the machine it may have started (see [`Event::Claimed`]).
+    #[must_use]
+    pub fn is_claimed(&self) -> bool {
+        self.claimed && self.status == PhaseStatus::Pending
+    }
+
+    /// Its status changes, in order.
+    #[must_use]
+    pub fn transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+
+    fn attempt_count(&self) -> u32 {
+        u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The open attempt, if one is running.
+    fn open_attempt(&mut self) -> Option<&mut Attempt> {
+        self.attempts.last_mut().filter(|a| a.finished_at.is_none())
+    }
+
+    fn attempt_error(&self, message: String) -> EventError {
+        EventError::Attempt {
+            instance: self.id.clone(),
+            message,
+        }
+    }
+
+    fn change(&mut self, to: PhaseStatus, at: Timestamp, attempt: u32) -> Result<(), EventError> {
+        let from = self.status;
+        self.status = transition(&self.id, from, to)?;
+        self.transitions.push(Transition { from, to, at, attempt });
+        Ok(())
+    }
+
+    pub(super) fn apply(&mut self, event: &Event, at: Timestamp) -> Result<(), EventError> {
+        match event {
+            Event::Claimed { .. } => self.claim(),
+            &Event::Started { attempt, .. } => self.start(attempt, at),
+            Event::AttemptFailed {
+                attempt,
+                exit_code,
+                reason,
+                ..
+            } => self.fail_attempt(*attempt, *exit_code, reason, at),
+            Event::Completed { exit_code, .. } => {
+                self.change(PhaseStatus::Completed, at, self.attempt_count())?;
+                let Some(open) = self.open_attempt() else {
+                    return Err(self.attempt_error("completed with no attempt running".to_owned()));
+                };
+                open.finished_at = Some(at);
+                open.exit_code = *exit_code;
+                self.exit_code = *exit_code;
+                Ok(())
+            }
+            Event::Failed { exit_code, reason, .. } => {
+                self.change(PhaseStatus::Failed, at, self.attempt_count())?;
+                // No attempt is open when it fails between attempts (during
+                // a backoff), e.g. when interrupted.
+                if let Some(open) = self.open_attempt() {
+                    open.finished_at = Some(at);
+                    open.exit_code = *exit_code;
+                    open.reason = Some(reason.clone());
+                }
+                self.exit_code = *exit_code;
+                self.reason = Some(reason.clone());
+                Ok(())
+            }
+            Event::Skipped { reason, .. } => {
+                self.change(PhaseStatus::Skipped, at, 0)?;
+                self.reason = Some(reason.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn claim(&mut self) -> Result<(), EventError> {
+        if self.status != PhaseStatus::Pending || self.claimed {
+            let status = self.status;
+            return Err(self.attempt_error(format!("claimed while `{status}`")));
+        }
+        self.claimed = true;
+        Ok(())
+    }
+
+    fn start(&mut self, attempt: u32, at: Timestamp) -> Result<(), EventError> {
+        let expected = self.attempt_count() + 1;
+        if attempt == 1 {
+            // Only a pending instance (which has no attempts) may start.
+            self.change(PhaseStatus::Running, at, 1)?;
+        } else {
+            if self.status != PhaseStatus::Running {
+                return Err(
+                    transition(&self.id, self.status, PhaseStatus::Running).map_or_else(Into::into, |_| {
+                        self.attempt_error(format!("attempt {attempt} started before attempt 1"))
+                    }),
+                );
+            }
+            if attempt != expected || self.attempts.last().is_some_and(|a| a.finished_at.is_none()) {
+                return Err(self.attempt_error(format!(
+                    "attempt {attempt} started while attempt {} is {}",
+                    expected - 1,
+                    if expected == attempt { "running" } else { "the last" }
+                )));
+            }
+        }
+        self.attempts.push(Attempt {
+            number: attempt,
+            started_at: at,
+            finished_at: None,
+            exit_code: None,
+            reason: None,
+        });
+        Ok(())
+    }
+
+    fn fail_attempt(
+        &mut self,
+        attempt: u32,
+        exit_code: Option<i32>,
+        reason: &Reason,
+        at: Timestamp,
+    ) -> Result<(), EventError> {
+        if self.status != PhaseStatus::Running {
+            let status = self.status;
+            return Err(self.attempt_error(format!("attempt {attempt} failed but it is `{status}`")));
+        }
+        let Some(open) = self.open_attempt().filter(|a| a.number == attempt) else {
+            return Err(self.attempt_error(format!("attempt {attempt} failed but it is not running")));
+        };
+        open.finished_at = Some(at);
+        open.exit_code = exit_code;
+        open.reason = Some(reason.clone());
+        Ok(())
+    }
+}
