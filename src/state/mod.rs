@@ -5,8 +5,9 @@
 //! * [`status`](PhaseStatus): the five statuses and [`transition`], the
 //!   only way one changes.
 //! * [`Clock`] and [`Timestamp`]: where every time comes from.
-//! * [`Release`], [`ReleaseId`], [`InstanceRecord`]: the record of a run,
-//!   built by applying [`engine::Event`](crate::engine::Event)s.
+//! * [`ReleaseHeader`] (a release's fields, declared once), [`Release`],
+//!   [`ReleaseId`], [`InstanceRecord`]: the record of a run, built by
+//!   applying [`engine::Event`](crate::engine::Event)s.
 //! * [`Store`] (locked, for writing), [`StateDir`] (for reading) and
 //!   [`Journal`] (an open release log, the executor's
 //!   [`Recorder`](crate::engine::Recorder)).
