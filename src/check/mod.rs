@@ -5,9 +5,11 @@
 //! clauses and durations, checks every variable reference and looks for
 //! inheritance and variable cycles, reporting all problems of a file in one
 //! pass. Dependency cycles between phase instances are found by
-//! [`crate::graph`], which sees the instances. [`Scope`] expands variables
-//! and evaluates conditions once an env is chosen.
+//! [`crate::graph`], which sees the instances, with the same finder
+//! ([`cycle`]). [`Scope`] expands variables and evaluates conditions once an
+//! env is chosen.
 
+pub(crate) mod cycle;
 pub mod duration;
 mod pipeline;
 mod resolve;

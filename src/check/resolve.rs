@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use indexmap::map::Entry;
 
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
-use super::{duration, variables};
+use super::{cycle, duration, variables};
 use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
@@ -194,33 +194,19 @@ impl<'s> Resolver<'s, '_> {
     /// Reports each inheritance cycle once, at its `extends` clauses, and
     /// cuts it so that walking an env chain always ends.
     fn break_env_cycles(&mut self) {
-        let count = self.pipeline.envs.len();
-        // 0 = unvisited, 1 = on the current walk, 2 = done.
-        let mut state = vec![0u8; count];
-        for start in 0..count {
-            let mut walk = Vec::new();
-            let mut current = Some(start);
-            while let Some(id) = current {
-                match state[id] {
-                    2 => break,
-                    1 => {
-                        let from = walk.iter().position(|&w| w == id).unwrap_or(0);
-                        let cycle = walk[from..].to_vec();
-                        self.report_env_cycle(&cycle);
-                        let last = *cycle.last().unwrap_or(&id);
-                        self.pipeline.envs[last].parent = None;
-                        break;
-                    }
-                    _ => {
-                        state[id] = 1;
-                        walk.push(id);
-                        current = self.pipeline.envs[id].parent;
-                    }
-                }
-            }
-            for id in walk {
-                state[id] = 2;
-            }
+        let mut edges: Vec<Vec<(usize, ())>> = self
+            .pipeline
+            .envs
+            .values()
+            .map(|env| env.parent.map(|p| (p, ())).into_iter().collect())
+            .collect();
+        let cycles = cycle::break_cycles(&mut edges);
+        for cycle in cycles {
+            let nodes: Vec<usize> = cycle.iter().map(|&(id, ())| id).collect();
+            self.report_env_cycle(&nodes);
+        }
+        for (env, parent) in self.pipeline.envs.values_mut().zip(edges) {
+            env.parent = parent.first().map(|&(p, ())| p);
         }
     }
 
@@ -278,57 +264,31 @@ impl<'s> Resolver<'s, '_> {
     /// so the instance graph never inherits it (with no per-service phase
     /// there would be no instance to show it on).
     fn break_service_cycles(&mut self) {
-        let count = self.pipeline.services.len();
-        // 0 = unvisited, 1 = on the stack, 2 = done.
-        let mut state = vec![0u8; count];
-        for start in 0..count {
-            // (service, index of the next `after` edge to follow)
-            let mut stack: Vec<(ServiceId, usize)> = Vec::new();
-            if state[start] != 0 {
-                continue;
-            }
-            state[start] = 1;
-            stack.push((start, 0));
-            while let Some(&(node, next)) = stack.last() {
-                let Some(&(before, _)) = self.pipeline.services[node].after.get(next) else {
-                    state[node] = 2;
-                    stack.pop();
-                    continue;
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.1 += 1;
-                }
-                match state[before] {
-                    0 => {
-                        state[before] = 1;
-                        stack.push((before, 0));
-                    }
-                    1 => {
-                        let from = stack.iter().position(|&(n, _)| n == before).unwrap_or(0);
-                        // Each entry's edge taken is `after[next - 1]`.
-                        let edges: Vec<(ServiceId, usize)> = stack[from..].iter().map(|&(n, e)| (n, e - 1)).collect();
-                        self.report_service_cycle(&edges);
-                        self.pipeline.services[node].after.remove(next);
-                        if let Some(top) = stack.last_mut() {
-                            top.1 -= 1;
-                        }
-                    }
-                    _ => {}
-                }
-            }
+        let mut edges: Vec<Vec<(ServiceId, Span)>> = self
+            .pipeline
+            .services
+            .values()
+            .map(|service| service.after.clone())
+            .collect();
+        for cycle in cycle::break_cycles(&mut edges) {
+            self.report_service_cycle(&cycle);
+        }
+        for (service, after) in self.pipeline.services.values_mut().zip(edges) {
+            service.after = after;
         }
     }
 
-    fn report_service_cycle(&mut self, edges: &[(ServiceId, usize)]) {
+    /// `cycle`: each service with the `after` entry it waits by, as written.
+    fn report_service_cycle(&mut self, cycle: &[(ServiceId, Span)]) {
         let services = &self.pipeline.services;
-        let mut names: Vec<&str> = edges.iter().map(|&(s, _)| services[s].name.name).collect();
+        let mut names: Vec<&str> = cycle.iter().map(|&(s, _)| services[s].name.name).collect();
         names.push(names[0]);
         let mut diagnostic = Diagnostic::error(
             Code::DependencyCycle,
             format!("service order cycle: `{}`", names.join("` → `")),
         );
-        for &(service, edge) in edges {
-            let (before, span) = services[service].after[edge];
+        for (position, &(service, span)) in cycle.iter().enumerate() {
+            let before = cycle[(position + 1) % cycle.len()].0;
             diagnostic = diagnostic.label(
                 span,
                 format!(

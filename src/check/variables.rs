@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use indexmap::IndexMap;
 
+use super::cycle;
 use super::pipeline::Pipeline;
 use crate::syntax::ast::{Template, VarRef};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
@@ -259,8 +260,7 @@ fn key<'v>(var: &VarRef<'v>) -> Cow<'v, str> {
     }
 }
 
-/// Depth-first search for cycles among the values of a scope, with an
-/// explicit stack (a chain of values can be long).
+/// Reports the cycles among the values of each scope, each once.
 struct CycleFinder<'d> {
     /// Cycles already reported, by their reference spans.
     reported: HashSet<Vec<Span>>,
@@ -269,47 +269,17 @@ struct CycleFinder<'d> {
 
 impl CycleFinder<'_> {
     fn run(&mut self, scope: &Scope<'_>, place: &str) {
-        // 0 = unvisited, 1 = on the path, 2 = done.
-        let mut state = vec![0u8; scope.len()];
-        for start in 0..scope.len() {
-            if state[start] != 0 {
-                continue;
-            }
-            // The path: each value with the references it has left to follow,
-            // and the reference that led to the next value on the path.
-            let mut path: Vec<(usize, Vec<VarRef<'_>>)> = vec![(start, refs(scope, start))];
-            let mut taken: Vec<VarRef<'_>> = Vec::new();
-            state[start] = 1;
-            while let Some((node, pending)) = path.last_mut() {
-                let node = *node;
-                let Some(var) = pending.pop() else {
-                    state[node] = 2;
-                    path.pop();
-                    taken.pop();
-                    continue;
-                };
-                let Some(next) = scope.get_index_of(key(&var).as_ref()) else {
-                    continue;
-                };
-                match state[next] {
-                    0 => {
-                        state[next] = 1;
-                        taken.push(var);
-                        path.push((next, refs(scope, next)));
-                    }
-                    1 => {
-                        let from = path.iter().position(|(n, _)| *n == next).unwrap_or(0);
-                        let mut edges: Vec<(usize, VarRef<'_>)> = path[from..]
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .zip(taken[from..].iter().copied())
-                            .collect();
-                        edges.push((node, var));
-                        self.report(scope, &edges, place);
-                    }
-                    _ => {}
-                }
-            }
+        // Each value's references to values of the scope, in source order.
+        let mut edges: Vec<Vec<(usize, VarRef<'_>)>> = (0..scope.len())
+            .map(|node| {
+                scope[node]
+                    .refs()
+                    .filter_map(|var| scope.get_index_of(key(var).as_ref()).map(|next| (next, *var)))
+                    .collect()
+            })
+            .collect();
+        for cycle in cycle::break_cycles(&mut edges) {
+            self.report(scope, &cycle, place);
         }
     }
 
@@ -337,12 +307,4 @@ impl CycleFinder<'_> {
         self.diagnostics
             .push(diagnostic.help("a value cannot contain itself; replace one reference with literal text"));
     }
-}
-
-/// The references of a scope's value, reversed so they are followed in
-/// source order by popping.
-fn refs<'s>(scope: &Scope<'s>, node: usize) -> Vec<VarRef<'s>> {
-    let mut refs: Vec<VarRef<'s>> = scope[node].refs().copied().collect();
-    refs.reverse();
-    refs
 }

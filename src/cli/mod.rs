@@ -23,11 +23,11 @@ use crate::graph::{self, Compilation, PhaseGraph};
 use report::{JsonReport, SourceFile};
 
 /// The name of the pipeline file looked up when `-f` is not given.
-pub const DEFAULT_FILE: &str = "pipeline.stagecraft";
+pub(crate) const DEFAULT_FILE: &str = "pipeline.stagecraft";
 
 /// Exit codes, the same for every command (`spec/commands/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Success.
     Success = 0,
     /// Usage or user error: a bad flag, an unknown env or service.

@@ -1,107 +1,73 @@
 //! Cycles and execution order.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashSet};
 
 use petgraph::Direction;
-use petgraph::algo::{kosaraju_scc, toposort};
+use petgraph::algo::toposort;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 
 use super::PhaseGraph;
-use crate::check::{Pipeline, ServiceId};
+use crate::check::{Pipeline, ServiceId, cycle};
 use crate::syntax::{Code, Diagnostic, Span};
 
 /// Reports every dependency cycle once, with the whole cycle: each edge is
 /// labelled at the `after` that made it. Cycles that differ only by service
-/// (the same `after` clauses) are one diagnostic.
+/// (the same `after` clauses) are one diagnostic. Each set of instances
+/// that wait for each other shows its shortest cycle through its first
+/// instance (see [`cycle::shortest_cycles`]).
 pub(super) fn cycles(graph: &PhaseGraph, pipeline: &Pipeline) -> Vec<Diagnostic> {
-    let mut seen: HashSet<Vec<Span>> = HashSet::new();
     let mut diagnostics = Vec::new();
-    // Both walks are iterative: a chain of 200,000 phases must not
-    // overflow the stack (petgraph's `tarjan_scc` recurses).
     if toposort(&graph.graph, None).is_ok() {
         return diagnostics;
     }
-    let mut components = kosaraju_scc(&graph.graph);
-    components.retain(|c| c.len() > 1);
-    for component in &mut components {
-        component.sort_unstable();
-    }
-    components.sort_unstable();
-    for component in components {
-        let members: HashSet<NodeIndex> = component.iter().copied().collect();
-        let path = shortest_cycle(graph, component[0], &members);
-        let mut key: Vec<Span> = path.iter().map(|&(_, _, span)| span).collect();
+    // Edges dependency → dependent, each node's in target order.
+    let edges: Vec<Vec<(usize, Span)>> = graph
+        .graph
+        .node_indices()
+        .map(|node| {
+            let mut edges: Vec<_> = graph
+                .graph
+                .edges_directed(node, Direction::Outgoing)
+                .map(|edge| (edge.target().index(), edge.weight().span))
+                .collect();
+            edges.sort_by_key(|&(target, _)| target);
+            edges
+        })
+        .collect();
+    let mut seen: HashSet<Vec<Span>> = HashSet::new();
+    for path in cycle::shortest_cycles(&edges) {
+        let mut key: Vec<Span> = path.iter().map(|&(_, span)| span).collect();
         key.sort_unstable();
         key.dedup();
         if !seen.insert(key) {
             continue;
         }
-        // Shown as "waits for" arrows, starting at the dependent.
-        let path: Vec<_> = path.into_iter().rev().collect();
-        let mut names: Vec<String> = path.iter().map(|&(_, to, _)| graph.instance_id(pipeline, to)).collect();
-        names.push(names[0].clone());
-        let mut diagnostic = Diagnostic::error(
-            Code::DependencyCycle,
-            format!("dependency cycle: `{}`", names.join("` → `")),
-        );
-        for &(from, to, span) in &path {
-            diagnostic = diagnostic.label(
-                span,
-                format!(
-                    "`{}` waits for `{}` here",
-                    graph.instance_id(pipeline, to),
-                    graph.instance_id(pipeline, from)
-                ),
-            );
-        }
-        diagnostics.push(
-            diagnostic
-                .help("each arrow reads \"waits for\"; remove one of these `after` dependencies to break the cycle"),
-        );
+        diagnostics.push(report(graph, pipeline, &path));
     }
     diagnostics
 }
 
-/// The shortest cycle through `start` inside its component, as edges
-/// `(from, to, span)` in dependency order.
-fn shortest_cycle(
-    graph: &PhaseGraph,
-    start: NodeIndex,
-    members: &HashSet<NodeIndex>,
-) -> Vec<(NodeIndex, NodeIndex, Span)> {
-    let mut parent: std::collections::HashMap<NodeIndex, (NodeIndex, Span)> = std::collections::HashMap::new();
-    let mut queue = VecDeque::from([start]);
-    let mut closing = None;
-    'search: while let Some(node) = queue.pop_front() {
-        let mut edges: Vec<_> = graph.graph.edges_directed(node, Direction::Outgoing).collect();
-        edges.sort_by_key(EdgeRef::target);
-        for edge in edges {
-            let next = edge.target();
-            if !members.contains(&next) {
-                continue;
-            }
-            if next == start {
-                closing = Some((node, edge.weight().span));
-                break 'search;
-            }
-            if let std::collections::hash_map::Entry::Vacant(slot) = parent.entry(next) {
-                slot.insert((node, edge.weight().span));
-                queue.push_back(next);
-            }
-        }
+/// A cycle of edges `(dependency, span)` in dependency order, shown as
+/// "waits for" arrows starting at its first instance.
+fn report(graph: &PhaseGraph, pipeline: &Pipeline, path: &[(usize, Span)]) -> Diagnostic {
+    let id = |node: usize| graph.instance_id(pipeline, NodeIndex::new(node));
+    // Each edge as (dependency, dependent, span), last edge first.
+    let waits: Vec<(usize, usize, Span)> = (0..path.len())
+        .rev()
+        .map(|position| (path[position].0, path[(position + 1) % path.len()].0, path[position].1))
+        .collect();
+    let mut names: Vec<String> = waits.iter().map(|&(_, to, _)| id(to)).collect();
+    names.push(names[0].clone());
+    let mut diagnostic = Diagnostic::error(
+        Code::DependencyCycle,
+        format!("dependency cycle: `{}`", names.join("` → `")),
+    );
+    for &(from, to, span) in &waits {
+        diagnostic = diagnostic.label(span, format!("`{}` waits for `{}` here", id(to), id(from)));
     }
-    let Some((last, span)) = closing else { return Vec::new() };
-    let mut path = vec![(last, start, span)];
-    let mut node = last;
-    while node != start {
-        let (previous, span) = parent[&node];
-        path.push((previous, node, span));
-        node = previous;
-    }
-    path.reverse();
-    path
+    diagnostic.help("each arrow reads \"waits for\"; remove one of these `after` dependencies to break the cycle")
 }
 
 /// A workflow's instances in execution order, with their dependencies.

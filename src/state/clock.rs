@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The environment variable that fixes the clock.
-pub const NOW_VARIABLE: &str = "STAGECRAFT_NOW";
+pub(crate) const NOW_VARIABLE: &str = "STAGECRAFT_NOW";
 
 /// A point in time, to the millisecond, in UTC.
 ///
@@ -29,20 +29,20 @@ impl Timestamp {
 
     /// Milliseconds since the Unix epoch.
     #[must_use]
-    pub fn as_millis(self) -> u64 {
+    pub(crate) fn as_millis(self) -> u64 {
         self.0
     }
 
     /// The time as a [`SystemTime`].
     #[must_use]
-    pub fn to_system_time(self) -> SystemTime {
+    pub(crate) fn to_system_time(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.0)
     }
 
     /// A system time, truncated to the millisecond (times before 1970 are
     /// taken as the epoch).
     #[must_use]
-    pub fn from_system_time(time: SystemTime) -> Self {
+    pub(crate) fn from_system_time(time: SystemTime) -> Self {
         let millis = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         Self(u64::try_from(millis).unwrap_or(u64::MAX))
     }
@@ -129,7 +129,7 @@ impl Clock {
     /// # Errors
     ///
     /// `STAGECRAFT_NOW` is set but is not an RFC 3339 time.
-    pub fn from_env() -> Result<Self, ClockError> {
+    pub(crate) fn from_env() -> Result<Self, ClockError> {
         match std::env::var_os(NOW_VARIABLE) {
             None => Ok(Self::System),
             Some(value) => Self::from_setting(Some(&value.to_string_lossy())),

@@ -24,7 +24,7 @@ use super::release::{ReleaseHeader, ReleaseStatus};
 use crate::engine::{Event, Reason};
 
 /// The format version this code writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ impl ReleaseId {
 
     /// The smallest id greater than this one.
     #[must_use]
-    pub fn successor(self) -> Self {
+    pub(crate) fn successor(self) -> Self {
         if self.sequence < MAX_SEQUENCE {
             Self {
                 at: self.at,

@@ -97,7 +97,7 @@ impl InstanceRecord {
     /// Pending, but claimed: its command may start at any moment, so after
     /// a crash of the machine it may have started (see [`Event::Claimed`]).
     #[must_use]
-    pub fn is_claimed(&self) -> bool {
+    pub(crate) fn is_claimed(&self) -> bool {
         self.claimed && self.status == PhaseStatus::Pending
     }
 

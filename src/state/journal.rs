@@ -149,7 +149,7 @@ impl<'s> Journal<'s> {
     /// # Errors
     ///
     /// The log cannot be opened a second time.
-    pub fn syncer(&self) -> Result<LogSyncer, StateError> {
+    pub(crate) fn syncer(&self) -> Result<LogSyncer, StateError> {
         Ok(LogSyncer {
             file: self.log.handle(&self.path)?,
             path: self.path.clone(),
@@ -159,7 +159,7 @@ impl<'s> Journal<'s> {
 
 /// Syncs a release log from another thread (see [`Journal::syncer`]).
 #[derive(Debug)]
-pub struct LogSyncer {
+pub(crate) struct LogSyncer {
     file: File,
     path: PathBuf,
 }

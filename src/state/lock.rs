@@ -21,9 +21,9 @@ use super::error::StateError;
 use super::format::{self, head_line, line};
 
 /// The lock file's name in the state directory.
-pub const LOCK_FILE: &str = "lock";
+pub(crate) const LOCK_FILE: &str = "lock";
 /// The holder file's name in the state directory.
-pub const HOLDER_FILE: &str = "holder.ron";
+pub(crate) const HOLDER_FILE: &str = "holder.ron";
 
 /// How often a waiting run tries the lock again.
 const POLL: Duration = Duration::from_millis(50);

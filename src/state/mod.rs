@@ -5,8 +5,9 @@
 //! * [`status`](PhaseStatus): the five statuses and [`transition`], the
 //!   only way one changes.
 //! * [`Clock`] and [`Timestamp`]: where every time comes from.
-//! * [`Release`], [`ReleaseId`], [`InstanceRecord`]: the record of a run,
-//!   built by applying [`engine::Event`](crate::engine::Event)s.
+//! * [`ReleaseHeader`] (a release's fields, declared once), [`Release`],
+//!   [`ReleaseId`], [`InstanceRecord`]: the record of a run, built by
+//!   applying [`engine::Event`](crate::engine::Event)s.
 //! * [`Store`] (locked, for writing), [`StateDir`] (for reading) and
 //!   [`Journal`] (an open release log, the executor's
 //!   [`Recorder`](crate::engine::Recorder)).
@@ -30,15 +31,14 @@ mod release;
 mod status;
 mod store;
 
-pub use clock::{Clock, ClockError, NOW_VARIABLE, Timestamp};
+pub use clock::{Clock, ClockError, Timestamp};
 pub use error::StateError;
-pub use format::FORMAT_VERSION;
 pub use id::{InvalidReleaseId, ReleaseId};
 pub use instance::{Attempt, InstanceRecord, Transition};
-pub use journal::{Journal, LogSyncer};
-pub use lock::{HOLDER_FILE, Holder, LOCK_FILE, Lock, Wait};
-pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, is_deployment, rollback_target};
+pub use journal::Journal;
+pub use lock::{Holder, Lock, Wait};
+pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, rollback_target};
 pub use recovery::Recovered;
 pub use release::{EventError, Release, ReleaseHeader, ReleaseStatus};
 pub use status::{IllegalTransition, PhaseStatus, transition};
-pub use store::{INDEX_FILE, LOGS_DIR, RELEASES_DIR, StateDir, Store};
+pub use store::{StateDir, Store};

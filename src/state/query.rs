@@ -56,7 +56,7 @@ impl From<&Release> for ReleaseSummary {
 
 /// Whether runs of `workflow` are an env's releases (`deploy`, `rollback`).
 #[must_use]
-pub fn is_deployment(workflow: &str) -> bool {
+pub(crate) fn is_deployment(workflow: &str) -> bool {
     matches!(workflow, "deploy" | "rollback")
 }
 

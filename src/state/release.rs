@@ -178,7 +178,7 @@ impl Release {
 
     /// The instances not yet done: `(running, pending)` positions.
     #[must_use]
-    pub fn unsettled(&self) -> (Vec<usize>, Vec<usize>) {
+    pub(crate) fn unsettled(&self) -> (Vec<usize>, Vec<usize>) {
         let mut running = Vec::new();
         let mut pending = Vec::new();
         for (position, instance) in self.instances.iter().enumerate() {

@@ -52,12 +52,6 @@ impl PhaseStatus {
             Self::Skipped => "skipped",
         }
     }
-
-    /// Whether the instance is done (completed, failed or skipped).
-    #[must_use]
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Skipped)
-    }
 }
 
 impl fmt::Display for PhaseStatus {
@@ -178,11 +172,5 @@ mod tests {
             error.to_string(),
             "illegal transition `running` → `pending` for `build[api]`"
         );
-    }
-
-    #[test]
-    fn final_statuses() {
-        assert!(!Pending.is_final() && !Running.is_final());
-        assert!(Completed.is_final() && Failed.is_final() && Skipped.is_final());
     }
 }

@@ -32,11 +32,11 @@ use super::release::{Release, ReleaseHeader, ReleaseStatus};
 use crate::engine::{Event, Plan};
 
 /// The index file's name.
-pub const INDEX_FILE: &str = "index.ron";
+pub(crate) const INDEX_FILE: &str = "index.ron";
 /// The directory of release logs.
-pub const RELEASES_DIR: &str = "releases";
+pub(crate) const RELEASES_DIR: &str = "releases";
 /// The directory of the executor's per-instance logs.
-pub const LOGS_DIR: &str = "logs";
+pub(crate) const LOGS_DIR: &str = "logs";
 
 /// A state directory, for reading without the lock (`releases list`,
 /// `releases show`). A directory that does not exist has no releases.
@@ -73,7 +73,7 @@ impl StateDir {
 
     /// Where the executor keeps the output of release `id`'s instances.
     #[must_use]
-    pub fn output_dir(&self, id: ReleaseId) -> PathBuf {
+    pub(crate) fn output_dir(&self, id: ReleaseId) -> PathBuf {
         self.path.join(LOGS_DIR).join(id.to_string())
     }
 
@@ -224,7 +224,7 @@ impl Store {
 
     /// The clock the store takes times from.
     #[must_use]
-    pub fn clock(&self) -> &Clock {
+    pub(crate) fn clock(&self) -> &Clock {
         &self.clock
     }
 
