@@ -54,6 +54,32 @@ fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
+/// What opening one history cost: its size, the time to write it, open the
+/// store and list its releases.
+struct Setup {
+    size: u64,
+    opened: Duration,
+    list: Duration,
+}
+
+/// Writes a history of `size` releases under `root` and opens it as a run
+/// would, timing the open and a listing.
+fn open_history(root: &std::path::Path, size: u64, holder: &Holder, clock: Clock) -> (Store, Setup) {
+    let dir = root.join(format!("{size}"));
+    write_history(&dir, size);
+    rustix::fs::sync();
+    let start = Instant::now();
+    let (store, recovered) = Store::open(&dir, holder, Wait::No, clock).unwrap();
+    let opened = start.elapsed();
+    assert!(recovered.is_empty());
+    assert_eq!(store.releases(None).len(), usize::try_from(size).unwrap());
+    let start = Instant::now();
+    let listed = StateDir::new(&dir).releases(Some("prod")).unwrap().len();
+    let list = start.elapsed();
+    assert_eq!(listed, usize::try_from(size).unwrap());
+    (store, Setup { size, opened, list })
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, per_round) = if quick { (5, 50) } else { (10, 150) };
@@ -66,27 +92,10 @@ fn main() {
     let clock = Clock::System;
     let holder = Holder::current("deploy", Some("prod"), clock.now());
 
-    let mut setup = Vec::new();
-    let mut stores = Vec::new();
-    for &size in &sizes {
-        let dir = root.path().join(format!("{size}"));
-        let start = Instant::now();
-        write_history(&dir, size);
-        let written = start.elapsed();
-        // SAFETY: `sync` has no preconditions.
-        unsafe { libc::sync() };
-        let start = Instant::now();
-        let (store, recovered) = Store::open(&dir, &holder, Wait::No, clock).unwrap();
-        let opened = start.elapsed();
-        assert!(recovered.is_empty());
-        assert_eq!(store.releases(None).len(), usize::try_from(size).unwrap());
-        let start = Instant::now();
-        let listed = StateDir::new(&dir).releases(Some("prod")).unwrap().len();
-        let list = start.elapsed();
-        assert_eq!(listed, usize::try_from(size).unwrap());
-        setup.push((size, written, opened, list));
-        stores.push(store);
-    }
+    let (mut stores, setup): (Vec<Store>, Vec<Setup>) = sizes
+        .iter()
+        .map(|&size| open_history(root.path(), size, &holder, clock))
+        .unzip();
     let plan = chain_plan(rounds * per_round);
     let mut journals: Vec<(Journal<'_>, Duration)> = stores
         .iter_mut()
@@ -107,9 +116,13 @@ fn main() {
     for (journal, _) in journals {
         journal.finish().unwrap();
     }
+    report(&setup, &mut samples, &begins);
+}
 
+/// Prints the table and the verdict, and writes `target/bench-state.json`.
+fn report(setup: &[Setup], samples: &mut [Vec<Duration>], begins: &[Duration]) {
     println!(
-        "durable transition (append + fdatasync), {} per size, interleaved in {rounds} rounds",
+        "durable transition (append + fdatasync), {} per size, interleaved in rounds",
         samples[0].len()
     );
     println!(
@@ -118,7 +131,8 @@ fn main() {
     );
     let mut medians = Vec::new();
     let mut json = Vec::new();
-    for (((size, _written, opened, list), samples), begin) in setup.iter().zip(&mut samples).zip(&begins) {
+    for ((setup, samples), begin) in setup.iter().zip(samples).zip(begins) {
+        let Setup { size, opened, list } = setup;
         let median = percentile(samples, 0.5);
         let p90 = percentile(samples, 0.9);
         medians.push(median);
