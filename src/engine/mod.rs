@@ -16,19 +16,23 @@
 
 mod event;
 mod execute;
+mod output;
 mod plan;
 mod runner;
+mod schedule;
 mod scripted;
 mod spawn;
+mod summary;
 mod sync;
 mod view;
 
 pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};
-pub use execute::{
-    CLAIM_AHEAD, CLAIM_WINDOW, ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, SYNC_DELAY,
-    Summary, TAIL_LINES, execute,
-};
+pub use execute::execute;
+pub use output::{MemorySink, OutputSink};
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
 pub use runner::{Attempt, Cancel, Job, Outcome, ProcessGroup, Runner, ShellRunner};
+pub use schedule::ExecuteOptions;
 pub use scripted::{Call, ScriptedRunner};
+pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};
+pub use sync::{CLAIM_AHEAD, CLAIM_WINDOW, SYNC_DELAY};
 pub use view::{GraphView, ViewNode, graph_view};

@@ -2,11 +2,23 @@
 //! covered, and the thread that syncs (see the module docs of `execute`,
 //! *Durability* and *Claims*).
 
+use std::collections::BTreeSet;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::event::{Event, RecordError, Syncer};
+use super::schedule::{Run, State};
+
+/// The most instances per job the executor keeps claimed ahead.
+pub const CLAIM_AHEAD: usize = 8;
+
+/// Claims ahead cover about as many starts as this long saw, so that short
+/// commands share syncs and long ones claim little more than the next.
+pub const CLAIM_WINDOW: Duration = Duration::from_millis(5);
+
+/// The longest a recorded event waits for a sync when no claim needs one.
+pub const SYNC_DELAY: Duration = Duration::from_millis(10);
 
 /// What the sync thread tells the executor: every step up to this one is
 /// durable, or the sync failed.
@@ -123,4 +135,74 @@ pub(super) fn spawn_syncer<'scope>(
         })
         .map_err(|error| RecordError(format!("cannot start the sync thread: {error}")))?;
     Ok(requests)
+}
+
+impl Run<'_> {
+    pub(super) fn claim_next(&mut self, now: Instant) {
+        if self.stopping || self.interrupted {
+            return;
+        }
+        self.forget_starts_before(now);
+        let ahead = (self.jobs + self.recent.len()).min(CLAIM_AHEAD * self.jobs);
+        let runs = |instance: usize| {
+            let planned = &self.plan.phases[instance];
+            planned.enabled && planned.command.is_some()
+        };
+        let mut next: BTreeSet<usize> = self
+            .ready
+            .iter()
+            .copied()
+            .filter(|&i| runs(i))
+            .take(self.jobs)
+            .collect();
+        for &running in &self.running {
+            for &dependent in &self.dependents[running] {
+                let unfinished = self.plan.phases[dependent]
+                    .after
+                    .iter()
+                    .filter(|&&dependency| self.running.contains(&dependency))
+                    .count();
+                if self.tracks[dependent].state == State::Pending
+                    && unfinished == self.waiting[dependent]
+                    && runs(dependent)
+                {
+                    next.insert(dependent);
+                }
+            }
+        }
+        self.imminent.clear();
+        for instance in next.into_iter().take(self.jobs) {
+            self.imminent.push(instance);
+            if self.claims.insert(instance) {
+                self.events.push(Event::Claimed { instance });
+            }
+        }
+        while self.claims.len() < ahead && self.cursor < self.tracks.len() {
+            let instance = self.cursor;
+            self.cursor += 1;
+            if runs(instance)
+                && matches!(self.tracks[instance].state, State::Pending | State::Ready)
+                && self.claims.insert(instance)
+            {
+                self.events.push(Event::Claimed { instance });
+            }
+        }
+    }
+
+    /// An instance started (for [`claim_next`](Self::claim_next)).
+    pub(super) fn started_now(&mut self, now: Instant) {
+        self.forget_starts_before(now);
+        self.recent.push_back(now);
+    }
+
+    /// Keeps only the starts of the [`CLAIM_WINDOW`] before `now`.
+    pub(super) fn forget_starts_before(&mut self, now: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&start| now.duration_since(start) > CLAIM_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
 }

@@ -1,0 +1,99 @@
+//! Where output goes: the [`OutputSink`] the executor passes lines to,
+//! [`MemorySink`] for tests, and the per-instance log files.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// [`execute`].
+pub trait OutputSink {
+    /// Lines of output of the instance at position `instance` with id `id`:
+    /// one line as it comes with `jobs: 1`, or a whole attempt's lines at
+    /// once with `jobs > 1`.
+    fn output(&mut self, instance: usize, id: &str, lines: &[String]);
+}
+
+impl<F: FnMut(usize, &str, &[String])> OutputSink for F {
+    fn output(&mut self, instance: usize, id: &str, lines: &[String]) {
+        self(instance, id, lines);
+    }
+}
+
+/// A sink that keeps every block of output in memory (tests), or drops it.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    /// Each call, in order: the instance's id and its lines.
+    pub blocks: Vec<(String, Vec<String>)>,
+}
+
+impl OutputSink for MemorySink {
+    fn output(&mut self, _instance: usize, id: &str, lines: &[String]) {
+        self.blocks.push((id.to_owned(), lines.to_vec()));
+    }
+}
+/// The log file name for an instance id: `build[api]` → `build.api`.
+pub(super) fn log_name(id: &str) -> String {
+    let mut name = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => name.push(c),
+            '[' => name.push('.'),
+            ']' => {}
+            _ => {
+                let mut bytes = [0; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    let _ = write!(name, "%{byte:02X}");
+                }
+            }
+        }
+    }
+    name
+}
+
+/// An instance's log, opened at its first line: an instance that prints
+/// nothing and succeeds leaves no file (creating thousands of empty files
+/// costs a run of `true`s more than anything else but the processes).
+pub(super) struct LogFile {
+    pub(super) path: Option<PathBuf>,
+    pub(super) attempt: u32,
+    pub(super) file: Option<File>,
+}
+
+impl LogFile {
+    pub(super) fn line(&mut self, line: &str) {
+        if self.file.is_none() {
+            // Not retried: a log that cannot be opened is left out.
+            self.file = self.path.take().and_then(|path| open_log(&path, self.attempt));
+        }
+        if let Some(file) = &mut self.file {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+}
+
+fn open_log(path: &Path, attempt: u32) -> Option<File> {
+    let mut file = if attempt == 1 {
+        File::create(path).ok()?
+    } else {
+        OpenOptions::new().create(true).append(true).open(path).ok()?
+    };
+    if attempt > 1 {
+        writeln!(file, "--- attempt {attempt} ---").ok()?;
+    }
+    Some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_are_safe_and_distinct() {
+        assert_eq!(log_name("build[api]"), "build.api");
+        assert_eq!(log_name("migrate_pre"), "migrate_pre");
+        assert_eq!(log_name("a/b"), "a%2Fb");
+        assert_eq!(log_name("a.b"), "a%2Eb");
+        assert_eq!(log_name("é"), "%C3%A9");
+    }
+}
