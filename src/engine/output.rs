@@ -84,6 +84,42 @@ fn open_log(path: &Path, attempt: u32) -> Option<File> {
     Some(file)
 }
 
+/// The longest line passed on whole; longer ones are split.
+pub(super) const MAX_LINE: usize = 64 * 1024;
+
+/// Splits bytes read from a pipe into lines.
+#[derive(Default)]
+pub(super) struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    pub(super) fn push(&mut self, mut bytes: &[u8], output: &mut dyn FnMut(&str)) {
+        while let Some(end) = bytes.iter().position(|&byte| byte == b'\n') {
+            self.partial.extend_from_slice(&bytes[..end]);
+            self.emit(output);
+            bytes = &bytes[end + 1..];
+        }
+        self.partial.extend_from_slice(bytes);
+        while self.partial.len() >= MAX_LINE {
+            let rest = self.partial.split_off(MAX_LINE);
+            self.emit(output);
+            self.partial = rest;
+        }
+    }
+
+    pub(super) fn finish(&mut self, output: &mut dyn FnMut(&str)) {
+        if !self.partial.is_empty() {
+            self.emit(output);
+        }
+    }
+
+    fn emit(&mut self, output: &mut dyn FnMut(&str)) {
+        output(&String::from_utf8_lossy(&self.partial));
+        self.partial.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +131,26 @@ mod tests {
         assert_eq!(log_name("a/b"), "a%2Fb");
         assert_eq!(log_name("a.b"), "a%2Eb");
         assert_eq!(log_name("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn lines_are_split_across_reads() {
+        let mut lines = Vec::new();
+        let mut output = |line: &str| lines.push(line.to_owned());
+        let mut splitter = LineSplitter::default();
+        splitter.push(b"one\ntw", &mut output);
+        splitter.push(b"o\n\nthree", &mut output);
+        splitter.finish(&mut output);
+        assert_eq!(lines, ["one", "two", "", "three"]);
+    }
+
+    #[test]
+    fn long_lines_are_split() {
+        let mut lines = Vec::new();
+        let mut output = |line: &str| lines.push(line.len());
+        let mut splitter = LineSplitter::default();
+        splitter.push(&vec![b'x'; MAX_LINE * 2 + 5], &mut output);
+        splitter.finish(&mut output);
+        assert_eq!(lines, [MAX_LINE, MAX_LINE, 5]);
     }
 }
