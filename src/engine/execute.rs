@@ -116,20 +116,19 @@
 //!   lines of its last attempt's output if it failed, and its duration
 //!   (first start to end).
 
-use std::collections::VecDeque;
 use std::fs;
 use std::os::fd::RawFd;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::event::{RecordError, Recorder};
-use super::output::{LogFile, OutputSink};
+use super::output::{Capture, OutputSink};
 use super::plan::Plan;
-use super::runner::{Attempt, Cancel, Job, Outcome, Runner, wait_readable};
-use super::schedule::{Done, ExecuteOptions, Run, failure};
-use super::summary::{Summary, TAIL_LINES};
-use super::sync::{Durability, SYNC_DELAY, spawn_syncer};
+use super::runner::{Attempt, Cancel, Job, Runner, wait_readable};
+use super::schedule::{Done, ExecuteOptions, Run};
+use super::summary::Summary;
+use super::sync::{Durability, Synced, spawn_syncer};
 
 /// The longest the executor waits before looking at the cancel handle.
 const POLL: Duration = Duration::from_millis(50);
@@ -156,95 +155,136 @@ pub fn execute(
     let mut run = Run::new(plan, options);
     let syncer = recorder.syncer()?;
     thread::scope(|scope| {
-        let (sender, receiver) = mpsc::channel();
+        let (sender, answers) = mpsc::channel();
         let mut sync = Durability::new(plan.phases.len());
         if let Some(syncer) = syncer {
             sync.requests = Some(spawn_syncer(scope, syncer, sender)?);
         }
-        let mut active: Vec<Running<'_>> = Vec::new();
-        let mut ended: Vec<Done> = Vec::new();
-        let stream = run.jobs == 1;
-        let stop = |error: RecordError| {
-            cancel.cancel();
-            Err(error)
+        let mut executor = Executor {
+            runner,
+            cancel,
+            recorder,
+            sink,
+            run: &mut run,
+            sync,
+            synced: answers,
+            active: Vec::new(),
+            ended: Vec::new(),
         };
-        let mut first = true;
-        loop {
-            if !first && ended.is_empty() {
-                wait(&active, run.next_due().into_iter().chain(sync.due));
-            }
-            first = false;
-            let mut position = 0;
-            while position < active.len() {
-                let sink = if stream { Some(&mut *sink) } else { None };
-                match active[position].poll(plan, sink) {
-                    Some(done) => {
-                        active.swap_remove(position);
-                        ended.push(done);
-                    }
-                    None => position += 1,
-                }
-            }
-            for result in receiver.try_iter() {
-                if let Err(error) = sync.synced(result) {
-                    return stop(error);
-                }
-            }
-            if sync.due.is_some_and(|due| due <= Instant::now()) {
-                sync.request();
-            }
-            if cancel.is_cancelled() && !run.interrupted {
-                run.interrupt();
-            }
-            // In plan order, so that what is recorded does not depend on
-            // the order the polls found the ends in.
-            ended.sort_unstable_by_key(|done| done.instance);
-            for done in ended.drain(..) {
-                run.handle(done, sink);
-            }
-            run.start_due(Instant::now());
-            run.start_ready();
-            if sync.requests.is_some() {
-                run.claim_next(Instant::now());
-            }
-            if !run.events.is_empty() {
-                if let Err(error) = recorder.record(&run.events) {
-                    return stop(error);
-                }
-                sync.wrote(&run.events);
-                run.events.clear();
-            }
-            let to_spawn = std::mem::take(&mut run.to_spawn);
-            // A command starts only once its claim (or start) is durable.
-            let needed = to_spawn.iter().map(|&(instance, _)| sync.claimed[instance]).max();
-            if let Err(error) = sync.wait(needed.unwrap_or(0), &receiver) {
-                return stop(error);
-            }
-            for (instance, attempt) in to_spawn {
-                if cancel.is_cancelled() {
-                    // Cancelled while the start was being recorded.
-                    ended.push(Done::interrupted(instance, attempt));
-                    continue;
-                }
-                active.push(Running::start(plan, options, runner, cancel, &run, instance, attempt));
-            }
-            // After the spawns, so that the sync thread does not compete with
-            // them: at once if a claim expected next, or one of the first
-            // `jobs` in plan order, is not covered by a sync asked for; else
-            // soon.
-            let uncovered = |i: &usize| sync.claimed[*i] > sync.requested;
-            if run.imminent.iter().any(uncovered) || run.claims.iter().take(run.jobs).any(uncovered) {
-                sync.request();
-            } else {
-                sync.request_by(Instant::now() + SYNC_DELAY);
-            }
-            if run.running.is_empty() && ended.is_empty() {
-                // Everything recorded is durable before the run returns.
-                return sync.wait(sync.written, &receiver).or_else(stop);
-            }
+        let result = executor.run();
+        if result.is_err() {
+            // Kills what runs; the attempts are reaped as they are dropped.
+            cancel.cancel();
         }
+        result
     })?;
     Ok(run.summary(began.elapsed()))
+}
+
+/// The loop of [`execute`] and what it holds, on the calling thread.
+struct Executor<'a, 'e> {
+    runner: &'a dyn Runner,
+    cancel: &'a Cancel,
+    recorder: &'e mut dyn Recorder,
+    sink: &'e mut dyn OutputSink,
+    run: &'e mut Run<'a>,
+    sync: Durability,
+    /// The sync thread's answers.
+    synced: Receiver<Synced>,
+    /// The attempts running.
+    active: Vec<Running<'a>>,
+    /// The attempts that ended and are not handled yet.
+    ended: Vec<Done>,
+}
+
+impl Executor<'_, '_> {
+    /// Runs step after step until nothing runs and every step is durable.
+    fn run(&mut self) -> Result<(), RecordError> {
+        let mut first = true;
+        loop {
+            if !first && self.ended.is_empty() {
+                wait(&self.active, self.run.next_due().into_iter().chain(self.sync.due));
+            }
+            first = false;
+            self.poll_all();
+            self.sync.take_synced(&self.synced)?;
+            if self.cancel.is_cancelled() && !self.run.interrupted {
+                self.run.interrupt();
+            }
+            self.handle_ended();
+            let now = Instant::now();
+            self.run.start_due(now);
+            self.run.start_ready(now);
+            if self.sync.requests.is_some() {
+                self.run.claim_next(now);
+            }
+            self.record()?;
+            self.spawn()?;
+            self.sync.request_for(&self.run.claims, Instant::now());
+            if self.run.running.is_empty() && self.ended.is_empty() {
+                // Everything recorded is durable before the run returns.
+                return self.sync.wait(self.sync.written, &self.synced);
+            }
+        }
+    }
+
+    /// Polls every running attempt, once.
+    fn poll_all(&mut self) {
+        let stream = self.run.jobs == 1;
+        let mut position = 0;
+        while position < self.active.len() {
+            let sink = if stream { Some(&mut *self.sink) } else { None };
+            match self.active[position].poll(self.run.plan, sink) {
+                Some(done) => {
+                    self.active.swap_remove(position);
+                    self.ended.push(done);
+                }
+                None => position += 1,
+            }
+        }
+    }
+
+    /// Passes on the output kept of the attempts that ended and hands
+    /// their ends to the schedule, in plan order, so that what is recorded
+    /// does not depend on the order the polls found them in.
+    fn handle_ended(&mut self) {
+        self.ended.sort_unstable_by_key(|done| done.instance);
+        for done in self.ended.drain(..) {
+            if !done.lines.is_empty() {
+                let id = &self.run.plan.phases[done.instance].id;
+                self.sink.output(done.instance, id, &done.lines);
+            }
+            self.run.ended(done);
+        }
+    }
+
+    /// Records the step's events, if any.
+    fn record(&mut self) -> Result<(), RecordError> {
+        if !self.run.events.is_empty() {
+            self.recorder.record(&self.run.events)?;
+            self.sync.wrote(&self.run.events);
+            self.run.events.clear();
+        }
+        Ok(())
+    }
+
+    /// Starts the attempts the step recorded, once their claims (or
+    /// starts) are durable.
+    fn spawn(&mut self) -> Result<(), RecordError> {
+        let to_spawn = std::mem::take(&mut self.run.to_spawn);
+        let needed = to_spawn.iter().map(|&(instance, _)| self.sync.claimed[instance]).max();
+        self.sync.wait(needed.unwrap_or(0), &self.synced)?;
+        for (instance, attempt) in to_spawn {
+            if self.cancel.is_cancelled() {
+                // Cancelled while the start was being recorded.
+                self.ended.push(Done::interrupted(instance, attempt));
+                continue;
+            }
+            let running = Running::start(self.runner, self.cancel, self.run, instance, attempt);
+            self.active.push(running);
+        }
+        Ok(())
+    }
 }
 
 /// Waits until one of the attempts has something to do, a deadline passes
@@ -264,27 +304,18 @@ fn wait(active: &[Running<'_>], dues: impl Iterator<Item = Instant>) {
     // A failed poll is a wake-up like any other: every attempt is polled.
     let _ = wait_readable(&fds, until);
 }
-/// An attempt that runs, with what the executor keeps of it.
+
+/// An attempt that runs, with what the executor keeps of its output.
 struct Running<'a> {
     instance: usize,
     number: u32,
     attempt: Box<dyn Attempt + 'a>,
-    log: LogFile,
-    tail: VecDeque<String>,
-    /// Its output, kept until it ends when `jobs > 1`.
-    lines: Vec<String>,
+    output: Capture,
 }
 
 impl<'a> Running<'a> {
-    fn start(
-        plan: &'a Plan,
-        options: &'a ExecuteOptions,
-        runner: &'a dyn Runner,
-        cancel: &'a Cancel,
-        run: &Run<'_>,
-        instance: usize,
-        number: u32,
-    ) -> Self {
+    fn start(runner: &'a dyn Runner, cancel: &'a Cancel, run: &Run<'a>, instance: usize, number: u32) -> Self {
+        let (plan, options) = (run.plan, run.options);
         let planned = &plan.phases[instance];
         let job = Job {
             instance,
@@ -304,13 +335,7 @@ impl<'a> Running<'a> {
             instance,
             number,
             attempt: runner.start(&job),
-            log: LogFile {
-                path: run.tracks[instance].log.clone(),
-                attempt: number,
-                file: None,
-            },
-            tail: VecDeque::with_capacity(TAIL_LINES),
-            lines: Vec::new(),
+            output: Capture::new(run.tracks[instance].log.clone(), number),
         }
     }
 
@@ -320,38 +345,20 @@ impl<'a> Running<'a> {
         let Self {
             instance,
             attempt,
-            log,
-            tail,
-            lines,
+            output,
             ..
         } = self;
         let id = &plan.phases[*instance].id;
-        let outcome = attempt.poll(&mut |line: &str| {
-            log.line(line);
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(line.to_owned());
-            match &mut stream {
-                Some(sink) => sink.output(*instance, id, &[line.to_owned()]),
-                None => lines.push(line.to_owned()),
-            }
-        })?;
-        if let Some((_, reason)) = failure(&outcome) {
-            let how = match outcome {
-                Outcome::Exited(code) => format!("exit code {code}"),
-                Outcome::Signalled(signal) => format!("killed by signal {signal}"),
-                _ => reason.to_string(),
-            };
-            self.log.line(&format!("--- attempt {} failed: {how} ---", self.number));
-        }
+        let outcome = attempt.poll(&mut |line: &str| output.line(*instance, id, line, stream.as_deref_mut()))?;
+        self.output.ended(self.number, &outcome);
+        let (lines, tail, log_ok) = self.output.take();
         Some(Done {
             instance: self.instance,
             attempt: self.number,
             outcome,
-            lines: std::mem::take(&mut self.lines),
-            tail: std::mem::take(&mut self.tail).into(),
-            log_ok: self.log.file.is_some(),
+            lines,
+            tail,
+            log_ok,
         })
     }
 }

@@ -1,10 +1,15 @@
 //! Where output goes: the [`OutputSink`] the executor passes lines to,
 //! [`MemorySink`] for tests, and the per-instance log files.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use super::runner::Outcome;
+use super::schedule::failure;
+use super::summary::TAIL_LINES;
 
 /// [`execute`].
 pub trait OutputSink {
@@ -49,6 +54,71 @@ pub(super) fn log_name(id: &str) -> String {
         }
     }
     name
+}
+
+/// What the executor keeps of one running attempt's output: its log, its
+/// last [`TAIL_LINES`] lines, and its lines until it ends when they are
+/// grouped (`jobs > 1`).
+pub(super) struct Capture {
+    log: LogFile,
+    tail: VecDeque<String>,
+    lines: Vec<String>,
+}
+
+impl Capture {
+    /// For attempt `attempt`, logging to `log` if given.
+    pub(super) fn new(log: Option<PathBuf>, attempt: u32) -> Self {
+        Self {
+            log: LogFile {
+                path: log,
+                attempt,
+                file: None,
+            },
+            tail: VecDeque::with_capacity(TAIL_LINES),
+            lines: Vec::new(),
+        }
+    }
+
+    /// A line of the attempt of the instance at `instance` with id `id`:
+    /// logged, kept for the tail, and passed to `stream` at once or kept
+    /// until the attempt ends.
+    pub(super) fn line<'s>(
+        &mut self,
+        instance: usize,
+        id: &str,
+        line: &str,
+        stream: Option<&mut (dyn OutputSink + 's)>,
+    ) {
+        self.log.line(line);
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_owned());
+        match stream {
+            Some(sink) => sink.output(instance, id, &[line.to_owned()]),
+            None => self.lines.push(line.to_owned()),
+        }
+    }
+
+    /// Attempt `attempt` ended with `outcome`: a failure ends its log with
+    /// a line saying how.
+    pub(super) fn ended(&mut self, attempt: u32, outcome: &Outcome) {
+        if let Some((_, reason)) = failure(outcome) {
+            let how = match outcome {
+                Outcome::Exited(code) => format!("exit code {code}"),
+                Outcome::Signalled(signal) => format!("killed by signal {signal}"),
+                _ => reason.to_string(),
+            };
+            self.log.line(&format!("--- attempt {attempt} failed: {how} ---"));
+        }
+    }
+
+    /// The lines kept, the tail, and whether a log file was written.
+    pub(super) fn take(&mut self) -> (Vec<String>, Vec<String>, bool) {
+        let lines = std::mem::take(&mut self.lines);
+        let tail = std::mem::take(&mut self.tail).into();
+        (lines, tail, self.log.file.is_some())
+    }
 }
 
 /// An instance's log, opened at its first line: an instance that prints

@@ -3,15 +3,16 @@
 //! threads and no processes: the executor hands it each attempt's end and
 //! starts what it says (see the module docs of `execute` for the rules).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::event::{Event, Reason};
-use super::output::{OutputSink, log_name};
+use super::output::log_name;
 use super::plan::Plan;
 use super::runner::Outcome;
 use super::summary::{InstanceStatus, InstanceSummary, Summary};
+use super::sync::Claims;
 
 /// How to execute a plan.
 #[derive(Clone, Debug)]
@@ -100,14 +101,8 @@ pub(super) struct Run<'p> {
     pub(super) running: BTreeSet<usize>,
     /// The events of the current step.
     pub(super) events: Vec<Event>,
-    /// Instances claimed and not yet started or skipped.
-    pub(super) claims: BTreeSet<usize>,
-    /// Every instance before this position was considered for a claim.
-    pub(super) cursor: usize,
-    /// The claimed instances expected to start first.
-    pub(super) imminent: Vec<usize>,
-    /// When the instances started in the last [`CLAIM_WINDOW`] did.
-    pub(super) recent: VecDeque<Instant>,
+    /// The instances claimed ahead.
+    pub(super) claims: Claims,
     /// Attempts recorded as started, to spawn once recorded.
     pub(super) to_spawn: Vec<(usize, u32)>,
     pub(super) first_failed: Option<usize>,
@@ -149,10 +144,11 @@ impl<'p> Run<'p> {
         for &position in &ready {
             tracks[position].state = State::Ready;
         }
+        let jobs = options.jobs.max(1);
         Self {
             plan,
             options,
-            jobs: options.jobs.max(1),
+            jobs,
             tracks,
             waiting,
             dependents,
@@ -160,10 +156,7 @@ impl<'p> Run<'p> {
             backoff: Vec::new(),
             running: BTreeSet::new(),
             events: Vec::new(),
-            claims: BTreeSet::new(),
-            cursor: 0,
-            imminent: Vec::new(),
-            recent: VecDeque::new(),
+            claims: Claims::new(jobs),
             to_spawn: Vec::new(),
             first_failed: None,
             stopping: false,
@@ -182,15 +175,8 @@ impl<'p> Run<'p> {
             .min()
     }
 
-    pub(super) fn handle(&mut self, done: Done, sink: &mut dyn OutputSink) {
-        if !done.lines.is_empty() {
-            sink.output(done.instance, &self.plan.phases[done.instance].id, &done.lines);
-        }
-        self.ended(done);
-    }
-
     /// An attempt ended.
-    fn ended(&mut self, done: Done) {
+    pub(super) fn ended(&mut self, done: Done) {
         let Done {
             instance,
             attempt,
@@ -267,7 +253,7 @@ impl<'p> Run<'p> {
                 State::Pending | State::Ready => {
                     self.tracks[instance].reason = Some(reason.clone());
                     self.tracks[instance].state = State::Done(InstanceStatus::Skipped);
-                    self.unclaim(instance);
+                    self.claims.remove(instance);
                     self.events.push(Event::Skipped {
                         instance,
                         reason: reason.clone(),
@@ -327,7 +313,7 @@ impl<'p> Run<'p> {
                     let track = &mut self.tracks[dependent];
                     track.reason = Some(reason.clone());
                     track.state = State::Done(InstanceStatus::Skipped);
-                    self.claims.remove(&dependent);
+                    self.claims.remove(dependent);
                     self.events.push(Event::Skipped {
                         instance: dependent,
                         reason,
@@ -382,7 +368,7 @@ impl<'p> Run<'p> {
     }
 
     /// Starts ready instances in plan order while there are free slots.
-    pub(super) fn start_ready(&mut self) {
+    pub(super) fn start_ready(&mut self, now: Instant) {
         if self.stopping || self.interrupted {
             return;
         }
@@ -400,7 +386,7 @@ impl<'p> Run<'p> {
                 self.ready.remove(&instance);
                 let track = &mut self.tracks[instance];
                 track.attempts = 1;
-                track.started = Some(Instant::now());
+                track.started = Some(now);
                 self.events.push(Event::Started { instance, attempt: 1 });
                 self.events.push(Event::Completed {
                     instance,
@@ -410,8 +396,8 @@ impl<'p> Run<'p> {
             } else if self.running.len() < self.jobs {
                 self.ready.remove(&instance);
                 self.running.insert(instance);
-                self.started_now(Instant::now());
-                self.tracks[instance].started = Some(Instant::now());
+                self.claims.started(now);
+                self.tracks[instance].started = Some(now);
                 self.start(instance, 1);
             } else {
                 break;
@@ -419,20 +405,55 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Claims the instances expected to start soon (see the module docs):
-    /// the first `jobs`, in plan order, of those ready now and those that
-    /// would be ready if every running attempt succeeded; then the next
-    /// instances in plan order, until `jobs` plus the number of starts in
-    /// the last [`CLAIM_WINDOW`] are claimed, at most [`CLAIM_AHEAD`] ×
-    /// `jobs`. Only instances that run a command are claimed.
-    /// `instance` started or was skipped: its claim, if any, is used up.
-    pub(super) fn unclaim(&mut self, instance: usize) {
-        self.claims.remove(&instance);
+    /// Claims the instances expected to start soon (see `sync`, and the
+    /// module docs of `execute`, *Claims*). Only instances that run a
+    /// command are claimed.
+    pub(super) fn claim_next(&mut self, now: Instant) {
+        if self.stopping || self.interrupted {
+            return;
+        }
+        let expected = self.expected_next();
+        let (plan, tracks) = (self.plan, &self.tracks);
+        let claimable = |instance: usize| {
+            runs_command(plan, instance) && matches!(tracks[instance].state, State::Pending | State::Ready)
+        };
+        for instance in self.claims.claim(expected, tracks.len(), claimable, now) {
+            self.events.push(Event::Claimed { instance });
+        }
+    }
+
+    /// The instances expected to start next, in plan order: the first
+    /// `jobs` of those ready now that run a command, and those that would be
+    /// ready if every running attempt succeeded.
+    fn expected_next(&self) -> BTreeSet<usize> {
+        let mut next: BTreeSet<usize> = self
+            .ready
+            .iter()
+            .copied()
+            .filter(|&instance| runs_command(self.plan, instance))
+            .take(self.jobs)
+            .collect();
+        for &running in &self.running {
+            for &dependent in &self.dependents[running] {
+                let unfinished = self.plan.phases[dependent]
+                    .after
+                    .iter()
+                    .filter(|&&dependency| self.running.contains(&dependency))
+                    .count();
+                if self.tracks[dependent].state == State::Pending
+                    && unfinished == self.waiting[dependent]
+                    && runs_command(self.plan, dependent)
+                {
+                    next.insert(dependent);
+                }
+            }
+        }
+        next
     }
 
     /// Records the start of an attempt, to be spawned once recorded.
     fn start(&mut self, instance: usize, attempt: u32) {
-        self.unclaim(instance);
+        self.claims.remove(instance);
         let track = &mut self.tracks[instance];
         track.state = State::Running;
         track.attempts = attempt;
@@ -473,6 +494,13 @@ impl<'p> Run<'p> {
     }
 }
 
+/// Whether the instance at `instance` runs a command (it is enabled and
+/// not a marker).
+fn runs_command(plan: &Plan, instance: usize) -> bool {
+    let planned = &plan.phases[instance];
+    planned.enabled && planned.command.is_some()
+}
+
 /// `None` for a success, else the exit code and reason of a failure.
 pub(super) fn failure(outcome: &Outcome) -> Option<(Option<i32>, Reason)> {
     match outcome {
@@ -500,13 +528,4 @@ impl Done {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_are_reported_as_the_shell_would() {
-        assert_eq!(failure(&Outcome::Signalled(9)), Some((Some(137), Reason::ExitCode)));
-        assert_eq!(failure(&Outcome::Exited(0)), None);
-        assert_eq!(failure(&Outcome::TimedOut), Some((None, Reason::Timeout)));
-    }
-}
+mod tests;

@@ -2,13 +2,12 @@
 //! covered, and the thread that syncs (see the module docs of `execute`,
 //! *Durability* and *Claims*).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::event::{Event, RecordError, Syncer};
-use super::schedule::{Run, State};
 
 /// The most instances per job the executor keeps claimed ahead.
 pub const CLAIM_AHEAD: usize = 8;
@@ -89,6 +88,30 @@ impl Durability {
         }
     }
 
+    /// Asks for a sync after the step's commands started (so that the
+    /// sync thread does not compete with them): at once if a claim expected
+    /// next, or one of the first `jobs` in plan order, is not covered by a
+    /// sync asked for; else within [`SYNC_DELAY`] of `now`.
+    pub(super) fn request_for(&mut self, claims: &Claims, now: Instant) {
+        let uncovered = |instance: &usize| self.claimed[*instance] > self.requested;
+        if claims.imminent.iter().any(uncovered) || claims.claimed.iter().take(claims.jobs).any(uncovered) {
+            self.request();
+        } else {
+            self.request_by(now + SYNC_DELAY);
+        }
+    }
+
+    /// Takes the syncer's answers that came.
+    pub(super) fn take_synced(&mut self, synced: &Receiver<Synced>) -> Result<(), RecordError> {
+        for result in synced.try_iter() {
+            self.synced(result)?;
+        }
+        if self.due.is_some_and(|due| due <= Instant::now()) {
+            self.request();
+        }
+        Ok(())
+    }
+
     /// The syncer answered.
     pub(super) fn synced(&mut self, result: Result<u64, RecordError>) -> Result<(), RecordError> {
         self.durable = self.durable.max(result?);
@@ -137,66 +160,73 @@ pub(super) fn spawn_syncer<'scope>(
     Ok(requests)
 }
 
-impl Run<'_> {
-    pub(super) fn claim_next(&mut self, now: Instant) {
-        if self.stopping || self.interrupted {
-            return;
-        }
-        self.forget_starts_before(now);
-        let ahead = (self.jobs + self.recent.len()).min(CLAIM_AHEAD * self.jobs);
-        let runs = |instance: usize| {
-            let planned = &self.plan.phases[instance];
-            planned.enabled && planned.command.is_some()
-        };
-        let mut next: BTreeSet<usize> = self
-            .ready
-            .iter()
-            .copied()
-            .filter(|&i| runs(i))
-            .take(self.jobs)
-            .collect();
-        for &running in &self.running {
-            for &dependent in &self.dependents[running] {
-                let unfinished = self.plan.phases[dependent]
-                    .after
-                    .iter()
-                    .filter(|&&dependency| self.running.contains(&dependency))
-                    .count();
-                if self.tracks[dependent].state == State::Pending
-                    && unfinished == self.waiting[dependent]
-                    && runs(dependent)
-                {
-                    next.insert(dependent);
-                }
-            }
-        }
-        self.imminent.clear();
-        for instance in next.into_iter().take(self.jobs) {
-            self.imminent.push(instance);
-            if self.claims.insert(instance) {
-                self.events.push(Event::Claimed { instance });
-            }
-        }
-        while self.claims.len() < ahead && self.cursor < self.tracks.len() {
-            let instance = self.cursor;
-            self.cursor += 1;
-            if runs(instance)
-                && matches!(self.tracks[instance].state, State::Pending | State::Ready)
-                && self.claims.insert(instance)
-            {
-                self.events.push(Event::Claimed { instance });
-            }
+/// The instances claimed ahead (see the module docs, *Claims*): which are
+/// claimed and not yet started or skipped, and how far ahead to claim.
+pub(super) struct Claims {
+    /// How many commands may run at once.
+    jobs: usize,
+    /// Instances claimed and not yet started or skipped.
+    claimed: BTreeSet<usize>,
+    /// Every instance before this position was considered for a claim.
+    cursor: usize,
+    /// The claimed instances expected to start first.
+    imminent: Vec<usize>,
+    /// When the instances started in the last [`CLAIM_WINDOW`] did.
+    recent: VecDeque<Instant>,
+}
+
+impl Claims {
+    pub(super) fn new(jobs: usize) -> Self {
+        Self {
+            jobs,
+            claimed: BTreeSet::new(),
+            cursor: 0,
+            imminent: Vec::new(),
+            recent: VecDeque::new(),
         }
     }
 
-    /// An instance started (for [`claim_next`](Self::claim_next)).
-    pub(super) fn started_now(&mut self, now: Instant) {
+    /// Claims the first `jobs` of `expected` (the instances expected to
+    /// start next, in plan order), then the next instances in plan order
+    /// for which `claimable` holds, among the `count` of the plan, until
+    /// `jobs` plus the number of starts in the last [`CLAIM_WINDOW`] are
+    /// claimed, at most [`CLAIM_AHEAD`] × `jobs`. Returns the instances
+    /// newly claimed, in the order they were.
+    pub(super) fn claim(
+        &mut self,
+        expected: BTreeSet<usize>,
+        count: usize,
+        claimable: impl Fn(usize) -> bool,
+        now: Instant,
+    ) -> Vec<usize> {
+        self.forget_starts_before(now);
+        let ahead = (self.jobs + self.recent.len()).min(CLAIM_AHEAD * self.jobs);
+        let mut claimed = Vec::new();
+        self.imminent.clear();
+        for instance in expected.into_iter().take(self.jobs) {
+            self.imminent.push(instance);
+            if self.claimed.insert(instance) {
+                claimed.push(instance);
+            }
+        }
+        while self.claimed.len() < ahead && self.cursor < count {
+            let instance = self.cursor;
+            self.cursor += 1;
+            if claimable(instance) && self.claimed.insert(instance) {
+                claimed.push(instance);
+            }
+        }
+        claimed
+    }
+
+    /// An instance started at `now` (it counts for the window).
+    pub(super) fn started(&mut self, now: Instant) {
         self.forget_starts_before(now);
         self.recent.push_back(now);
     }
 
     /// Keeps only the starts of the [`CLAIM_WINDOW`] before `now`.
-    pub(super) fn forget_starts_before(&mut self, now: Instant) {
+    fn forget_starts_before(&mut self, now: Instant) {
         while self
             .recent
             .front()
@@ -204,5 +234,16 @@ impl Run<'_> {
         {
             self.recent.pop_front();
         }
+    }
+
+    /// `instance` started or was skipped: its claim, if any, is used up.
+    pub(super) fn remove(&mut self, instance: usize) {
+        self.claimed.remove(&instance);
+    }
+
+    /// The instances claimed and not yet started or skipped, in plan order.
+    #[cfg(test)]
+    pub(super) fn claimed(&self) -> impl Iterator<Item = usize> + '_ {
+        self.claimed.iter().copied()
     }
 }
