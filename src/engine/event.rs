@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// One change to one instance of the plan, by position in `Plan::phases`.
+/// One change to one instance of the plan, by position in `Plan::instances`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// The instance may start from now on: the executor expects to start

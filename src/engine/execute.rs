@@ -125,7 +125,7 @@ use std::time::{Duration, Instant};
 use super::event::{RecordError, Recorder};
 use super::output::{Capture, OutputSink};
 use super::plan::Plan;
-use super::runner::{Attempt, Cancel, Job, Runner, wait_readable};
+use super::runner::{Cancel, Child, Job, Runner, wait_readable};
 use super::schedule::{Done, ExecuteOptions, Run};
 use super::summary::Summary;
 use super::sync::{Durability, Synced, spawn_syncer};
@@ -156,7 +156,7 @@ pub fn execute(
     let syncer = recorder.syncer()?;
     thread::scope(|scope| {
         let (sender, answers) = mpsc::channel();
-        let mut sync = Durability::new(plan.phases.len());
+        let mut sync = Durability::new(plan.instances.len());
         if let Some(syncer) = syncer {
             sync.requests = Some(spawn_syncer(scope, syncer, sender)?);
         }
@@ -251,7 +251,7 @@ impl Executor<'_, '_> {
         self.ended.sort_unstable_by_key(|done| done.instance);
         for done in self.ended.drain(..) {
             if !done.lines.is_empty() {
-                let id = &self.run.plan.phases[done.instance].id;
+                let id = &self.run.plan.instances[done.instance].id;
                 self.sink.output(done.instance, id, &done.lines);
             }
             self.run.ended(done);
@@ -294,13 +294,13 @@ fn wait(active: &[Running<'_>], dues: impl Iterator<Item = Instant>) {
     // An attempt with neither a descriptor nor a deadline is polled at once.
     let at_once = active
         .iter()
-        .any(|r| r.attempt.fd().is_none() && r.attempt.deadline().is_none());
+        .any(|r| r.child.fd().is_none() && r.child.deadline().is_none());
     let until = active
         .iter()
-        .filter_map(|r| r.attempt.deadline())
+        .filter_map(|r| r.child.deadline())
         .chain(dues)
         .fold(if at_once { now } else { now + POLL }, Instant::min);
-    let fds: Vec<RawFd> = active.iter().filter_map(|r| r.attempt.fd()).collect();
+    let fds: Vec<RawFd> = active.iter().filter_map(|r| r.child.fd()).collect();
     // A failed poll is a wake-up like any other: every attempt is polled.
     let _ = wait_readable(&fds, until);
 }
@@ -309,14 +309,14 @@ fn wait(active: &[Running<'_>], dues: impl Iterator<Item = Instant>) {
 struct Running<'a> {
     instance: usize,
     number: u32,
-    attempt: Box<dyn Attempt + 'a>,
+    child: Box<dyn Child + 'a>,
     output: Capture,
 }
 
 impl<'a> Running<'a> {
     fn start(runner: &'a dyn Runner, cancel: &'a Cancel, run: &Run<'a>, instance: usize, number: u32) -> Self {
         let (plan, options) = (run.plan, run.options);
-        let planned = &plan.phases[instance];
+        let planned = &plan.instances[instance];
         let job = Job {
             instance,
             id: &planned.id,
@@ -334,7 +334,7 @@ impl<'a> Running<'a> {
         Self {
             instance,
             number,
-            attempt: runner.start(&job),
+            child: runner.start(&job),
             output: Capture::new(run.tracks[instance].log.clone(), number),
         }
     }
@@ -344,12 +344,12 @@ impl<'a> Running<'a> {
     fn poll<'s>(&mut self, plan: &Plan, mut stream: Option<&mut (dyn OutputSink + 's)>) -> Option<Done> {
         let Self {
             instance,
-            attempt,
+            child,
             output,
             ..
         } = self;
-        let id = &plan.phases[*instance].id;
-        let outcome = attempt.poll(&mut |line: &str| output.line(*instance, id, line, stream.as_deref_mut()))?;
+        let id = &plan.instances[*instance].id;
+        let outcome = child.poll(&mut |line: &str| output.line(*instance, id, line, stream.as_deref_mut()))?;
         self.output.ended(self.number, &outcome);
         let (lines, tail, log_ok) = self.output.take();
         Some(Done {

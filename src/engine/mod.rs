@@ -8,7 +8,7 @@
 //! * `execute`: [`execute`] walks a plan, one thread watching every running
 //!   command, and reports each change as an [`Event`] to a [`Recorder`].
 //!   `sync`: which of those are durable, and the thread that syncs.
-//! * `runner`: the [`Runner`] trait and its running [`Attempt`]s, the real
+//! * `runner`: the [`Runner`] trait and its running [`Child`]ren, the real
 //!   [`ShellRunner`] (processes started by `spawn`, with `posix_spawn`) and
 //!   [`Cancel`]; `scripted`: the [`ScriptedRunner`] for tests.
 //! * `event`: [`Event`], [`Reason`], [`Recorder`] and [`Syncer`], the seam
@@ -30,7 +30,7 @@ pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
 pub use output::{MemorySink, OutputSink};
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
-pub use runner::{Attempt, Cancel, Job, Outcome, ProcessGroup, Runner};
+pub use runner::{Cancel, Child, Job, Outcome, ProcessGroup, Runner};
 pub use schedule::ExecuteOptions;
 pub use scripted::{Call, ScriptedRunner};
 pub use shell::ShellRunner;

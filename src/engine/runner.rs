@@ -1,5 +1,5 @@
 //! Running one instance's command: the [`Runner`] trait and its running
-//! [`Attempt`]s, and the [`Cancel`] handle that stops what runs, with the
+//! [`Child`]ren, and the [`Cancel`] handle that stops what runs, with the
 //! process groups it kills. The real runner is `shell`'s [`ShellRunner`];
 //! tests use the `ScriptedRunner` of `scripted.rs`.
 //!
@@ -109,27 +109,28 @@ impl Outcome {
 pub trait Runner: Send + Sync {
     /// Starts `job` and returns it running. A command that cannot start is
     /// an attempt that ends at its first poll ([`Outcome::SpawnFailed`]).
-    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a>;
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a>;
 
     /// Runs `job` to its end on this thread, passing each line of its
     /// output to `output`.
     fn run(&self, job: &Job<'_>, output: &mut dyn FnMut(&str)) -> Outcome {
-        let mut attempt = self.start(job);
+        let mut child = self.start(job);
         loop {
-            if let Some(outcome) = attempt.poll(output) {
+            if let Some(outcome) = child.poll(output) {
                 return outcome;
             }
-            let until = attempt.deadline().unwrap_or_else(|| Instant::now() + IDLE);
-            let _ = wait_readable(attempt.fd().as_slice(), until.min(Instant::now() + IDLE));
+            let until = child.deadline().unwrap_or_else(|| Instant::now() + IDLE);
+            let _ = wait_readable(child.fd().as_slice(), until.min(Instant::now() + IDLE));
         }
     }
 }
 
-/// One running attempt. The executor calls [`poll`](Self::poll) when its
+/// One running attempt of a job, as [`Runner::start`] returns it (a process
+/// for [`ShellRunner`](super::ShellRunner), or scripted). The executor calls [`poll`](Self::poll) when its
 /// descriptor is readable, when its deadline has passed, and at least every
 /// 50 ms; `poll` never blocks for long. It must end promptly once the job's
 /// [`Cancel`] handle is cancelled.
-pub trait Attempt {
+pub trait Child {
     /// The descriptor that becomes readable when the attempt has something
     /// to do (output, or its end), if it has one.
     fn fd(&self) -> Option<RawFd>;

@@ -113,11 +113,11 @@ pub(super) struct Run<'p> {
 
 impl<'p> Run<'p> {
     pub(super) fn new(plan: &'p Plan, options: &'p ExecuteOptions) -> Self {
-        let count = plan.phases.len();
+        let count = plan.instances.len();
         let mut dependents = vec![Vec::new(); count];
         let mut waiting = Vec::with_capacity(count);
         let mut tracks = Vec::with_capacity(count);
-        for (position, instance) in plan.phases.iter().enumerate() {
+        for (position, instance) in plan.instances.iter().enumerate() {
             for &dependency in &instance.after {
                 dependents[dependency].push(position);
             }
@@ -200,7 +200,7 @@ impl<'p> Run<'p> {
         };
         let reason = if self.interrupted { Reason::Interrupted } else { reason };
         track.exit_code = exit_code;
-        let planned = &plan.phases[instance];
+        let planned = &plan.instances[instance];
         if reason != Reason::Interrupted && attempt <= planned.retry {
             self.events.push(Event::AttemptFailed {
                 instance,
@@ -238,7 +238,7 @@ impl<'p> Run<'p> {
         }
         if !self.options.keep_going && !self.stopping && !self.interrupted {
             self.stopping = true;
-            self.halt(&Reason::Failed(self.plan.phases[instance].id.clone()));
+            self.halt(&Reason::Failed(self.plan.instances[instance].id.clone()));
         }
         self.finish(instance, InstanceStatus::Failed);
     }
@@ -331,12 +331,12 @@ impl<'p> Run<'p> {
     /// instance that keeps it from running: its first failed dependency, else
     /// the one named by its first dependency skipped for a failure.
     fn upstream_failure(&self, instance: usize) -> Option<String> {
-        let after = &self.plan.phases[instance].after;
+        let after = &self.plan.instances[instance].after;
         let failed = after
             .iter()
             .find(|&&dependency| self.tracks[dependency].state == State::Done(InstanceStatus::Failed));
         if let Some(&dependency) = failed {
-            return Some(self.plan.phases[dependency].id.clone());
+            return Some(self.plan.instances[dependency].id.clone());
         }
         after.iter().find_map(
             |&dependency| match (&self.tracks[dependency].state, &self.tracks[dependency].reason) {
@@ -373,7 +373,7 @@ impl<'p> Run<'p> {
             return;
         }
         while let Some(&instance) = self.ready.first() {
-            let planned = &self.plan.phases[instance];
+            let planned = &self.plan.instances[instance];
             if !planned.enabled {
                 self.ready.remove(&instance);
                 self.tracks[instance].reason = Some(Reason::Condition);
@@ -435,7 +435,7 @@ impl<'p> Run<'p> {
             .collect();
         for &running in &self.running {
             for &dependent in &self.dependents[running] {
-                let unfinished = self.plan.phases[dependent]
+                let unfinished = self.plan.instances[dependent]
                     .after
                     .iter()
                     .filter(|&&dependency| self.running.contains(&dependency))
@@ -465,7 +465,7 @@ impl<'p> Run<'p> {
         let instances = self
             .tracks
             .into_iter()
-            .zip(&self.plan.phases)
+            .zip(&self.plan.instances)
             .map(|(track, planned)| {
                 let status = match track.state {
                     State::Done(status) => status,
@@ -497,7 +497,7 @@ impl<'p> Run<'p> {
 /// Whether the instance at `instance` runs a command (it is enabled and
 /// not a marker).
 fn runs_command(plan: &Plan, instance: usize) -> bool {
-    let planned = &plan.phases[instance];
+    let planned = &plan.instances[instance];
     planned.enabled && planned.command.is_some()
 }
 

@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::output::LineSplitter;
-use super::runner::{Attempt, Cancel, Job, Outcome, ProcessGroup, Runner, VARIABLES};
+use super::runner::{Cancel, Child, Job, Outcome, ProcessGroup, Runner, VARIABLES};
 use detect::direct_words;
 use spawn::Spawner;
 
@@ -90,7 +90,7 @@ impl Default for ShellRunner {
 }
 
 impl Runner for ShellRunner {
-    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a> {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
         let words = if self.direct { direct_words(job.command) } else { None };
         let spawned = match words {
             // A failed direct spawn goes through the shell, which reports
@@ -99,7 +99,7 @@ impl Runner for ShellRunner {
             None => self.spawn(job, None),
         };
         match spawned {
-            Ok((pid, reader)) => Box::new(ShellAttempt {
+            Ok((pid, reader)) => Box::new(ShellChild {
                 group: Some(job.cancel.register(pid.cast_unsigned())),
                 pid,
                 reaped: false,
@@ -179,7 +179,7 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 /// An attempt that could not start.
 struct Failed(Option<String>);
 
-impl Attempt for Failed {
+impl Child for Failed {
     fn fd(&self) -> Option<RawFd> {
         None
     }
@@ -195,7 +195,7 @@ impl Attempt for Failed {
 
 /// A command [`ShellRunner`] started: its output is read until every
 /// process holding the pipe has closed it, then the leader is reaped.
-struct ShellAttempt<'a> {
+struct ShellChild<'a> {
     /// The leader: the process spawned, whose pid is the group's id.
     pid: libc::pid_t,
     reaped: bool,
@@ -216,14 +216,14 @@ struct ShellAttempt<'a> {
 }
 
 /// How long a leader whose output ended is waited for before the executor
-/// goes on and watches for its exit (see [`ShellAttempt::exits_soon`]).
+/// goes on and watches for its exit (see [`ShellChild::exits_soon`]).
 const EXIT_SPIN: Duration = Duration::from_micros(500);
 
 /// How many reads one poll does at most, so that a chatty command does not
 /// keep the executor from the others.
 const READS_PER_POLL: usize = 16;
 
-impl Attempt for ShellAttempt<'_> {
+impl Child for ShellChild<'_> {
     fn fd(&self) -> Option<RawFd> {
         match (&self.reader, &self.exit) {
             (Some(reader), _) => Some(reader.as_raw_fd()),
@@ -273,7 +273,7 @@ impl Attempt for ShellAttempt<'_> {
     }
 }
 
-impl ShellAttempt<'_> {
+impl ShellChild<'_> {
     /// The deadline passed: `SIGTERM` at the timeout, `SIGKILL` a grace
     /// later, and after another grace stop waiting for the output
     /// (something outside the group still holds the pipe).
@@ -365,7 +365,7 @@ impl ShellAttempt<'_> {
 
 /// An attempt dropped before its end (the executor stopped on an error) is
 /// killed and reaped, so that it leaves no zombie behind.
-impl Drop for ShellAttempt<'_> {
+impl Drop for ShellChild<'_> {
     fn drop(&mut self) {
         if !self.reaped {
             self.signal(libc::SIGKILL);

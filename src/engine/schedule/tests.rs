@@ -20,13 +20,13 @@ fn instance(id: &str, after: &[usize]) -> PlannedInstance {
     }
 }
 
-fn plan(phases: Vec<PlannedInstance>) -> Plan {
+fn plan(instances: Vec<PlannedInstance>) -> Plan {
     Plan {
         pipeline: "p".to_owned(),
         env: "dev".to_owned(),
         workflow: "deploy".to_owned(),
         version: "1".to_owned(),
-        phases,
+        instances,
     }
 }
 
