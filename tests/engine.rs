@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use stagecraft::engine::{
-    self, Cancel, Child, Event, ExecuteOptions, InstanceStatus, Job, MemoryRecorder, MemorySink, Outcome, Plan,
-    PlanRequest, PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary, Syncer,
+    self, Cancel, Child, Event, ExecuteOptions, InstanceStatus, Job, Outcome, Plan, PlanRequest, PlannedInstance,
+    Reason, RecordError, Recorder, Runner, ShellRunner, Summary, Syncer,
 };
+use stagecraft::testing::{MemoryRecorder, MemorySink, ScriptedRunner};
 
 /// Services api and worker; build per service, a conditional check, ship,
 /// and a marker.

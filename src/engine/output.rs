@@ -1,5 +1,5 @@
 //! Where output goes: the [`OutputSink`] the executor passes lines to,
-//! [`MemorySink`] for tests, and the per-instance log files.
+//! what it keeps of each attempt's output, and the per-instance log files.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -25,18 +25,6 @@ impl<F: FnMut(usize, &str, &[String])> OutputSink for F {
     }
 }
 
-/// A sink that keeps every block of output in memory (tests), or drops it.
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    /// Each call, in order: the instance's id and its lines.
-    pub blocks: Vec<(String, Vec<String>)>,
-}
-
-impl OutputSink for MemorySink {
-    fn output(&mut self, _instance: usize, id: &str, lines: &[String]) {
-        self.blocks.push((id.to_owned(), lines.to_vec()));
-    }
-}
 /// The log file name for an instance id: `build[api]` → `build.api`.
 pub(super) fn log_name(id: &str) -> String {
     let mut name = String::with_capacity(id.len());

@@ -220,7 +220,7 @@ impl Cancel {
     /// is dropped; drop it before reaping the child. If the handle is
     /// already cancelled, the group is killed at once.
     #[must_use]
-    pub fn register(&self, group: u32) -> ProcessGroup<'_> {
+    pub(super) fn register(&self, group: u32) -> ProcessGroup<'_> {
         let group = libc::pid_t::try_from(group).unwrap_or(libc::pid_t::MAX);
         let mut groups = self.groups();
         groups.push(group);
@@ -238,14 +238,14 @@ impl Cancel {
 /// A running process group registered with a [`Cancel`] handle; dropping
 /// it unregisters the group.
 #[derive(Debug)]
-pub struct ProcessGroup<'c> {
+pub(super) struct ProcessGroup<'c> {
     cancel: &'c Cancel,
     group: libc::pid_t,
 }
 
 impl ProcessGroup<'_> {
     /// Sends `signal` to every process in the group.
-    pub fn signal(&self, signal: i32) {
+    pub(super) fn signal(&self, signal: i32) {
         signal_group(self.group, signal);
     }
 }

@@ -14,10 +14,10 @@ pub const CLAIM_AHEAD: usize = 8;
 
 /// Claims ahead cover about as many starts as this long saw, so that short
 /// commands share syncs and long ones claim little more than the next.
-pub const CLAIM_WINDOW: Duration = Duration::from_millis(5);
+pub(super) const CLAIM_WINDOW: Duration = Duration::from_millis(5);
 
 /// The longest a recorded event waits for a sync when no claim needs one.
-pub const SYNC_DELAY: Duration = Duration::from_millis(10);
+pub(super) const SYNC_DELAY: Duration = Duration::from_millis(10);
 
 /// What the sync thread tells the executor: every step up to this one is
 /// durable, or the sync failed.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::runner::{Cancel, Child, Job, Outcome, Runner};
+use crate::engine::{Cancel, Child, Job, Outcome, Runner};
 
 /// A runner for tests: no processes, outcomes and output scripted per
 /// instance id and attempt. Unscripted attempts exit 0 with no output.
