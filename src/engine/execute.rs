@@ -117,7 +117,7 @@
 //!   (first start to end).
 
 use std::fs;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -300,7 +300,7 @@ fn wait(active: &[Running<'_>], dues: impl Iterator<Item = Instant>) {
         .filter_map(|r| r.child.deadline())
         .chain(dues)
         .fold(if at_once { now } else { now + POLL }, Instant::min);
-    let fds: Vec<RawFd> = active.iter().filter_map(|r| r.child.fd()).collect();
+    let fds: Vec<BorrowedFd<'_>> = active.iter().filter_map(|r| r.child.fd()).collect();
     // A failed poll is a wake-up like any other: every attempt is polled.
     let _ = wait_readable(&fds, until);
 }

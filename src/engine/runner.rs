@@ -20,11 +20,15 @@
 //! inherited from an outer stagecraft never leaks in).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, kill_process_group};
 
 /// One attempt of one instance, as a runner sees it.
 #[derive(Clone, Copy, Debug)]
@@ -133,7 +137,7 @@ pub trait Runner: Send + Sync {
 pub trait Child {
     /// The descriptor that becomes readable when the attempt has something
     /// to do (output, or its end), if it has one.
-    fn fd(&self) -> Option<RawFd>;
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
 
     /// When it must be polled even if nothing is readable (a timeout).
     fn deadline(&self) -> Option<Instant>;
@@ -146,36 +150,23 @@ pub trait Child {
 /// The longest [`Runner::run`] waits without polling its attempt.
 const IDLE: Duration = Duration::from_millis(50);
 
-/// Waits until one of `fds` is readable (or at its end), or until `until`.
-/// Returns which are readable (none when the time passed or a signal came).
+/// Waits until one of `fds` is readable (or at its end), or until `until`
+/// (a signal ends the wait early).
 ///
 /// # Errors
 ///
 /// `poll` failed.
-pub(crate) fn wait_readable(fds: &[RawFd], until: Instant) -> io::Result<Vec<bool>> {
-    let wait = until.saturating_duration_since(Instant::now());
-    // Round up, so that a wait never ends before `until`.
-    let timeout = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    let mut polls: Vec<libc::pollfd> = fds
+pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], until: Instant) -> io::Result<()> {
+    let mut polls: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
         .collect();
-    let count = libc::nfds_t::try_from(polls.len()).unwrap_or(libc::nfds_t::MAX);
-    // SAFETY: `polls` is a valid array of `count` initialised pollfds for
-    // the whole call.
-    let ready = unsafe { libc::poll(polls.as_mut_ptr(), count, timeout) };
-    if ready < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() == io::ErrorKind::Interrupted {
-            return Ok(vec![false; fds.len()]);
-        }
-        return Err(error);
+    // A wait too long for a timespec is a wait without end.
+    let timeout = Timespec::try_from(until.saturating_duration_since(Instant::now())).ok();
+    match poll(&mut polls, timeout.as_ref()) {
+        Ok(_) | Err(Errno::INTR) => Ok(()),
+        Err(error) => Err(error.into()),
     }
-    Ok(polls.iter().map(|poll| poll.revents != 0).collect())
 }
 
 /// A run's cancellation handle: cloned freely, shared with the Ctrl-C
@@ -188,7 +179,7 @@ pub struct Cancel(Arc<CancelInner>);
 struct CancelInner {
     cancelled: AtomicBool,
     /// Process groups of the commands running now.
-    groups: Mutex<Vec<libc::pid_t>>,
+    groups: Mutex<Vec<Pid>>,
 }
 
 impl Cancel {
@@ -205,7 +196,7 @@ impl Cancel {
         let groups = self.groups();
         self.0.cancelled.store(true, Ordering::SeqCst);
         for &group in groups.iter() {
-            signal_group(group, libc::SIGKILL);
+            signal_group(group, Signal::KILL);
         }
     }
 
@@ -215,22 +206,21 @@ impl Cancel {
         self.0.cancelled.load(Ordering::SeqCst)
     }
 
-    /// Registers the process group `group` (a child spawned with
-    /// `process_group(0)`: its pid) as running, until the returned guard
-    /// is dropped; drop it before reaping the child. If the handle is
-    /// already cancelled, the group is killed at once.
+    /// Registers the process group `group` (a child spawned in a new
+    /// group: its pid) as running, until the returned guard is dropped;
+    /// drop it before reaping the child. If the handle is already
+    /// cancelled, the group is killed at once.
     #[must_use]
-    pub(super) fn register(&self, group: u32) -> ProcessGroup<'_> {
-        let group = libc::pid_t::try_from(group).unwrap_or(libc::pid_t::MAX);
+    pub(super) fn register(&self, group: Pid) -> ProcessGroup<'_> {
         let mut groups = self.groups();
         groups.push(group);
         if self.is_cancelled() {
-            signal_group(group, libc::SIGKILL);
+            signal_group(group, Signal::KILL);
         }
         ProcessGroup { cancel: self, group }
     }
 
-    fn groups(&self) -> MutexGuard<'_, Vec<libc::pid_t>> {
+    fn groups(&self) -> MutexGuard<'_, Vec<Pid>> {
         self.0.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -240,12 +230,12 @@ impl Cancel {
 #[derive(Debug)]
 pub(super) struct ProcessGroup<'c> {
     cancel: &'c Cancel,
-    group: libc::pid_t,
+    group: Pid,
 }
 
 impl ProcessGroup<'_> {
     /// Sends `signal` to every process in the group.
-    pub(super) fn signal(&self, signal: i32) {
+    pub(super) fn signal(&self, signal: Signal) {
         signal_group(self.group, signal);
     }
 }
@@ -260,14 +250,11 @@ impl Drop for ProcessGroup<'_> {
 }
 
 /// Sends `signal` to the process group `group`; a group that is gone
-/// already is fine.
-fn signal_group(group: libc::pid_t, signal: i32) {
-    if group > 1 {
-        // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH
-        // for a group that is gone) are deliberately ignored.
-        unsafe {
-            libc::killpg(group, signal);
-        }
+/// already is fine. Never to the group of `init`.
+fn signal_group(group: Pid, signal: Signal) {
+    if group != Pid::INIT {
+        // ESRCH, a group that is gone, is deliberately ignored.
+        let _ = kill_process_group(group, signal);
     }
 }
 

@@ -48,13 +48,16 @@ mod spawn;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::ExitStatus;
+use std::process;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use rustix::io::ioctl_fionbio;
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
 
 use super::output::LineSplitter;
 use super::runner::{Cancel, Child, Job, Outcome, ProcessGroup, Runner, VARIABLES};
@@ -99,9 +102,10 @@ impl Runner for ShellRunner {
             None => self.spawn(job, None),
         };
         match spawned {
-            Ok((pid, reader)) => Box::new(ShellChild {
-                group: Some(job.cancel.register(pid.cast_unsigned())),
-                pid,
+            Ok((process, reader)) => Box::new(ShellChild {
+                group: Some(job.cancel.register(Pid::from_child(&process))),
+                pid: Pid::from_child(&process),
+                process,
                 reaped: false,
                 reader: Some(reader),
                 exit: None,
@@ -122,9 +126,9 @@ impl Runner for ShellRunner {
 
 impl ShellRunner {
     /// Spawns the command (directly when `words` is given) with its output
-    /// going to a new pipe, and returns its pid and the pipe's read end
-    /// (which does not block).
-    fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(libc::pid_t, io::PipeReader)> {
+    /// going to a new pipe, and returns it and the pipe's read end (which
+    /// does not block).
+    fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(process::Child, io::PipeReader)> {
         let (program, args): (PathBuf, Vec<&OsStr>) = match words {
             Some([program, args @ ..]) => (
                 self.resolve(program).ok_or(io::ErrorKind::NotFound)?,
@@ -133,14 +137,12 @@ impl ShellRunner {
             _ => (self.shell.clone(), vec![OsStr::new("-c"), OsStr::new(job.command)]),
         };
         let (reader, writer) = io::pipe()?;
-        set_nonblocking(reader.as_raw_fd())?;
-        let pid = self
-            .spawner
-            .spawn(&program, &args, job.dir, &job.variables(), writer.as_raw_fd())?;
-        // The write end closes here: the read end sees the end of the
-        // output when the command's processes have closed their copies.
-        drop(writer);
-        Ok((pid, reader))
+        ioctl_fionbio(&reader, true)?;
+        // The write end moves into the spawn and closes there: the read end
+        // sees the end of the output when the command's processes have
+        // closed their copies.
+        let process = self.spawner.spawn(&program, &args, job.dir, &job.variables(), writer)?;
+        Ok((process, reader))
     }
 
     /// `program` as a path: itself if it has a `/`, else the first
@@ -164,23 +166,11 @@ impl ShellRunner {
     }
 }
 
-/// Makes `fd` non-blocking.
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor this process owns, with integer
-    // arguments only.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// An attempt that could not start.
 struct Failed(Option<String>);
 
 impl Child for Failed {
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 
@@ -197,7 +187,8 @@ impl Child for Failed {
 /// process holding the pipe has closed it, then the leader is reaped.
 struct ShellChild<'a> {
     /// The leader: the process spawned, whose pid is the group's id.
-    pid: libc::pid_t,
+    process: process::Child,
+    pid: Pid,
     reaped: bool,
     /// `None` once the output has ended.
     reader: Option<io::PipeReader>,
@@ -224,10 +215,10 @@ const EXIT_SPIN: Duration = Duration::from_micros(500);
 const READS_PER_POLL: usize = 16;
 
 impl Child for ShellChild<'_> {
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         match (&self.reader, &self.exit) {
-            (Some(reader), _) => Some(reader.as_raw_fd()),
-            (None, Some(exit)) => Some(exit.as_raw_fd()),
+            (Some(reader), _) => Some(reader.as_fd()),
+            (None, Some(exit)) => Some(exit.as_fd()),
             (None, None) => None,
         }
     }
@@ -280,17 +271,17 @@ impl ShellChild<'_> {
     fn escalate(&mut self, output: &mut dyn FnMut(&str)) {
         if !self.timed_out {
             self.timed_out = true;
-            self.signal(libc::SIGTERM);
+            self.signal(Signal::TERM);
         } else if !self.killed {
             self.killed = true;
-            self.signal(libc::SIGKILL);
+            self.signal(Signal::KILL);
         } else {
             self.end_output(output);
         }
         self.deadline = Some(Instant::now() + self.grace);
     }
 
-    fn signal(&self, signal: i32) {
+    fn signal(&self, signal: Signal) {
         if let Some(group) = &self.group {
             group.signal(signal);
         }
@@ -301,30 +292,17 @@ impl ShellChild<'_> {
             self.lines.finish(output);
             if self.timed_out {
                 // Nothing a timed-out command started outlives it.
-                self.signal(libc::SIGKILL);
+                self.signal(Signal::KILL);
             }
         }
     }
 
     /// Whether the leader has exited, without reaping it (so that its
-    /// group id cannot be reused while the group is registered).
+    /// group id cannot be reused while the group is registered). An error
+    /// counts as exited: reaping then says what happened.
     fn exited(&self) -> bool {
-        let pid = self.pid.cast_unsigned();
-        // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is valid for writes; WNOWAIT leaves the child
-        // unreaped.
-        let result = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid,
-                &raw mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: waitid returned, so `info` is initialised (si_pid stays 0
-        // while the child has not exited).
-        result != 0 || unsafe { info.si_pid() } != 0
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        !matches!(waitid(WaitId::Pid(self.pid), options), Ok(None))
     }
 
     /// Right after its output ends the leader is usually exiting already
@@ -346,7 +324,7 @@ impl ShellChild<'_> {
         // Unregister before reaping: once reaped, the group id may be reused.
         self.group = None;
         self.exit = None;
-        let status = match wait_for(self.pid) {
+        let status = match self.process.wait() {
             Ok(status) => status,
             Err(error) => return Outcome::SpawnFailed(format!("cannot wait for the command: {error}")),
         };
@@ -368,24 +346,9 @@ impl ShellChild<'_> {
 impl Drop for ShellChild<'_> {
     fn drop(&mut self) {
         if !self.reaped {
-            self.signal(libc::SIGKILL);
+            self.signal(Signal::KILL);
             self.group = None;
-            let _ = wait_for(self.pid);
-        }
-    }
-}
-
-/// Waits for the child `pid` to exit and reaps it.
-fn wait_for(pid: libc::pid_t) -> io::Result<ExitStatus> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid writes the status to a valid int.
-        if unsafe { libc::waitpid(pid, &raw mut status, 0) } == pid {
-            return Ok(ExitStatus::from_raw(status));
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+            let _ = self.process.wait();
         }
     }
 }
@@ -393,16 +356,11 @@ fn wait_for(pid: libc::pid_t) -> io::Result<ExitStatus> {
 /// A descriptor that becomes readable when the child `pid` exits, where
 /// the system has them (Linux's pidfd).
 #[cfg(target_os = "linux")]
-fn pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new
-    // descriptor, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
-    // SAFETY: `fd` was just returned by pidfd_open: this process owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+fn pidfd(pid: Pid) -> Option<OwnedFd> {
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn pidfd(_pid: libc::pid_t) -> Option<OwnedFd> {
+fn pidfd(_pid: Pid) -> Option<OwnedFd> {
     None
 }

@@ -1,7 +1,7 @@
 //! [`ScriptedRunner`]: a [`Runner`] for tests, with no processes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -138,7 +138,7 @@ struct ScriptedChild<'a> {
 }
 
 impl Child for ScriptedChild<'_> {
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 
