@@ -11,7 +11,8 @@ use super::runner::Outcome;
 use super::schedule::failure;
 use super::summary::TAIL_LINES;
 
-/// [`execute`].
+/// Where the output of commands goes. Called on the thread that called
+/// [`execute`](super::execute).
 pub trait OutputSink {
     /// Lines of output of the instance at position `instance` with id `id`:
     /// one line as it comes with `jobs: 1`, or a whole attempt's lines at
