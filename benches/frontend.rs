@@ -192,7 +192,7 @@ fn front_end_once(source: &str) -> ([Duration; 6], usize) {
     let t = Instant::now();
     let text = json_out(&planned);
     let t_json = t.elapsed();
-    let count = planned.phases.len();
+    let count = planned.instances.len();
     assert!(cycles.is_empty());
     let t = Instant::now();
     drop((text, planned, graph, checked, parsed.diagnostics));

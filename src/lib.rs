@@ -12,3 +12,4 @@ pub mod graph;
 pub mod lsp;
 pub mod state;
 pub mod syntax;
+pub mod testing;

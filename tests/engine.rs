@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use stagecraft::engine::{
-    self, Attempt, Cancel, Event, ExecuteOptions, InstanceStatus, Job, MemoryRecorder, MemorySink, Outcome, Plan,
-    PlanRequest, PlannedInstance, Reason, RecordError, Recorder, Runner, ScriptedRunner, ShellRunner, Summary, Syncer,
+    self, Cancel, Child, Event, ExecuteOptions, InstanceStatus, Job, Outcome, Plan, PlanRequest, PlannedInstance,
+    Reason, RecordError, Recorder, Runner, ShellRunner, Summary, Syncer,
 };
+use stagecraft::testing::{MemoryRecorder, MemorySink, ScriptedRunner};
 
 /// Services api and worker; build per service, a conditional check, ship,
 /// and a marker.
@@ -90,13 +91,13 @@ fn instance(id: &str, after: &[usize]) -> PlannedInstance {
 }
 
 /// A plan of the given instances.
-fn plan(phases: Vec<PlannedInstance>) -> Plan {
+fn plan(instances: Vec<PlannedInstance>) -> Plan {
     Plan {
         pipeline: "t".to_owned(),
         env: "dev".to_owned(),
         workflow: "deploy".to_owned(),
         version: "1.2".to_owned(),
-        phases,
+        instances,
     }
 }
 
@@ -175,7 +176,7 @@ use InstanceStatus::{Completed, Failed, Skipped};
 #[test]
 fn a_linear_plan_runs_in_order_and_completes() {
     let plan = plan_of(PIPELINE, &[("push", "true")]);
-    let ids: Vec<&str> = plan.phases.iter().map(|p| p.id.as_str()).collect();
+    let ids: Vec<&str> = plan.instances.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["build[api]", "build[worker]", "check", "ship", "done"]);
     let runner = ScriptedRunner::new();
     let ran = run(&plan, &options(), &runner);
@@ -380,7 +381,7 @@ fn keep_going_names_the_nearest_failure() {
 #[test]
 fn a_false_condition_skips_and_satisfies_dependents() {
     let plan = plan_of(PIPELINE, &[]);
-    assert!(!plan.phases[2].enabled);
+    assert!(!plan.instances[2].enabled);
     let runner = ScriptedRunner::new();
     let ran = run(&plan, &options(), &runner);
     assert!(ran.summary.succeeded());
@@ -1199,7 +1200,7 @@ struct Checking<'r> {
 }
 
 impl Runner for Checking<'_> {
-    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a> {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
         if !self.disk.lock().unwrap().may_start(job.instance) {
             self.early.lock().unwrap().push(job.id.to_owned());
         }

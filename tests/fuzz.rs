@@ -137,13 +137,13 @@ fn exercise(source: &str) {
                 };
                 match engine::plan(pipeline, graph, &request) {
                     Ok(plan) => {
-                        for (index, instance) in plan.phases.iter().enumerate() {
+                        for (index, instance) in plan.instances.iter().enumerate() {
                             for &dependency in &instance.after {
                                 assert!(
                                     dependency < index,
                                     "{} runs before its dependency {}",
                                     instance.id,
-                                    plan.phases[dependency].id
+                                    plan.instances[dependency].id
                                 );
                             }
                         }

@@ -50,7 +50,7 @@ fn plan(workflow: &str, version: &str) -> Plan {
         env: "prod".to_owned(),
         workflow: workflow.to_owned(),
         version: version.to_owned(),
-        phases: vec![
+        instances: vec![
             instance("build[api]", vec![]),
             instance("push[api]", vec![0]),
             instance("rollout[api]", vec![1]),

@@ -50,7 +50,7 @@ pub(crate) fn chain_plan(instances: usize) -> Plan {
         env: "prod".to_owned(),
         workflow: "deploy".to_owned(),
         version: "bench".to_owned(),
-        phases: (0..instances)
+        instances: (0..instances)
             .map(|i| PlannedInstance {
                 id: format!("step{i}"),
                 phase: format!("step{i}"),

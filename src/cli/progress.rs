@@ -58,7 +58,7 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     }
 
     fn id(&self, instance: usize) -> &str {
-        self.plan.phases.get(instance).map_or("?", |p| p.id.as_str())
+        self.plan.instances.get(instance).map_or("?", |p| p.id.as_str())
     }
 
     /// Takes `event` into account, adding its line (if it has one) to
@@ -112,7 +112,7 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
             bar.set_message(format!(
                 "{}/{} done · running {}",
                 self.done,
-                self.plan.phases.len(),
+                self.plan.instances.len(),
                 if running.is_empty() {
                     "-".to_owned()
                 } else {

@@ -14,7 +14,7 @@ use crate::state::{PhaseStatus, Release, ReleaseHeader, ReleaseId, ReleaseStatus
 /// what it waits for, policies) with its command beneath, `$`-prefixed.
 /// Written as it goes: a plan of 10,000 instances is megabytes of text.
 pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
-    let count = plan.phases.len();
+    let count = plan.instances.len();
     writeln!(
         out,
         "{} · workflow {} · env {} · version {} · {count} instance{}",
@@ -25,11 +25,11 @@ pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         if count == 1 { "" } else { "s" }
     )?;
     let number_width = count.to_string().len();
-    let id_width = plan.phases.iter().map(|p| p.id.chars().count()).max().unwrap_or(0);
-    let after_width = plan.phases.iter().map(|p| after_len(plan, p)).max().unwrap_or(0);
+    let id_width = plan.instances.iter().map(|p| p.id.chars().count()).max().unwrap_or(0);
+    let after_width = plan.instances.iter().map(|p| after_len(plan, p)).max().unwrap_or(0);
     let indent = " ".repeat(number_width + 2);
     let mut row = String::new();
-    for (index, instance) in plan.phases.iter().enumerate() {
+    for (index, instance) in plan.instances.iter().enumerate() {
         row.clear();
         let _ = write!(row, "{:>number_width$}  {:<id_width$}  ", index + 1, instance.id);
         let mut after_written = 0;

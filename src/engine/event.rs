@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// One change to one instance of the plan, by position in `Plan::phases`.
+/// One change to one instance of the plan, by position in `Plan::instances`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// The instance may start from now on: the executor expects to start
@@ -168,20 +168,3 @@ impl fmt::Display for RecordError {
 }
 
 impl std::error::Error for RecordError {}
-
-/// A recorder that keeps events in memory (tests, `--dry-run`).
-#[derive(Debug, Default)]
-pub struct MemoryRecorder {
-    /// Every event, in order, with the step it was recorded in.
-    pub events: Vec<(usize, Event)>,
-    steps: usize,
-}
-
-impl Recorder for MemoryRecorder {
-    fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
-        self.steps += 1;
-        self.events
-            .extend(events.iter().cloned().map(|event| (self.steps, event)));
-        Ok(())
-    }
-}

@@ -7,28 +7,36 @@
 //!   `stagecraft graph`.
 //! * `execute`: [`execute`] walks a plan, one thread watching every running
 //!   command, and reports each change as an [`Event`] to a [`Recorder`].
-//!   `sync`: which of those are durable, and the thread that syncs.
-//! * `runner`: the [`Runner`] trait and its running [`Attempt`]s, the real
-//!   [`ShellRunner`] (processes started by `spawn`, with `posix_spawn`) and
-//!   [`Cancel`]; `scripted`: the [`ScriptedRunner`] for tests.
+//!   Its parts: `schedule`, the state machine over the plan (readiness,
+//!   retries, fail-fast, keep-going; no threads, no processes); `sync`,
+//!   what is durable, the sync thread and the claims ahead; `output`, the
+//!   [`OutputSink`], grouped output and log files; `summary`, the
+//!   [`Summary`] it returns.
+//! * `runner`: the [`Runner`] trait, its running [`Child`]ren, [`Job`],
+//!   [`Outcome`] and [`Cancel`] with the process groups it kills; `shell`:
+//!   the real [`ShellRunner`] (processes started with `posix_spawn`, which
+//!   commands need no shell). The test doubles are in [`crate::testing`].
 //! * `event`: [`Event`], [`Reason`], [`Recorder`] and [`Syncer`], the seam
 //!   to the state layer, which this layer never imports.
 
 mod event;
 mod execute;
+mod output;
 mod plan;
 mod runner;
-mod scripted;
-mod spawn;
+mod schedule;
+mod shell;
+mod summary;
 mod sync;
 mod view;
 
-pub use event::{Event, MemoryRecorder, Reason, RecordError, Recorder, Syncer};
-pub use execute::{
-    CLAIM_AHEAD, CLAIM_WINDOW, ExecuteOptions, InstanceStatus, InstanceSummary, MemorySink, OutputSink, SYNC_DELAY,
-    Summary, TAIL_LINES, execute,
-};
+pub use event::{Event, Reason, RecordError, Recorder, Syncer};
+pub use execute::execute;
+pub use output::OutputSink;
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
-pub use runner::{Attempt, Cancel, Job, Outcome, ProcessGroup, Runner, ShellRunner};
-pub use scripted::{Call, ScriptedRunner};
+pub use runner::{Cancel, Child, Job, Outcome, Runner};
+pub use schedule::ExecuteOptions;
+pub use shell::ShellRunner;
+pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};
+pub use sync::CLAIM_AHEAD;
 pub use view::{GraphView, ViewNode, graph_view};

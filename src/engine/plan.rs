@@ -78,8 +78,9 @@ pub struct Plan {
     pub workflow: String,
     /// The version.
     pub version: String,
-    /// Instances, in the order they run with `--jobs 1`.
-    pub phases: Vec<PlannedInstance>,
+    /// Instances, in the order they run with `--jobs 1` (serialised as
+    /// `phases`).
+    pub instances: Vec<PlannedInstance>,
 }
 
 /// One instance in a plan.
@@ -91,7 +92,7 @@ pub struct PlannedInstance {
     pub phase: String,
     /// The service, for a per-service phase.
     pub service: Option<String>,
-    /// Positions in [`Plan::phases`] of the instances it waits for (all
+    /// Positions in [`Plan::instances`] of the instances it waits for (all
     /// earlier), ascending.
     pub after: Vec<usize>,
     /// The command, fully interpolated; `None` for a marker phase.
@@ -110,7 +111,10 @@ pub struct PlannedInstance {
 impl Plan {
     /// The ids of the instances `instance` waits for.
     pub fn after_ids(&self, instance: &PlannedInstance) -> impl Iterator<Item = &str> {
-        instance.after.iter().map(|&position| self.phases[position].id.as_str())
+        instance
+            .after
+            .iter()
+            .map(|&position| self.instances[position].id.as_str())
     }
 }
 
@@ -132,7 +136,7 @@ struct Instances<'p>(&'p Plan);
 impl Serialize for Instances<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let plan = self.0;
-        serializer.collect_seq(plan.phases.iter().map(|instance| InstanceOut {
+        serializer.collect_seq(plan.instances.iter().map(|instance| InstanceOut {
             id: &instance.id,
             phase: &instance.phase,
             service: instance.service.as_deref(),
@@ -164,7 +168,7 @@ struct AfterIds<'p>(&'p Plan, &'p [usize]);
 
 impl Serialize for AfterIds<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.1.iter().map(|&position| &self.0.phases[position].id))
+        serializer.collect_seq(self.1.iter().map(|&position| &self.0.instances[position].id))
     }
 }
 
@@ -193,7 +197,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
             problems.push(problem);
         }
     };
-    let mut phases = Vec::with_capacity(selection.order.len());
+    let mut instances = Vec::with_capacity(selection.order.len());
     for (&node, after) in selection.order.iter().zip(selection.after) {
         let instance = graph.graph[node];
         let phase = &pipeline.phases[instance.phase];
@@ -218,7 +222,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
                 String::new()
             })
         });
-        phases.push(PlannedInstance {
+        instances.push(PlannedInstance {
             id: graph.instance_id(pipeline, node),
             phase: phase.name.name.to_owned(),
             service: instance.service.map(|s| pipeline.services[s].name.name.to_owned()),
@@ -239,7 +243,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         env: request.env.clone(),
         workflow: request.workflow.clone(),
         version: request.version.clone(),
-        phases,
+        instances,
     })
 }
 

@@ -298,7 +298,7 @@ impl Store {
             rollback_of,
             started_at: self.clock.now(),
         };
-        let release = Release::new(header, plan.phases.iter().map(|p| p.id.clone()));
+        let release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
         self.start(&path, &release)?;
         Journal::open(self, path, release)
     }

@@ -1,13 +1,13 @@
 //! [`ScriptedRunner`]: a [`Runner`] for tests, with no processes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::runner::{Attempt, Cancel, Job, Outcome, Runner};
+use crate::engine::{Cancel, Child, Job, Outcome, Runner};
 
 /// A runner for tests: no processes, outcomes and output scripted per
 /// instance id and attempt. Unscripted attempts exit 0 with no output.
@@ -98,7 +98,7 @@ impl ScriptedRunner {
 }
 
 impl Runner for ScriptedRunner {
-    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Attempt + 'a> {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner).push(Call {
             id: job.id.to_owned(),
             attempt: job.attempt,
@@ -113,7 +113,7 @@ impl Runner for ScriptedRunner {
         });
         let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(running, Ordering::SeqCst);
-        Box::new(ScriptedAttempt {
+        Box::new(ScriptedChild {
             runner: self,
             id: job.id,
             attempt: job.attempt,
@@ -126,7 +126,7 @@ impl Runner for ScriptedRunner {
 }
 
 /// An attempt of a [`ScriptedRunner`].
-struct ScriptedAttempt<'a> {
+struct ScriptedChild<'a> {
     runner: &'a ScriptedRunner,
     id: &'a str,
     attempt: u32,
@@ -137,8 +137,8 @@ struct ScriptedAttempt<'a> {
     ended: bool,
 }
 
-impl Attempt for ScriptedAttempt<'_> {
-    fn fd(&self) -> Option<RawFd> {
+impl Child for ScriptedChild<'_> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 
@@ -177,7 +177,7 @@ impl Attempt for ScriptedAttempt<'_> {
     }
 }
 
-impl Drop for ScriptedAttempt<'_> {
+impl Drop for ScriptedChild<'_> {
     fn drop(&mut self) {
         if !self.ended {
             self.runner.running.fetch_sub(1, Ordering::SeqCst);

@@ -1,0 +1,366 @@
+//! [`ShellRunner`], the real runner, and its running attempts: spawning
+//! (`spawn`), the shell-syntax detector (`detect`), reading the output and
+//! reaping the process.
+//!
+//! # How [`ShellRunner`] runs a command
+//!
+//! * The command runs as `/bin/sh -c COMMAND`, started with
+//!   `posix_spawn` (as ninja does; see `spawn.rs`) in its own process group
+//!   (so the group id is the child's pid), with stdin from `/dev/null`,
+//!   `SIGPIPE` back to its default and the inherited environment as it was
+//!   when the runner was made, plus the variables above. Because the group is not the terminal's foreground
+//!   group, Ctrl-C reaches only stagecraft, which then kills the groups
+//!   (see below).
+//! * **Direct spawn.** A command with no shell syntax at all is spawned
+//!   directly, without `sh`: it must be words separated by spaces or tabs,
+//!   each made only of ASCII letters, digits and `-_./=:,+@%`, the first
+//!   word holding no `=` (an assignment) and not being a shell keyword or a
+//!   builtin whose behaviour differs from a program of that name (`cd`,
+//!   `exit`, `export`, `echo`, `:`, …, see `SHELL_WORDS`). Anything else
+//!   (quotes, `$`, globs, `;`, `|`, `&`, redirections, newlines, `~`, `#`,
+//!   backslashes, brackets, braces, non-ASCII, …) goes through `sh -c`. If
+//!   the direct spawn fails (program not found, not executable), the
+//!   command is run through `sh -c` after all, so the error message and the
+//!   exit code (127, 126) are exactly the shell's.
+//! * **Output.** stdout and stderr are the write ends of *one* pipe, so
+//!   their lines reach the callback in the order the command wrote them.
+//!   The runner reads until every process holding the pipe has closed it
+//!   (like ninja): a background process that keeps the output open keeps
+//!   the instance running until it exits, or until the timeout. Lines
+//!   longer than 64 KiB are split.
+//! * **Timeout.** When the timeout passes, the whole process group gets
+//!   `SIGTERM`; if the pipe is still open [`ShellRunner::grace`] later (2 s
+//!   by default), the group gets `SIGKILL`. In every case the group gets a
+//!   final `SIGKILL` before the leader is reaped, so nothing started by a
+//!   timed-out command outlives it. The outcome is [`Outcome::TimedOut`].
+//! * **Cancellation.** [`Cancel::cancel`] (called by the CLI on Ctrl-C)
+//!   sends `SIGKILL` at once to the process group of every command running
+//!   under that handle — a hard stop, without the grace a timeout gets —
+//!   and makes every later registration kill its group at once. A command
+//!   that ends unsuccessfully once the handle is cancelled is reported as
+//!   [`Outcome::Interrupted`].
+//! * A process group is only signalled while its leader is not yet reaped,
+//!   so its id cannot have been reused by an unrelated process.
+
+mod detect;
+mod spawn;
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::io::ioctl_fionbio;
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
+
+use super::output::LineSplitter;
+use super::runner::{Cancel, Child, Job, Outcome, ProcessGroup, Runner, VARIABLES};
+use detect::direct_words;
+use spawn::Spawner;
+
+/// The real runner: `sh -c` (or a direct spawn) in a process group.
+#[derive(Clone, Debug)]
+pub struct ShellRunner {
+    /// The shell, `/bin/sh`.
+    pub shell: PathBuf,
+    /// After a timeout's `SIGTERM`, how long to wait before `SIGKILL`.
+    pub grace: Duration,
+    /// Spawn commands without shell syntax directly (see the module docs).
+    pub direct: bool,
+    /// Programs already looked up in `PATH`, so a direct spawn tries one
+    /// `execve` instead of one per `PATH` entry.
+    programs: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
+    /// The environment commands inherit, read when the runner is made.
+    spawner: Arc<Spawner>,
+}
+
+impl Default for ShellRunner {
+    fn default() -> Self {
+        Self {
+            shell: PathBuf::from("/bin/sh"),
+            grace: Duration::from_secs(2),
+            direct: true,
+            programs: Arc::default(),
+            spawner: Arc::new(Spawner::new(&VARIABLES)),
+        }
+    }
+}
+
+impl Runner for ShellRunner {
+    fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
+        let words = if self.direct { direct_words(job.command) } else { None };
+        let spawned = match words {
+            // A failed direct spawn goes through the shell, which reports
+            // it as a shell would (and exits 127 or 126).
+            Some(words) => self.spawn(job, Some(&words)).or_else(|_| self.spawn(job, None)),
+            None => self.spawn(job, None),
+        };
+        match spawned {
+            Ok((process, reader)) => Box::new(ShellChild {
+                group: Some(job.cancel.register(Pid::from_child(&process))),
+                pid: Pid::from_child(&process),
+                process,
+                reaped: false,
+                reader: Some(reader),
+                exit: None,
+                cancel: job.cancel,
+                lines: LineSplitter::default(),
+                deadline: job.timeout.map(|timeout| Instant::now() + timeout),
+                timed_out: false,
+                killed: false,
+                grace: self.grace,
+            }),
+            Err(error) => Box::new(Failed(Some(format!(
+                "cannot run `sh` in {}: {error}",
+                job.dir.display()
+            )))),
+        }
+    }
+}
+
+impl ShellRunner {
+    /// Spawns the command (directly when `words` is given) with its output
+    /// going to a new pipe, and returns it and the pipe's read end (which
+    /// does not block).
+    fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(process::Child, io::PipeReader)> {
+        let (program, args): (PathBuf, Vec<&OsStr>) = match words {
+            Some([program, args @ ..]) => (
+                self.resolve(program).ok_or(io::ErrorKind::NotFound)?,
+                args.iter().map(OsStr::new).collect(),
+            ),
+            _ => (self.shell.clone(), vec![OsStr::new("-c"), OsStr::new(job.command)]),
+        };
+        let (reader, writer) = io::pipe()?;
+        ioctl_fionbio(&reader, true)?;
+        // The write end moves into the spawn and closes there: the read end
+        // sees the end of the output when the command's processes have
+        // closed their copies.
+        let process = self.spawner.spawn(&program, &args, job.dir, &job.variables(), writer)?;
+        Ok((process, reader))
+    }
+
+    /// `program` as a path: itself if it has a `/`, else the first
+    /// executable file of that name in `PATH` (looked up once per name).
+    fn resolve(&self, program: &str) -> Option<PathBuf> {
+        if program.contains('/') {
+            return Some(PathBuf::from(program));
+        }
+        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
+        programs
+            .entry(program.to_owned())
+            .or_insert_with(|| {
+                let path = std::env::var_os("PATH")?;
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(program))
+                    .find(|candidate| {
+                        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                    })
+            })
+            .clone()
+    }
+}
+
+/// An attempt that could not start.
+struct Failed(Option<String>);
+
+impl Child for Failed {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll(&mut self, _output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        Some(Outcome::SpawnFailed(self.0.take().unwrap_or_default()))
+    }
+}
+
+/// A command [`ShellRunner`] started: its output is read until every
+/// process holding the pipe has closed it, then the leader is reaped.
+struct ShellChild<'a> {
+    /// The leader: the process spawned, whose pid is the group's id.
+    process: process::Child,
+    pid: Pid,
+    reaped: bool,
+    /// `None` once the output has ended.
+    reader: Option<io::PipeReader>,
+    /// Registered with the cancel handle until the leader is reaped.
+    group: Option<ProcessGroup<'a>>,
+    /// After the output ended, while the leader has not exited: a
+    /// descriptor readable once it has (a pidfd).
+    exit: Option<OwnedFd>,
+    cancel: &'a Cancel,
+    lines: LineSplitter,
+    /// When to escalate: the timeout, then `grace` after each signal.
+    deadline: Option<Instant>,
+    timed_out: bool,
+    killed: bool,
+    grace: Duration,
+}
+
+/// How long a leader whose output ended is waited for before the executor
+/// goes on and watches for its exit (see [`ShellChild::exits_soon`]).
+const EXIT_SPIN: Duration = Duration::from_micros(500);
+
+/// How many reads one poll does at most, so that a chatty command does not
+/// keep the executor from the others.
+const READS_PER_POLL: usize = 16;
+
+impl Child for ShellChild<'_> {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match (&self.reader, &self.exit) {
+            (Some(reader), _) => Some(reader.as_fd()),
+            (None, Some(exit)) => Some(exit.as_fd()),
+            (None, None) => None,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn poll(&mut self, output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+            self.escalate(output);
+        }
+        if let Some(reader) = &mut self.reader {
+            let mut buffer = [0_u8; 8192];
+            let mut reads = 0;
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(read) => self.lines.push(&buffer[..read], output),
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                    Err(_) => break,
+                }
+                reads += 1;
+                if reads == READS_PER_POLL {
+                    return None;
+                }
+            }
+            self.end_output(output);
+        }
+        let exited = self.exited() || (self.exit.is_none() && self.exits_soon());
+        if !exited {
+            if self.exit.is_none() {
+                match pidfd(self.pid) {
+                    Some(fd) => self.exit = Some(fd),
+                    // No pidfd: wait here, as the output has ended.
+                    None => return Some(self.reap()),
+                }
+            }
+            return None;
+        }
+        Some(self.reap())
+    }
+}
+
+impl ShellChild<'_> {
+    /// The deadline passed: `SIGTERM` at the timeout, `SIGKILL` a grace
+    /// later, and after another grace stop waiting for the output
+    /// (something outside the group still holds the pipe).
+    fn escalate(&mut self, output: &mut dyn FnMut(&str)) {
+        if !self.timed_out {
+            self.timed_out = true;
+            self.signal(Signal::TERM);
+        } else if !self.killed {
+            self.killed = true;
+            self.signal(Signal::KILL);
+        } else {
+            self.end_output(output);
+        }
+        self.deadline = Some(Instant::now() + self.grace);
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Some(group) = &self.group {
+            group.signal(signal);
+        }
+    }
+
+    fn end_output(&mut self, output: &mut dyn FnMut(&str)) {
+        if self.reader.take().is_some() {
+            self.lines.finish(output);
+            if self.timed_out {
+                // Nothing a timed-out command started outlives it.
+                self.signal(Signal::KILL);
+            }
+        }
+    }
+
+    /// Whether the leader has exited, without reaping it (so that its
+    /// group id cannot be reused while the group is registered). An error
+    /// counts as exited: reaping then says what happened.
+    fn exited(&self) -> bool {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        !matches!(waitid(WaitId::Pid(self.pid), options), Ok(None))
+    }
+
+    /// Right after its output ends the leader is usually exiting already
+    /// (it closes its files before it becomes a zombie): waits for that a
+    /// little, without going back to `poll`.
+    fn exits_soon(&self) -> bool {
+        let until = Instant::now() + EXIT_SPIN;
+        while Instant::now() < until {
+            std::thread::yield_now();
+            if self.exited() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reaps the leader and says how the attempt ended.
+    fn reap(&mut self) -> Outcome {
+        // Unregister before reaping: once reaped, the group id may be reused.
+        self.group = None;
+        self.exit = None;
+        let status = match self.process.wait() {
+            Ok(status) => status,
+            Err(error) => return Outcome::SpawnFailed(format!("cannot wait for the command: {error}")),
+        };
+        self.reaped = true;
+        if self.timed_out {
+            Outcome::TimedOut
+        } else if self.cancel.is_cancelled() && !status.success() {
+            Outcome::Interrupted
+        } else if let Some(code) = status.code() {
+            Outcome::Exited(code)
+        } else {
+            Outcome::Signalled(status.signal().unwrap_or(0))
+        }
+    }
+}
+
+/// An attempt dropped before its end (the executor stopped on an error) is
+/// killed and reaped, so that it leaves no zombie behind.
+impl Drop for ShellChild<'_> {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.signal(Signal::KILL);
+            self.group = None;
+            let _ = self.process.wait();
+        }
+    }
+}
+
+/// A descriptor that becomes readable when the child `pid` exits, where
+/// the system has them (Linux's pidfd).
+#[cfg(target_os = "linux")]
+fn pidfd(pid: Pid) -> Option<OwnedFd> {
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd(_pid: Pid) -> Option<OwnedFd> {
+    None
+}
