@@ -467,3 +467,48 @@ fn collect<'a>(value: &'a Value, names: &mut Vec<&'a str>) {
         _ => {}
     }
 }
+
+// ---- line endings --------------------------------------------------------------
+
+/// A file with classic Mac line endings (a lone `\r` each): the terminal,
+/// `check --format json` and the language server put its error on the same
+/// line.
+#[test]
+fn lone_cr_lines_agree_everywhere() {
+    let text = "pipeline shop\r\rphase build {\r  after biuld\r}\rworkflow deploy { build }\r";
+    let human = crate::support::Test::new()
+        .file("pipeline.stagecraft", text)
+        .args(["check", "-f", "pipeline.stagecraft"])
+        .status(2)
+        .run();
+    assert!(
+        human.stderr.contains("[pipeline.stagecraft:4:9]"),
+        "{}",
+        human.transcript()
+    );
+    assert!(human.stderr.contains(" 4 │   after biuld\n"), "{}", human.transcript());
+    assert!(!human.stderr.contains('\r'), "{}", human.transcript());
+
+    let json = crate::support::Test::new()
+        .file("pipeline.stagecraft", text)
+        .args(["check", "--format", "json", "-f", "pipeline.stagecraft"])
+        .status(2)
+        .run()
+        .json();
+    let label = &json["diagnostics"][0]["labels"][0];
+    assert_eq!((&label["line"], &label["column"]), (&json!(4), &json!(9)), "{json}");
+
+    let mut client = Client::start();
+    client.initialize();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
+    );
+    let published = client.diagnostics(URI);
+    assert_eq!(
+        published["diagnostics"][0]["range"]["start"],
+        json!({"line": 3, "character": 8}),
+        "{published}"
+    );
+    assert_eq!(client.shutdown(), 0);
+}

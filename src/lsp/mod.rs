@@ -46,9 +46,9 @@ use serde::de::DeserializeOwned;
 
 pub use complete::{Item, complete};
 pub use index::{Index, Kind, Occurrence};
-pub use position::LineIndex;
 
 use crate::graph::{self, instance_id};
+use crate::syntax::LineIndex;
 
 /// An error that ends the server: the connection failed.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -186,7 +186,7 @@ impl Document {
         for change in changes {
             match change.range {
                 Some(range) => {
-                    let span = self.lines.span(&self.text, range);
+                    let span = position::span(&self.lines, &self.text, range);
                     self.text.replace_range(span.start()..span.end(), &change.text);
                 }
                 None => self.text = change.text,
@@ -213,15 +213,15 @@ impl Document {
     }
 
     fn offset(&self, position: lsp_types::Position) -> usize {
-        self.lines.offset(&self.text, position)
+        position::offset(&self.lines, &self.text, position)
     }
 
     fn location(&self, span: crate::syntax::Span) -> Location {
-        Location::new(self.uri.clone(), self.lines.range(&self.text, span))
+        Location::new(self.uri.clone(), self.range(span))
     }
 
     fn range(&self, span: crate::syntax::Span) -> Range {
-        self.lines.range(&self.text, span)
+        position::range(&self.lines, &self.text, span)
     }
 
     fn name(&self, occurrence: Occurrence) -> &str {

@@ -8,12 +8,14 @@
 pub mod ast;
 mod diagnostic;
 mod format;
+mod line_index;
 mod parser;
 mod span;
 mod template;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
 pub use format::format;
+pub use line_index::LineIndex;
 pub use parser::{Parsed, decode, parse};
-pub use span::{LineIndex, Span, floor_char_boundary, line_column};
+pub use span::{Span, floor_char_boundary};
 pub use template::is_ident;
