@@ -1,12 +1,14 @@
-//! Shared by the bench binaries (`frontend`, `execute`): the deterministic
-//! pipeline generator with its model instance graph and the same graph as
-//! `build.ninja` / `Makefile` / `justfile`, the helper that times external
+//! Shared by the bench binaries (`frontend`, `execute`, `state`, `lsp`): the
+//! deterministic pipeline generator with its model instance graph and the
+//! same graph as `build.ninja` / `Makefile` / `justfile`, the ninja-shaped
+//! pipeline of the comparison with ninja, the helper that times external
 //! commands (wall time, CPU, peak RSS via `wait4`), and the sanity checks
 //! that `stagecraft plan` agrees with the model.
 
 #![allow(dead_code)] // each bench uses a part
 
 pub(crate) mod history;
+pub(crate) mod ninja_shaped;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
