@@ -178,7 +178,8 @@ fn request() -> PlanRequest {
 /// stage's time, and the instance count.
 fn front_end_once(source: &str) -> ([Duration; 6], usize) {
     let t = Instant::now();
-    let parsed = stagecraft::syntax::parse(source).expect("generated file parses");
+    let parsed = stagecraft::syntax::parse(source);
+    assert!(!parsed.has_errors(), "generated file parses");
     let t_parse = t.elapsed();
     let t = Instant::now();
     let checked = stagecraft::check::check(parsed.ast);
@@ -225,7 +226,7 @@ impl std::io::Write for Counter {
 /// The same sequence with the counting allocator on.
 fn front_end_counted(source: &str) -> ([Allocation; 6], i64) {
     LIVE.store(0, Relaxed);
-    let (parsed, a_parse) = counted(|| stagecraft::syntax::parse(source).expect("parses"));
+    let (parsed, a_parse) = counted(|| stagecraft::syntax::parse(source));
     let (checked, a_check) = counted(|| stagecraft::check::check(parsed.ast));
     let ((graph, _), a_graph) = counted(|| PhaseGraph::build(&checked.pipeline));
     let (planned, a_plan) = counted(|| plan(&checked.pipeline, &graph, &request()).expect("plans"));

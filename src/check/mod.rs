@@ -8,6 +8,7 @@
 //! [`crate::graph`], which sees the instances. [`Scope`] expands variables
 //! and evaluates conditions once an env is chosen.
 
+mod broken;
 mod duration;
 mod pipeline;
 mod resolve;

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use indexmap::map::Entry;
 
+use super::broken::Hidden;
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
 use super::{duration, variables};
-use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, Ident, Raw, Template};
+use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, DeclKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
 /// Resolves `ast`, appending every problem found to `diagnostics`. The
@@ -19,6 +20,7 @@ pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pi
     let mut resolver = Resolver {
         diagnostics,
         pipeline: Pipeline::default(),
+        hidden: Hidden::new(&ast.broken),
     };
     resolver.pipeline_name(&ast.pipelines);
     let declared = resolver.declare(ast);
@@ -26,7 +28,7 @@ pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pi
     resolver.services(declared.service_after);
     resolver.phases(declared.phase_clauses);
     resolver.workflows(declared.workflow_members);
-    variables::check(&resolver.pipeline, resolver.diagnostics);
+    variables::check(&resolver.pipeline, &resolver.hidden, resolver.diagnostics);
     resolver.pipeline
 }
 
@@ -41,11 +43,14 @@ struct Declared<'s> {
 struct Resolver<'s, 'd> {
     diagnostics: &'d mut Vec<Diagnostic>,
     pipeline: Pipeline<'s>,
+    /// What declarations that did not parse may have declared.
+    hidden: Hidden<'s>,
 }
 
 impl<'s> Resolver<'s, '_> {
     fn pipeline_name(&mut self, names: &[Ident<'s>]) {
         match names {
+            [] if self.hidden.any(DeclKind::Pipeline) => {}
             [] => self.diagnostics.push(
                 Diagnostic::error(Code::MissingPipeline, "the file declares no pipeline")
                     .label(Span::new(0, 0), "expected `pipeline NAME` in this file")
@@ -178,6 +183,7 @@ impl<'s> Resolver<'s, '_> {
             let Some(parent) = env.extends else { continue };
             match self.pipeline.env_id(parent.name) {
                 Some(parent_id) => self.pipeline.envs[id].parent = Some(parent_id),
+                None if self.hidden.may_declare(DeclKind::Env, parent.name) => {}
                 None => self.diagnostics.push(
                     Diagnostic::error(
                         Code::UnknownEnv,
@@ -261,6 +267,7 @@ impl<'s> Resolver<'s, '_> {
                 }
                 match self.pipeline.service_id(other.name) {
                     Some(other_id) => self.pipeline.services[id].after.push((other_id, other.span)),
+                    None if self.hidden.may_declare(DeclKind::Service, other.name) => {}
                     None => self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownService,
@@ -384,7 +391,7 @@ impl<'s> Resolver<'s, '_> {
             seen.insert(keyword, clause.span);
             match clause.kind {
                 ClauseKind::ForEach => {
-                    if self.pipeline.services.is_empty() {
+                    if self.pipeline.services.is_empty() && !self.hidden.any(DeclKind::Service) {
                         self.diagnostics.push(
                             Diagnostic::error(
                                 Code::NoServices,
@@ -464,6 +471,9 @@ impl<'s> Resolver<'s, '_> {
                     continue;
                 }
                 let Some(target_id) = phases.get_index_of(target.name) else {
+                    if self.hidden.may_declare(DeclKind::Phase, target.name) {
+                        continue;
+                    }
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownPhase,
@@ -490,6 +500,9 @@ impl<'s> Resolver<'s, '_> {
                             continue;
                         }
                         let Some(service_id) = self.pipeline.service_id(service.name) else {
+                            if self.hidden.may_declare(DeclKind::Service, service.name) {
+                                continue;
+                            }
                             let candidates: Vec<String> = self
                                 .pipeline
                                 .services
@@ -532,6 +545,9 @@ impl<'s> Resolver<'s, '_> {
             let mut first_listed: HashMap<PhaseId, Span> = HashMap::new();
             for member in phases {
                 let Some(phase) = self.pipeline.phases.get_index_of(member.name) else {
+                    if self.hidden.may_declare(DeclKind::Phase, member.name) {
+                        continue;
+                    }
                     // The phase the typo meant is not also reported unused.
                     if let Some(meant) = suggest(member.name, self.pipeline.phases.keys().copied()) {
                         listed[self.pipeline.phases.get_index_of(meant).unwrap_or_default()] = true;
@@ -565,7 +581,8 @@ impl<'s> Resolver<'s, '_> {
             self.pipeline.workflows[id].phases = members;
         }
         for (phase, listed) in self.pipeline.phases.values().zip(listed) {
-            if !listed {
+            // A broken workflow may list any phase.
+            if !listed && !self.hidden.any(DeclKind::Workflow) {
                 self.diagnostics.push(
                     Diagnostic::warning(
                         Code::UnusedPhase,

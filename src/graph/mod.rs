@@ -135,8 +135,8 @@ pub fn instance_id(pipeline: &Pipeline<'_>, instance: Instance) -> String {
 /// The front end's result for one file.
 #[derive(Debug, Default)]
 pub struct Compilation<'s> {
-    /// The resolved pipeline (partial when there are errors; `None` after a
-    /// syntax error).
+    /// The resolved pipeline (partial when there are errors: it holds the
+    /// declarations that parsed). Always `Some` from [`compile`].
     pub pipeline: Option<Pipeline<'s>>,
     /// The instance graph (partial when there are errors).
     pub graph: Option<PhaseGraph>,
@@ -155,15 +155,7 @@ impl Compilation<'_> {
 /// Parses, checks and builds the graph of one file's source.
 #[must_use]
 pub fn compile(source: &str) -> Compilation<'_> {
-    let parsed = match syntax::parse(source) {
-        Ok(parsed) => parsed,
-        Err(diagnostic) => {
-            return Compilation {
-                diagnostics: vec![diagnostic],
-                ..Compilation::default()
-            };
-        }
-    };
+    let parsed = syntax::parse(source);
     let mut diagnostics = parsed.diagnostics;
     let checked = check::check(parsed.ast);
     diagnostics.extend(checked.diagnostics);

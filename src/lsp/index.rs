@@ -85,7 +85,10 @@ impl Index {
     /// Indexes a file; `None` when it does not parse.
     #[must_use]
     pub fn build(text: &str) -> Option<Self> {
-        let ast = crate::syntax::parse(text).ok()?.ast;
+        let ast = crate::syntax::parse(text).ast;
+        if !ast.broken.is_empty() {
+            return None;
+        }
         let mut builder = Builder {
             text,
             index: Self::default(),

@@ -2,7 +2,8 @@
 //! and the diagnostic type every layer reports with.
 //!
 //! This layer knows nothing of graphs, environments or processes. It never
-//! panics on any input: a syntax error is one [`Diagnostic`], and problems
+//! panics on any input: a declaration that does not parse is one `syntax`
+//! [`Diagnostic`] and parsing resumes at the next declaration, and problems
 //! inside string literals are collected without stopping the parse.
 
 pub mod ast;
@@ -10,6 +11,7 @@ mod diagnostic;
 mod format;
 mod line_index;
 mod parser;
+mod recover;
 mod span;
 mod template;
 
