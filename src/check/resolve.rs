@@ -8,19 +8,25 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use indexmap::map::Entry;
 
+mod cycles;
+
 use super::broken::Hidden;
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
+use super::resolution::{Kind, Resolution, Values};
 use super::{duration, variables};
 use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, DeclKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
-/// Resolves `ast`, appending every problem found to `diagnostics`. The
-/// AST's templates and conditions move into the pipeline.
-pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pipeline<'s> {
+/// Resolves `ast`, appending every problem found to `diagnostics` and
+/// recording what each name resolved to. The AST's templates and
+/// conditions move into the pipeline.
+pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> (Pipeline<'s>, Resolution) {
     let mut resolver = Resolver {
         diagnostics,
         pipeline: Pipeline::default(),
         hidden: Hidden::new(&ast.broken),
+        resolution: Resolution::default(),
+        values: Values::default(),
     };
     resolver.pipeline_name(&ast.pipelines);
     let declared = resolver.declare(ast);
@@ -29,7 +35,9 @@ pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pi
     resolver.phases(declared.phase_clauses);
     resolver.workflows(declared.workflow_members);
     variables::check(&resolver.pipeline, &resolver.hidden, resolver.diagnostics);
-    resolver.pipeline
+    resolver.values.uses(&mut resolver.resolution, &resolver.pipeline);
+    resolver.resolution.finish();
+    (resolver.pipeline, resolver.resolution)
 }
 
 /// What a declaration says beyond its name and values, kept aside until
@@ -45,6 +53,10 @@ struct Resolver<'s, 'd> {
     pipeline: Pipeline<'s>,
     /// What declarations that did not parse may have declared.
     hidden: Hidden<'s>,
+    /// What each name resolved to.
+    resolution: Resolution,
+    /// The first declaration of each variable and attribute name.
+    values: Values<'s>,
 }
 
 impl<'s> Resolver<'s, '_> {
@@ -58,7 +70,10 @@ impl<'s> Resolver<'s, '_> {
             ),
             [first, rest @ ..] => {
                 self.pipeline.name = first.name;
+                self.resolution.declare(Kind::Pipeline, first.span);
                 for again in rest {
+                    self.resolution
+                        .refer(Kind::Pipeline, again.span, Some(first.span), true);
                     self.diagnostics.push(
                         Diagnostic::error(Code::DuplicateName, "a file declares only one pipeline")
                             .label(again.span, format!("`{}` declared here", again.name))
@@ -81,15 +96,17 @@ impl<'s> Resolver<'s, '_> {
         };
         let mut var_names: HashMap<&'s str, Span> = HashMap::new();
         for var in ast.vars {
-            if self.unique("variable", &var.name, var_names.get(var.name.name).copied()) {
+            self.values
+                .declare(&mut self.resolution, var.name.name, var.name.span, false);
+            if self.unique(Kind::Var, &var.name, var_names.get(var.name.name).copied()) {
                 var_names.insert(var.name.name, var.name.span);
                 self.pipeline.vars.insert(var.name.name, var.value);
             }
         }
         for decl in ast.envs {
             let first = self.pipeline.envs.get(decl.name.name).map(|e| e.name.span);
-            if self.unique("env", &decl.name, first) {
-                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values);
+            if self.unique(Kind::Env, &decl.name, first) {
+                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values, false);
                 let env = Env {
                     name: decl.name,
                     extends: decl.extends,
@@ -101,8 +118,8 @@ impl<'s> Resolver<'s, '_> {
         }
         for decl in ast.services {
             let first = self.pipeline.services.get(decl.name.name).map(|s| s.name.span);
-            if self.unique("service", &decl.name, first) {
-                let attrs = self.assignments(&format!("service `{}`", decl.name.name), decl.attrs);
+            if self.unique(Kind::Service, &decl.name, first) {
+                let attrs = self.assignments(&format!("service `{}`", decl.name.name), decl.attrs, true);
                 let service = Service {
                     name: decl.name,
                     attrs,
@@ -114,7 +131,7 @@ impl<'s> Resolver<'s, '_> {
         }
         for decl in ast.phases {
             let first = self.pipeline.phases.get(decl.name.name).map(|p| p.name.span);
-            if self.unique("phase", &decl.name, first) {
+            if self.unique(Kind::Phase, &decl.name, first) {
                 let phase = Phase {
                     name: decl.name,
                     per_service: false,
@@ -130,7 +147,7 @@ impl<'s> Resolver<'s, '_> {
         }
         for decl in ast.workflows {
             let first = self.pipeline.workflows.get(decl.name.name).map(|w| w.name.span);
-            if self.unique("workflow", &decl.name, first) {
+            if self.unique(Kind::Workflow, &decl.name, first) {
                 let workflow = Workflow {
                     name: decl.name,
                     phases: Vec::new(),
@@ -143,8 +160,14 @@ impl<'s> Resolver<'s, '_> {
     }
 
     /// Whether `name` is new; reports it as a duplicate of `first` if not.
-    fn unique(&mut self, kind: &str, name: &Ident<'s>, first: Option<Span>) -> bool {
+    /// Records the declaration (a variable's is recorded by `values`).
+    fn unique(&mut self, kind: Kind, name: &Ident<'s>, first: Option<Span>) -> bool {
+        if kind != Kind::Var {
+            self.resolution
+                .refer(kind, name.span, Some(first.unwrap_or(name.span)), true);
+        }
         let Some(first) = first else { return true };
+        let kind = kind.word();
         self.diagnostics.push(
             Diagnostic::error(Code::DuplicateName, format!("duplicate {kind} `{}`", name.name))
                 .label(name.span, format!("`{}` declared again here", name.name))
@@ -154,10 +177,18 @@ impl<'s> Resolver<'s, '_> {
         false
     }
 
-    fn assignments(&mut self, owner: &str, assignments: Vec<Assignment<'s>>) -> IndexMap<&'s str, Template<'s>> {
+    /// The values of an env or (with `attrs`) the attributes of a service.
+    fn assignments(
+        &mut self,
+        owner: &str,
+        assignments: Vec<Assignment<'s>>,
+        attrs: bool,
+    ) -> IndexMap<&'s str, Template<'s>> {
         let mut map: IndexMap<&'s str, Template<'s>> = IndexMap::new();
         let mut first_names: HashMap<&'s str, Span> = HashMap::new();
         for assignment in assignments {
+            let name = assignment.name;
+            self.values.declare(&mut self.resolution, name.name, name.span, attrs);
             match map.entry(assignment.name.name) {
                 Entry::Occupied(_) => self.diagnostics.push(
                     Diagnostic::error(
@@ -181,6 +212,8 @@ impl<'s> Resolver<'s, '_> {
         for id in 0..self.pipeline.envs.len() {
             let env = &self.pipeline.envs[id];
             let Some(parent) = env.extends else { continue };
+            let target = self.pipeline.envs.get(parent.name).map(|e| e.name.span);
+            self.resolution.refer(Kind::Env, parent.span, target, false);
             match self.pipeline.env_id(parent.name) {
                 Some(parent_id) => self.pipeline.envs[id].parent = Some(parent_id),
                 None if self.hidden.may_declare(DeclKind::Env, parent.name) => {}
@@ -197,54 +230,6 @@ impl<'s> Resolver<'s, '_> {
         self.break_env_cycles();
     }
 
-    /// Reports each inheritance cycle once, at its `extends` clauses, and
-    /// cuts it so that walking an env chain always ends.
-    fn break_env_cycles(&mut self) {
-        let count = self.pipeline.envs.len();
-        // 0 = unvisited, 1 = on the current walk, 2 = done.
-        let mut state = vec![0u8; count];
-        for start in 0..count {
-            let mut walk = Vec::new();
-            let mut current = Some(start);
-            while let Some(id) = current {
-                match state[id] {
-                    2 => break,
-                    1 => {
-                        let from = walk.iter().position(|&w| w == id).unwrap_or(0);
-                        let cycle = walk[from..].to_vec();
-                        self.report_env_cycle(&cycle);
-                        let last = *cycle.last().unwrap_or(&id);
-                        self.pipeline.envs[last].parent = None;
-                        break;
-                    }
-                    _ => {
-                        state[id] = 1;
-                        walk.push(id);
-                        current = self.pipeline.envs[id].parent;
-                    }
-                }
-            }
-            for id in walk {
-                state[id] = 2;
-            }
-        }
-    }
-
-    fn report_env_cycle(&mut self, cycle: &[usize]) {
-        let names: Vec<&str> = cycle.iter().map(|&id| self.pipeline.envs[id].name.name).collect();
-        let mut path = names.join("` → `");
-        path = format!("{path}` → `{}", names[0]);
-        let mut diagnostic = Diagnostic::error(Code::EnvCycle, format!("env inheritance cycle: `{path}`"));
-        for &id in cycle {
-            let env = &self.pipeline.envs[id];
-            let parent = env.parent.map_or("", |p| self.pipeline.envs[p].name.name);
-            let span = env.extends.as_ref().map_or(env.name.span, |parent| parent.span);
-            diagnostic = diagnostic.label(span, format!("`{}` extends `{parent}` here", env.name.name));
-        }
-        self.diagnostics
-            .push(diagnostic.help("an env cannot inherit from itself, directly or through others"));
-    }
-
     fn services(&mut self, service_after: Vec<(ServiceId, Vec<Ident<'s>>)>) {
         self.service_order(service_after);
         self.break_service_cycles();
@@ -254,6 +239,8 @@ impl<'s> Resolver<'s, '_> {
         for (id, after) in service_after {
             let name = self.pipeline.services[id].name;
             for other in after {
+                let target = self.pipeline.services.get(other.name).map(|s| s.name.span);
+                self.resolution.refer(Kind::Service, other.span, target, false);
                 if other.name == name.name {
                     self.diagnostics.push(
                         Diagnostic::error(
@@ -279,73 +266,6 @@ impl<'s> Resolver<'s, '_> {
                 }
             }
         }
-    }
-
-    /// Reports each cycle among services' `after` lists once and cuts it,
-    /// so the instance graph never inherits it (with no per-service phase
-    /// there would be no instance to show it on).
-    fn break_service_cycles(&mut self) {
-        let count = self.pipeline.services.len();
-        // 0 = unvisited, 1 = on the stack, 2 = done.
-        let mut state = vec![0u8; count];
-        for start in 0..count {
-            // (service, index of the next `after` edge to follow)
-            let mut stack: Vec<(ServiceId, usize)> = Vec::new();
-            if state[start] != 0 {
-                continue;
-            }
-            state[start] = 1;
-            stack.push((start, 0));
-            while let Some(&(node, next)) = stack.last() {
-                let Some(&(before, _)) = self.pipeline.services[node].after.get(next) else {
-                    state[node] = 2;
-                    stack.pop();
-                    continue;
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.1 += 1;
-                }
-                match state[before] {
-                    0 => {
-                        state[before] = 1;
-                        stack.push((before, 0));
-                    }
-                    1 => {
-                        let from = stack.iter().position(|&(n, _)| n == before).unwrap_or(0);
-                        // Each entry's edge taken is `after[next - 1]`.
-                        let edges: Vec<(ServiceId, usize)> = stack[from..].iter().map(|&(n, e)| (n, e - 1)).collect();
-                        self.report_service_cycle(&edges);
-                        self.pipeline.services[node].after.remove(next);
-                        if let Some(top) = stack.last_mut() {
-                            top.1 -= 1;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    fn report_service_cycle(&mut self, edges: &[(ServiceId, usize)]) {
-        let services = &self.pipeline.services;
-        let mut names: Vec<&str> = edges.iter().map(|&(s, _)| services[s].name.name).collect();
-        names.push(names[0]);
-        let mut diagnostic = Diagnostic::error(
-            Code::DependencyCycle,
-            format!("service order cycle: `{}`", names.join("` → `")),
-        );
-        for &(service, edge) in edges {
-            let (before, span) = services[service].after[edge];
-            diagnostic = diagnostic.label(
-                span,
-                format!(
-                    "`{}` comes after `{}` here",
-                    services[service].name.name, services[before].name.name
-                ),
-            );
-        }
-        self.diagnostics
-            .push(diagnostic.help("each arrow reads \"comes after\"; remove one of these `after` entries"));
     }
 
     fn phases(&mut self, phase_clauses: Vec<(PhaseId, Vec<Clause<'s>>)>) {
@@ -459,6 +379,12 @@ impl<'s> Resolver<'s, '_> {
         {
             for dependency in dependencies {
                 let target = &dependency.phase;
+                let span = phases.get(target.name).map(|p| p.name.span);
+                self.resolution.refer(Kind::Phase, target.span, span, false);
+                if let Some(service) = dependency.service {
+                    let span = self.pipeline.services.get(service.name).map(|s| s.name.span);
+                    self.resolution.refer(Kind::Service, service.span, span, false);
+                }
                 if target.name == name.name {
                     self.diagnostics.push(
                         Diagnostic::error(
@@ -544,6 +470,8 @@ impl<'s> Resolver<'s, '_> {
             // Where each phase was first listed in this workflow.
             let mut first_listed: HashMap<PhaseId, Span> = HashMap::new();
             for member in phases {
+                let span = self.pipeline.phases.get(member.name).map(|p| p.name.span);
+                self.resolution.refer(Kind::Phase, member.span, span, false);
                 let Some(phase) = self.pipeline.phases.get_index_of(member.name) else {
                     if self.hidden.may_declare(DeclKind::Phase, member.name) {
                         continue;

@@ -142,6 +142,8 @@ pub struct Compilation<'s> {
     pub graph: Option<PhaseGraph>,
     /// Every problem found, ordered by position in the file.
     pub diagnostics: Vec<Diagnostic>,
+    /// What each name resolved to.
+    pub resolution: check::Resolution,
 }
 
 impl Compilation<'_> {
@@ -155,7 +157,13 @@ impl Compilation<'_> {
 /// Parses, checks and builds the graph of one file's source.
 #[must_use]
 pub fn compile(source: &str) -> Compilation<'_> {
-    let parsed = syntax::parse(source);
+    compile_parsed(syntax::parse(source))
+}
+
+/// Checks and builds the graph of a parsed file (for a caller that reads
+/// the tree first, as the language server does for its outline).
+#[must_use]
+pub fn compile_parsed(parsed: syntax::Parsed<'_>) -> Compilation<'_> {
     let mut diagnostics = parsed.diagnostics;
     let checked = check::check(parsed.ast);
     diagnostics.extend(checked.diagnostics);
@@ -166,5 +174,6 @@ pub fn compile(source: &str) -> Compilation<'_> {
         pipeline: Some(checked.pipeline),
         graph: Some(graph),
         diagnostics,
+        resolution: checked.resolution,
     }
 }
