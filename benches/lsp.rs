@@ -109,6 +109,30 @@ fn time_request(client: &mut Client, method: &str, params: &Value) -> (Duration,
     (start.elapsed(), answer)
 }
 
+/// Alternately breaks and fixes the name at `at` (`changes` times), so
+/// every other change publishes an `unknown-phase` error: the wall time
+/// from each `didChange` to its diagnostics, and the server's CPU time.
+fn change(client: &mut Client, pid: u32, at: (i64, i64), changes: i32) -> (Vec<Duration>, Duration) {
+    let (line, character) = at;
+    let mut times: Vec<Duration> = Vec::new();
+    let cpu_before = cpu_time(pid);
+    for version in 2..2 + i64::from(changes) {
+        let text = if version % 2 == 0 { "q" } else { "t" };
+        let start = Instant::now();
+        client.notify("textDocument/didChange", &json!({"textDocument": {"uri": URI, "version": version}, "contentChanges": [{
+                "range": {"start": {"line": line, "character": character}, "end": {"line": line, "character": character + 1}},
+                "text": text
+            }]}),
+        );
+        let published = client.diagnostics(version);
+        times.push(start.elapsed());
+        let errors = published["diagnostics"].as_array().map_or(0, Vec::len);
+        assert_eq!(errors, usize::from(version % 2 == 0), "version {version}: {published}");
+    }
+    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    (times, cpu)
+}
+
 fn main() {
     let phases = 10_000;
     let source = ninja_shaped(phases);
@@ -146,25 +170,8 @@ fn main() {
     let opened = client.diagnostics(1);
     assert_eq!(opened["diagnostics"], json!([]), "the generated file is valid");
     let open = start.elapsed();
-    let mut times: Vec<Duration> = Vec::new();
     let changes: i32 = 30;
-    let cpu_before = cpu_time(pid);
-    for version in 2..2 + i64::from(changes) {
-        // Alternately break and fix the name in the last phase's `after`,
-        // so every other change publishes an `unknown-phase` error.
-        let text = if version % 2 == 0 { "q" } else { "t" };
-        let start = Instant::now();
-        client.notify("textDocument/didChange", &json!({"textDocument": {"uri": URI, "version": version}, "contentChanges": [{
-                "range": {"start": {"line": line, "character": character}, "end": {"line": line, "character": character + 1}},
-                "text": text
-            }]}),
-        );
-        let published = client.diagnostics(version);
-        times.push(start.elapsed());
-        let errors = published["diagnostics"].as_array().map_or(0, Vec::len);
-        assert_eq!(errors, usize::from(version % 2 == 0), "version {version}: {published}");
-    }
-    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    let (mut times, cpu) = change(&mut client, pid, (line, character), changes);
     let at = json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character + 1}});
     let mut references = at.clone();
     references["context"] = json!({"includeDeclaration": true});

@@ -317,7 +317,8 @@ fn a_session() {
         Value::Null
     );
     assert_eq!(client.request("textDocument/hover", at(BROKEN_URI, 0, 1)), Value::Null);
-    assert_eq!(client.request("textDocument/documentSymbol", doc.clone()), Value::Null);
+    // Nothing parsed, so the outline is empty (not unknown).
+    assert_eq!(client.request("textDocument/documentSymbol", doc.clone()), json!([]));
     let mut formatting = doc.clone();
     formatting["options"] = json!({"tabSize": 2, "insertSpaces": true});
     assert_eq!(client.request("textDocument/formatting", formatting), Value::Null);
@@ -340,6 +341,52 @@ fn a_session() {
             .is_array()
     );
 
+    assert_eq!(client.shutdown(), 0);
+}
+
+/// A broken declaration (the stray `,` in `build`) hides nothing else: the
+/// outline lists every other declaration, and definition, references and
+/// completion work on the names that parsed.
+#[test]
+fn a_broken_declaration_hides_nothing_else() {
+    let mut client = Client::start();
+    client.initialize();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": broken()}}),
+    );
+    client.diagnostics(URI);
+    let symbols = client.request("textDocument/documentSymbol", json!({"textDocument": {"uri": URI}}));
+    let names: Vec<&str> = symbols
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .map(|s| s["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "shop", "registry", "image", "dev", "prod", "api", "worker", "push", "smoke", "deploy"
+        ]
+    );
+    // `push` and `api` in `phase smoke { after push[api] … }`.
+    let push = client.request("textDocument/definition", at(URI, 19, 21));
+    assert_eq!(push["range"]["start"], json!({"line": 18, "character": 6}), "{push}");
+    let api = client.request("textDocument/definition", at(URI, 19, 25));
+    assert_eq!(api["range"]["start"], json!({"line": 11, "character": 8}), "{api}");
+    let mut references = at(URI, 18, 7);
+    references["context"] = json!({"includeDeclaration": false});
+    let references = client.request("textDocument/references", references);
+    assert_eq!(references.as_array().map(Vec::len), Some(2), "{references}");
+    // Completion after `after ` offers the broken phase's name too.
+    let completion = client.request("textDocument/completion", at(URI, 19, 20));
+    let offered: Vec<&str> = completion
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["label"].as_str().expect("a label"))
+        .collect();
+    assert_eq!(offered, ["build", "push", "smoke"]);
     assert_eq!(client.shutdown(), 0);
 }
 
