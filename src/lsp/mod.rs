@@ -70,7 +70,7 @@ pub fn run_stdio() -> Result<bool, Error> {
 
 /// What the server offers, sent in answer to `initialize`.
 #[must_use]
-pub fn capabilities() -> ServerCapabilities {
+pub(crate) fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::INCREMENTAL)),
         definition_provider: Some(OneOf::Left(true)),
