@@ -2,7 +2,7 @@
 //! diagnostics of a 10,000-phase file are published, through the real
 //! `stagecraft lsp` process (JSON-RPC over its stdin and stdout), and how
 //! long the other requests take on that version. The file is the graph of
-//! the ninja comparison ([`common::ninja_shaped::ninja_shaped`]).
+//! the ninja comparison ([`common::layered`]).
 //!
 //! ```text
 //! cargo bench --bench lsp
@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ninja_shaped::ninja_shaped;
+use common::layered;
 use serde_json::{Value, json};
 
 const URI: &str = "file:///bench/pipeline.stagecraft";
@@ -135,7 +135,7 @@ fn change(client: &mut Client, pid: u32, at: (i64, i64), changes: i32) -> (Vec<D
 
 fn main() {
     let phases = 10_000;
-    let source = ninja_shaped(phases);
+    let source = layered::pipeline(&layered::dependencies(phases));
     // The first name in the last phase's `after`.
     let (line, text) = source
         .lines()

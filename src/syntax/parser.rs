@@ -27,7 +27,7 @@ impl Rule {
     fn describe(self) -> &'static str {
         match self {
             Rule::EOI => "end of file",
-            Rule::WHITESPACE | Rule::COMMENT => "whitespace",
+            Rule::WHITESPACE | Rule::COMMENT | Rule::gap => "whitespace",
             Rule::file | Rule::next_item | Rule::item => "a declaration",
             Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
             Rule::var_decl | Rule::kw_var => "`var`",
