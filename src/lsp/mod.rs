@@ -264,20 +264,19 @@ impl Server {
         }
     }
 
-    fn references(&mut self, params: &ReferenceParams) -> Option<Vec<Location>> {
+    fn references(&mut self, params: &ReferenceParams) -> Vec<Location> {
         let declarations = params.context.include_declaration;
         let position = &params.text_document_position;
-        let Some((document, analysis, name)) = self.document(&position.text_document.uri)?.at(position.position) else {
-            return Some(Vec::new());
+        let found = self.document(&position.text_document.uri);
+        let Some((document, analysis, name)) = found.and_then(|d| d.at(position.position)) else {
+            return Vec::new();
         };
-        Some(
-            analysis
-                .resolution
-                .same(name)
-                .filter(|n| declarations || !n.definition)
-                .map(|n| document.location(n.span))
-                .collect(),
-        )
+        analysis
+            .resolution
+            .same(name)
+            .filter(|n| declarations || !n.definition)
+            .map(|n| document.location(n.span))
+            .collect()
     }
 
     fn hover(&mut self, params: &HoverParams) -> Option<Hover> {
