@@ -524,21 +524,26 @@ fn collect<'a>(value: &'a Value, names: &mut Vec<&'a str>) {
 
 /// A file with classic Mac line endings (a lone `\r` each): the terminal,
 /// `check --format json` and the language server put its error on the same
-/// line.
+/// line, and at the same column after a non-ASCII `é` (a character for
+/// people, one UTF-16 unit for editors, two bytes).
 #[test]
 fn lone_cr_lines_agree_everywhere() {
-    let text = "pipeline shop\r\rphase build {\r  after biuld\r}\rworkflow deploy { build }\r";
+    let text = "pipeline shop\r\rphase build {\r  run \"é\" after biuld\r}\rworkflow deploy { build }\r";
     let human = crate::support::Test::new()
         .file("pipeline.stagecraft", text)
         .args(["check", "-f", "pipeline.stagecraft"])
         .status(2)
         .run();
     assert!(
-        human.stderr.contains("[pipeline.stagecraft:4:9]"),
+        human.stderr.contains("[pipeline.stagecraft:4:17]"),
         "{}",
         human.transcript()
     );
-    assert!(human.stderr.contains(" 4 │   after biuld\n"), "{}", human.transcript());
+    assert!(
+        human.stderr.contains(" 4 │   run \"é\" after biuld\n"),
+        "{}",
+        human.transcript()
+    );
     assert!(!human.stderr.contains('\r'), "{}", human.transcript());
 
     let json = crate::support::Test::new()
@@ -548,7 +553,7 @@ fn lone_cr_lines_agree_everywhere() {
         .run()
         .json();
     let label = &json["diagnostics"][0]["labels"][0];
-    assert_eq!((&label["line"], &label["column"]), (&json!(4), &json!(9)), "{json}");
+    assert_eq!((&label["line"], &label["column"]), (&json!(4), &json!(17)), "{json}");
 
     let mut client = Client::start();
     client.initialize();
@@ -559,7 +564,7 @@ fn lone_cr_lines_agree_everywhere() {
     let published = client.diagnostics(URI);
     assert_eq!(
         published["diagnostics"][0]["range"]["start"],
-        json!({"line": 3, "character": 8}),
+        json!({"line": 3, "character": 16}),
         "{published}"
     );
     assert_eq!(client.shutdown(), 0);
