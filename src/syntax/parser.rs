@@ -394,9 +394,17 @@ impl<'s> Lowering<'s> {
     }
 
     fn phase(&mut self, pair: Pair<'s, Rule>) -> PhaseDecl<'s> {
-        let mut inner = meaningful(pair).skip(1);
+        let mut inner = pair.into_inner().skip(1);
         let name = self.ident(&inner.next().expect("phase name"));
-        let clauses = inner.map(|clause| self.clause(clause)).collect();
+        // Exactly as many clauses as pairs before the closing `}`: a
+        // collected `Vec` would start at four, and phases are most of a
+        // large file's syntax tree.
+        let mut clauses = Vec::with_capacity(inner.len().saturating_sub(1));
+        clauses.extend(
+            inner
+                .filter(|p| p.as_rule() != Rule::close)
+                .map(|clause| self.clause(clause)),
+        );
         PhaseDecl { name, clauses }
     }
 
@@ -413,7 +421,7 @@ impl<'s> Lowering<'s> {
         let mut inner = pair.into_inner().skip(1);
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
-            Rule::after_clause => ClauseKind::After(inner.map(|p| self.dependency(p)).collect()),
+            Rule::after_clause => ClauseKind::After(exact(inner.map(|p| self.dependency(p)))),
             Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
             Rule::run_clause => ClauseKind::Run(self.string(inner.next().expect("command"))),
             Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
@@ -564,6 +572,14 @@ const MAX_OPERATORS: usize = 256;
 fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner()
         .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals | Rule::kw_var))
+}
+
+/// Collects into a `Vec` of exactly the iterator's length (`collect` would
+/// allocate room for at least four).
+fn exact<T>(items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    out.extend(items);
+    out
 }
 
 fn last_inner(pair: Pair<'_, Rule>) -> Pair<'_, Rule> {
