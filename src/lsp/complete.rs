@@ -2,8 +2,8 @@
 //! not parse. The names offered come from the document's analysis: the
 //! declarations the checker resolved (of the declarations that parsed) and
 //! the names of those that did not. What the cursor is after comes from a
-//! tolerant scan of the text, since the declaration being typed is usually
-//! the broken one.
+//! tolerant scan of the declaration the cursor is in, since the declaration
+//! being typed is usually the broken one.
 //!
 //! The scan splits the text into words, strings, comments and punctuation
 //! (an unterminated string ends at the end of its line), follows `{` and
@@ -92,8 +92,14 @@ enum Block {
 pub(super) fn complete(document: &Document, analysis: &Analysis, offset: usize) -> Vec<(String, Item)> {
     let text = document.text.as_str();
     let offset = crate::syntax::floor_char_boundary(text, offset);
+    // Only the declaration the cursor is in (it starts at the top level).
+    let starts = &analysis.starts;
+    let from = starts[..starts.partition_point(|&start| start < offset)]
+        .last()
+        .copied()
+        .unwrap_or(0);
     let mut scan = Scan::default();
-    scan.run(text, offset);
+    scan.run(&text[from..], offset - from);
     let names = Names::new(document, analysis);
     let mut out: Vec<(String, Item)> = Vec::new();
     let mut push = |list: &[&str], item: Item| {

@@ -22,6 +22,9 @@ pub(super) struct Analysis {
     pub(super) outline: Vec<Declaration>,
     /// Names of declarations that did not parse (for completion).
     pub(super) broken: Vec<(Kind, Span)>,
+    /// Where each top-level declaration starts, parsed or not, ascending
+    /// (completion scans only the one the cursor is in).
+    pub(super) starts: Vec<usize>,
     /// Phases and their instances, for hovers.
     pub(super) hovers: Hovers,
 }
@@ -37,6 +40,9 @@ impl Analysis {
             .iter()
             .filter_map(|b| Some((kind(b.kind?), b.name?.span)))
             .collect();
+        let mut starts: Vec<usize> = outline.iter().map(|d| d.span.start()).collect();
+        starts.extend(parsed.ast.broken.iter().map(|b| b.span.start()));
+        starts.sort_unstable();
         let mut compilation = crate::graph::compile_parsed(parsed);
         let hovers = Hovers::new(&mut compilation);
         Self {
@@ -44,6 +50,7 @@ impl Analysis {
             resolution: compilation.resolution,
             outline,
             broken,
+            starts,
             hovers,
         }
     }
