@@ -1,6 +1,6 @@
-//! Front-end benchmark: `stagecraft check` / `plan` against `ninja -n`,
-//! `make -n` (and `just --dry-run` when installed) on the same instance
-//! graph, plus the in-process split of parse / check / graph / plan.
+//! Front-end benchmark: `stagecraft plan` / `check` against `ninja -n` and
+//! `make -n` on the same task graph, plus the in-process split of parse /
+//! check / graph / plan.
 //!
 //! ```text
 //! cargo bench --bench frontend              # 1k, 10k and 50k tasks, 7 runs each
@@ -10,20 +10,21 @@
 //!
 //! Everything runs in one process, in this order for each size:
 //!
-//! 1. A deterministic generator (a fixed-seed LCG) writes a realistic
-//!    pipeline of exactly N phase instances (`gen.stagecraft`) and the same
-//!    instance graph as `build.ninja`, a `Makefile` and a `justfile`, under
-//!    `target/bench-frontend/n<N>/`. The generator keeps its own model of
-//!    the instance graph; `stagecraft check` must exit 0 and the instances
-//!    and `after` lists of `stagecraft plan --format json` must equal the
-//!    model, so all tools really see the same graph.
+//! 1. The ninja-shaped graph of `benches/common/layered.rs` (N tasks in
+//!    layers of width `max(4, isqrt(N))`, about two edges a task, each
+//!    running `true`) is written as `pipeline.stagecraft`, `build.ninja` and
+//!    a `Makefile` under `target/bench-frontend/n<N>/`. `stagecraft check`
+//!    must exit 0 and the instances and `after` lists of `stagecraft plan
+//!    --format json` must equal the model, and `ninja -n` and `make -n` must
+//!    each print N commands, so all tools really see the same graph.
 //! 2. External commands are timed (median wall time of several runs after
-//!    one warm-up) and their peak RSS taken from `wait4`'s `ru_maxrss`.
-//!    They are started by a helper — this binary re-executed with
-//!    `__measure` — that `fork`s and `exec`s them itself: Linux charges a
-//!    child the high-water RSS of the address space it `exec`s from, so
+//!    one warm-up, run round-robin) and their peak RSS taken from `wait4`'s
+//!    `ru_maxrss`. They are started by a helper — this binary re-executed
+//!    with `__measure` — that `fork`s and `exec`s them itself: Linux charges
+//!    a child the high-water RSS of the address space it `exec`s from, so
 //!    spawning from this (large) process directly would inflate every
-//!    number. `/bin/true` through the same helper shows the floor.
+//!    number. `/bin/true` through the same helper shows the floor. On a
+//!    loaded machine, read the ratios: they come from the same rounds.
 //! 3. The library is timed in-process stage by stage (median of the same
 //!    number of runs), and one extra run counts allocations with a counting
 //!    global allocator (off while timing).
@@ -41,8 +42,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use common::{
-    Measured, PLAN_JSON, Style, Summary, approx, count_output, generate, just_file, make_file, measure, measure_helper,
-    median, mib, ms, ninja_file, round, summary_json, verify, which,
+    Measured, Summary, approx, count_output, layered, measure, measure_helper, median, mib, ms, round, summary_json,
+    verify_with, which,
 };
 use serde_json::{Value, json};
 use stagecraft::engine::{PlanRequest, plan};
@@ -151,22 +152,14 @@ fn counted<T>(stage: impl FnOnce() -> T) -> (T, Allocation) {
 
 // ---- in-process split ------------------------------------------------------------
 
-const PLAN_TEXT: [&str; 9] = [
-    "plan",
-    "-f",
-    "gen.stagecraft",
-    "--env",
-    "prod",
-    "--workflow",
-    "deploy",
-    "--format",
-    "text",
-];
+/// `stagecraft plan` as measured: the file is `pipeline.stagecraft`, found by
+/// default, and its only workflow is `deploy`.
+const PLAN: [&str; 5] = ["plan", "--env", "bench", "--format", "json"];
 const STAGES: [&str; 6] = ["parse", "check", "graph", "plan", "json", "drop"];
 
 fn request() -> PlanRequest {
     PlanRequest {
-        env: "prod".to_owned(),
+        env: "bench".to_owned(),
         workflow: "deploy".to_owned(),
         version: "unknown".to_owned(),
         release: "dry-run".to_owned(),
@@ -178,7 +171,8 @@ fn request() -> PlanRequest {
 /// stage's time, and the instance count.
 fn front_end_once(source: &str) -> ([Duration; 6], usize) {
     let t = Instant::now();
-    let parsed = stagecraft::syntax::parse(source).expect("generated file parses");
+    let parsed = stagecraft::syntax::parse(source);
+    assert!(!parsed.has_errors(), "generated file parses");
     let t_parse = t.elapsed();
     let t = Instant::now();
     let checked = stagecraft::check::check(parsed.ast);
@@ -225,7 +219,7 @@ impl std::io::Write for Counter {
 /// The same sequence with the counting allocator on.
 fn front_end_counted(source: &str) -> ([Allocation; 6], i64) {
     LIVE.store(0, Relaxed);
-    let (parsed, a_parse) = counted(|| stagecraft::syntax::parse(source).expect("parses"));
+    let (parsed, a_parse) = counted(|| stagecraft::syntax::parse(source));
     let (checked, a_check) = counted(|| stagecraft::check::check(parsed.ast));
     let ((graph, _), a_graph) = counted(|| PhaseGraph::build(&checked.pipeline));
     let (planned, a_plan) = counted(|| plan(&checked.pipeline, &graph, &request()).expect("plans"));
@@ -277,7 +271,6 @@ fn options(args: &[String]) -> Options {
 /// Results for one size.
 struct Row {
     tasks: usize,
-    phases: usize,
     edges: usize,
     bytes: usize,
     commands: Vec<(&'static str, Summary)>,
@@ -292,146 +285,149 @@ impl Row {
     }
 }
 
+/// The external programs the bench runs.
+struct Programs {
+    stagecraft: PathBuf,
+    ninja: PathBuf,
+    make: PathBuf,
+    true_bin: PathBuf,
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("__measure") {
         measure_helper(&args[1..]);
     }
     let options = options(&args);
-    let stagecraft = PathBuf::from(env!("CARGO_BIN_EXE_stagecraft"));
-    let target_dir = stagecraft
+    let programs = Programs {
+        stagecraft: PathBuf::from(env!("CARGO_BIN_EXE_stagecraft")),
+        ninja: which("ninja").expect("ninja is needed (apt install ninja-build)"),
+        make: which("make").expect("GNU make is needed"),
+        true_bin: which("true").expect("true(1)"),
+    };
+    let target_dir = programs
+        .stagecraft
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/stagecraft")
         .to_path_buf();
-    let ninja = which("ninja").expect("ninja is needed (apt install ninja-build)");
-    let make = which("make").expect("GNU make is needed");
-    let just = which("just");
-    let true_bin = which("true").expect("true(1)");
     println!(
-        "stagecraft front-end bench: {} run(s) after 1 warm-up, sizes {:?}\nbinary {}\n{}",
+        "stagecraft front-end bench: {} run(s) after 1 warm-up, sizes {:?}\nbinary {}",
         options.runs,
         options.sizes,
-        stagecraft.display(),
-        if just.is_none() {
-            "just: not installed, skipped"
-        } else {
-            ""
-        }
+        programs.stagecraft.display(),
     );
-
-    let floor_command = [Measured::new("/bin/true", &true_bin, Vec::new())];
+    let floor_command = [Measured::new("/bin/true", &programs.true_bin, Vec::new())];
     let floor = measure(&target_dir, &floor_command, options.runs)[0];
-    let mut rows = Vec::new();
-    for &size in &options.sizes {
-        let dir = target_dir.join("bench-frontend").join(format!("n{size}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create bench dir");
-        let generated = generate(size, 0x5eed_0000 + size as u64, Style::Realistic);
-        assert_eq!(generated.tasks.len(), size);
-        std::fs::write(dir.join("gen.stagecraft"), &generated.source).expect("write pipeline");
-        std::fs::write(dir.join("build.ninja"), ninja_file(&generated.tasks)).expect("write build.ninja");
-        std::fs::write(dir.join("Makefile"), make_file(&generated.tasks)).expect("write Makefile");
-        if just.is_some() {
-            std::fs::write(dir.join("justfile"), just_file(&generated.tasks)).expect("write justfile");
-        }
-
-        let edges = verify(&stagecraft, &dir, &generated.tasks);
-        let model_edges: usize = generated.tasks.iter().map(|t| t.deps.len()).sum();
-        assert_eq!(edges, model_edges);
-        let ninja_tasks = count_output(&dir, &ninja, &["-n"], |l| l.starts_with('['));
-        assert_eq!(ninja_tasks, size, "ninja -n task count");
-        let make_tasks = count_output(&dir, &make, &["-n", "-f", "Makefile"], |l| l == "true");
-        assert_eq!(make_tasks, size, "make -n task count");
-        let _ = std::fs::remove_file(dir.join(".ninja_log"));
-        println!(
-            "\n{size} tasks: {} phases, {edges} edges ({:.2}/task), {} KiB pipeline file; check and plan agree with the model",
-            generated.phases,
-            approx(edges as u64) / approx(size as u64),
-            generated.source.len() / 1024
-        );
-
-        let mut measured = vec![
-            Measured::new("stagecraft plan json", &stagecraft, PLAN_JSON.to_vec()),
-            Measured::new("stagecraft plan text", &stagecraft, PLAN_TEXT.to_vec()),
-            Measured::new("stagecraft check", &stagecraft, vec!["check", "-f", "gen.stagecraft"]),
-            Measured::new("ninja -n", &ninja, vec!["-n"]),
-            Measured::new("make -n", &make, vec!["-n", "-f", "Makefile"]),
-            Measured::new("/bin/true", &true_bin, Vec::new()),
-        ];
-        if let Some(just) = &just {
-            measured.push(Measured::new(
-                "just --dry-run",
-                just,
-                vec!["--dry-run", "--justfile", "justfile"],
-            ));
-        }
-        let summaries = measure(&dir, &measured, options.runs);
-        let mut commands: Vec<(&'static str, Summary)> = Vec::new();
-        for (command, summary) in measured.iter().zip(summaries) {
-            println!(
-                "  {:<22} {:>9.2} ms (min {:>8.2}, cpu {:>8.2})  {:>7.2} MiB",
-                command.name, summary.wall_ms, summary.min_ms, summary.cpu_ms, summary.rss_mb
-            );
-            commands.push((command.name, summary));
-        }
-        let _ = std::fs::remove_file(dir.join(".ninja_log"));
-
-        let mut samples: [Vec<Duration>; 6] = Default::default();
-        let _ = front_end_once(&generated.source);
-        for _ in 0..options.runs {
-            let (times, count) = front_end_once(&generated.source);
-            assert_eq!(count, size);
-            for (stage, time) in samples.iter_mut().zip(times) {
-                stage.push(time);
-            }
-        }
-        let stages = samples.map(|s| ms(median(&s)));
-        let (allocations, heap_peak) = front_end_counted(&generated.source);
-        println!(
-            "  in-process (ms)        {}",
-            STAGES
-                .iter()
-                .zip(stages)
-                .map(|(name, t)| format!("{name} {t:.2}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        rows.push(Row {
-            tasks: size,
-            phases: generated.phases,
-            edges,
-            bytes: generated.source.len(),
-            commands,
-            stages,
-            allocations,
-            heap_peak,
-        });
-    }
-
-    let report = render(&rows, floor, just.is_some());
+    let rows: Vec<Row> = options
+        .sizes
+        .iter()
+        .map(|&size| one_size(size, &programs, &target_dir, options.runs))
+        .collect();
+    let report = render(&rows, floor);
     println!("\n{report}");
-    let json = results_json(&rows, floor, &options, &stagecraft);
+    let json = results_json(&rows, floor, &options, &programs.stagecraft);
     let path = target_dir.join("bench-frontend.json");
     std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json") + "\n").expect("write results");
     println!("written to {}", path.display());
 }
 
-fn render(rows: &[Row], floor: Summary, just: bool) -> String {
+/// Writes the graph of `size` tasks for every tool, checks that they agree,
+/// and measures.
+fn one_size(size: usize, programs: &Programs, target_dir: &Path, runs: usize) -> Row {
+    let Programs {
+        stagecraft,
+        ninja,
+        make,
+        true_bin,
+    } = programs;
+    let dir = target_dir.join("bench-frontend").join(format!("n{size}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create bench dir");
+    let deps = layered::dependencies(size);
+    let source = layered::pipeline(&deps);
+    std::fs::write(dir.join("pipeline.stagecraft"), &source).expect("write pipeline");
+    std::fs::write(dir.join("build.ninja"), layered::ninja(&deps)).expect("write build.ninja");
+    std::fs::write(dir.join("Makefile"), layered::makefile(&deps)).expect("write Makefile");
+    let edges = verify_with(stagecraft, &dir, &layered::tasks(&deps), &["check"], &PLAN);
+    assert_eq!(edges, deps.iter().map(Vec::len).sum::<usize>());
+    assert_eq!(
+        count_output(&dir, ninja, &["-n"], |l| l.starts_with('[')),
+        size,
+        "ninja -n"
+    );
+    assert_eq!(count_output(&dir, make, &["-n"], |l| l == "true;"), size, "make -n");
+    let _ = std::fs::remove_file(dir.join(".ninja_log"));
+    println!(
+        "\n{size} tasks: {edges} edges ({:.2}/task), {} KiB pipeline file; check and plan agree with the model",
+        approx(edges as u64) / approx(size as u64),
+        source.len() / 1024
+    );
+    let measured = vec![
+        Measured::new("stagecraft plan json", stagecraft, PLAN.to_vec()),
+        Measured::new("stagecraft check", stagecraft, vec!["check"]),
+        Measured::new("ninja -n", ninja, vec!["-n"]),
+        Measured::new("make -n", make, vec!["-n"]),
+        Measured::new("/bin/true", true_bin, Vec::new()),
+    ];
+    let summaries = measure(&dir, &measured, runs);
+    let mut commands: Vec<(&'static str, Summary)> = Vec::new();
+    for (command, summary) in measured.iter().zip(summaries) {
+        println!(
+            "  {:<22} {:>9.2} ms (min {:>8.2}, cpu {:>8.2})  {:>7.2} MiB",
+            command.name, summary.wall_ms, summary.min_ms, summary.cpu_ms, summary.rss_mb
+        );
+        commands.push((command.name, summary));
+    }
+    let _ = std::fs::remove_file(dir.join(".ninja_log"));
+    let (stages, allocations, heap_peak) = in_process(&source, size, runs);
+    Row {
+        tasks: size,
+        edges,
+        bytes: source.len(),
+        commands,
+        stages,
+        allocations,
+        heap_peak,
+    }
+}
+
+/// The library's stages, timed and then counted.
+fn in_process(source: &str, size: usize, runs: usize) -> ([f64; 6], [Allocation; 6], i64) {
+    let mut samples: [Vec<Duration>; 6] = Default::default();
+    let _ = front_end_once(source);
+    for _ in 0..runs {
+        let (times, count) = front_end_once(source);
+        assert_eq!(count, size);
+        for (stage, time) in samples.iter_mut().zip(times) {
+            stage.push(time);
+        }
+    }
+    let stages = samples.map(|s| ms(median(&s)));
+    let (allocations, heap_peak) = front_end_counted(source);
+    println!(
+        "  in-process (ms)        {}",
+        STAGES
+            .iter()
+            .zip(stages)
+            .map(|(name, t)| format!("{name} {t:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    (stages, allocations, heap_peak)
+}
+
+fn render(rows: &[Row], floor: Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "External commands: median wall ms / peak RSS MiB (spawn floor, /bin/true: {:.2} ms / {:.2} MiB)",
         floor.wall_ms, floor.rss_mb
     );
-    let mut header = format!(
-        "{:>7} | {:>17} | {:>17} | {:>17} | {:>17} | {:>17}",
-        "tasks", "sc plan json", "sc plan text", "sc check", "ninja -n", "make -n"
+    let header = format!(
+        "{:>7} | {:>17} | {:>17} | {:>17} | {:>17} | {:>15} | {:>15}",
+        "tasks", "sc plan json", "sc check", "ninja -n", "make -n", "plan/ninja t,m", "plan/make t,m"
     );
-    if just {
-        let _ = write!(header, " | {:>17}", "just --dry-run");
-    }
-    let _ = write!(header, " | {:>15} | {:>15}", "plan/ninja t,m", "plan/make t,m");
     let _ = writeln!(out, "{header}\n{}", "-".repeat(header.len()));
     for row in rows {
         let cell = |name: &str| {
@@ -440,18 +436,6 @@ fn render(rows: &[Row], floor: Summary, just: bool) -> String {
                 |s| format!("{:>8.1} / {:>6.1}", s.wall_ms, s.rss_mb),
             )
         };
-        let mut line = format!(
-            "{:>7} | {} | {} | {} | {} | {}",
-            row.tasks,
-            cell("stagecraft plan json"),
-            cell("stagecraft plan text"),
-            cell("stagecraft check"),
-            cell("ninja -n"),
-            cell("make -n")
-        );
-        if just {
-            let _ = write!(line, " | {}", cell("just --dry-run"));
-        }
         let plan = row.command("stagecraft plan json").unwrap_or_default();
         let ratio = |name: &str| {
             let other = row.command(name).unwrap_or_default();
@@ -461,8 +445,17 @@ fn render(rows: &[Row], floor: Summary, just: bool) -> String {
                 plan.rss_mb / other.rss_mb
             )
         };
-        let _ = writeln!(line, " | {:>15} | {:>15}", ratio("ninja -n"), ratio("make -n"));
-        out.push_str(&line);
+        let _ = writeln!(
+            out,
+            "{:>7} | {} | {} | {} | {} | {:>15} | {:>15}",
+            row.tasks,
+            cell("stagecraft plan json"),
+            cell("stagecraft check"),
+            cell("ninja -n"),
+            cell("make -n"),
+            ratio("ninja -n"),
+            ratio("make -n")
+        );
     }
     let _ = writeln!(
         out,
@@ -552,7 +545,6 @@ fn results_json(rows: &[Row], floor: Summary, options: &Options, stagecraft: &Pa
                 .collect();
             json!({
                 "tasks": row.tasks,
-                "phases": row.phases,
                 "edges": row.edges,
                 "file_bytes": row.bytes,
                 "commands": commands,

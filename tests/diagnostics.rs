@@ -287,3 +287,39 @@ fn duplicate_value_labels_point_at_names() {
         assert_eq!(&source[label.span.start()..label.span.end()], "replicas", "{label:?}");
     }
 }
+
+#[test]
+fn every_broken_declaration_is_reported_and_the_rest_checked() {
+    let path = tests_dir().join("cases/errors/syntax-several-declarations.stagecraft");
+    let json = run_on(&path, &["check", "--format", "json"]);
+    let codes: Vec<String> = json_codes(&json).into_iter().map(|(code, _)| code).collect();
+    assert_eq!(
+        codes,
+        ["syntax", "syntax", "syntax", "unknown-phase"].map(|c| format!("stagecraft::{c}")),
+        "{}",
+        json.transcript()
+    );
+}
+
+#[test]
+fn names_of_broken_declarations_are_not_reported_unknown() {
+    let codes = |source: &str| -> Vec<Code> {
+        let compilation = stagecraft::graph::compile(source);
+        compilation.diagnostics.iter().map(|d| d.code).collect()
+    };
+    // The `pipeline` line itself is broken (or misspelt): no `missing-pipeline`.
+    assert_eq!(
+        codes("pipeline 'demo'\nphase a {\n}\nworkflow w { a }\n"),
+        [Code::Syntax]
+    );
+    assert_eq!(codes("pipelin demo\nphase a {\n}\nworkflow w { a }\n"), [Code::Syntax]);
+    // A broken workflow may list any phase: no `unused-phase`.
+    assert_eq!(codes("pipeline p\nphase a {\n}\nworkflow w { a, }\n"), [Code::Syntax]);
+    // A broken service: no `unknown-service`, `unknown-instance` or `no-services`.
+    let source = "pipeline p\nservice api { port = 1 }\nservice web { after api }\n\
+                  phase a {\n  for each service\n}\nphase b {\n  after a[api]\n}\nworkflow w { a b }\n";
+    assert_eq!(codes(source), [Code::Syntax]);
+    // A broken declaration does not hide what it could not have declared.
+    let source = "pipeline p\nphase a {\n  run 'x'\n}\nphase b {\n  after c\n}\nworkflow w { a b }\n";
+    assert_eq!(codes(source), [Code::Syntax, Code::UnknownPhase]);
+}

@@ -2,7 +2,8 @@
 //! diagnostic points inside its source, on char boundaries.
 //!
 //! Arbitrary bytes, arbitrary strings, token soup and mutated valid files
-//! go through `stagecraft::graph::compile`, and, when that finds no error,
+//! go through `stagecraft::syntax::parse` (which recovers after each broken
+//! declaration) and `stagecraft::graph::compile`, and, when that finds no error,
 //! through `engine::plan` and `engine::graph_view` for every env and
 //! workflow. Cases are few and small so the whole module runs in a couple
 //! of seconds in a debug build.
@@ -11,7 +12,7 @@ use indexmap::IndexMap;
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use stagecraft::engine::{self, PlanError, PlanRequest};
-use stagecraft::syntax::{Diagnostic, Span};
+use stagecraft::syntax::{Code, Diagnostic, Span};
 
 use crate::support::Test;
 
@@ -102,9 +103,35 @@ fn check_spans(source: &str, diagnostics: &[Diagnostic]) {
     }
 }
 
+/// The parser recovers: each broken declaration has its own syntax error,
+/// and the broken declarations are in order, apart, inside the source.
+fn check_recovery(source: &str) {
+    let parsed = stagecraft::syntax::parse(source);
+    let syntax = parsed.diagnostics.iter().filter(|d| d.code == Code::Syntax).count();
+    assert!(parsed.ast.broken.len() <= syntax, "{source:?}");
+    let mut end = 0;
+    for broken in &parsed.ast.broken {
+        assert!(
+            end <= broken.span.start() && broken.span.start() <= broken.span.end(),
+            "{source:?}"
+        );
+        end = broken.span.end();
+        if let Some(name) = broken.name {
+            assert!(
+                broken.span.start() < name.span.start() && name.span.end() <= end,
+                "{source:?}"
+            );
+        }
+    }
+    assert!(end <= source.len(), "{source:?}");
+}
+
 /// The whole front end on `source`, plus planning when it compiles.
 fn exercise(source: &str) {
+    check_recovery(source);
     let compilation = stagecraft::graph::compile(source);
+    // Checking runs on the declarations that parsed, whatever broke.
+    assert!(compilation.pipeline.is_some() && compilation.graph.is_some());
     check_spans(source, &compilation.diagnostics);
     let sorted = compilation
         .diagnostics

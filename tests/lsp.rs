@@ -302,9 +302,14 @@ fn a_session() {
         "textDocument/didOpen",
         json!({"textDocument": {"uri": BROKEN_URI, "languageId": "stagecraft", "version": 1, "text": "phase {"}}),
     );
-    assert_eq!(
-        client.diagnostics(BROKEN_URI)["diagnostics"][0]["code"],
-        "stagecraft::syntax"
+    // (The parser recovers, so other diagnostics, such as the missing
+    // `pipeline` line, come with the syntax error.)
+    let broken = client.diagnostics(BROKEN_URI);
+    assert!(
+        broken["diagnostics"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|d| d["code"] == "stagecraft::syntax")),
+        "{broken}"
     );
     let doc = json!({"textDocument": {"uri": BROKEN_URI}});
     assert_eq!(
@@ -312,7 +317,8 @@ fn a_session() {
         Value::Null
     );
     assert_eq!(client.request("textDocument/hover", at(BROKEN_URI, 0, 1)), Value::Null);
-    assert_eq!(client.request("textDocument/documentSymbol", doc.clone()), Value::Null);
+    // Nothing parsed, so the outline is empty (not unknown).
+    assert_eq!(client.request("textDocument/documentSymbol", doc.clone()), json!([]));
     let mut formatting = doc.clone();
     formatting["options"] = json!({"tabSize": 2, "insertSpaces": true});
     assert_eq!(client.request("textDocument/formatting", formatting), Value::Null);
@@ -335,6 +341,52 @@ fn a_session() {
             .is_array()
     );
 
+    assert_eq!(client.shutdown(), 0);
+}
+
+/// A broken declaration (the stray `,` in `build`) hides nothing else: the
+/// outline lists every other declaration, and definition, references and
+/// completion work on the names that parsed.
+#[test]
+fn a_broken_declaration_hides_nothing_else() {
+    let mut client = Client::start();
+    client.initialize();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": broken()}}),
+    );
+    client.diagnostics(URI);
+    let symbols = client.request("textDocument/documentSymbol", json!({"textDocument": {"uri": URI}}));
+    let names: Vec<&str> = symbols
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .map(|s| s["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "shop", "registry", "image", "dev", "prod", "api", "worker", "push", "smoke", "deploy"
+        ]
+    );
+    // `push` and `api` in `phase smoke { after push[api] … }`.
+    let push = client.request("textDocument/definition", at(URI, 19, 21));
+    assert_eq!(push["range"]["start"], json!({"line": 18, "character": 6}), "{push}");
+    let api = client.request("textDocument/definition", at(URI, 19, 25));
+    assert_eq!(api["range"]["start"], json!({"line": 11, "character": 8}), "{api}");
+    let mut references = at(URI, 18, 7);
+    references["context"] = json!({"includeDeclaration": false});
+    let references = client.request("textDocument/references", references);
+    assert_eq!(references.as_array().map(Vec::len), Some(2), "{references}");
+    // Completion after `after ` offers the broken phase's name too.
+    let completion = client.request("textDocument/completion", at(URI, 19, 20));
+    let offered: Vec<&str> = completion
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["label"].as_str().expect("a label"))
+        .collect();
+    assert_eq!(offered, ["build", "push", "smoke"]);
     assert_eq!(client.shutdown(), 0);
 }
 
@@ -466,4 +518,54 @@ fn collect<'a>(value: &'a Value, names: &mut Vec<&'a str>) {
         Value::Array(items) => items.iter().for_each(|i| collect(i, names)),
         _ => {}
     }
+}
+
+// ---- line endings --------------------------------------------------------------
+
+/// A file with classic Mac line endings (a lone `\r` each): the terminal,
+/// `check --format json` and the language server put its error on the same
+/// line, and at the same column after a non-ASCII `é` (a character for
+/// people, one UTF-16 unit for editors, two bytes).
+#[test]
+fn lone_cr_lines_agree_everywhere() {
+    let text = "pipeline shop\r\rphase build {\r  run \"é\" after biuld\r}\rworkflow deploy { build }\r";
+    let human = crate::support::Test::new()
+        .file("pipeline.stagecraft", text)
+        .args(["check", "-f", "pipeline.stagecraft"])
+        .status(2)
+        .run();
+    assert!(
+        human.stderr.contains("[pipeline.stagecraft:4:17]"),
+        "{}",
+        human.transcript()
+    );
+    assert!(
+        human.stderr.contains(" 4 │   run \"é\" after biuld\n"),
+        "{}",
+        human.transcript()
+    );
+    assert!(!human.stderr.contains('\r'), "{}", human.transcript());
+
+    let json = crate::support::Test::new()
+        .file("pipeline.stagecraft", text)
+        .args(["check", "--format", "json", "-f", "pipeline.stagecraft"])
+        .status(2)
+        .run()
+        .json();
+    let label = &json["diagnostics"][0]["labels"][0];
+    assert_eq!((&label["line"], &label["column"]), (&json!(4), &json!(17)), "{json}");
+
+    let mut client = Client::start();
+    client.initialize();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
+    );
+    let published = client.diagnostics(URI);
+    assert_eq!(
+        published["diagnostics"][0]["range"]["start"],
+        json!({"line": 3, "character": 16}),
+        "{published}"
+    );
+    assert_eq!(client.shutdown(), 0);
 }

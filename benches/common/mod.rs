@@ -1,12 +1,14 @@
-//! Shared by the bench binaries (`frontend`, `execute`): the deterministic
-//! pipeline generator with its model instance graph and the same graph as
-//! `build.ninja` / `Makefile` / `justfile`, the helper that times external
+//! Shared by the bench binaries (`frontend`, `execute`, `state`, `lsp`): the
+//! deterministic pipeline generator with its model instance graph and the
+//! same graph as `build.ninja` / `Makefile` / `justfile`, the ninja-shaped
+//! layered graph (`layered`), the helper that times external
 //! commands (wall time, CPU, peak RSS via `wait4`), and the sanity checks
 //! that `stagecraft plan` agrees with the model.
 
 #![allow(dead_code)] // each bench uses a part
 
 pub(crate) mod history;
+pub(crate) mod layered;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -605,8 +607,13 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
 /// exactly the model's instances and dependencies. Returns the number of
 /// `after` edges in the plan.
 pub(crate) fn verify(stagecraft: &Path, dir: &Path, tasks: &[Task]) -> usize {
+    verify_with(stagecraft, dir, tasks, &["check", "-f", "gen.stagecraft"], &PLAN_JSON)
+}
+
+/// As [`verify`], with the `check` and `plan` arguments given.
+pub(crate) fn verify_with(stagecraft: &Path, dir: &Path, tasks: &[Task], check: &[&str], plan: &[&str]) -> usize {
     let check = Command::new(stagecraft)
-        .args(["check", "-f", "gen.stagecraft"])
+        .args(check)
         .current_dir(dir)
         .output()
         .expect("run stagecraft check");
@@ -617,7 +624,7 @@ pub(crate) fn verify(stagecraft: &Path, dir: &Path, tasks: &[Task]) -> usize {
         String::from_utf8_lossy(&check.stderr)
     );
     let output = Command::new(stagecraft)
-        .args(PLAN_JSON)
+        .args(plan)
         .current_dir(dir)
         .output()
         .expect("run stagecraft plan");

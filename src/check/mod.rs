@@ -4,19 +4,23 @@
 //! `check` resolves names (envs, services, phases, workflows), checks
 //! clauses and durations, checks every variable reference and looks for
 //! inheritance and variable cycles, reporting all problems of a file in one
-//! pass. Dependency cycles between phase instances are found by
-//! [`crate::graph`], which sees the instances, with the same finder
-//! ([`cycle`]). [`Scope`] expands variables and evaluates conditions once an
-//! env is chosen.
+//! pass, and records what each name resolved to ([`Resolution`], which the
+//! language server answers definition and references from). Dependency
+//! cycles between phase instances are found by [`crate::graph`], which sees
+//! the instances, with the same finder ([`cycle`]). [`Scope`] expands
+//! variables and evaluates conditions once an env is chosen.
 
+mod broken;
 pub(crate) mod cycle;
 pub mod duration;
 mod pipeline;
+mod resolution;
 mod resolve;
 mod scope;
 mod variables;
 
 pub use pipeline::{Dependency, Env, EnvId, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
+pub use resolution::{Kind, Name, Resolution};
 pub use scope::{Builtins, Scope, truthy};
 pub use variables::BUILTINS;
 
@@ -31,12 +35,18 @@ pub struct Checked<'s> {
     pub pipeline: Pipeline<'s>,
     /// Errors and warnings, in the order found.
     pub diagnostics: Vec<Diagnostic>,
+    /// What each name in the file resolved to.
+    pub resolution: Resolution,
 }
 
 /// Checks a parsed file.
 #[must_use]
 pub fn check(ast: Ast<'_>) -> Checked<'_> {
     let mut diagnostics = Vec::new();
-    let pipeline = resolve::resolve(ast, &mut diagnostics);
-    Checked { pipeline, diagnostics }
+    let (pipeline, resolution) = resolve::resolve(ast, &mut diagnostics);
+    Checked {
+        pipeline,
+        diagnostics,
+        resolution,
+    }
 }

@@ -8,17 +8,25 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use indexmap::map::Entry;
 
+mod cycles;
+
+use super::broken::Hidden;
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
-use super::{cycle, duration, variables};
-use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, Ident, Raw, Template};
+use super::resolution::{Kind, Resolution, Values};
+use super::{duration, variables};
+use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, DeclKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
-/// Resolves `ast`, appending every problem found to `diagnostics`. The
-/// AST's templates and conditions move into the pipeline.
-pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pipeline<'s> {
+/// Resolves `ast`, appending every problem found to `diagnostics` and
+/// recording what each name resolved to. The AST's templates and
+/// conditions move into the pipeline.
+pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> (Pipeline<'s>, Resolution) {
     let mut resolver = Resolver {
         diagnostics,
         pipeline: Pipeline::default(),
+        hidden: Hidden::new(&ast.broken),
+        resolution: Resolution::default(),
+        values: Values::default(),
     };
     resolver.pipeline_name(&ast.pipelines);
     let declared = resolver.declare(ast);
@@ -26,8 +34,10 @@ pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> Pi
     resolver.services(declared.service_after);
     resolver.phases(declared.phase_clauses);
     resolver.workflows(declared.workflow_members);
-    variables::check(&resolver.pipeline, resolver.diagnostics);
-    resolver.pipeline
+    variables::check(&resolver.pipeline, &resolver.hidden, resolver.diagnostics);
+    resolver.values.uses(&mut resolver.resolution, &resolver.pipeline);
+    resolver.resolution.finish();
+    (resolver.pipeline, resolver.resolution)
 }
 
 /// What a declaration says beyond its name and values, kept aside until
@@ -41,11 +51,18 @@ struct Declared<'s> {
 struct Resolver<'s, 'd> {
     diagnostics: &'d mut Vec<Diagnostic>,
     pipeline: Pipeline<'s>,
+    /// What declarations that did not parse may have declared.
+    hidden: Hidden<'s>,
+    /// What each name resolved to.
+    resolution: Resolution,
+    /// The first declaration of each variable and attribute name.
+    values: Values<'s>,
 }
 
 impl<'s> Resolver<'s, '_> {
     fn pipeline_name(&mut self, names: &[Ident<'s>]) {
         match names {
+            [] if self.hidden.any(DeclKind::Pipeline) => {}
             [] => self.diagnostics.push(
                 Diagnostic::error(Code::MissingPipeline, "the file declares no pipeline")
                     .label(Span::new(0, 0), "expected `pipeline NAME` in this file")
@@ -53,7 +70,10 @@ impl<'s> Resolver<'s, '_> {
             ),
             [first, rest @ ..] => {
                 self.pipeline.name = first.name;
+                self.resolution.declare(Kind::Pipeline, first.span);
                 for again in rest {
+                    self.resolution
+                        .refer(Kind::Pipeline, again.span, Some(first.span), true);
                     self.diagnostics.push(
                         Diagnostic::error(Code::DuplicateName, "a file declares only one pipeline")
                             .label(again.span, format!("`{}` declared here", again.name))
@@ -76,15 +96,17 @@ impl<'s> Resolver<'s, '_> {
         };
         let mut var_names: HashMap<&'s str, Span> = HashMap::new();
         for var in ast.vars {
-            if self.unique("variable", &var.name, var_names.get(var.name.name).copied()) {
+            self.values
+                .declare(&mut self.resolution, var.name.name, var.name.span, false);
+            if self.unique(Kind::Var, &var.name, var_names.get(var.name.name).copied()) {
                 var_names.insert(var.name.name, var.name.span);
                 self.pipeline.vars.insert(var.name.name, var.value);
             }
         }
         for decl in ast.envs {
             let first = self.pipeline.envs.get(decl.name.name).map(|e| e.name.span);
-            if self.unique("env", &decl.name, first) {
-                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values);
+            if self.unique(Kind::Env, &decl.name, first) {
+                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values, false);
                 let env = Env {
                     name: decl.name,
                     extends: decl.extends,
@@ -96,8 +118,8 @@ impl<'s> Resolver<'s, '_> {
         }
         for decl in ast.services {
             let first = self.pipeline.services.get(decl.name.name).map(|s| s.name.span);
-            if self.unique("service", &decl.name, first) {
-                let attrs = self.assignments(&format!("service `{}`", decl.name.name), decl.attrs);
+            if self.unique(Kind::Service, &decl.name, first) {
+                let attrs = self.assignments(&format!("service `{}`", decl.name.name), decl.attrs, true);
                 let service = Service {
                     name: decl.name,
                     attrs,
@@ -109,7 +131,7 @@ impl<'s> Resolver<'s, '_> {
         }
         for decl in ast.phases {
             let first = self.pipeline.phases.get(decl.name.name).map(|p| p.name.span);
-            if self.unique("phase", &decl.name, first) {
+            if self.unique(Kind::Phase, &decl.name, first) {
                 let phase = Phase {
                     name: decl.name,
                     per_service: false,
@@ -125,7 +147,7 @@ impl<'s> Resolver<'s, '_> {
         }
         for decl in ast.workflows {
             let first = self.pipeline.workflows.get(decl.name.name).map(|w| w.name.span);
-            if self.unique("workflow", &decl.name, first) {
+            if self.unique(Kind::Workflow, &decl.name, first) {
                 let workflow = Workflow {
                     name: decl.name,
                     phases: Vec::new(),
@@ -138,8 +160,14 @@ impl<'s> Resolver<'s, '_> {
     }
 
     /// Whether `name` is new; reports it as a duplicate of `first` if not.
-    fn unique(&mut self, kind: &str, name: &Ident<'s>, first: Option<Span>) -> bool {
+    /// Records the declaration (a variable's is recorded by `values`).
+    fn unique(&mut self, kind: Kind, name: &Ident<'s>, first: Option<Span>) -> bool {
+        if kind != Kind::Var {
+            self.resolution
+                .refer(kind, name.span, Some(first.unwrap_or(name.span)), true);
+        }
         let Some(first) = first else { return true };
+        let kind = kind.word();
         self.diagnostics.push(
             Diagnostic::error(Code::DuplicateName, format!("duplicate {kind} `{}`", name.name))
                 .label(name.span, format!("`{}` declared again here", name.name))
@@ -149,10 +177,18 @@ impl<'s> Resolver<'s, '_> {
         false
     }
 
-    fn assignments(&mut self, owner: &str, assignments: Vec<Assignment<'s>>) -> IndexMap<&'s str, Template<'s>> {
+    /// The values of an env or (with `attrs`) the attributes of a service.
+    fn assignments(
+        &mut self,
+        owner: &str,
+        assignments: Vec<Assignment<'s>>,
+        attrs: bool,
+    ) -> IndexMap<&'s str, Template<'s>> {
         let mut map: IndexMap<&'s str, Template<'s>> = IndexMap::new();
         let mut first_names: HashMap<&'s str, Span> = HashMap::new();
         for assignment in assignments {
+            let name = assignment.name;
+            self.values.declare(&mut self.resolution, name.name, name.span, attrs);
             match map.entry(assignment.name.name) {
                 Entry::Occupied(_) => self.diagnostics.push(
                     Diagnostic::error(
@@ -176,8 +212,11 @@ impl<'s> Resolver<'s, '_> {
         for id in 0..self.pipeline.envs.len() {
             let env = &self.pipeline.envs[id];
             let Some(parent) = env.extends else { continue };
+            let target = self.pipeline.envs.get(parent.name).map(|e| e.name.span);
+            self.resolution.refer(Kind::Env, parent.span, target, false);
             match self.pipeline.env_id(parent.name) {
                 Some(parent_id) => self.pipeline.envs[id].parent = Some(parent_id),
+                None if self.hidden.may_declare(DeclKind::Env, parent.name) => {}
                 None => self.diagnostics.push(
                     Diagnostic::error(
                         Code::UnknownEnv,
@@ -191,40 +230,6 @@ impl<'s> Resolver<'s, '_> {
         self.break_env_cycles();
     }
 
-    /// Reports each inheritance cycle once, at its `extends` clauses, and
-    /// cuts it so that walking an env chain always ends.
-    fn break_env_cycles(&mut self) {
-        let mut edges: Vec<Vec<(usize, ())>> = self
-            .pipeline
-            .envs
-            .values()
-            .map(|env| env.parent.map(|p| (p, ())).into_iter().collect())
-            .collect();
-        let cycles = cycle::break_cycles(&mut edges);
-        for cycle in cycles {
-            let nodes: Vec<usize> = cycle.iter().map(|&(id, ())| id).collect();
-            self.report_env_cycle(&nodes);
-        }
-        for (env, parent) in self.pipeline.envs.values_mut().zip(edges) {
-            env.parent = parent.first().map(|&(p, ())| p);
-        }
-    }
-
-    fn report_env_cycle(&mut self, cycle: &[usize]) {
-        let names: Vec<&str> = cycle.iter().map(|&id| self.pipeline.envs[id].name.name).collect();
-        let mut path = names.join("` → `");
-        path = format!("{path}` → `{}", names[0]);
-        let mut diagnostic = Diagnostic::error(Code::EnvCycle, format!("env inheritance cycle: `{path}`"));
-        for &id in cycle {
-            let env = &self.pipeline.envs[id];
-            let parent = env.parent.map_or("", |p| self.pipeline.envs[p].name.name);
-            let span = env.extends.as_ref().map_or(env.name.span, |parent| parent.span);
-            diagnostic = diagnostic.label(span, format!("`{}` extends `{parent}` here", env.name.name));
-        }
-        self.diagnostics
-            .push(diagnostic.help("an env cannot inherit from itself, directly or through others"));
-    }
-
     fn services(&mut self, service_after: Vec<(ServiceId, Vec<Ident<'s>>)>) {
         self.service_order(service_after);
         self.break_service_cycles();
@@ -234,6 +239,8 @@ impl<'s> Resolver<'s, '_> {
         for (id, after) in service_after {
             let name = self.pipeline.services[id].name;
             for other in after {
+                let target = self.pipeline.services.get(other.name).map(|s| s.name.span);
+                self.resolution.refer(Kind::Service, other.span, target, false);
                 if other.name == name.name {
                     self.diagnostics.push(
                         Diagnostic::error(
@@ -247,6 +254,7 @@ impl<'s> Resolver<'s, '_> {
                 }
                 match self.pipeline.service_id(other.name) {
                     Some(other_id) => self.pipeline.services[id].after.push((other_id, other.span)),
+                    None if self.hidden.may_declare(DeclKind::Service, other.name) => {}
                     None => self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownService,
@@ -258,47 +266,6 @@ impl<'s> Resolver<'s, '_> {
                 }
             }
         }
-    }
-
-    /// Reports each cycle among services' `after` lists once and cuts it,
-    /// so the instance graph never inherits it (with no per-service phase
-    /// there would be no instance to show it on).
-    fn break_service_cycles(&mut self) {
-        let mut edges: Vec<Vec<(ServiceId, Span)>> = self
-            .pipeline
-            .services
-            .values()
-            .map(|service| service.after.clone())
-            .collect();
-        for cycle in cycle::break_cycles(&mut edges) {
-            self.report_service_cycle(&cycle);
-        }
-        for (service, after) in self.pipeline.services.values_mut().zip(edges) {
-            service.after = after;
-        }
-    }
-
-    /// `cycle`: each service with the `after` entry it waits by, as written.
-    fn report_service_cycle(&mut self, cycle: &[(ServiceId, Span)]) {
-        let services = &self.pipeline.services;
-        let mut names: Vec<&str> = cycle.iter().map(|&(s, _)| services[s].name.name).collect();
-        names.push(names[0]);
-        let mut diagnostic = Diagnostic::error(
-            Code::DependencyCycle,
-            format!("service order cycle: `{}`", names.join("` → `")),
-        );
-        for (position, &(service, span)) in cycle.iter().enumerate() {
-            let before = cycle[(position + 1) % cycle.len()].0;
-            diagnostic = diagnostic.label(
-                span,
-                format!(
-                    "`{}` comes after `{}` here",
-                    services[service].name.name, services[before].name.name
-                ),
-            );
-        }
-        self.diagnostics
-            .push(diagnostic.help("each arrow reads \"comes after\"; remove one of these `after` entries"));
     }
 
     fn phases(&mut self, phase_clauses: Vec<(PhaseId, Vec<Clause<'s>>)>) {
@@ -344,7 +311,7 @@ impl<'s> Resolver<'s, '_> {
             seen.insert(keyword, clause.span);
             match clause.kind {
                 ClauseKind::ForEach => {
-                    if self.pipeline.services.is_empty() {
+                    if self.pipeline.services.is_empty() && !self.hidden.any(DeclKind::Service) {
                         self.diagnostics.push(
                             Diagnostic::error(
                                 Code::NoServices,
@@ -412,6 +379,12 @@ impl<'s> Resolver<'s, '_> {
         {
             for dependency in dependencies {
                 let target = &dependency.phase;
+                let span = phases.get(target.name).map(|p| p.name.span);
+                self.resolution.refer(Kind::Phase, target.span, span, false);
+                if let Some(service) = dependency.service {
+                    let span = self.pipeline.services.get(service.name).map(|s| s.name.span);
+                    self.resolution.refer(Kind::Service, service.span, span, false);
+                }
                 if target.name == name.name {
                     self.diagnostics.push(
                         Diagnostic::error(
@@ -424,6 +397,9 @@ impl<'s> Resolver<'s, '_> {
                     continue;
                 }
                 let Some(target_id) = phases.get_index_of(target.name) else {
+                    if self.hidden.may_declare(DeclKind::Phase, target.name) {
+                        continue;
+                    }
                     self.diagnostics.push(
                         Diagnostic::error(
                             Code::UnknownPhase,
@@ -450,6 +426,9 @@ impl<'s> Resolver<'s, '_> {
                             continue;
                         }
                         let Some(service_id) = self.pipeline.service_id(service.name) else {
+                            if self.hidden.may_declare(DeclKind::Service, service.name) {
+                                continue;
+                            }
                             let candidates: Vec<String> = self
                                 .pipeline
                                 .services
@@ -491,7 +470,12 @@ impl<'s> Resolver<'s, '_> {
             // Where each phase was first listed in this workflow.
             let mut first_listed: HashMap<PhaseId, Span> = HashMap::new();
             for member in phases {
+                let span = self.pipeline.phases.get(member.name).map(|p| p.name.span);
+                self.resolution.refer(Kind::Phase, member.span, span, false);
                 let Some(phase) = self.pipeline.phases.get_index_of(member.name) else {
+                    if self.hidden.may_declare(DeclKind::Phase, member.name) {
+                        continue;
+                    }
                     // The phase the typo meant is not also reported unused.
                     if let Some(meant) = suggest(member.name, self.pipeline.phases.keys().copied()) {
                         listed[self.pipeline.phases.get_index_of(meant).unwrap_or_default()] = true;
@@ -525,7 +509,8 @@ impl<'s> Resolver<'s, '_> {
             self.pipeline.workflows[id].phases = members;
         }
         for (phase, listed) in self.pipeline.phases.values().zip(listed) {
-            if !listed {
+            // A broken workflow may list any phase.
+            if !listed && !self.hidden.any(DeclKind::Workflow) {
                 self.diagnostics.push(
                     Diagnostic::warning(
                         Code::UnusedPhase,

@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use indexmap::IndexMap;
 
+use super::broken::Hidden;
 use super::cycle;
 use super::pipeline::Pipeline;
 use crate::syntax::ast::{Template, VarRef};
@@ -30,8 +31,10 @@ enum Context {
     GlobalPhase,
 }
 
-pub(super) fn check(pipeline: &Pipeline<'_>, diagnostics: &mut Vec<Diagnostic>) {
-    let checker = Checker::new(pipeline);
+/// Checks every reference; a name that only a broken declaration may define
+/// (`hidden`) is not reported.
+pub(super) fn check(pipeline: &Pipeline<'_>, hidden: &Hidden<'_>, diagnostics: &mut Vec<Diagnostic>) {
+    let checker = Checker::new(pipeline, hidden);
     for value in pipeline.vars.values() {
         checker.template(value, Context::Value, diagnostics);
     }
@@ -70,10 +73,12 @@ struct Checker<'p> {
     known_set: HashSet<&'p str>,
     /// Names with a value (global or in some env) that leads to `service`.
     reaches_service: HashSet<&'p str>,
+    /// What broken declarations may define.
+    hidden: &'p Hidden<'p>,
 }
 
 impl<'p> Checker<'p> {
-    fn new(pipeline: &'p Pipeline) -> Self {
+    fn new(pipeline: &'p Pipeline, hidden: &'p Hidden<'p>) -> Self {
         let mut known: Vec<&str> = pipeline.vars.keys().copied().collect();
         for env in pipeline.envs.values() {
             known.extend(env.values.keys().copied());
@@ -86,6 +91,7 @@ impl<'p> Checker<'p> {
             known,
             known_set,
             reaches_service: reaches_service(pipeline),
+            hidden,
         }
     }
 
@@ -116,7 +122,7 @@ impl<'p> Checker<'p> {
                 .label(var.span, "this phase runs once, not per service")
                 .help("add `for each service` to the phase, or use a value that does not mention `service`"),
             );
-        } else if !self.known_set.contains(var.name) {
+        } else if !self.known_set.contains(var.name) && !self.hidden.may_define_variable(var.name) {
             let mut candidates = self.known.clone();
             if context != Context::GlobalPhase {
                 candidates.push("service");

@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use crate::check::Pipeline;
 use crate::engine::{self, PlanError, PlanRequest};
 use crate::graph::{self, Compilation, PhaseGraph};
+use crate::syntax::LineIndex;
 use report::{JsonReport, SourceFile};
 
 /// The name of the pipeline file looked up when `-f` is not given.
@@ -274,9 +275,11 @@ fn locate(file: Option<&Path>) -> Result<PathBuf, Failure> {
 fn read(path: &Path) -> Result<SourceFile, Failure> {
     let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
     let not_text = crate::syntax::decode(&bytes).err();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok(SourceFile {
         name: path.display().to_string(),
-        text: String::from_utf8_lossy(&bytes).into_owned(),
+        lines: LineIndex::new(&text),
+        text,
         not_text,
     })
 }

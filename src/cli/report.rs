@@ -1,10 +1,15 @@
 //! Diagnostics for people (miette's graphical report) and for programs
-//! (`check --format json`, documented in `spec/diagnostics.md`).
+//! (`check --format json`, documented in `spec/diagnostics.md`), both
+//! placed by the file's one [`LineIndex`].
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan,
+    SpanContents,
+};
 use serde::Serialize;
 
 use crate::syntax::{Diagnostic, LineIndex, Severity, floor_char_boundary};
@@ -15,14 +20,67 @@ pub(super) struct SourceFile {
     pub name: String,
     /// The whole text (bytes that are not UTF-8 replaced, for display).
     pub text: String,
+    /// Where the lines of `text` start.
+    pub lines: LineIndex,
     /// Why the file is not text, if it is not.
     pub not_text: Option<Diagnostic>,
+}
+
+/// A file's text as miette reads it. miette counts lines itself: it takes a
+/// lone `\r` for a line break when it looks for a label's line but draws
+/// it as part of the line, so a file with classic Mac line endings would
+/// show as one line. It reads the text with each lone `\r` replaced by
+/// `\n` (one byte for one: spans stay valid), and the line and column it
+/// prints in the header come from the file's [`LineIndex`], in characters
+/// as JSON and the language server count them (miette counts bytes).
+struct Source<'a> {
+    file: &'a SourceFile,
+    shown: Cow<'a, str>,
+}
+
+impl<'a> Source<'a> {
+    fn new(file: &'a SourceFile) -> Self {
+        let bytes = file.text.as_bytes();
+        let lone = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+        let shown = if (0..bytes.len()).any(lone) {
+            let mut shown = file.text.clone().into_bytes();
+            for (i, byte) in shown.iter_mut().enumerate() {
+                if lone(i) {
+                    *byte = b'\n';
+                }
+            }
+            Cow::Owned(String::from_utf8(shown).unwrap_or_default())
+        } else {
+            Cow::Borrowed(file.text.as_str())
+        };
+        Self { file, shown }
+    }
+}
+
+impl SourceCode for Source<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
+        let contents = self.shown.as_ref().read_span(span, before, after)?;
+        let (line, column) = self.file.lines.line_column(&self.file.text, contents.span().offset());
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.file.name.clone(),
+            contents.data(),
+            *contents.span(),
+            line - 1,
+            column - 1,
+            contents.line_count(),
+        )))
+    }
 }
 
 /// A diagnostic paired with its file, in the shape miette renders.
 struct Rendered<'a> {
     diagnostic: &'a Diagnostic,
-    source: &'a NamedSource<String>,
+    source: &'a Source<'a>,
     len: usize,
 }
 
@@ -72,7 +130,7 @@ impl miette::Diagnostic for Rendered<'_> {
                 // miette draws nothing for an empty span at the very end of
                 // the text; point at the last character instead.
                 if start == len && end == len && len > 0 {
-                    start = crate::syntax::floor_char_boundary(self.source.inner(), len - 1);
+                    start = floor_char_boundary(&self.source.shown, len - 1);
                 }
                 let span = SourceSpan::from(start..end);
                 let text = Some(label.message.clone());
@@ -100,7 +158,7 @@ pub(super) fn human(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
     if diagnostics.is_empty() {
         return out;
     }
-    let source = NamedSource::new(&file.name, file.text.clone());
+    let source = Source::new(file);
     for diagnostic in diagnostics {
         let rendered = Rendered {
             diagnostic,
@@ -148,14 +206,13 @@ impl<'a> JsonReport<'a> {
     }
 
     pub(super) fn add(&mut self, file: &'a SourceFile, diagnostics: &'a [Diagnostic]) {
-        let lines = LineIndex::new(&file.text);
         for diagnostic in diagnostics {
             let labels = diagnostic
                 .labels
                 .iter()
                 .map(|label| {
                     let offset = floor_char_boundary(&file.text, label.span.start());
-                    let (line, column) = lines.line_column(&file.text, offset);
+                    let (line, column) = file.lines.line_column(&file.text, offset);
                     JsonLabel {
                         message: &label.message,
                         offset,

@@ -135,13 +135,15 @@ pub fn instance_id(pipeline: &Pipeline<'_>, instance: Instance) -> String {
 /// The front end's result for one file.
 #[derive(Debug, Default)]
 pub struct Compilation<'s> {
-    /// The resolved pipeline (partial when there are errors; `None` after a
-    /// syntax error).
+    /// The resolved pipeline (partial when there are errors: it holds the
+    /// declarations that parsed). Always `Some` from [`compile`].
     pub pipeline: Option<Pipeline<'s>>,
     /// The instance graph (partial when there are errors).
     pub graph: Option<PhaseGraph>,
     /// Every problem found, ordered by position in the file.
     pub diagnostics: Vec<Diagnostic>,
+    /// What each name resolved to.
+    pub resolution: check::Resolution,
 }
 
 impl Compilation<'_> {
@@ -155,15 +157,13 @@ impl Compilation<'_> {
 /// Parses, checks and builds the graph of one file's source.
 #[must_use]
 pub fn compile(source: &str) -> Compilation<'_> {
-    let parsed = match syntax::parse(source) {
-        Ok(parsed) => parsed,
-        Err(diagnostic) => {
-            return Compilation {
-                diagnostics: vec![diagnostic],
-                ..Compilation::default()
-            };
-        }
-    };
+    compile_parsed(syntax::parse(source))
+}
+
+/// Checks and builds the graph of a parsed file (for a caller that reads
+/// the tree first, as the language server does for its outline).
+#[must_use]
+pub fn compile_parsed(parsed: syntax::Parsed<'_>) -> Compilation<'_> {
     let mut diagnostics = parsed.diagnostics;
     let checked = check::check(parsed.ast);
     diagnostics.extend(checked.diagnostics);
@@ -174,5 +174,6 @@ pub fn compile(source: &str) -> Compilation<'_> {
         pipeline: Some(checked.pipeline),
         graph: Some(graph),
         diagnostics,
+        resolution: checked.resolution,
     }
 }

@@ -1,6 +1,9 @@
 //! Completion, which must work while the file is being typed and so does
-//! not parse: a tolerant scan of the text finds the declared names and what
-//! the cursor is after.
+//! not parse. The names offered come from the document's analysis: the
+//! declarations the checker resolved (of the declarations that parsed) and
+//! the names of those that did not. What the cursor is after comes from a
+//! tolerant scan of the declaration the cursor is in, since the declaration
+//! being typed is usually the broken one.
 //!
 //! The scan splits the text into words, strings, comments and punctuation
 //! (an unterminated string ends at the end of its line), follows `{` and
@@ -16,11 +19,12 @@
 //! | anything inside a `workflow { … }` | phases |
 //! | `when`, an operator, `(` or `!` in a phase | variables and built-ins |
 
-use crate::check::BUILTINS;
+use super::document::{Analysis, Document};
+use crate::check::{BUILTINS, Kind};
 
 /// What a completion item names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Item {
+pub(super) enum Item {
     /// A phase.
     Phase,
     /// A service.
@@ -35,7 +39,7 @@ pub enum Item {
     Attr,
 }
 
-/// The names declared in a text, found without parsing it.
+/// The names declared in a document, in file order.
 #[derive(Debug, Default)]
 struct Names<'t> {
     phases: Vec<&'t str>,
@@ -43,6 +47,28 @@ struct Names<'t> {
     envs: Vec<&'t str>,
     vars: Vec<&'t str>,
     attrs: Vec<&'t str>,
+}
+
+impl<'t> Names<'t> {
+    fn new(document: &'t Document, analysis: &Analysis) -> Self {
+        let mut names = Self::default();
+        let declared = analysis.resolution.names().iter().filter(|n| n.definition);
+        let mut all: Vec<(Kind, crate::syntax::Span)> = declared.map(|n| (n.kind, n.span)).collect();
+        all.extend(&analysis.broken);
+        all.sort_by_key(|&(_, span)| span.start());
+        for (kind, span) in all {
+            let list = match kind {
+                Kind::Phase => &mut names.phases,
+                Kind::Service => &mut names.services,
+                Kind::Env => &mut names.envs,
+                Kind::Var => &mut names.vars,
+                Kind::Attr => &mut names.attrs,
+                Kind::Pipeline | Kind::Workflow => continue,
+            };
+            list.push(document.slice(span));
+        }
+        names
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,14 +87,20 @@ enum Block {
     Other,
 }
 
-/// The completions at byte `offset` of `text`: each name once, in the order
-/// declared, with what it is.
-#[must_use]
-pub fn complete(text: &str, offset: usize) -> Vec<(String, Item)> {
+/// The completions at byte `offset` of a document: each name once, in the
+/// order declared, with what it is.
+pub(super) fn complete(document: &Document, analysis: &Analysis, offset: usize) -> Vec<(String, Item)> {
+    let text = document.text.as_str();
     let offset = crate::syntax::floor_char_boundary(text, offset);
+    // Only the declaration the cursor is in (it starts at the top level).
+    let starts = &analysis.starts;
+    let from = starts[..starts.partition_point(|&start| start < offset)]
+        .last()
+        .copied()
+        .unwrap_or(0);
     let mut scan = Scan::default();
-    scan.run(text, offset);
-    let names = scan.names(text);
+    scan.run(&text[from..], offset - from);
+    let names = Names::new(document, analysis);
     let mut out: Vec<(String, Item)> = Vec::new();
     let mut push = |list: &[&str], item: Item| {
         for name in list {
@@ -251,47 +283,6 @@ impl<'t> Scan<'t> {
         }
         stack.last().copied().unwrap_or(Block::Other)
     }
-
-    /// Declared names: the word after a declaration keyword at the top
-    /// level, and `NAME =` inside env and service blocks.
-    fn names(&self, _text: &'t str) -> Names<'t> {
-        let mut names = Names::default();
-        let mut stack: Vec<Block> = Vec::new();
-        let mut header = Block::Other;
-        for (index, &(_, token)) in self.tokens.iter().enumerate() {
-            let next = self.tokens.get(index + 1).map(|t| t.1);
-            match (token, next) {
-                (Tok::Punct("{"), _) => stack.push(header),
-                (Tok::Punct("}"), _) => {
-                    stack.pop();
-                    header = Block::Other;
-                }
-                (Tok::Word(keyword), Some(Tok::Word(name))) if stack.is_empty() => {
-                    let (list, block) = match keyword {
-                        "phase" => (Some(&mut names.phases), Block::Phase),
-                        "service" => (Some(&mut names.services), Block::Service),
-                        "env" => (Some(&mut names.envs), Block::Env),
-                        "workflow" => (None, Block::Workflow),
-                        "var" => (Some(&mut names.vars), Block::Other),
-                        _ => (None, header),
-                    };
-                    if let Some(list) = list
-                        && crate::syntax::is_ident(name)
-                    {
-                        list.push(name);
-                    }
-                    header = block;
-                }
-                (Tok::Word(name), Some(Tok::Punct("="))) if stack.len() == 1 => match stack[0] {
-                    Block::Env => names.vars.push(name),
-                    Block::Service => names.attrs.push(name),
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-        names
-    }
 }
 
 /// The end of a string whose text starts at `from` (one past its closing
@@ -336,9 +327,18 @@ mod tests {
                        phase build { for each service run \"{{ }} {{service.}}\" }\n\
                        phase ship { after build[], bu when  }\nworkflow deploy { build  }\n";
 
+    fn names(text: &str, offset: usize) -> Vec<String> {
+        let uri = "file:///pipeline.stagecraft".parse().unwrap();
+        let mut document = Document::new(uri, 1, text.to_owned());
+        let (document, analysis) = document.analyzed().unwrap();
+        complete(document, analysis, offset)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     fn at(marker: &str, shift: usize) -> Vec<String> {
-        let offset = SRC.find(marker).unwrap() + shift;
-        complete(SRC, offset).into_iter().map(|(name, _)| name).collect()
+        names(SRC, SRC.find(marker).unwrap() + shift)
     }
 
     #[test]
@@ -361,10 +361,8 @@ mod tests {
     #[test]
     fn works_on_text_that_does_not_parse() {
         let text = "pipeline a\nphase x {}\nphase y {\n  after ";
-        let names: Vec<_> = complete(text, text.len()).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["x", "y"]);
+        assert_eq!(names(text, text.len()), ["x", "y"]);
         let text = "var v = \"\"\nphase y {\n  run \"{{";
-        let names: Vec<_> = complete(text, text.len()).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names[0], "v");
+        assert_eq!(names(text, text.len())[0], "v");
     }
 }

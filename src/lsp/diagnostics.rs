@@ -9,20 +9,20 @@
 
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, Location, NumberOrString, Uri};
 
-use super::position::LineIndex;
-use crate::syntax::{Code, Diagnostic, Severity, Span};
+use super::position;
+use crate::syntax::{Code, Diagnostic, LineIndex, Severity, Span};
 
 /// Converts one diagnostic of the document `uri`.
 #[must_use]
 pub(super) fn to_lsp(diagnostic: &Diagnostic, uri: &Uri, text: &str, lines: &LineIndex) -> lsp_types::Diagnostic {
     let primary = diagnostic.labels.first();
-    let range = lines.range(text, primary.map_or(Span::new(0, 0), |label| label.span));
+    let range = position::range(lines, text, primary.map_or(Span::new(0, 0), |label| label.span));
     let related: Vec<DiagnosticRelatedInformation> = diagnostic
         .labels
         .iter()
         .skip(1)
         .map(|label| DiagnosticRelatedInformation {
-            location: Location::new(uri.clone(), lines.range(text, label.span)),
+            location: Location::new(uri.clone(), position::range(lines, text, label.span)),
             message: label.message.clone(),
         })
         .collect();

@@ -1,29 +1,30 @@
 //! The language server: `stagecraft lsp` (`spec/editors.md`).
 //!
 //! It speaks LSP over stdin and stdout with `lsp-server` and `lsp-types`,
-//! keeps the open documents' text, and answers from the library's layers as
-//! they are: diagnostics come from [`crate::graph::compile`] (the same values
-//! `check` prints), formatting from [`crate::syntax::format`], hovers on
-//! phases from the compiled pipeline and graph. Definition, references and
-//! the outline read an [`index::Index`] of the file's names built from its
-//! AST; completion scans the text without parsing it, because the file is
-//! usually broken while it is typed.
+//! keeps the open documents' text, and compiles each version of a document
+//! once, on first need ([`document::Analysis`]): diagnostics (the same values
+//! `check` prints), definition and references (from the checker's
+//! resolution table), hovers (from the pipeline and graph), completion and
+//! the outline (from the tree of the declarations that parsed, so a broken
+//! declaration does not hide the others) all read that one compilation.
+//! Formatting comes from [`crate::syntax::format`].
 //!
 //! Robustness: client input is never unwrapped; every message is handled
 //! under `catch_unwind`, so a bug on one file answers one request with an
-//! error and the server goes on. A request about a file that does not parse
-//! gets an empty answer (`null` or `[]`).
+//! error and the server goes on. A request about nothing known gets an
+//! empty answer (`null` or `[]`).
 //!
 //! Speed: diagnostics are published once the queue of incoming messages is
 //! empty, so a burst of changes is compiled once, for the last text.
 
 mod complete;
 mod diagnostics;
-mod index;
+mod document;
+mod hover;
+mod outline;
 mod position;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
@@ -37,18 +38,17 @@ use lsp_types::{
     CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
     DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams,
     GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, InitializeResult, Location,
-    MarkupContent, MarkupKind, OneOf, PublishDiagnosticsParams, Range, ReferenceParams, ServerCapabilities, ServerInfo,
-    SymbolKind, TextDocumentContentChangeEvent, TextDocumentPositionParams, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextEdit, Uri,
+    MarkupContent, MarkupKind, OneOf, PublishDiagnosticsParams, ReferenceParams, ServerCapabilities, ServerInfo,
+    SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use complete::{Item, complete};
-pub use index::{Index, Kind, Occurrence};
-pub use position::LineIndex;
+use complete::{Item, complete};
+use document::Document;
+use outline::Declaration;
 
-use crate::graph::{self, instance_id};
+use crate::check::Kind;
 
 /// An error that ends the server: the connection failed.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -70,7 +70,7 @@ pub fn run_stdio() -> Result<bool, Error> {
 
 /// What the server offers, sent in answer to `initialize`.
 #[must_use]
-pub fn capabilities() -> ServerCapabilities {
+pub(crate) fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::INCREMENTAL)),
         definition_provider: Some(OneOf::Left(true)),
@@ -161,84 +161,6 @@ fn notification_uri(notification: &Notification) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// An open document.
-struct Document {
-    uri: Uri,
-    version: i32,
-    text: String,
-    lines: LineIndex,
-    /// The names of the file, built on first use after each change.
-    names: Names,
-}
-
-impl Document {
-    fn new(uri: Uri, version: i32, text: String) -> Self {
-        Self {
-            uri,
-            version,
-            lines: LineIndex::new(&text),
-            text,
-            names: Names::Stale,
-        }
-    }
-
-    fn apply(&mut self, version: i32, changes: Vec<TextDocumentContentChangeEvent>) {
-        for change in changes {
-            match change.range {
-                Some(range) => {
-                    let span = self.lines.span(&self.text, range);
-                    self.text.replace_range(span.start()..span.end(), &change.text);
-                }
-                None => self.text = change.text,
-            }
-            self.lines = LineIndex::new(&self.text);
-        }
-        self.version = version;
-        self.names = Names::Stale;
-    }
-
-    fn index(&mut self) -> Option<&Index> {
-        if matches!(self.names, Names::Stale) {
-            self.names = Index::build(&self.text).map_or(Names::Unparsable, Names::Ready);
-        }
-        self.built()
-    }
-
-    /// The index if it is built (call [`Document::index`] first).
-    fn built(&self) -> Option<&Index> {
-        match &self.names {
-            Names::Ready(index) => Some(index),
-            Names::Stale | Names::Unparsable => None,
-        }
-    }
-
-    fn offset(&self, position: lsp_types::Position) -> usize {
-        self.lines.offset(&self.text, position)
-    }
-
-    fn location(&self, span: crate::syntax::Span) -> Location {
-        Location::new(self.uri.clone(), self.lines.range(&self.text, span))
-    }
-
-    fn range(&self, span: crate::syntax::Span) -> Range {
-        self.lines.range(&self.text, span)
-    }
-
-    fn name(&self, occurrence: Occurrence) -> &str {
-        &self.text[occurrence.span.start()..occurrence.span.end()]
-    }
-}
-
-/// The [`Index`] of a document's current text.
-enum Names {
-    /// Not built since the last change.
-    Stale,
-    /// The text does not parse.
-    Unparsable,
-    /// Built.
-    Ready(Index),
-}
-
 #[derive(Default)]
 struct Server {
     /// Open documents by URI.
@@ -287,11 +209,10 @@ impl Server {
         let dirty = std::mem::take(&mut self.dirty);
         let mut out = Vec::new();
         for key in dirty {
-            let Some(document) = self.documents.get(&key) else {
+            let Some((document, analysis)) = self.documents.get_mut(&key).and_then(Document::analyzed) else {
                 continue;
             };
-            let compilation = graph::compile(&document.text);
-            let diagnostics = compilation
+            let diagnostics = analysis
                 .diagnostics
                 .iter()
                 .map(|d| diagnostics::to_lsp(d, &document.uri, &document.text, &document.lines))
@@ -327,21 +248,14 @@ impl Server {
         self.documents.get_mut(uri.as_str())
     }
 
-    /// The document and the name under the cursor.
-    fn at(&mut self, position: &TextDocumentPositionParams) -> Option<(&mut Document, Occurrence)> {
-        let document = self.document(&position.text_document.uri)?;
-        let offset = document.offset(position.position);
-        let occurrence = document.index()?.at(offset)?;
-        Some((document, occurrence))
-    }
-
     fn definition(&mut self, params: &GotoDefinitionParams) -> Option<GotoDefinitionResponse> {
-        let (document, occurrence) = self.at(&params.text_document_position_params)?;
-        let index = document.built()?;
-        let locations: Vec<Location> = index
-            .same(&document.text, occurrence)
-            .filter(|o| o.definition)
-            .map(|o| document.location(o.span))
+        let position = &params.text_document_position_params;
+        let (document, analysis, name) = self.document(&position.text_document.uri)?.at(position.position)?;
+        let locations: Vec<Location> = analysis
+            .resolution
+            .same(name)
+            .filter(|n| n.definition)
+            .map(|n| document.location(n.span))
             .collect();
         match locations.len() {
             0 => None,
@@ -350,33 +264,31 @@ impl Server {
         }
     }
 
-    fn references(&mut self, params: &ReferenceParams) -> Option<Vec<Location>> {
+    fn references(&mut self, params: &ReferenceParams) -> Vec<Location> {
         let declarations = params.context.include_declaration;
-        let Some((document, occurrence)) = self.at(&params.text_document_position) else {
-            return Some(Vec::new());
+        let position = &params.text_document_position;
+        let found = self.document(&position.text_document.uri);
+        let Some((document, analysis, name)) = found.and_then(|d| d.at(position.position)) else {
+            return Vec::new();
         };
-        let index = document.built()?;
-        Some(
-            index
-                .same(&document.text, occurrence)
-                .filter(|o| declarations || !o.definition)
-                .map(|o| document.location(o.span))
-                .collect(),
-        )
+        analysis
+            .resolution
+            .same(name)
+            .filter(|n| declarations || !n.definition)
+            .map(|n| document.location(n.span))
+            .collect()
     }
 
     fn hover(&mut self, params: &HoverParams) -> Option<Hover> {
-        let (document, occurrence) = self.at(&params.text_document_position_params)?;
-        let text = match occurrence.kind {
-            Kind::Phase => phase_hover(&document.text, document.name(occurrence))?,
-            _ => name_hover(document, occurrence)?,
-        };
+        let position = &params.text_document_position_params;
+        let (document, analysis, name) = self.document(&position.text_document.uri)?.at(position.position)?;
+        let text = hover::hover(document, analysis, name)?;
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
                 value: text,
             }),
-            range: Some(document.range(occurrence.span)),
+            range: Some(document.range(name.span)),
         })
     }
 
@@ -384,7 +296,8 @@ impl Server {
         let position = &params.text_document_position;
         let document = self.document(&position.text_document.uri)?;
         let offset = document.offset(position.position);
-        let items = complete(&document.text, offset)
+        let (document, analysis) = document.analyzed()?;
+        let items = complete(document, analysis, offset)
             .into_iter()
             .map(|(name, item)| {
                 let (kind, detail) = match item {
@@ -407,11 +320,8 @@ impl Server {
     }
 
     fn symbols(&mut self, params: &DocumentSymbolParams) -> Option<DocumentSymbolResponse> {
-        let document = self.document(&params.text_document.uri)?;
-        document.index()?;
-        let document = &*document;
-        let index = document.built()?;
-        let symbols = index.declarations.iter().map(|d| symbol(document, d)).collect();
+        let (document, analysis) = self.document(&params.text_document.uri)?.analyzed()?;
+        let symbols = analysis.outline.iter().map(|d| symbol(document, d)).collect();
         Some(DocumentSymbolResponse::Nested(symbols))
     }
 
@@ -427,7 +337,7 @@ impl Server {
 }
 
 #[allow(deprecated)] // `DocumentSymbol::deprecated` must be written out.
-fn symbol(document: &Document, declaration: &index::Declaration) -> DocumentSymbol {
+fn symbol(document: &Document, declaration: &Declaration) -> DocumentSymbol {
     let kind = match declaration.kind {
         Kind::Pipeline => SymbolKind::PACKAGE,
         Kind::Var => SymbolKind::VARIABLE,
@@ -439,7 +349,7 @@ fn symbol(document: &Document, declaration: &index::Declaration) -> DocumentSymb
     };
     let children: Vec<DocumentSymbol> = declaration.children.iter().map(|c| symbol(document, c)).collect();
     DocumentSymbol {
-        name: document.text[declaration.name.start()..declaration.name.end()].to_owned(),
+        name: document.slice(declaration.name).to_owned(),
         detail: declaration.detail.clone(),
         kind,
         tags: None,
@@ -448,104 +358,6 @@ fn symbol(document: &Document, declaration: &index::Declaration) -> DocumentSymb
         selection_range: document.range(declaration.name),
         children: (!children.is_empty()).then_some(children),
     }
-}
-
-/// At most this many instances are listed in a phase's hover.
-const HOVER_INSTANCES: usize = 20;
-
-/// A phase's hover: its instances with what each waits for (as the graph
-/// resolved them), and the workflows that list it.
-fn phase_hover(text: &str, name: &str) -> Option<String> {
-    let compilation = graph::compile(text);
-    let (pipeline, graph) = (compilation.pipeline.as_ref()?, compilation.graph.as_ref()?);
-    let id = pipeline.phases.get_index_of(name)?;
-    let phase = &pipeline.phases[id];
-    let mut out = format!("**phase** `{name}`");
-    if phase.per_service {
-        out.push_str(" · for each service");
-    }
-    out.push_str("\n\n");
-    let mut instances = 0;
-    for node in graph.instances(pipeline, id) {
-        instances += 1;
-        if instances > HOVER_INSTANCES {
-            continue;
-        }
-        let mut sources: Vec<_> = graph
-            .graph
-            .neighbors_directed(node, petgraph::Direction::Incoming)
-            .collect();
-        sources.sort_unstable();
-        sources.dedup();
-        let _ = write!(out, "- `{}`", graph.instance_id(pipeline, node));
-        if sources.is_empty() {
-            out.push_str(" waits for nothing\n");
-        } else {
-            let names: Vec<String> = sources
-                .iter()
-                .map(|&s| format!("`{}`", instance_id(pipeline, graph.graph[s])))
-                .collect();
-            let _ = writeln!(out, " after {}", names.join(", "));
-        }
-    }
-    if instances > HOVER_INSTANCES {
-        let _ = writeln!(out, "- … and {} more instances", instances - HOVER_INSTANCES);
-    }
-    let workflows: Vec<String> = pipeline
-        .workflows
-        .values()
-        .filter(|w| w.phases.contains(&id))
-        .map(|w| format!("`{}`", w.name.name))
-        .collect();
-    if workflows.is_empty() {
-        out.push_str("\nin no workflow");
-    } else {
-        let _ = write!(out, "\nworkflows: {}", workflows.join(", "));
-    }
-    Some(out)
-}
-
-/// Any other name's hover: what it is and where it is declared, with the
-/// first line of each declaration.
-fn name_hover(document: &mut Document, occurrence: Occurrence) -> Option<String> {
-    let name = document.name(occurrence).to_owned();
-    let index = document.built()?;
-    let text = &document.text;
-    let mut out = format!("**{}** `{name}`", occurrence.kind.word());
-    let definitions: Vec<Occurrence> = index.same(text, occurrence).filter(|o| o.definition).collect();
-    if definitions.is_empty() {
-        if occurrence.kind == Kind::Var && crate::check::BUILTINS.contains(&name.as_str()) {
-            out.push_str(" · built-in");
-        }
-        return Some(out);
-    }
-    out.push_str("\n\n```stagecraft\n");
-    for definition in definitions {
-        // The declaration (or env value, or attribute) that defines it, and
-        // the block it is in.
-        let mut line = String::new();
-        for declaration in &index.declarations {
-            if !declaration.span.contains(definition.span.start()) {
-                continue;
-            }
-            let own = declaration
-                .children
-                .iter()
-                .find(|c| c.name == definition.span)
-                .map_or(declaration.span, |c| c.span);
-            let first = text[own.start()..own.end()].lines().next().unwrap_or_default();
-            if own == declaration.span {
-                first.trim_end_matches(['{', ' ']).clone_into(&mut line);
-            } else {
-                let block = &text[declaration.name.start()..declaration.name.end()];
-                line = format!("{first}  # {} {block}", declaration.kind.word());
-            }
-        }
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out.push_str("```");
-    Some(out)
 }
 
 fn parse<T: DeserializeOwned>(params: serde_json::Value) -> Result<T, serde_json::Error> {

@@ -33,6 +33,57 @@ pub struct Ast<'s> {
     pub phases: Vec<PhaseDecl<'s>>,
     /// `workflow` blocks.
     pub workflows: Vec<WorkflowDecl<'s>>,
+    /// Declarations that did not parse (each has a `syntax` diagnostic), so
+    /// `check` can keep quiet about what they would have declared.
+    pub broken: Vec<Broken<'s>>,
+}
+
+/// A declaration the parser gave up on: what it could tell of it before the
+/// syntax error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Broken<'s> {
+    /// Its keyword, when the text starts with one (or a near miss of one,
+    /// such as `pipline`).
+    pub kind: Option<DeclKind>,
+    /// The name after the keyword, when it was written before the error.
+    pub name: Option<Ident<'s>>,
+    /// From the declaration's first character to where parsing resumed.
+    pub span: Span,
+}
+
+/// The kinds of declaration, by keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeclKind {
+    /// `pipeline`
+    Pipeline,
+    /// `var`
+    Var,
+    /// `env`
+    Env,
+    /// `service`
+    Service,
+    /// `phase`
+    Phase,
+    /// `workflow`
+    Workflow,
+}
+
+impl DeclKind {
+    /// Every kind, as its keyword.
+    pub const KEYWORDS: [(&'static str, Self); 6] = [
+        ("pipeline", Self::Pipeline),
+        ("var", Self::Var),
+        ("env", Self::Env),
+        ("service", Self::Service),
+        ("phase", Self::Phase),
+        ("workflow", Self::Workflow),
+    ];
+
+    /// The kind whose keyword is `word`.
+    #[must_use]
+    pub fn from_keyword(word: &str) -> Option<Self> {
+        Self::KEYWORDS.iter().find(|(k, _)| *k == word).map(|&(_, kind)| kind)
+    }
 }
 
 /// `name = "value"`: a global var, an env value or a service attribute.

@@ -46,7 +46,7 @@ const WIDTH: usize = 100;
 /// complex"): a file that does not parse is never formatted. Other problems
 /// (unknown names, cycles) do not stop formatting.
 pub fn format(source: &str) -> Result<String, Diagnostic> {
-    let parsed = super::parse(source)?;
+    let parsed = super::parse(source);
     if let Some(syntax) = parsed.diagnostics.into_iter().find(|d| d.code == Code::Syntax) {
         return Err(syntax);
     }
@@ -57,7 +57,7 @@ pub fn format(source: &str) -> Result<String, Diagnostic> {
     let mut printer = Printer::new(source);
     printer.file(file);
     let output = printer.finish();
-    if super::parse(&output).is_err() {
+    if !super::parse(&output).ast.broken.is_empty() {
         return Err(internal("the formatter produced text that does not parse"));
     }
     Ok(output)

@@ -2,18 +2,22 @@
 //! and the diagnostic type every layer reports with.
 //!
 //! This layer knows nothing of graphs, environments or processes. It never
-//! panics on any input: a syntax error is one [`Diagnostic`], and problems
+//! panics on any input: a declaration that does not parse is one `syntax`
+//! [`Diagnostic`] and parsing resumes at the next declaration, and problems
 //! inside string literals are collected without stopping the parse.
 
 pub mod ast;
 mod diagnostic;
 mod format;
+mod line_index;
 mod parser;
+mod recover;
 mod span;
 mod template;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
 pub use format::format;
+pub use line_index::LineIndex;
 pub use parser::{Parsed, decode, parse};
-pub use span::{LineIndex, Span, floor_char_boundary, line_column};
+pub use span::{Span, floor_char_boundary};
 pub use template::is_ident;

@@ -14,7 +14,7 @@ use super::ast::{
     Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, ServiceDecl,
     Template, VarRef, WorkflowDecl,
 };
-use super::{Code, Diagnostic, Span, template};
+use super::{Code, Diagnostic, Span, recover, template};
 
 /// The pest binding of `grammar/stagecraft.pest` (shared with the
 /// formatter, which walks its tokens).
@@ -27,7 +27,7 @@ impl Rule {
     fn describe(self) -> &'static str {
         match self {
             Rule::EOI => "end of file",
-            Rule::WHITESPACE | Rule::COMMENT => "whitespace",
+            Rule::WHITESPACE | Rule::COMMENT | Rule::gap => "whitespace",
             Rule::file | Rule::next_item | Rule::item => "a declaration",
             Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
             Rule::var_decl | Rule::kw_var => "`var`",
@@ -67,14 +67,25 @@ impl Rule {
     }
 }
 
-/// The result of parsing: the AST, and problems found inside string
-/// literals (which do not stop parsing).
+/// The result of parsing: the AST of every declaration that parsed, and
+/// every problem found (syntax errors and problems inside string literals).
 #[derive(Debug)]
 pub struct Parsed<'s> {
-    /// The syntax tree.
+    /// The syntax tree; [`Ast::broken`] lists the declarations that did
+    /// not parse.
     pub ast: Ast<'s>,
-    /// Non-fatal problems found while lowering (bad interpolations).
+    /// Every problem found, in the order of the file: a `syntax` error for
+    /// each broken declaration, and those found while lowering (bad
+    /// interpolations, conditions too complex).
     pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parsed<'_> {
+    /// Whether any diagnostic is an error.
+    #[must_use]
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
 }
 
 /// Checks that a file's bytes are UTF-8 text, as the grammar requires.
@@ -94,40 +105,54 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
     })
 }
 
-/// Parses a whole file. A syntax error is one diagnostic: pest stops at the
-/// first place the text leaves the grammar.
-///
-/// # Errors
-///
-/// The syntax error, with what was expected in words.
-pub fn parse(source: &str) -> Result<Parsed<'_>, Diagnostic> {
+/// Parses a whole file, one declaration at a time. A declaration that does
+/// not parse gets one `syntax` diagnostic (pest stops at the first place the
+/// text leaves the grammar) and is listed in [`Ast::broken`]; parsing
+/// resumes at the next line that starts a declaration (`recover`), so every
+/// broken declaration of a file is reported at once.
+pub fn parse(source: &str) -> Parsed<'_> {
     // One declaration at a time: pest keeps every token of a parse in
     // memory, so parsing the file whole would hold tokens for all of it.
     let mut lowering = Lowering::default();
     while lowering.base < source.len() {
         let rest = &source[lowering.base..];
-        let item = Grammar::parse(Rule::next_item, rest)
-            .map_err(|error| syntax_error(source, lowering.base, &error))?
-            .next()
-            .and_then(|next| next.into_inner().next());
-        let Some(item) = item.filter(|item| item.as_rule() != Rule::EOI) else {
-            break;
-        };
-        let end = item.as_span().end();
-        lowering.item(item);
-        lowering.base += end;
+        match Grammar::parse(Rule::next_item, rest) {
+            Ok(mut pairs) => {
+                let item = pairs.next().and_then(|next| next.into_inner().next());
+                let Some(item) = item.filter(|item| item.as_rule() != Rule::EOI) else {
+                    break;
+                };
+                let end = item.as_span().end();
+                lowering.item(item);
+                lowering.base += end;
+            }
+            Err(error) => {
+                let base = lowering.base;
+                lowering.diagnostics.push(syntax_error(source, base, &error));
+                let start = recover::declaration_start(source, base);
+                let at = base + error_offset(&error);
+                let resume = recover::resume_at(source, start, at);
+                let end = resume.unwrap_or(source.len());
+                lowering.ast.broken.push(recover::broken(source, start, at, end));
+                lowering.base = end;
+            }
+        }
     }
-    Ok(Parsed {
+    Parsed {
         ast: lowering.ast,
         diagnostics: lowering.diagnostics,
-    })
+    }
+}
+
+/// Where pest's error is, relative to the text it parsed.
+fn error_offset(error: &pest::error::Error<Rule>) -> usize {
+    match error.location {
+        InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
+    }
 }
 
 fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let offset = base
-        + match error.location {
-            InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
-        };
+    let offset = base + error_offset(error);
     if let Some(diagnostic) = unterminated_string(source, offset) {
         return diagnostic;
     }
@@ -369,9 +394,17 @@ impl<'s> Lowering<'s> {
     }
 
     fn phase(&mut self, pair: Pair<'s, Rule>) -> PhaseDecl<'s> {
-        let mut inner = meaningful(pair).skip(1);
+        let mut inner = pair.into_inner().skip(1);
         let name = self.ident(&inner.next().expect("phase name"));
-        let clauses = inner.map(|clause| self.clause(clause)).collect();
+        // Exactly as many clauses as pairs before the closing `}`: a
+        // collected `Vec` would start at four, and phases are most of a
+        // large file's syntax tree.
+        let mut clauses = Vec::with_capacity(inner.len().saturating_sub(1));
+        clauses.extend(
+            inner
+                .filter(|p| p.as_rule() != Rule::close)
+                .map(|clause| self.clause(clause)),
+        );
         PhaseDecl { name, clauses }
     }
 
@@ -388,7 +421,7 @@ impl<'s> Lowering<'s> {
         let mut inner = pair.into_inner().skip(1);
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
-            Rule::after_clause => ClauseKind::After(inner.map(|p| self.dependency(p)).collect()),
+            Rule::after_clause => ClauseKind::After(exact(inner.map(|p| self.dependency(p)))),
             Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
             Rule::run_clause => ClauseKind::Run(self.string(inner.next().expect("command"))),
             Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
@@ -539,6 +572,14 @@ const MAX_OPERATORS: usize = 256;
 fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner()
         .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals | Rule::kw_var))
+}
+
+/// Collects into a `Vec` of exactly the iterator's length (`collect` would
+/// allocate room for at least four).
+fn exact<T>(items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    out.extend(items);
+    out
 }
 
 fn last_inner(pair: Pair<'_, Rule>) -> Pair<'_, Rule> {
