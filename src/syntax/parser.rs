@@ -409,12 +409,16 @@ impl<'s> Lowering<'s> {
     }
 
     fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
-        // pest's span of a rule ending in a repetition includes the
-        // whitespace it skipped looking for more; end at the last token.
-        let end = match pair.clone().into_inner().last() {
-            Some(last) if last.as_rule() == Rule::expr => condition_end(&last),
-            Some(last) => last.as_span().end(),
-            None => pair.as_span().end(),
+        // Clauses are compound-atomic, so their spans end at their last
+        // token, except that a condition (non-atomic) also takes in the
+        // blanks it skipped looking for another operator.
+        let end = if pair.as_rule() == Rule::when_clause {
+            pair.clone()
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::expr)
+                .map_or(pair.as_span().end(), |expr| condition_end(&expr))
+        } else {
+            pair.as_span().end()
         };
         let span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
