@@ -457,6 +457,13 @@ fn render(rows: &[Row], floor: Summary) -> String {
             ratio("make -n")
         );
     }
+    out.push_str(&render_in_process(rows));
+    out
+}
+
+/// The in-process split and the heap by stage.
+fn render_in_process(rows: &[Row]) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "\nIn-process split (library API, median ms; heap = counting allocator, one extra run)"

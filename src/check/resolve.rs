@@ -283,20 +283,25 @@ impl<'s> Resolver<'s, '_> {
     fn phase_clauses(&mut self, id: PhaseId, clauses: Vec<Clause<'s>>) -> Vec<ast::Dependency<'s>> {
         let name = self.pipeline.phases[id].name;
         let mut after = Vec::new();
-        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        let mut seen: [Option<Span>; 5] = [None; 5];
         for clause in clauses {
-            let keyword = match clause.kind {
-                ClauseKind::ForEach => "for each service",
+            let (kind, keyword) = match clause.kind {
+                ClauseKind::ForEach => (0, "for each service"),
+                // The first `after` list is kept as it is, not copied.
+                ClauseKind::After(dependencies) if after.is_empty() => {
+                    after = dependencies;
+                    continue;
+                }
                 ClauseKind::After(dependencies) => {
                     after.extend(dependencies);
                     continue;
                 }
-                ClauseKind::When(_) => "when",
-                ClauseKind::Run(_) => "run",
-                ClauseKind::Timeout(_) => "timeout",
-                ClauseKind::Retry { .. } => "retry",
+                ClauseKind::When(_) => (1, "when"),
+                ClauseKind::Run(_) => (2, "run"),
+                ClauseKind::Timeout(_) => (3, "timeout"),
+                ClauseKind::Retry { .. } => (4, "retry"),
             };
-            if let Some(&first) = seen.get(keyword) {
+            if let Some(first) = seen[kind] {
                 self.diagnostics.push(
                     Diagnostic::error(
                         Code::DuplicateClause,
@@ -308,7 +313,7 @@ impl<'s> Resolver<'s, '_> {
                 );
                 continue;
             }
-            seen.insert(keyword, clause.span);
+            seen[kind] = Some(clause.span);
             match clause.kind {
                 ClauseKind::ForEach => {
                     if self.pipeline.services.is_empty() && !self.hidden.any(DeclKind::Service) {
@@ -376,81 +381,79 @@ impl<'s> Resolver<'s, '_> {
         let phases = &self.pipeline.phases;
         let name = phases[id].name;
         let mut resolved = Vec::new();
-        {
-            for dependency in dependencies {
-                let target = &dependency.phase;
-                let span = phases.get(target.name).map(|p| p.name.span);
-                self.resolution.refer(Kind::Phase, target.span, span, false);
-                if let Some(service) = dependency.service {
-                    let span = self.pipeline.services.get(service.name).map(|s| s.name.span);
-                    self.resolution.refer(Kind::Service, service.span, span, false);
-                }
-                if target.name == name.name {
-                    self.diagnostics.push(
-                        Diagnostic::error(
-                            Code::SelfDependency,
-                            format!("phase `{}` depends on itself", target.name),
-                        )
-                        .label(dependency.span, "a phase cannot wait for itself")
-                        .help("remove it from the `after` list"),
-                    );
+        for dependency in dependencies {
+            let target = &dependency.phase;
+            let span = phases.get(target.name).map(|p| p.name.span);
+            self.resolution.refer(Kind::Phase, target.span, span, false);
+            if let Some(service) = dependency.service {
+                let span = self.pipeline.services.get(service.name).map(|s| s.name.span);
+                self.resolution.refer(Kind::Service, service.span, span, false);
+            }
+            if target.name == name.name {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        Code::SelfDependency,
+                        format!("phase `{}` depends on itself", target.name),
+                    )
+                    .label(dependency.span, "a phase cannot wait for itself")
+                    .help("remove it from the `after` list"),
+                );
+                continue;
+            }
+            let Some(target_id) = phases.get_index_of(target.name) else {
+                if self.hidden.may_declare(DeclKind::Phase, target.name) {
                     continue;
                 }
-                let Some(target_id) = phases.get_index_of(target.name) else {
-                    if self.hidden.may_declare(DeclKind::Phase, target.name) {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        Code::UnknownPhase,
+                        format!("phase `{}` depends on unknown phase `{}`", name.name, target.name),
+                    )
+                    .label(target.span, "no phase has this name")
+                    .maybe_help(did_you_mean(target.name, phases.keys().copied())),
+                );
+                continue;
+            };
+            let service = match &dependency.service {
+                None => None,
+                Some(service) => {
+                    let instance = format!("{}[{}]", target.name, service.name);
+                    if !phases[target_id].per_service {
+                        self.diagnostics.push(
+                            Diagnostic::error(Code::UnknownInstance, format!("unknown instance `{instance}`"))
+                                .label(
+                                    dependency.span,
+                                    format!("`{}` does not run for each service", target.name),
+                                )
+                                .help(format!("depend on the whole phase: `after {}`", target.name)),
+                        );
                         continue;
                     }
-                    self.diagnostics.push(
-                        Diagnostic::error(
-                            Code::UnknownPhase,
-                            format!("phase `{}` depends on unknown phase `{}`", name.name, target.name),
-                        )
-                        .label(target.span, "no phase has this name")
-                        .maybe_help(did_you_mean(target.name, phases.keys().copied())),
-                    );
-                    continue;
-                };
-                let service = match &dependency.service {
-                    None => None,
-                    Some(service) => {
-                        let instance = format!("{}[{}]", target.name, service.name);
-                        if !phases[target_id].per_service {
-                            self.diagnostics.push(
-                                Diagnostic::error(Code::UnknownInstance, format!("unknown instance `{instance}`"))
-                                    .label(
-                                        dependency.span,
-                                        format!("`{}` does not run for each service", target.name),
-                                    )
-                                    .help(format!("depend on the whole phase: `after {}`", target.name)),
-                            );
+                    let Some(service_id) = self.pipeline.service_id(service.name) else {
+                        if self.hidden.may_declare(DeclKind::Service, service.name) {
                             continue;
                         }
-                        let Some(service_id) = self.pipeline.service_id(service.name) else {
-                            if self.hidden.may_declare(DeclKind::Service, service.name) {
-                                continue;
-                            }
-                            let candidates: Vec<String> = self
-                                .pipeline
-                                .services
-                                .keys()
-                                .map(|s| format!("{}[{s}]", target.name))
-                                .collect();
-                            self.diagnostics.push(
-                                Diagnostic::error(Code::UnknownInstance, format!("unknown instance `{instance}`"))
-                                    .label(service.span, "no service has this name")
-                                    .maybe_help(did_you_mean(&instance, candidates.iter().map(String::as_str))),
-                            );
-                            continue;
-                        };
-                        Some(service_id)
-                    }
-                };
-                resolved.push(Dependency {
-                    phase: target_id,
-                    service,
-                    span: dependency.span,
-                });
-            }
+                        let candidates: Vec<String> = self
+                            .pipeline
+                            .services
+                            .keys()
+                            .map(|s| format!("{}[{s}]", target.name))
+                            .collect();
+                        self.diagnostics.push(
+                            Diagnostic::error(Code::UnknownInstance, format!("unknown instance `{instance}`"))
+                                .label(service.span, "no service has this name")
+                                .maybe_help(did_you_mean(&instance, candidates.iter().map(String::as_str))),
+                        );
+                        continue;
+                    };
+                    Some(service_id)
+                }
+            };
+            resolved.push(Dependency {
+                phase: target_id,
+                service,
+                span: dependency.span,
+            });
         }
         self.pipeline.phases[id].after = resolved;
     }

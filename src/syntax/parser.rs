@@ -28,7 +28,7 @@ impl Rule {
         match self {
             Rule::EOI => "end of file",
             Rule::WHITESPACE | Rule::COMMENT | Rule::gap => "whitespace",
-            Rule::file | Rule::next_item | Rule::item => "a declaration",
+            Rule::file | Rule::next_items | Rule::item => "a declaration",
             Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
             Rule::var_decl | Rule::kw_var => "`var`",
             Rule::env_decl | Rule::kw_env => "`env`",
@@ -105,25 +105,31 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
     })
 }
 
-/// Parses a whole file, one declaration at a time. A declaration that does
+/// Parses a whole file, a few declarations at a time. A declaration that does
 /// not parse gets one `syntax` diagnostic (pest stops at the first place the
 /// text leaves the grammar) and is listed in [`Ast::broken`]; parsing
 /// resumes at the next line that starts a declaration (`recover`), so every
 /// broken declaration of a file is reported at once.
 pub fn parse(source: &str) -> Parsed<'_> {
-    // One declaration at a time: pest keeps every token of a parse in
-    // memory, so parsing the file whole would hold tokens for all of it.
+    // Up to 64 declarations at a time (`next_items`): pest keeps every
+    // token of a parse in memory, so parsing the file whole would hold
+    // tokens for all of it, while one parse per declaration pays pest's
+    // setup for each. A batch stops before a declaration that does not
+    // parse, so the next parse starts at it and reports its error.
     let mut lowering = Lowering::default();
     while lowering.base < source.len() {
         let rest = &source[lowering.base..];
-        match Grammar::parse(Rule::next_item, rest) {
+        match Grammar::parse(Rule::next_items, rest) {
             Ok(mut pairs) => {
-                let item = pairs.next().and_then(|next| next.into_inner().next());
-                let Some(item) = item.filter(|item| item.as_rule() != Rule::EOI) else {
-                    break;
-                };
-                let end = item.as_span().end();
-                lowering.item(item);
+                let mut end = None;
+                for item in pairs.next().into_iter().flat_map(Pair::into_inner) {
+                    if item.as_rule() == Rule::EOI {
+                        break;
+                    }
+                    end = Some(item.as_span().end());
+                    lowering.item(item);
+                }
+                let Some(end) = end else { break };
                 lowering.base += end;
             }
             Err(error) => {
@@ -409,12 +415,16 @@ impl<'s> Lowering<'s> {
     }
 
     fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
-        // pest's span of a rule ending in a repetition includes the
-        // whitespace it skipped looking for more; end at the last token.
-        let end = match pair.clone().into_inner().last() {
-            Some(last) if last.as_rule() == Rule::expr => condition_end(&last),
-            Some(last) => last.as_span().end(),
-            None => pair.as_span().end(),
+        // Clauses are compound-atomic, so their spans end at their last
+        // token, except that a condition (non-atomic) also takes in the
+        // blanks it skipped looking for another operator.
+        let end = if pair.as_rule() == Rule::when_clause {
+            pair.clone()
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::expr)
+                .map_or(pair.as_span().end(), |expr| condition_end(&expr))
+        } else {
+            pair.as_span().end()
         };
         let span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
