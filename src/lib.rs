@@ -9,7 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod graph;
-pub mod lsp;
+mod lsp;
 pub mod state;
 pub mod syntax;
 pub mod testing;

@@ -21,8 +21,8 @@ mod variables;
 
 pub use pipeline::{Dependency, Env, EnvId, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
 pub use resolution::{Kind, Name, Resolution};
-pub use scope::{Builtins, Scope, truthy};
-pub use variables::BUILTINS;
+pub(crate) use scope::{Builtins, Scope};
+pub(crate) use variables::BUILTINS;
 
 use crate::syntax::Diagnostic;
 use crate::syntax::ast::Ast;

@@ -112,18 +112,18 @@ pub struct Workflow<'s> {
 impl<'s> Pipeline<'s> {
     /// The env named `name`.
     #[must_use]
-    pub fn env_id(&self, name: &str) -> Option<EnvId> {
+    pub(crate) fn env_id(&self, name: &str) -> Option<EnvId> {
         self.envs.get_index_of(name)
     }
 
     /// The service named `name`.
     #[must_use]
-    pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+    pub(crate) fn service_id(&self, name: &str) -> Option<ServiceId> {
         self.services.get_index_of(name)
     }
 
     /// The env chain from `env` up through its parents.
-    pub fn env_chain(&self, env: EnvId) -> impl Iterator<Item = &Env<'s>> {
+    pub(crate) fn env_chain(&self, env: EnvId) -> impl Iterator<Item = &Env<'s>> {
         std::iter::successors(Some(env), |&id| self.envs[id].parent).map(|id| &self.envs[id])
     }
 }

@@ -16,7 +16,7 @@ use crate::syntax::{Code, Diagnostic};
 
 /// Values that are not written in the file.
 #[derive(Clone, Debug, Default)]
-pub struct Builtins {
+pub(crate) struct Builtins {
     /// `{{version}}`.
     pub version: String,
     /// `{{release}}`.
@@ -27,7 +27,7 @@ pub struct Builtins {
 
 /// Everything a variable may resolve against.
 #[derive(Clone, Copy)]
-pub struct Scope<'a> {
+pub(crate) struct Scope<'a> {
     /// The pipeline.
     pub pipeline: &'a Pipeline<'a>,
     /// The chosen env.
@@ -54,7 +54,7 @@ impl<'a> Scope<'a> {
     /// # Errors
     ///
     /// The first reference that has no value here, or a cycle.
-    pub fn expand(&self, template: &Template) -> Result<String, Diagnostic> {
+    pub(crate) fn expand(&self, template: &Template) -> Result<String, Diagnostic> {
         let mut out = String::new();
         self.expand_into(template, &mut out)?;
         Ok(out)
@@ -66,7 +66,7 @@ impl<'a> Scope<'a> {
     /// # Errors
     ///
     /// As [`Scope::expand`].
-    pub fn eval(&self, expr: &Expr) -> Result<bool, Diagnostic> {
+    pub(crate) fn eval(&self, expr: &Expr) -> Result<bool, Diagnostic> {
         Ok(truthy(&self.value(expr)?))
     }
 
@@ -199,7 +199,7 @@ impl<'a> Scope<'a> {
 
 /// Whether a value counts as true in a condition.
 #[must_use]
-pub fn truthy(value: &str) -> bool {
+pub(crate) fn truthy(value: &str) -> bool {
     !(value.is_empty() || value == "0" || value == "false")
 }
 

@@ -17,7 +17,7 @@ use crate::syntax::ast::{Template, VarRef};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
 
 /// Names every scope defines, whatever the file says.
-pub const BUILTINS: &[&str] = &["env", "version", "release", "pipeline", "workflow", "phase", "push"];
+pub(crate) const BUILTINS: &[&str] = &["env", "version", "release", "pipeline", "workflow", "phase", "push"];
 
 /// Where a reference appears, which decides whether `service` is in scope.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -110,7 +110,7 @@ pub struct PlannedInstance {
 
 impl Plan {
     /// The ids of the instances `instance` waits for.
-    pub fn after_ids(&self, instance: &PlannedInstance) -> impl Iterator<Item = &str> {
+    pub(crate) fn after_ids(&self, instance: &PlannedInstance) -> impl Iterator<Item = &str> {
         instance
             .after
             .iter()

@@ -100,7 +100,7 @@ impl PhaseGraph {
 
     /// The node of an instance.
     #[must_use]
-    pub fn node(&self, phase: PhaseId, service: Option<ServiceId>) -> NodeIndex {
+    pub(crate) fn node(&self, phase: PhaseId, service: Option<ServiceId>) -> NodeIndex {
         NodeIndex::new(self.first[phase] as usize + service.unwrap_or(0))
     }
 
@@ -117,14 +117,14 @@ impl PhaseGraph {
 
     /// The instance's id as users see it: `build[api]` or `migrate`.
     #[must_use]
-    pub fn instance_id(&self, pipeline: &Pipeline, node: NodeIndex) -> String {
+    pub(crate) fn instance_id(&self, pipeline: &Pipeline, node: NodeIndex) -> String {
         instance_id(pipeline, self.graph[node])
     }
 }
 
 /// `build[api]` or `migrate`.
 #[must_use]
-pub fn instance_id(pipeline: &Pipeline<'_>, instance: Instance) -> String {
+pub(crate) fn instance_id(pipeline: &Pipeline<'_>, instance: Instance) -> String {
     let phase = &pipeline.phases[instance.phase].name.name;
     match instance.service {
         Some(service) => format!("{phase}[{}]", pipeline.services[service].name.name),
@@ -163,7 +163,7 @@ pub fn compile(source: &str) -> Compilation<'_> {
 /// Checks and builds the graph of a parsed file (for a caller that reads
 /// the tree first, as the language server does for its outline).
 #[must_use]
-pub fn compile_parsed(parsed: syntax::Parsed<'_>) -> Compilation<'_> {
+pub(crate) fn compile_parsed(parsed: syntax::Parsed<'_>) -> Compilation<'_> {
     let mut diagnostics = parsed.diagnostics;
     let checked = check::check(parsed.ast);
     diagnostics.extend(checked.diagnostics);

@@ -51,7 +51,7 @@ use outline::Declaration;
 use crate::check::Kind;
 
 /// An error that ends the server: the connection failed.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs the server on stdin and stdout until the client says `exit`.
 /// Returns whether the client asked for `shutdown` first (the process should
@@ -60,7 +60,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// # Errors
 ///
 /// The connection failed (stdin closed before `initialize`, bad framing).
-pub fn run_stdio() -> Result<bool, Error> {
+pub(crate) fn run_stdio() -> Result<bool, Error> {
     let (connection, io_threads) = Connection::stdio();
     let clean = serve(&connection)?;
     drop(connection);
@@ -92,7 +92,7 @@ pub(crate) fn capabilities() -> ServerCapabilities {
 /// # Errors
 ///
 /// The connection failed.
-pub fn serve(connection: &Connection) -> Result<bool, Error> {
+pub(crate) fn serve(connection: &Connection) -> Result<bool, Error> {
     let result = InitializeResult {
         capabilities: capabilities(),
         server_info: Some(ServerInfo {

@@ -70,7 +70,7 @@ pub enum DeclKind {
 
 impl DeclKind {
     /// Every kind, as its keyword.
-    pub const KEYWORDS: [(&'static str, Self); 6] = [
+    pub(crate) const KEYWORDS: [(&'static str, Self); 6] = [
         ("pipeline", Self::Pipeline),
         ("var", Self::Var),
         ("env", Self::Env),
@@ -81,7 +81,7 @@ impl DeclKind {
 
     /// The kind whose keyword is `word`.
     #[must_use]
-    pub fn from_keyword(word: &str) -> Option<Self> {
+    pub(crate) fn from_keyword(word: &str) -> Option<Self> {
         Self::KEYWORDS.iter().find(|(k, _)| *k == word).map(|&(_, kind)| kind)
     }
 }

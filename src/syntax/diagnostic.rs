@@ -195,13 +195,13 @@ impl Diagnostic {
 
 /// "did you mean `x`?" for the candidate closest to `name`, if one is close
 /// enough to be a plausible typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     suggest(name, candidates).map(|best| format!("did you mean `{best}`?"))
 }
 
 /// The candidate closest to `name` (Jaro-Winkler similarity at least 0.8,
 /// ties broken by the first candidate given), if any.
-pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
         if candidate == name {

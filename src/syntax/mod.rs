@@ -15,9 +15,11 @@ mod recover;
 mod span;
 mod template;
 
-pub use diagnostic::{Code, Diagnostic, Label, Severity, did_you_mean, suggest};
+pub use diagnostic::{Code, Diagnostic, Label, Severity};
+pub(crate) use diagnostic::{did_you_mean, suggest};
 pub use format::format;
 pub use line_index::LineIndex;
 pub use parser::{Parsed, decode, parse};
-pub use span::{Span, floor_char_boundary};
-pub use template::is_ident;
+pub use span::Span;
+pub(crate) use span::floor_char_boundary;
+pub(crate) use template::is_ident;

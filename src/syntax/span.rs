@@ -60,7 +60,7 @@ impl Span {
 
 /// The largest char boundary at or below `offset`, clamped to the source.
 #[must_use]
-pub fn floor_char_boundary(source: &str, offset: usize) -> usize {
+pub(crate) fn floor_char_boundary(source: &str, offset: usize) -> usize {
     let mut offset = offset.min(source.len());
     while !source.is_char_boundary(offset) {
         offset -= 1;

@@ -158,7 +158,7 @@ fn parse_reference(text: &str, span: Span) -> Option<VarRef<'_>> {
 /// Whether `text` is an identifier: a letter or `_`, then letters, digits,
 /// `_` or `-`.
 #[must_use]
-pub fn is_ident(text: &str) -> bool {
+pub(crate) fn is_ident(text: &str) -> bool {
     let mut chars = text.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
