@@ -1,6 +1,6 @@
 //! Durations: one syntax for the language (`timeout`, `backoff`) and every
 //! flag (`--wait`): one or more `<digits><unit>` groups, units `ms`, `s`,
-//! `m`, `h` (`1m30s`). [`format`] writes a duration back in that syntax.
+//! `m`, `h` (`1m30s`). [`format()`] writes a duration back in that syntax.
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! pass, and records what each name resolved to ([`Resolution`], which the
 //! language server answers definition and references from). Dependency
 //! cycles between phase instances are found by [`crate::graph`], which sees
-//! the instances, with the same finder ([`cycle`]). [`Scope`] expands
+//! the instances, with the same finder (`cycle`). `Scope` expands
 //! variables and evaluates conditions once an env is chosen.
 
 mod broken;

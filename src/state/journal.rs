@@ -72,7 +72,7 @@ impl<'s> Journal<'s> {
     }
 
     /// Applies events that happened together and writes them, without
-    /// waiting for them to be durable (see [`Journal::syncer`]). Nothing is
+    /// waiting for them to be durable (see `Journal::syncer`). Nothing is
     /// written if any of them is illegal.
     ///
     /// # Errors
@@ -173,7 +173,7 @@ impl Syncer for LogSyncer {
 }
 
 /// Events are written at once and made durable by the executor through
-/// [`Journal::syncer`]; `finish` and `interrupt` sync what is left.
+/// `Journal::syncer`; `finish` and `interrupt` sync what is left.
 impl Recorder for Journal<'_> {
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
         self.write_events(events)
