@@ -1,5 +1,5 @@
 //! Command-line behaviour: finding the file, flags, exit codes, and what a
-//! plan says about the language's semantics (PRODUCT.md §2–§4).
+//! plan says about the language's semantics.
 
 use crate::support::{Test, plan_ids, plan_phase};
 

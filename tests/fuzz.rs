@@ -1,4 +1,4 @@
-//! No input makes the front end panic (PRODUCT.md §5), and every
+//! No input makes the front end panic (spec/architecture.md, Tests), and every
 //! diagnostic points inside its source, on char boundaries.
 //!
 //! Arbitrary bytes, arbitrary strings, token soup and mutated valid files
