@@ -4,8 +4,8 @@
 //! others.
 
 use crate::check::Kind;
-use crate::syntax::Span;
 use crate::syntax::ast::{Assignment, Ast, ClauseKind};
+use crate::syntax::{Span, skip_trivia};
 
 /// A declaration for the outline, with its children (env values, service
 /// attributes).
@@ -137,21 +137,6 @@ fn keyword_start(text: &str, name_start: usize) -> usize {
             .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             .len();
     if word == 0 { name_start } else { before.len() - word }
-}
-
-/// The offset of the next token at or after `from`, past whitespace and
-/// comments.
-fn skip_trivia(text: &str, from: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut i = from;
-    while i < bytes.len() {
-        match bytes[i] {
-            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'#' => i = text[i..].find('\n').map_or(bytes.len(), |n| i + n),
-            _ => break,
-        }
-    }
-    i
 }
 
 #[cfg(test)]

@@ -233,16 +233,7 @@ impl<'s> Printer<'s> {
 
     /// The offset of the next token after whitespace and comments.
     fn skip_trivia(&self, from: usize) -> usize {
-        let bytes = self.src.as_bytes();
-        let mut i = from;
-        while i < bytes.len() {
-            match bytes[i] {
-                b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-                b'#' => i = self.src[i..].find('\n').map_or(bytes.len(), |n| i + n),
-                _ => break,
-            }
-        }
-        i
+        super::span::skip_trivia(self.src, from)
     }
 
     /// Prints the punctuation `what` (silent in the grammar) found next.

@@ -21,5 +21,5 @@ pub use format::format;
 pub use line_index::LineIndex;
 pub use parser::{Parsed, decode, parse};
 pub use span::Span;
-pub(crate) use span::floor_char_boundary;
+pub(crate) use span::{floor_char_boundary, skip_trivia};
 pub(crate) use template::is_ident;

@@ -14,21 +14,13 @@
 //! declaration's keyword, and that line is where parsing resumes.
 
 use super::ast::{Broken, DeclKind, Ident};
+use super::span::skip_trivia;
 use super::{Span, suggest};
 
-/// The first byte at or after `base` that is neither whitespace nor inside a
-/// comment: where the declaration that failed to parse begins.
+/// Where the declaration that failed to parse begins: the first byte at or
+/// after `base` that is neither whitespace nor inside a comment.
 pub(super) fn declaration_start(source: &str, base: usize) -> usize {
-    let bytes = source.as_bytes();
-    let mut at = base;
-    while at < bytes.len() {
-        match bytes[at] {
-            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
-            b'#' => at = source[at..].find('\n').map_or(bytes.len(), |i| at + i),
-            _ => break,
-        }
-    }
-    at
+    skip_trivia(source, base)
 }
 
 /// Where parsing resumes after a declaration that begins at `start` and

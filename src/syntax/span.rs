@@ -67,3 +67,19 @@ pub(crate) fn floor_char_boundary(source: &str, offset: usize) -> usize {
     }
     offset
 }
+
+/// The offset of the first byte at or after `from` that is neither
+/// whitespace nor inside a `#` comment: where the next token begins (or the
+/// end of `text`).
+pub(crate) fn skip_trivia(text: &str, from: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    while at < bytes.len() {
+        match bytes[at] {
+            b' ' | b'\t' | b'\r' | b'\n' => at += 1,
+            b'#' => at = text[at..].find('\n').map_or(bytes.len(), |n| at + n),
+            _ => break,
+        }
+    }
+    at
+}
