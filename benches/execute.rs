@@ -147,6 +147,15 @@ impl Row {
     }
 }
 
+/// The commands the bench runs, found once.
+struct Tools {
+    stagecraft: PathBuf,
+    ninja: PathBuf,
+    make: PathBuf,
+    strace: Option<PathBuf>,
+    perf: Option<PathBuf>,
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("__measure") {
@@ -159,16 +168,19 @@ fn main() {
         .and_then(Path::parent)
         .expect("target/<profile>/stagecraft")
         .to_path_buf();
-    let ninja = which("ninja").expect("ninja is needed (apt install ninja-build)");
-    let make = which("make").expect("GNU make is needed");
-    let strace = which("strace");
-    let perf = which("perf");
+    let tools = Tools {
+        stagecraft,
+        ninja: which("ninja").expect("ninja is needed (apt install ninja-build)"),
+        make: which("make").expect("GNU make is needed"),
+        strace: which("strace"),
+        perf: which("perf"),
+    };
     println!(
         "stagecraft execute bench: {} run(s) after 1 warm-up, sizes {:?}, commands round-robin, sync(2) before each\nbinary {}\n{}",
         options.runs,
         options.sizes,
-        stagecraft.display(),
-        if strace.is_none() {
+        tools.stagecraft.display(),
+        if tools.strace.is_none() {
             "strace: not installed, sync counts come from the release log only"
         } else {
             ""
@@ -180,80 +192,117 @@ fn main() {
     let old = target_dir.join("bench-execute.old");
     let _ = fs::remove_dir_all(&old);
     let _ = fs::rename(&root, &old);
-    let mut rows = Vec::new();
-    for (position, &size) in options.sizes.iter().enumerate() {
-        let dir = root.join(format!("n{size}"));
-        fs::create_dir_all(&dir).expect("create bench dir");
-        // The front-end bench's seed: the same graph as its `n<N>`.
-        let generated = generate(size, 0x5eed_0000 + size as u64, Style::True);
-        assert_eq!(generated.tasks.len(), size);
-        fs::write(dir.join("gen.stagecraft"), &generated.source).expect("write pipeline");
-        fs::write(dir.join("build.ninja"), ninja_file(&generated.tasks)).expect("write build.ninja");
-        fs::write(dir.join("Makefile"), make_file(&generated.tasks)).expect("write Makefile");
-
-        let edges = verify(&stagecraft, &dir, &generated.tasks);
-        check_commands(&stagecraft, &dir, size);
-        let ninja_tasks = count_output(&dir, &ninja, &["-j1"], |l| l.starts_with('['));
-        assert_eq!(ninja_tasks, size, "ninja -j1 ran {ninja_tasks} edges, not {size}");
-        let _ = fs::remove_file(dir.join(".ninja_log"));
-        let make_tasks = count_output(&dir, &make, &["-j1", "-f", "Makefile"], |l| l == "true");
-        assert_eq!(make_tasks, size, "make -j1 ran {make_tasks} recipes, not {size}");
-        let traced = strace.as_deref().filter(|_| position == 0);
-        let checks = [1, 2].map(|jobs| {
-            let mut check = check_run(&stagecraft, &dir, size, jobs, traced);
-            check.perf_syncs = perf
-                .as_deref()
-                .and_then(|perf| perf_syncs(perf, &stagecraft, &dir, jobs));
-            check
-        });
-        println!(
-            "\n{size} tasks: {edges} edges ({:.2}/task); ninja and make each run {size} commands; a stagecraft run completes {size} instances",
-            approx(edges as u64) / approx(size as u64),
-        );
-
-        let run_args = |jobs: &'static str, state: &'static str| {
-            let mut args = deploy_args(jobs).to_vec();
-            args.push(state);
-            args
-        };
-        let measured = [
-            Measured::new(COMMANDS[0], &stagecraft, run_args("1", "state-j1-{run}")),
-            Measured::new(COMMANDS[1], &ninja, vec!["-j1"]).scratch(".ninja_log"),
-            Measured::new(COMMANDS[2], &make, vec!["-j1", "-f", "Makefile"]),
-            Measured::new(COMMANDS[3], &stagecraft, run_args("2", "state-j2-{run}")),
-            Measured::new(COMMANDS[4], &ninja, vec!["-j2"]).scratch(".ninja_log"),
-            Measured::new(COMMANDS[5], &make, vec!["-j2", "-f", "Makefile"]),
-        ];
-        let runs = measure_runs(&dir, &measured, options.runs, true);
-        let row = Row {
-            tasks: size,
-            edges,
-            runs,
-            checks,
-        };
-        for name in COMMANDS {
-            let s = row.summary(name);
-            println!(
-                "  {name:<15} {:>9.1} ms (min {:>9.1}, cpu {:>9.1})  {:>6.1} µs/task",
-                s.wall_ms,
-                s.min_ms,
-                s.cpu_ms,
-                row.per_task_us(name)
-            );
-        }
-        rows.push(row);
-    }
+    let rows: Vec<Row> = options
+        .sizes
+        .iter()
+        .enumerate()
+        .map(|(position, &size)| {
+            bench_size(
+                &tools,
+                &root.join(format!("n{size}")),
+                size,
+                position == 0,
+                options.runs,
+            )
+        })
+        .collect();
 
     let transitions = transitions(&target_dir, options.transitions);
     let report = render(&rows, &transitions);
     println!("\n{report}");
-    let json = results_json(&rows, &transitions, &options, &stagecraft);
+    let json = results_json(&rows, &transitions, &options, &tools.stagecraft);
     let path = target_dir.join("bench-execute.json");
     fs::write(&path, serde_json::to_string_pretty(&json).expect("json") + "\n").expect("write results");
     println!("written to {}", path.display());
     let _ = fs::remove_dir_all(&old);
+    clean_up(&root, &options.sizes);
+}
+
+/// One size: writes the pipeline, `build.ninja` and `Makefile` into `dir`,
+/// checks them untimed (under strace too if `traced`), then times every
+/// command `runs` times and prints the results.
+fn bench_size(tools: &Tools, dir: &Path, size: usize, traced: bool, runs: usize) -> Row {
+    let Tools {
+        stagecraft,
+        ninja,
+        make,
+        strace,
+        perf,
+    } = tools;
+    fs::create_dir_all(dir).expect("create bench dir");
+    // The front-end bench's seed: the same graph as its `n<N>`.
+    let generated = generate(size, 0x5eed_0000 + size as u64, Style::True);
+    assert_eq!(generated.tasks.len(), size);
+    fs::write(dir.join("gen.stagecraft"), &generated.source).expect("write pipeline");
+    fs::write(dir.join("build.ninja"), ninja_file(&generated.tasks)).expect("write build.ninja");
+    fs::write(dir.join("Makefile"), make_file(&generated.tasks)).expect("write Makefile");
+
+    let edges = verify(stagecraft, dir, &generated.tasks);
+    check_commands(stagecraft, dir, size);
+    let ninja_tasks = count_output(dir, ninja, &["-j1"], |l| l.starts_with('['));
+    assert_eq!(ninja_tasks, size, "ninja -j1 ran {ninja_tasks} edges, not {size}");
+    let _ = fs::remove_file(dir.join(".ninja_log"));
+    let make_tasks = count_output(dir, make, &["-j1", "-f", "Makefile"], |l| l == "true");
+    assert_eq!(make_tasks, size, "make -j1 ran {make_tasks} recipes, not {size}");
+    let traced = strace.as_deref().filter(|_| traced);
+    let checks = [1, 2].map(|jobs| {
+        let mut check = check_run(stagecraft, dir, size, jobs, traced);
+        check.perf_syncs = perf.as_deref().and_then(|perf| perf_syncs(perf, stagecraft, dir, jobs));
+        check
+    });
+    println!(
+        "\n{size} tasks: {edges} edges ({:.2}/task); ninja and make each run {size} commands; a stagecraft run completes {size} instances",
+        approx(edges as u64) / approx(size as u64),
+    );
+
+    let row = Row {
+        tasks: size,
+        edges,
+        runs: time_commands(tools, dir, runs),
+        checks,
+    };
+    for name in COMMANDS {
+        let s = row.summary(name);
+        println!(
+            "  {name:<15} {:>9.1} ms (min {:>9.1}, cpu {:>9.1})  {:>6.1} µs/task",
+            s.wall_ms,
+            s.min_ms,
+            s.cpu_ms,
+            row.per_task_us(name)
+        );
+    }
+    row
+}
+
+/// Times the `COMMANDS` in `dir`, round-robin, `runs` times each.
+fn time_commands(tools: &Tools, dir: &Path, runs: usize) -> Vec<Vec<Run>> {
+    let run_args = |jobs: &'static str, state: &'static str| {
+        let mut args = deploy_args(jobs).to_vec();
+        args.push(state);
+        args
+    };
+    let Tools {
+        stagecraft,
+        ninja,
+        make,
+        ..
+    } = tools;
+    let measured = [
+        Measured::new(COMMANDS[0], stagecraft, run_args("1", "state-j1-{run}")),
+        Measured::new(COMMANDS[1], ninja, vec!["-j1"]).scratch(".ninja_log"),
+        Measured::new(COMMANDS[2], make, vec!["-j1", "-f", "Makefile"]),
+        Measured::new(COMMANDS[3], stagecraft, run_args("2", "state-j2-{run}")),
+        Measured::new(COMMANDS[4], ninja, vec!["-j2"]).scratch(".ninja_log"),
+        Measured::new(COMMANDS[5], make, vec!["-j2", "-f", "Makefile"]),
+    ];
+    measure_runs(dir, &measured, runs, true)
+}
+
+/// Removes what the runs left: the transition bench's directory and every
+/// size's state and check directories; the generated files stay.
+fn clean_up(root: &Path, sizes: &[usize]) {
     let _ = fs::remove_dir_all(root.join("transition"));
-    for size in &options.sizes {
+    for size in sizes {
         let dir = root.join(format!("n{size}"));
         for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name();
@@ -497,8 +546,17 @@ fn transitions(target_dir: &Path, (rounds, per_round): (usize, usize)) -> Vec<Tr
 
 // ---- report ----------------------------------------------------------------------------
 
+/// The report: the timing table, the durability table and the transitions.
 fn render(rows: &[Row], transitions: &[Transition]) -> String {
     let mut out = String::new();
+    render_times(&mut out, rows);
+    render_durability(&mut out, rows);
+    render_transitions(&mut out, transitions);
+    out
+}
+
+/// Median wall time per size, tool and `-j`, and stagecraft's ratios.
+fn render_times(out: &mut String, rows: &[Row]) {
     let _ = writeln!(
         out,
         "Executing N tasks of `true`: median wall ms (µs per task); ratio = stagecraft / other, below 1 is faster"
@@ -529,6 +587,10 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
             );
         }
     }
+}
+
+/// What the checked runs wrote and how often they synced.
+fn render_durability(out: &mut String, rows: &[Row]) {
     let _ = writeln!(
         out,
         "\nDurability of a stagecraft run (one checked run per size and -j, outside the timing)"
@@ -576,6 +638,10 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
         out,
         "(fdatasync, fsync, syncs/task: `strace -f -c -w` at the smallest size, which slows every command and so\n makes the executor claim less far ahead; µs/fdatasync is its wall time under strace. syncs/task (perf):\n fdatasync calls counted by `perf stat` on a tracepoint, which barely slows the run)"
     );
+}
+
+/// The cost of one durable transition by number of past releases.
+fn render_transitions(out: &mut String, transitions: &[Transition]) {
     let _ = writeln!(
         out,
         "\nOne durable transition (Journal::append of one event: write + fdatasync), interleaved rounds"
@@ -599,7 +665,6 @@ fn render(rows: &[Row], transitions: &[Transition]) -> String {
             large.median_us / small.median_us
         );
     }
-    out
 }
 
 fn summary_json(runs: &[Run], tasks: usize) -> Value {

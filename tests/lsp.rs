@@ -196,12 +196,23 @@ fn broken() -> String {
     FIXED.replace("{{service.path}}\"\n", "{{service.path}}\" ,\n")
 }
 
+/// One server through a whole session: edits and their diagnostics, the
+/// navigation requests on the fixed file, then bad input it must survive.
 #[test]
 fn a_session() {
     let mut client = Client::start();
     let capabilities = client.initialize();
     insta::assert_json_snapshot!("initialize", capabilities);
+    edits_and_their_diagnostics(&mut client);
+    navigation_on_the_fixed_file(&mut client);
+    bad_input_is_answered(&mut client);
+    assert_eq!(client.shutdown(), 0);
+}
 
+/// Opens `URI` broken, fixes it incrementally, breaks it semantically and
+/// fixes it again with full changes, checking the diagnostics each time;
+/// leaves `FIXED` open.
+fn edits_and_their_diagnostics(client: &mut Client) {
     // A broken file: one syntax error, positioned in UTF-16 units.
     let broken = broken();
     client.notify(
@@ -248,7 +259,11 @@ fn a_session() {
         json!({"textDocument": {"uri": URI, "version": 4}, "contentChanges": [{"text": FIXED}]}),
     );
     assert_eq!(client.diagnostics(URI)["diagnostics"], json!([]));
+}
 
+/// Definition, references, hover, completion, outline and formatting on
+/// `FIXED`, snapshotted.
+fn navigation_on_the_fixed_file(client: &mut Client) {
     // Definition: a phase in `after`, a variable defined globally and in an
     // env, a service in `P[svc]`, an env after `extends`, a phase in a
     // workflow.
@@ -296,7 +311,11 @@ fn a_session() {
             json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}})
         )
     );
+}
 
+/// A document that does not parse, positions outside the text, bad
+/// parameters, unknown methods and documents: answered, never fatal.
+fn bad_input_is_answered(client: &mut Client) {
     // A file that does not parse: empty answers, and the server lives on.
     client.notify(
         "textDocument/didOpen",
@@ -340,8 +359,6 @@ fn a_session() {
             .request("textDocument/documentSymbol", json!({"textDocument": {"uri": URI}}))
             .is_array()
     );
-
-    assert_eq!(client.shutdown(), 0);
 }
 
 /// A broken declaration (the stray `,` in `build`) hides nothing else: the
