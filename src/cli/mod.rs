@@ -395,7 +395,7 @@ fn plan(args: &PlanArgs) -> Outcome {
     let plan = engine::plan(&pipeline, &graph, &request).map_err(|e| plan_failure(&source, e))?;
     match args.format {
         PlanFormat::Text => write_with(|out| render::plan_text(&plan, out)),
-        PlanFormat::Json => print_json(&plan),
+        PlanFormat::Json => write_with(|out| plan.write_json(out)),
         PlanFormat::Ron => write_stdout(&render::plan_ron(&plan).map_err(internal)?),
     }
 }
