@@ -11,17 +11,16 @@
 //!
 //! For each size:
 //!
-//! 1. The front-end bench's generator (`benches/common`, same seed, so the
-//!    same graph: about two `after` edges per instance) writes the pipeline
-//!    with every instance's command `true` (no `when`, `timeout` or
-//!    `retry`), and the same graph as `build.ninja` (`rule r: command =
-//!    true`, outputs `out/…` that are never created, so ninja runs every
-//!    edge every time) and a `Makefile` (targets never created, so every
-//!    recipe runs), under `target/bench-execute/n<N>/` (a real disk, as
-//!    state lives beside the pipeline; `/tmp` may be memory).
+//! 1. The layered graph of the front-end bench (`benches/common/layered.rs`:
+//!    layers of width `max(4, isqrt(N))`, about two `after` edges a task),
+//!    every task `true`, written as the pipeline, a `build.ninja` (outputs
+//!    that are never created, so ninja runs every edge every time) and a
+//!    `Makefile` (phony targets, so every recipe runs), under
+//!    `target/bench-execute/n<N>/` (a real disk, as state lives beside the
+//!    pipeline; `/tmp` may be memory).
 //! 2. Checks, untimed: `stagecraft plan` has the model's instances and
 //!    edges, every one enabled with command `true`; `ninja -j1` prints N
-//!    `[k/N]` lines and `make -j1` echoes `true` N times; a real
+//!    `[k/N]` lines and `make -j1 --trace` echoes `true;` N times; a real
 //!    `stagecraft deploy` completes N instances, counted in its release log.
 //!    At every size, one more run under `perf stat` (if installed and
 //!    allowed) counts its `fdatasync` calls on a tracepoint, which barely
@@ -59,8 +58,8 @@ use std::time::{Duration, Instant};
 
 use common::history::{chain_plan, write_history};
 use common::{
-    Measured, PLAN_JSON, Run, Style, Summary, approx, count_output, generate, make_file, measure_helper, measure_runs,
-    ninja_file, round, summarize, verify, which,
+    Measured, PLAN_JSON, Run, Summary, approx, count_output, layered, measure_helper, measure_runs, round, summarize,
+    verify, which,
 };
 use serde_json::{Value, json};
 use stagecraft::engine::Event;
@@ -230,19 +229,19 @@ fn bench_size(tools: &Tools, dir: &Path, size: usize, traced: bool, runs: usize)
         perf,
     } = tools;
     fs::create_dir_all(dir).expect("create bench dir");
-    // The front-end bench's seed: the same graph as its `n<N>`.
-    let generated = generate(size, 0x5eed_0000 + size as u64, Style::True);
-    assert_eq!(generated.tasks.len(), size);
-    fs::write(dir.join("gen.stagecraft"), &generated.source).expect("write pipeline");
-    fs::write(dir.join("build.ninja"), ninja_file(&generated.tasks)).expect("write build.ninja");
-    fs::write(dir.join("Makefile"), make_file(&generated.tasks)).expect("write Makefile");
+    // The front-end bench's layered graph, the same one ninja and make run.
+    let deps = layered::dependencies(size);
+    fs::write(dir.join("gen.stagecraft"), layered::pipeline(&deps)).expect("write pipeline");
+    fs::write(dir.join("build.ninja"), layered::ninja(&deps)).expect("write build.ninja");
+    fs::write(dir.join("Makefile"), layered::makefile(&deps)).expect("write Makefile");
 
-    let edges = verify(stagecraft, dir, &generated.tasks);
+    let edges = verify(stagecraft, dir, &layered::tasks(&deps));
     check_commands(stagecraft, dir, size);
     let ninja_tasks = count_output(dir, ninja, &["-j1"], |l| l.starts_with('['));
     assert_eq!(ninja_tasks, size, "ninja -j1 ran {ninja_tasks} edges, not {size}");
     let _ = fs::remove_file(dir.join(".ninja_log"));
-    let make_tasks = count_output(dir, make, &["-j1", "-f", "Makefile"], |l| l == "true");
+    // The recipes are silent (`@true;`): `--trace` echoes each one it runs.
+    let make_tasks = count_output(dir, make, &["-j1", "--trace", "-f", "Makefile"], |l| l == "true;");
     assert_eq!(make_tasks, size, "make -j1 ran {make_tasks} recipes, not {size}");
     let traced = strace.as_deref().filter(|_| traced);
     let checks = [1, 2].map(|jobs| {
@@ -322,7 +321,7 @@ fn deploy_args(jobs: &str) -> [&str; 10] {
         "-f",
         "gen.stagecraft",
         "--env",
-        "prod",
+        "bench",
         "--version",
         "bench",
         "--jobs",
