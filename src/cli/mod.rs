@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
@@ -20,7 +21,6 @@ use indexmap::IndexMap;
 use crate::check::Pipeline;
 use crate::engine::{self, PlanError, PlanRequest};
 use crate::graph::{self, Compilation, PhaseGraph};
-use crate::syntax::LineIndex;
 use report::{JsonReport, SourceFile};
 
 /// The name of the pipeline file looked up when `-f` is not given.
@@ -278,7 +278,7 @@ fn read(path: &Path) -> Result<SourceFile, Failure> {
     let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok(SourceFile {
         name: path.display().to_string(),
-        lines: LineIndex::new(&text),
+        lines: OnceLock::new(),
         text,
         not_text,
     })

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan,
@@ -20,10 +21,20 @@ pub(super) struct SourceFile {
     pub name: String,
     /// The whole text (bytes that are not UTF-8 replaced, for display).
     pub text: String,
-    /// Where the lines of `text` start.
-    pub lines: LineIndex,
+    /// Where the lines of `text` start, built the first time a diagnostic
+    /// is rendered (a file with none never needs it).
+    pub lines: OnceLock<LineIndex>,
     /// Why the file is not text, if it is not.
     pub not_text: Option<Diagnostic>,
+}
+
+impl SourceFile {
+    /// The 1-based line and column of byte `offset`.
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        self.lines
+            .get_or_init(|| LineIndex::new(&self.text))
+            .line_column(&self.text, offset)
+    }
 }
 
 /// A file's text as miette reads it. miette counts lines itself: it takes a
@@ -65,7 +76,7 @@ impl SourceCode for Source<'_> {
         after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
         let contents = self.shown.as_ref().read_span(span, before, after)?;
-        let (line, column) = self.file.lines.line_column(&self.file.text, contents.span().offset());
+        let (line, column) = self.file.line_column(contents.span().offset());
         Ok(Box::new(MietteSpanContents::new_named(
             self.file.name.clone(),
             contents.data(),
@@ -212,7 +223,7 @@ impl<'a> JsonReport<'a> {
                 .iter()
                 .map(|label| {
                     let offset = floor_char_boundary(&file.text, label.span.start());
-                    let (line, column) = file.lines.line_column(&file.text, offset);
+                    let (line, column) = file.line_column(offset);
                     JsonLabel {
                         message: &label.message,
                         offset,
