@@ -8,5 +8,6 @@ mod fuzz;
 mod lsp;
 mod plans;
 mod release;
+mod shell;
 mod state;
 mod support;

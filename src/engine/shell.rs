@@ -4,7 +4,8 @@
 //!
 //! # How [`ShellRunner`] runs a command
 //!
-//! * The command runs as `/bin/sh -c COMMAND`, started with
+//! * The command runs as `/bin/sh -e -c COMMAND` (`-e -o pipefail` when
+//!   that shell has `pipefail`, see **Errexit**), started with
 //!   `posix_spawn` (as ninja does; see `spawn.rs`) in its own process group
 //!   (so the group id is the child's pid), with stdin from `/dev/null`,
 //!   `SIGPIPE` back to its default and the inherited environment as it was
@@ -22,6 +23,14 @@
 //!   the direct spawn fails (program not found, not executable), the
 //!   command is run through `sh -c` after all, so the error message and the
 //!   exit code (127, 126) are exactly the shell's.
+//! * **Errexit.** The shell runs with `-e`, so a script (one line or many)
+//!   stops at its first failing command, with that command's exit code, as
+//!   GitHub Actions, GitLab CI and `just` do. When `/bin/sh` accepts
+//!   `-o pipefail` (bash, busybox, the BSD shells, recent dash; not dash
+//!   0.5.12, Debian 12's), it runs with that too, so a pipeline fails when any of its
+//!   commands does. Whether it does is asked once per runner, the first
+//!   time a command goes through the shell: `sh -o pipefail -c :` must exit
+//!   0 (one extra process per run, none per command).
 //! * **Output.** stdout and stderr are the write ends of *one* pipe, so
 //!   their lines reach the callback in the order the command wrote them.
 //!   The runner reads until every process holding the pipe has closed it
@@ -53,7 +62,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::io::ioctl_fionbio;
@@ -78,6 +87,9 @@ pub struct ShellRunner {
     programs: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
     /// The environment commands inherit, read when the runner is made.
     spawner: Arc<Spawner>,
+    /// Whether `shell` accepts `-o pipefail`, asked the first time a
+    /// command goes through it.
+    pipefail: Arc<OnceLock<bool>>,
 }
 
 impl Default for ShellRunner {
@@ -88,6 +100,7 @@ impl Default for ShellRunner {
             direct: true,
             programs: Arc::default(),
             spawner: Arc::new(Spawner::new(&VARIABLES)),
+            pipefail: Arc::default(),
         }
     }
 }
@@ -134,7 +147,7 @@ impl ShellRunner {
                 self.resolve(program).ok_or(io::ErrorKind::NotFound)?,
                 args.iter().map(OsStr::new).collect(),
             ),
-            _ => (self.shell.clone(), vec![OsStr::new("-c"), OsStr::new(job.command)]),
+            _ => (self.shell.clone(), self.shell_args(job.command)),
         };
         let (reader, writer) = io::pipe()?;
         ioctl_fionbio(&reader, true)?;
@@ -143,6 +156,33 @@ impl ShellRunner {
         // closed their copies.
         let process = self.spawner.spawn(&program, &args, job.dir, &job.variables(), writer)?;
         Ok((process, reader))
+    }
+
+    /// The shell's arguments for `command`: `-e [-o pipefail] -c COMMAND`.
+    fn shell_args<'c>(&self, command: &'c str) -> Vec<&'c OsStr> {
+        let options: &[&'static str] = if self.pipefail() {
+            &["-e", "-o", "pipefail", "-c"]
+        } else {
+            &["-e", "-c"]
+        };
+        let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
+        args.push(OsStr::new(command));
+        args
+    }
+
+    /// Whether the shell runs commands with `pipefail`: it does when it
+    /// accepts `-o pipefail` (asked once, the first time).
+    #[must_use]
+    pub fn pipefail(&self) -> bool {
+        *self.pipefail.get_or_init(|| {
+            process::Command::new(&self.shell)
+                .args(["-o", "pipefail", "-c", ":"])
+                .stdin(process::Stdio::null())
+                .stdout(process::Stdio::null())
+                .stderr(process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
     }
 
     /// `program` as a path: itself if it has a `/`, else the first

@@ -1,0 +1,192 @@
+//! How commands run, through the binary: errexit (a script stops at its
+//! first failing line), `pipefail` where `/bin/sh` has it, and the
+//! environment a phase sees.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use tempfile::TempDir;
+
+use crate::support::BIN;
+
+/// Runs the binary in `dir` with `args`, with `STAGECRAFT_STATE_DIR` as
+/// given (removed when `None`); returns the exit code, stdout and stderr.
+fn stagecraft(dir: &Path, args: &[&str], state_dir: Option<&Path>) -> (i32, String, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_NOW")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .stdin(Stdio::null());
+    if let Some(state_dir) = state_dir {
+        command.env("STAGECRAFT_STATE_DIR", state_dir);
+    }
+    let output = command.output().expect("run stagecraft");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A temp directory holding `pipeline.stagecraft` with `source`.
+fn project(source: &str) -> TempDir {
+    let dir = TempDir::new().expect("temp dir");
+    fs::write(dir.path().join("pipeline.stagecraft"), source).expect("write pipeline");
+    dir
+}
+
+/// Whether `/bin/sh` accepts `-o pipefail`, asked as the runner asks.
+fn sh_has_pipefail() -> bool {
+    Command::new("/bin/sh")
+        .args(["-o", "pipefail", "-c", ":"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[test]
+fn a_multi_line_script_stops_at_its_first_failing_line() {
+    let dir = project(
+        r#"pipeline p
+env dev {}
+phase deploy {
+  run """
+    echo checking
+    test "{{version}}" != bad
+    touch deployed
+  """
+}
+workflow deploy { deploy }
+"#,
+    );
+    let (status, stdout, stderr) = stagecraft(dir.path(), &["deploy", "--env", "dev", "--version", "bad"], None);
+    assert_eq!(status, 3, "{stdout}{stderr}");
+    assert!(stdout.contains("deploy | checking"), "{stdout}");
+    assert!(stderr.contains("deploy failed (exit code 1)"), "{stderr}");
+    assert!(
+        !dir.path().join("deployed").exists(),
+        "the line after the failing one ran"
+    );
+    // A good version runs every line.
+    let (status, _, stderr) = stagecraft(dir.path(), &["deploy", "--env", "dev", "--version", "good"], None);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(dir.path().join("deployed").exists());
+}
+
+#[test]
+fn a_single_line_list_stops_at_its_first_failing_command() {
+    let dir = project(
+        r#"pipeline p
+env dev {}
+phase deploy { run "echo one; exit 4; touch deployed" }
+phase stop { run "false; touch stopped" }
+workflow deploy { deploy }
+workflow stop { stop }
+"#,
+    );
+    let (status, _, stderr) = stagecraft(dir.path(), &["deploy", "--env", "dev", "--version", "v"], None);
+    assert_eq!(status, 3);
+    assert!(stderr.contains("deploy failed (exit code 4)"), "{stderr}");
+    let (status, _, stderr) = stagecraft(dir.path(), &["run", "stop", "--env", "dev", "--version", "v"], None);
+    assert_eq!(status, 3);
+    assert!(stderr.contains("stop failed (exit code 1)"), "{stderr}");
+    assert!(!dir.path().join("deployed").exists());
+    assert!(!dir.path().join("stopped").exists());
+}
+
+#[test]
+fn a_failing_command_in_a_condition_or_an_or_list_does_not_stop_the_script() {
+    // errexit as POSIX defines it: `if`, `||` and `!` take failures.
+    let dir = project(
+        r#"pipeline p
+env dev {}
+phase deploy {
+  run """
+    if false; then echo never; fi
+    false || echo recovered
+    ! true
+    touch deployed
+  """
+}
+workflow deploy { deploy }
+"#,
+    );
+    let (status, stdout, stderr) = stagecraft(dir.path(), &["deploy", "--env", "dev", "--version", "v"], None);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("deploy | recovered"), "{stdout}");
+    assert!(dir.path().join("deployed").exists());
+}
+
+#[test]
+fn a_pipeline_fails_with_its_last_command_or_any_under_pipefail() {
+    let dir = project(
+        r#"pipeline p
+env dev {}
+phase deploy {
+  run """
+    false | true
+    touch after
+  """
+}
+workflow deploy { deploy }
+"#,
+    );
+    let (status, stdout, stderr) = stagecraft(dir.path(), &["deploy", "--env", "dev", "--version", "v"], None);
+    if sh_has_pipefail() {
+        assert_eq!(status, 3, "{stdout}{stderr}");
+        assert!(stderr.contains("deploy failed (exit code 1)"), "{stderr}");
+        assert!(!dir.path().join("after").exists());
+    } else {
+        assert_eq!(status, 0, "{stdout}{stderr}");
+        assert!(dir.path().join("after").exists());
+    }
+}
+
+#[test]
+fn the_runner_asks_the_shell_whether_it_has_pipefail() {
+    assert_eq!(stagecraft::engine::ShellRunner::default().pipefail(), sh_has_pipefail());
+}
+
+#[test]
+fn a_shell_with_pipefail_fails_a_pipeline_whose_first_command_fails() {
+    use stagecraft::engine::{Cancel, Job, Outcome, Runner, ShellRunner};
+    let bash = Path::new("/bin/bash");
+    if !bash.exists() {
+        return;
+    }
+    let mut runner = ShellRunner::default();
+    runner.shell = bash.to_path_buf();
+    assert!(runner.pipefail());
+    let dir = TempDir::new().expect("temp dir");
+    let cancel = Cancel::new();
+    let job = |command| Job {
+        instance: 0,
+        id: "deploy",
+        attempt: 1,
+        command,
+        dir: dir.path(),
+        env: "dev",
+        version: "v",
+        release: "rel-1",
+        phase: "deploy",
+        service: None,
+        timeout: None,
+        cancel: &cancel,
+    };
+    let mut lines = Vec::new();
+    let mut output = |line: &str| lines.push(line.to_owned());
+    assert_eq!(
+        runner.run(&job("false | true; echo after"), &mut output),
+        Outcome::Exited(1)
+    );
+    assert_eq!(runner.run(&job("true | false | true"), &mut output), Outcome::Exited(1));
+    assert_eq!(
+        runner.run(&job("false | true || echo caught"), &mut output),
+        Outcome::Exited(0)
+    );
+    assert_eq!(lines, ["caught"]);
+}
