@@ -751,10 +751,13 @@ fn jobs_see_the_variables_and_the_directory() {
             "STAGECRAFT_VERSION=1.2",
             "STAGECRAFT_RELEASE=rel-1",
             "STAGECRAFT_PHASE=build",
-            "STAGECRAFT_SERVICE=api"
+            "STAGECRAFT_SERVICE=api",
+            "STAGECRAFT_WORKFLOW=deploy",
+            "STAGECRAFT_PIPELINE=t",
+            "STAGECRAFT_ATTEMPT=1"
         ]
     );
-    assert_eq!(vars("ship")[3..], ["STAGECRAFT_PHASE=ship", "STAGECRAFT_SERVICE="]);
+    assert_eq!(vars("ship")[3..5], ["STAGECRAFT_PHASE=ship", "STAGECRAFT_SERVICE="]);
 }
 
 #[test]
@@ -937,6 +940,8 @@ fn shell(command: &str, dir: &Path, timeout: Option<Duration>, cancel: &Cancel) 
         release: "rel-1",
         phase: "build",
         service: Some("api"),
+        workflow: "deploy",
+        pipeline: "t",
         timeout,
         cancel,
     };

@@ -174,6 +174,8 @@ fn a_shell_with_pipefail_fails_a_pipeline_whose_first_command_fails() {
         release: "rel-1",
         phase: "deploy",
         service: None,
+        workflow: "deploy",
+        pipeline: "p",
         timeout: None,
         cancel: &cancel,
     };
@@ -189,4 +191,77 @@ fn a_shell_with_pipefail_fails_a_pipeline_whose_first_command_fails() {
         Outcome::Exited(0)
     );
     assert_eq!(lines, ["caught"]);
+}
+
+#[test]
+fn a_phase_sees_the_workflow_the_pipeline_and_the_attempt() {
+    let dir = project(
+        r#"pipeline shop
+env dev {}
+phase flaky {
+  run """
+    echo "w=$STAGECRAFT_WORKFLOW p=$STAGECRAFT_PIPELINE a=$STAGECRAFT_ATTEMPT s=${STAGECRAFT_STATE_DIR-unset}"
+    test "$STAGECRAFT_ATTEMPT" = 2
+  """
+  retry 1
+}
+workflow deploy { flaky }
+"#,
+    );
+    let state = TempDir::new().expect("temp dir");
+    let (status, stdout, stderr) = stagecraft(
+        dir.path(),
+        &["deploy", "--env", "dev", "--version", "v"],
+        Some(state.path()),
+    );
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("flaky | w=deploy p=shop a=1 s=unset"), "{stdout}");
+    assert!(stdout.contains("flaky | w=deploy p=shop a=2 s=unset"), "{stdout}");
+}
+
+#[test]
+fn a_phase_that_runs_stagecraft_for_another_pipeline_uses_that_pipelines_state() {
+    let dir = TempDir::new().expect("temp dir");
+    let inner = dir.path().join("inner");
+    fs::create_dir(&inner).expect("inner dir");
+    fs::write(
+        inner.join("pipeline.stagecraft"),
+        "pipeline inner\nenv dev {}\nphase hello { run \"echo inner ran\" }\nworkflow deploy { hello }\n",
+    )
+    .expect("write inner pipeline");
+    fs::write(
+        dir.path().join("pipeline.stagecraft"),
+        format!(
+            "pipeline outer\nenv dev {{}}\nphase nested {{ run \"{BIN} deploy --env dev --version v2 -f inner/pipeline.stagecraft\" }}\nworkflow deploy {{ nested }}\n"
+        ),
+    )
+    .expect("write outer pipeline");
+    let state = TempDir::new().expect("temp dir");
+    let (status, stdout, stderr) = stagecraft(
+        dir.path(),
+        &["deploy", "--env", "dev", "--version", "v1"],
+        Some(state.path()),
+    );
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("inner ran"), "{stdout}");
+    // The inner run wrote beside its own file, the outer one where it was told.
+    let inner_state = inner.join(".stagecraft");
+    assert!(inner_state.is_dir(), "no state beside the inner pipeline");
+    assert!(!dir.path().join(".stagecraft").exists());
+    let (_, inner_list, _) = stagecraft(&inner, &["releases", "list", "--format", "json"], None);
+    let (_, outer_list, _) = stagecraft(
+        dir.path(),
+        &["releases", "list", "--format", "json"],
+        Some(state.path()),
+    );
+    let versions = |list: &str| -> Vec<String> {
+        let list: serde_json::Value = serde_json::from_str(list).expect("json");
+        list.as_array()
+            .expect("an array")
+            .iter()
+            .map(|release| release["version"].as_str().expect("a version").to_owned())
+            .collect()
+    };
+    assert_eq!(versions(&inner_list), ["v2"]);
+    assert_eq!(versions(&outer_list), ["v1"]);
 }

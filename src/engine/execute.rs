@@ -328,6 +328,8 @@ impl<'a> Running<'a> {
             release: &options.release,
             phase: &planned.phase,
             service: planned.service.as_deref(),
+            workflow: &plan.workflow,
+            pipeline: &plan.pipeline,
             timeout: planned.timeout_ms.map(Duration::from_millis),
             cancel,
         };

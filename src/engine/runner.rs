@@ -12,13 +12,18 @@
 //! decoded as UTF-8 with invalid bytes replaced) and returns an
 //! [`Outcome`]. The executor owns everything else (logs, retries, state).
 //!
-//! Every command sees the inherited environment plus `STAGECRAFT_ENV`,
-//! `STAGECRAFT_VERSION`, `STAGECRAFT_RELEASE`, `STAGECRAFT_PHASE` and
-//! `STAGECRAFT_SERVICE`. `STAGECRAFT_SERVICE` is **always set**: to the
-//! service's name for a per-service instance, and to the empty string for a
-//! global phase (so scripts under `set -u` can read it, and a value
-//! inherited from an outer stagecraft never leaks in).
+//! Every command sees the inherited environment, without
+//! `STAGECRAFT_STATE_DIR` (so that a command that runs stagecraft for
+//! another pipeline gets that pipeline's own state directory), plus
+//! `STAGECRAFT_ENV`, `STAGECRAFT_VERSION`, `STAGECRAFT_RELEASE`,
+//! `STAGECRAFT_PHASE`, `STAGECRAFT_SERVICE`, `STAGECRAFT_WORKFLOW`,
+//! `STAGECRAFT_PIPELINE` (the `pipeline` name) and `STAGECRAFT_ATTEMPT`
+//! (1, then 2, 3, … for retries). `STAGECRAFT_SERVICE` is **always set**:
+//! to the service's name for a per-service instance, and to the empty
+//! string for a global phase (so scripts under `set -u` can read it, and a
+//! value inherited from an outer stagecraft never leaks in).
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
@@ -37,7 +42,7 @@ pub struct Job<'a> {
     pub instance: usize,
     /// The instance's id, `build[api]` or `migrate`.
     pub id: &'a str,
-    /// 1 for the first attempt.
+    /// 1 for the first attempt (`STAGECRAFT_ATTEMPT`).
     pub attempt: u32,
     /// The command, fully interpolated.
     pub command: &'a str,
@@ -53,6 +58,10 @@ pub struct Job<'a> {
     pub phase: &'a str,
     /// `STAGECRAFT_SERVICE`; `None` for a global phase (set to empty).
     pub service: Option<&'a str>,
+    /// `STAGECRAFT_WORKFLOW`.
+    pub workflow: &'a str,
+    /// `STAGECRAFT_PIPELINE`: the `pipeline` name.
+    pub pipeline: &'a str,
     /// Kill the command's process group after this long.
     pub timeout: Option<Duration>,
     /// The run's cancellation handle.
@@ -61,28 +70,40 @@ pub struct Job<'a> {
 
 impl<'a> Job<'a> {
     /// The variables every command sees, in addition to the inherited
-    /// environment. `STAGECRAFT_SERVICE` is empty for a global phase.
+    /// environment (see the module docs), in that order.
+    /// `STAGECRAFT_SERVICE` is empty for a global phase.
     #[must_use]
-    pub fn variables(&self) -> [(&'static str, &'a str); 5] {
-        let [env, version, release, phase, service] = VARIABLES;
+    pub fn variables(&self) -> [(&'static str, Cow<'a, str>); 8] {
+        let [env, version, release, phase, service, workflow, pipeline, attempt] = VARIABLES;
         [
-            (env, self.env),
-            (version, self.version),
-            (release, self.release),
-            (phase, self.phase),
-            (service, self.service.unwrap_or("")),
+            (env, Cow::Borrowed(self.env)),
+            (version, Cow::Borrowed(self.version)),
+            (release, Cow::Borrowed(self.release)),
+            (phase, Cow::Borrowed(self.phase)),
+            (service, Cow::Borrowed(self.service.unwrap_or(""))),
+            (workflow, Cow::Borrowed(self.workflow)),
+            (pipeline, Cow::Borrowed(self.pipeline)),
+            (attempt, Cow::Owned(self.attempt.to_string())),
         ]
     }
 }
 
 /// The names of [`Job::variables`], in order.
-pub(super) const VARIABLES: [&str; 5] = [
+pub(super) const VARIABLES: [&str; 8] = [
     "STAGECRAFT_ENV",
     "STAGECRAFT_VERSION",
     "STAGECRAFT_RELEASE",
     "STAGECRAFT_PHASE",
     "STAGECRAFT_SERVICE",
+    "STAGECRAFT_WORKFLOW",
+    "STAGECRAFT_PIPELINE",
+    "STAGECRAFT_ATTEMPT",
 ];
+
+/// Variables of the inherited environment that commands do not inherit:
+/// the state directory belongs to this run's pipeline, not to a pipeline a
+/// command runs stagecraft for.
+pub(super) const NOT_INHERITED: [&str; 1] = ["STAGECRAFT_STATE_DIR"];
 
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@
 //!   `posix_spawn` (as ninja does; see `spawn.rs`) in its own process group
 //!   (so the group id is the child's pid), with stdin from `/dev/null`,
 //!   `SIGPIPE` back to its default and the inherited environment as it was
-//!   when the runner was made, plus the variables above. Because the group is not the terminal's foreground
+//!   when the runner was made, without `STAGECRAFT_STATE_DIR`, plus the
+//!   variables of [`Job::variables`]. Because the group is not the terminal's foreground
 //!   group, Ctrl-C reaches only stagecraft, which then kills the groups
 //!   (see below).
 //! * **Direct spawn.** A command with no shell syntax at all is spawned
@@ -69,7 +70,7 @@ use rustix::io::ioctl_fionbio;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
 
 use super::output::LineSplitter;
-use super::runner::{Cancel, Child, Job, Outcome, ProcessGroup, Runner, VARIABLES};
+use super::runner::{Cancel, Child, Job, NOT_INHERITED, Outcome, ProcessGroup, Runner, VARIABLES};
 use detect::direct_words;
 use spawn::Spawner;
 
@@ -99,7 +100,7 @@ impl Default for ShellRunner {
             grace: Duration::from_secs(2),
             direct: true,
             programs: Arc::default(),
-            spawner: Arc::new(Spawner::new(&VARIABLES)),
+            spawner: Arc::new(Spawner::new(&[&VARIABLES[..], &NOT_INHERITED[..]].concat())),
             pipefail: Arc::default(),
         }
     }

@@ -106,8 +106,8 @@ impl Runner for ScriptedRunner {
             dir: job.dir.to_owned(),
             variables: job
                 .variables()
-                .iter()
-                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into_owned()))
                 .collect(),
             timeout: job.timeout,
         });

@@ -56,7 +56,7 @@ impl Spawner {
         program: &Path,
         args: &[&OsStr],
         dir: &Path,
-        variables: &[(&str, &str)],
+        variables: &[(impl AsRef<str>, impl AsRef<str>)],
         output: io::PipeWriter,
     ) -> io::Result<Child> {
         let mut command = Command::new(program);
@@ -65,7 +65,7 @@ impl Spawner {
             .current_dir(dir)
             .env_clear()
             .envs(self.environment.iter().map(|(key, value)| (key, value)))
-            .envs(variables.iter().copied())
+            .envs(variables.iter().map(|(key, value)| (key.as_ref(), value.as_ref())))
             .stdin(Stdio::null())
             .stderr(output.try_clone()?)
             .stdout(output)
@@ -93,7 +93,7 @@ mod tests {
                 Path::new("/bin/sh"),
                 &[OsStr::new("-c"), OsStr::new("true\0false")],
                 Path::new("/"),
-                &[],
+                &[] as &[(&str, &str)],
                 writer,
             )
             .unwrap_err();
