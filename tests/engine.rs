@@ -71,6 +71,7 @@ fn plan_of(source: &str, set: &[(&str, &str)]) -> Plan {
             .iter()
             .map(|&(k, v)| (k.to_owned(), v.to_owned()))
             .collect::<IndexMap<_, _>>(),
+        ..PlanRequest::default()
     };
     engine::plan(pipeline, graph, &request).expect("plan")
 }
@@ -84,6 +85,8 @@ fn instance(id: &str, after: &[usize]) -> PlannedInstance {
         after: after.to_vec(),
         command: Some(format!("run {id}")),
         enabled: true,
+        unchanged: false,
+        version: "1.2".to_owned(),
         timeout_ms: None,
         retry: 0,
         backoff_ms: 0,
@@ -1458,4 +1461,146 @@ fn commands_get_sigpipe_back_and_stdin_from_dev_null() {
     );
     let (outcome, lines) = shell("cat; echo end", dir.path(), None, &cancel);
     assert_eq!((outcome, lines), (Outcome::Exited(0), vec!["end".to_owned()]));
+}
+
+// Rollback support: per-service versions and unchanged services.
+
+/// A rollback-like workflow: a global step, then per-service deploys and
+/// checks that print their version, then a global step after them.
+const PER_SERVICE: &str = r#"
+pipeline t
+env dev {}
+service api {}
+service web {}
+service worker {}
+phase prepare { run "prepare {{version}}" }
+phase deploy {
+  for each service
+  after prepare
+  run "deploy {{service}} {{version}}"
+}
+phase check {
+  for each service
+  after deploy
+  when push
+  run "check {{service}}"
+}
+phase announce {
+  after check
+  run "announce {{version}}"
+}
+workflow rollback { prepare deploy check announce }
+"#;
+
+fn plan_rollback(versions: &[(&str, &str)], unchanged: &[&str]) -> Result<Plan, engine::PlanError> {
+    let compilation = stagecraft::graph::compile(PER_SERVICE);
+    assert!(!compilation.has_errors(), "{:?}", compilation.diagnostics);
+    let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
+        panic!("no pipeline");
+    };
+    engine::plan(
+        pipeline,
+        graph,
+        &PlanRequest {
+            env: "dev".to_owned(),
+            workflow: "rollback".to_owned(),
+            version: "v1".to_owned(),
+            release: "rel-1".to_owned(),
+            service_versions: versions
+                .iter()
+                .map(|&(service, version)| (service.to_owned(), version.to_owned()))
+                .collect(),
+            unchanged: unchanged.iter().map(|&service| service.to_owned()).collect(),
+            ..PlanRequest::default()
+        },
+    )
+}
+
+#[test]
+fn a_per_service_instance_takes_its_services_version() {
+    let plan = plan_rollback(&[("api", "v3"), ("worker", "v2")], &[]).unwrap();
+    let found = |id: &str| plan.instances.iter().find(|i| i.id == id).expect(id);
+    assert_eq!(plan.version, "v1");
+    for (id, version, command) in [
+        ("prepare", "v1", "prepare v1"),
+        ("deploy[api]", "v3", "deploy api v3"),
+        ("deploy[web]", "v1", "deploy web v1"),
+        ("deploy[worker]", "v2", "deploy worker v2"),
+        ("announce", "v1", "announce v1"),
+    ] {
+        assert_eq!(found(id).version, version, "{id}");
+        assert_eq!(found(id).command.as_deref(), Some(command), "{id}");
+    }
+    // STAGECRAFT_VERSION follows.
+    let runner = ScriptedRunner::new();
+    assert!(run(&plan, &options(), &runner).summary.succeeded());
+    let version_of = |id: &str| {
+        let call = runner.calls().into_iter().find(|c| c.id == id).expect(id);
+        call.variables
+            .into_iter()
+            .find(|(k, _)| k == "STAGECRAFT_VERSION")
+            .unwrap()
+            .1
+    };
+    assert_eq!(version_of("deploy[api]"), "v3");
+    assert_eq!(version_of("deploy[web]"), "v1");
+    assert_eq!(version_of("announce"), "v1");
+}
+
+#[test]
+fn an_unchanged_service_is_skipped_and_satisfies_its_dependents() {
+    let plan = plan_rollback(&[("api", "v3")], &["web", "worker"]).unwrap();
+    let skips: Vec<(&str, Option<Reason>)> = plan.instances.iter().map(|i| (i.id.as_str(), i.skip())).collect();
+    assert_eq!(
+        skips,
+        [
+            ("prepare", None),
+            ("deploy[api]", None),
+            ("deploy[web]", Some(Reason::Unchanged)),
+            ("deploy[worker]", Some(Reason::Unchanged)),
+            ("check[api]", Some(Reason::Condition)),
+            // Unchanged wins over a false condition.
+            ("check[web]", Some(Reason::Unchanged)),
+            ("check[worker]", Some(Reason::Unchanged)),
+            ("announce", None),
+        ]
+    );
+    let runner = ScriptedRunner::new();
+    let ran = run(&plan, &options(), &runner);
+    assert!(ran.summary.succeeded());
+    assert_eq!(
+        ran.status("deploy[web]"),
+        (InstanceStatus::Skipped, Some(Reason::Unchanged))
+    );
+    assert_eq!(ran.status("announce"), (InstanceStatus::Completed, None));
+    let ran_ids: Vec<String> = runner.calls().into_iter().map(|c| c.id).collect();
+    assert_eq!(ran_ids, ["prepare", "deploy[api]", "announce"]);
+    assert!(ran.events().contains(&Event::Skipped {
+        instance: 2,
+        reason: Reason::Unchanged
+    }));
+    assert_eq!(Reason::Unchanged.to_string(), "unchanged");
+    // The plan says so in JSON.
+    let json: serde_json::Value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["phases"][2]["unchanged"], true);
+    assert_eq!(json["phases"][1]["version"], "v3");
+    let mut written = Vec::new();
+    plan.write_json(&mut written).unwrap();
+    assert_eq!(
+        written,
+        (serde_json::to_string_pretty(&plan).unwrap() + "\n").into_bytes()
+    );
+}
+
+#[test]
+fn per_service_versions_and_unchanged_services_must_be_services() {
+    for (versions, unchanged) in [(&[("apx", "v3")][..], &[][..]), (&[], &["wrker"][..])] {
+        match plan_rollback(versions, unchanged) {
+            Err(engine::PlanError::UnknownService { name, help }) => {
+                assert!(name == "apx" || name == "wrker", "{name}");
+                assert!(help.is_some(), "{name}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -46,6 +46,7 @@ fn meaning(source: &str) -> String {
                     version: "1.0".to_owned(),
                     release: "r1".to_owned(),
                     set: IndexMap::from([("push".to_owned(), push.to_owned())]),
+                    ..PlanRequest::default()
                 };
                 let _ = writeln!(out, "--- {env} {workflow} push={push}");
                 match engine::plan(pipeline, graph, &request) {

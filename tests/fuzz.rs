@@ -161,6 +161,7 @@ fn exercise(source: &str) {
                     version: "1.0".to_owned(),
                     release: "rel".to_owned(),
                     set,
+                    ..PlanRequest::default()
                 };
                 match engine::plan(pipeline, graph, &request) {
                     Ok(plan) => {

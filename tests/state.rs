@@ -38,6 +38,8 @@ fn instance(id: &str, after: Vec<usize>) -> PlannedInstance {
         after,
         command: Some("true".to_owned()),
         enabled: true,
+        unchanged: false,
+        version: "1.2".to_owned(),
         timeout_ms: None,
         retry: 0,
         backoff_ms: 0,

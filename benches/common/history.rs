@@ -58,6 +58,8 @@ pub(crate) fn chain_plan(instances: usize) -> Plan {
                 after: if i == 0 { vec![] } else { vec![i - 1] },
                 command: Some("true".to_owned()),
                 enabled: true,
+                unchanged: false,
+                version: "1.2".to_owned(),
                 timeout_ms: None,
                 retry: 0,
                 backoff_ms: 0,

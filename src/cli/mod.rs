@@ -391,6 +391,7 @@ fn plan(args: &PlanArgs) -> Outcome {
         version: args.version.clone(),
         release: "dry-run".to_owned(),
         set: args.set.iter().cloned().collect::<IndexMap<_, _>>(),
+        ..PlanRequest::default()
     };
     let plan = engine::plan(&pipeline, &graph, &request).map_err(|e| plan_failure(&source, e))?;
     match args.format {

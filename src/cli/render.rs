@@ -42,7 +42,7 @@ pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
             row.push(' ');
         }
         row.push_str("  ");
-        write_notes(&mut row, instance);
+        write_notes(&mut row, plan, instance);
         writeln!(out, "\n{}", row.trim_end())?;
         match &instance.command {
             Some(command) => {
@@ -68,10 +68,15 @@ fn after_len(plan: &Plan, instance: &PlannedInstance) -> usize {
         .sum()
 }
 
-fn write_notes(row: &mut String, instance: &PlannedInstance) {
+fn write_notes(row: &mut String, plan: &Plan, instance: &PlannedInstance) {
     let mut notes = Vec::new();
-    if !instance.enabled {
+    if instance.unchanged {
+        notes.push("skipped: unchanged".to_owned());
+    } else if !instance.enabled {
         notes.push("skipped: condition is false".to_owned());
+    }
+    if instance.version != plan.version {
+        notes.push(format!("version {}", instance.version));
     }
     if let Some(timeout) = instance.timeout_ms {
         notes.push(format!("timeout {}", duration(timeout)));

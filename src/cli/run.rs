@@ -292,6 +292,7 @@ fn execute(request: &Request<'_>) -> Outcome {
                 version,
                 release,
                 set: set.clone(),
+                ..PlanRequest::default()
             },
         )
         .map_err(|e| plan_failure(&source, e))

@@ -96,6 +96,10 @@ impl Event {
 pub enum Reason {
     /// Skipped: its `when` condition is false.
     Condition,
+    /// Skipped: its service is left as it is (a rollback that restores
+    /// only the services that changed). Like a condition skip, it
+    /// satisfies its dependents.
+    Unchanged,
     /// Failed: the command exited with a non-zero code.
     ExitCode,
     /// Failed: the command ran past its `timeout` and its process group
@@ -116,6 +120,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Condition => f.write_str("condition"),
+            Self::Unchanged => f.write_str("unchanged"),
             Self::ExitCode => f.write_str("exit code"),
             Self::Timeout => f.write_str("timeout"),
             Self::Spawn(error) => write!(f, "could not start: {error}"),

@@ -18,8 +18,10 @@
 //!   the same wake-up are handled in plan order.
 //! * **Conditions.** A ready instance whose `when` is false (`enabled ==
 //!   false`) is `skipped` (reason `condition`) without running, and counts
-//!   as satisfied for its dependents. An instance downstream of a failure
-//!   is skipped for the failure even if its condition is false.
+//!   as satisfied for its dependents. So is an instance whose service is
+//!   unchanged (`unchanged == true`, reason `unchanged`). An instance
+//!   downstream of a failure is skipped for the failure even if its
+//!   condition is false.
 //! * **Markers.** A ready instance with no command is `Started` and
 //!   `Completed` (exit code `None`) in the same step, without a runner.
 //! * **Durability.** Events are handed to [`Recorder::record`] one *step*
@@ -324,7 +326,7 @@ impl<'a> Running<'a> {
             command: planned.command.as_deref().unwrap_or(""),
             dir: &options.dir,
             env: &plan.env,
-            version: &plan.version,
+            version: &planned.version,
             release: &options.release,
             phase: &planned.phase,
             service: planned.service.as_deref(),

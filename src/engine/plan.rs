@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
+use super::event::Reason;
 use crate::check::{Builtins, EnvId, Pipeline, Scope, ServiceId, Workflow};
 use crate::graph::PhaseGraph;
 use crate::syntax::{Diagnostic, Span, did_you_mean};
@@ -24,6 +25,15 @@ pub struct PlanRequest {
     pub release: String,
     /// `--set key=value`, applied over everything else.
     pub set: IndexMap<String, String>,
+    /// Per-service versions (a rollback that restores each service's own
+    /// version): in a per-service instance of service S, `{{version}}` and
+    /// `STAGECRAFT_VERSION` are `service_versions[S]` when S is a key, else
+    /// [`version`](Self::version). Global instances always use `version`.
+    pub service_versions: IndexMap<String, String>,
+    /// Services left as they are: their per-service instances are planned
+    /// as skipped with [`Reason::Unchanged`] and, like a condition skip,
+    /// satisfy their dependents.
+    pub unchanged: Vec<String>,
 }
 
 /// Why a plan could not be made.
@@ -100,12 +110,34 @@ pub struct PlannedInstance {
     /// The `when` result: a disabled instance is skipped and satisfies its
     /// dependents.
     pub enabled: bool,
+    /// Its service is in [`PlanRequest::unchanged`]: it is skipped (reason
+    /// [`Reason::Unchanged`], whatever its condition) and satisfies its
+    /// dependents.
+    pub unchanged: bool,
+    /// Its `{{version}}` and `STAGECRAFT_VERSION`: the plan's version, or
+    /// its service's own from [`PlanRequest::service_versions`].
+    pub version: String,
     /// The timeout in milliseconds.
     pub timeout_ms: Option<u64>,
     /// Extra attempts after a failure.
     pub retry: u32,
     /// Pause between attempts in milliseconds.
     pub backoff_ms: u64,
+}
+
+impl PlannedInstance {
+    /// Why it is skipped without running, if it is: its service is
+    /// unchanged, else its condition is false.
+    #[must_use]
+    pub fn skip(&self) -> Option<Reason> {
+        if self.unchanged {
+            Some(Reason::Unchanged)
+        } else if self.enabled {
+            None
+        } else {
+            Some(Reason::Condition)
+        }
+    }
 }
 
 impl Plan {
@@ -143,6 +175,8 @@ impl Serialize for Instances<'_> {
             after: AfterIds(plan, &instance.after),
             command: instance.command.as_deref(),
             enabled: instance.enabled,
+            unchanged: instance.unchanged,
+            version: &instance.version,
             timeout_ms: instance.timeout_ms,
             retry: instance.retry,
             backoff_ms: instance.backoff_ms,
@@ -159,6 +193,8 @@ struct InstanceOut<'p> {
     after: AfterIds<'p>,
     command: Option<&'p str>,
     enabled: bool,
+    unchanged: bool,
+    version: &'p str,
     timeout_ms: Option<u64>,
     retry: u32,
     backoff_ms: u64,
@@ -225,6 +261,10 @@ impl Plan {
         json_option_string(buffer, instance.command.as_deref());
         buffer.extend_from_slice(b",\n      \"enabled\": ");
         buffer.extend_from_slice(if instance.enabled { b"true" } else { b"false" });
+        buffer.extend_from_slice(b",\n      \"unchanged\": ");
+        buffer.extend_from_slice(if instance.unchanged { b"true" } else { b"false" });
+        buffer.extend_from_slice(b",\n      \"version\": ");
+        json_string(buffer, &instance.version);
         buffer.extend_from_slice(b",\n      \"timeout_ms\": ");
         match instance.timeout_ms {
             Some(ms) => json_number(buffer, ms),
@@ -302,8 +342,8 @@ fn json_number(buffer: &mut Vec<u8>, mut value: u64) {
 ///
 /// # Errors
 ///
-/// An unknown env, workflow or service, or variables without a value in
-/// the env.
+/// An unknown env, workflow or service (in `services`, `service_versions`
+/// or `unchanged`), or variables without a value in the env.
 pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> Result<Plan, PlanError> {
     let env = find_env(pipeline, &request.env)?;
     let workflow = find_workflow(pipeline, &request.workflow)?;
@@ -311,54 +351,39 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         None => None,
         Some(names) => Some(find_services(pipeline, names)?),
     };
-    let selection = graph.select(pipeline, Some(&workflow.phases), services.as_deref());
+    let unchanged = find_services(pipeline, &request.unchanged)?;
     let builtins = Builtins {
         version: request.version.clone(),
         release: request.release.clone(),
         workflow: request.workflow.clone(),
     };
+    // The built-ins of each service with a version of its own.
+    let mut service_builtins: IndexMap<ServiceId, Builtins> = IndexMap::new();
+    for (name, version) in &request.service_versions {
+        service_builtins.insert(
+            find_service(pipeline, name)?,
+            Builtins {
+                version: version.clone(),
+                ..builtins.clone()
+            },
+        );
+    }
+    let selection = graph.select(pipeline, Some(&workflow.phases), services.as_deref());
     let mut problems: Vec<Diagnostic> = Vec::new();
-    let mut report = |problem: Diagnostic| {
-        if !problems.contains(&problem) {
-            problems.push(problem);
-        }
-    };
     let mut instances = Vec::with_capacity(selection.order.len());
     for (&node, after) in selection.order.iter().zip(selection.after) {
-        let instance = graph.graph[node];
-        let phase = &pipeline.phases[instance.phase];
+        let service = graph.graph[node].service;
         let scope = Scope {
             pipeline,
             env,
             set: &request.set,
-            builtins: &builtins,
-            phase: Some(instance.phase),
-            service: instance.service,
+            builtins: service.and_then(|s| service_builtins.get(&s)).unwrap_or(&builtins),
+            phase: Some(graph.graph[node].phase),
+            service,
         };
-        let enabled = match &phase.when {
-            None => true,
-            Some(expr) => scope.eval(expr).unwrap_or_else(|problem| {
-                report(problem);
-                false
-            }),
-        };
-        let command = phase.run.as_ref().map(|run| {
-            scope.expand(run).unwrap_or_else(|problem| {
-                report(problem);
-                String::new()
-            })
-        });
-        instances.push(PlannedInstance {
-            id: graph.instance_id(pipeline, node),
-            phase: phase.name.name.to_owned(),
-            service: instance.service.map(|s| pipeline.services[s].name.name.to_owned()),
-            after,
-            command,
-            enabled,
-            timeout_ms: phase.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-            retry: phase.retry.count,
-            backoff_ms: u64::try_from(phase.retry.backoff.as_millis()).unwrap_or(u64::MAX),
-        });
+        let mut instance = plan_instance(&scope, graph, node, after, &mut problems);
+        instance.unchanged = service.is_some_and(|s| unchanged.contains(&s));
+        instances.push(instance);
     }
     if !problems.is_empty() {
         problems.sort_by_key(|d| d.primary_span().map_or(0, Span::start));
@@ -371,6 +396,50 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         version: request.version.clone(),
         instances,
     })
+}
+
+/// The instance at `node`, planned in `scope`; the problems found are added
+/// to `problems` (once each).
+fn plan_instance(
+    scope: &Scope<'_>,
+    graph: &PhaseGraph,
+    node: petgraph::graph::NodeIndex,
+    after: Vec<usize>,
+    problems: &mut Vec<Diagnostic>,
+) -> PlannedInstance {
+    let pipeline = scope.pipeline;
+    let phase = &pipeline.phases[graph.graph[node].phase];
+    let mut report = |problem: Diagnostic| {
+        if !problems.contains(&problem) {
+            problems.push(problem);
+        }
+    };
+    let enabled = match &phase.when {
+        None => true,
+        Some(expr) => scope.eval(expr).unwrap_or_else(|problem| {
+            report(problem);
+            false
+        }),
+    };
+    let command = phase.run.as_ref().map(|run| {
+        scope.expand(run).unwrap_or_else(|problem| {
+            report(problem);
+            String::new()
+        })
+    });
+    PlannedInstance {
+        id: graph.instance_id(pipeline, node),
+        phase: phase.name.name.to_owned(),
+        service: scope.service.map(|s| pipeline.services[s].name.name.to_owned()),
+        after,
+        command,
+        enabled,
+        unchanged: false,
+        version: scope.builtins.version.clone(),
+        timeout_ms: phase.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        retry: phase.retry.count,
+        backoff_ms: u64::try_from(phase.retry.backoff.as_millis()).unwrap_or(u64::MAX),
+    }
 }
 
 /// The env named `name`.
@@ -391,15 +460,15 @@ pub(super) fn find_workflow<'p>(pipeline: &'p Pipeline<'_>, name: &str) -> Resul
 
 /// The services named in `--services`.
 pub(super) fn find_services(pipeline: &Pipeline, names: &[String]) -> Result<Vec<ServiceId>, PlanError> {
-    names
-        .iter()
-        .map(|name| {
-            pipeline.service_id(name).ok_or_else(|| PlanError::UnknownService {
-                name: name.clone(),
-                help: did_you_mean(name, pipeline.services.keys().copied()),
-            })
-        })
-        .collect()
+    names.iter().map(|name| find_service(pipeline, name)).collect()
+}
+
+/// The service named `name`.
+fn find_service(pipeline: &Pipeline, name: &str) -> Result<ServiceId, PlanError> {
+    pipeline.service_id(name).ok_or_else(|| PlanError::UnknownService {
+        name: name.to_owned(),
+        help: did_you_mean(name, pipeline.services.keys().copied()),
+    })
 }
 
 #[cfg(test)]
@@ -414,6 +483,8 @@ mod tests {
             after,
             command: command.map(str::to_owned),
             enabled: command.is_some(),
+            unchanged: command.is_none(),
+            version: format!("v{id}"),
             timeout_ms: command.map(|_| 1500),
             retry: 3,
             backoff_ms: u64::MAX,

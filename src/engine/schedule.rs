@@ -374,13 +374,10 @@ impl<'p> Run<'p> {
         }
         while let Some(&instance) = self.ready.first() {
             let planned = &self.plan.instances[instance];
-            if !planned.enabled {
+            if let Some(reason) = planned.skip() {
                 self.ready.remove(&instance);
-                self.tracks[instance].reason = Some(Reason::Condition);
-                self.events.push(Event::Skipped {
-                    instance,
-                    reason: Reason::Condition,
-                });
+                self.tracks[instance].reason = Some(reason.clone());
+                self.events.push(Event::Skipped { instance, reason });
                 self.finish(instance, InstanceStatus::Skipped);
             } else if planned.command.is_none() {
                 self.ready.remove(&instance);
@@ -494,11 +491,11 @@ impl<'p> Run<'p> {
     }
 }
 
-/// Whether the instance at `instance` runs a command (it is enabled and
-/// not a marker).
+/// Whether the instance at `instance` runs a command (it is not skipped
+/// and not a marker).
 fn runs_command(plan: &Plan, instance: usize) -> bool {
     let planned = &plan.instances[instance];
-    planned.enabled && planned.command.is_some()
+    planned.skip().is_none() && planned.command.is_some()
 }
 
 /// `None` for a success, else the exit code and reason of a failure.

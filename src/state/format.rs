@@ -308,6 +308,7 @@ impl IndexLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum StoredReason {
     Condition,
+    Unchanged,
     ExitCode,
     Timeout,
     Spawn(String),
@@ -319,6 +320,7 @@ impl From<&Reason> for StoredReason {
     fn from(reason: &Reason) -> Self {
         match reason {
             Reason::Condition => Self::Condition,
+            Reason::Unchanged => Self::Unchanged,
             Reason::ExitCode => Self::ExitCode,
             Reason::Timeout => Self::Timeout,
             Reason::Spawn(error) => Self::Spawn(error.clone()),
@@ -332,6 +334,7 @@ impl From<&StoredReason> for Reason {
     fn from(reason: &StoredReason) -> Self {
         match reason {
             StoredReason::Condition => Self::Condition,
+            StoredReason::Unchanged => Self::Unchanged,
             StoredReason::ExitCode => Self::ExitCode,
             StoredReason::Timeout => Self::Timeout,
             StoredReason::Spawn(error) => Self::Spawn(error.clone()),

@@ -14,6 +14,8 @@ fn instance(id: &str, after: &[usize]) -> PlannedInstance {
         after: after.to_vec(),
         command: Some("true".to_owned()),
         enabled: true,
+        unchanged: false,
+        version: "1.2".to_owned(),
         timeout_ms: None,
         retry: 0,
         backoff_ms: 0,
