@@ -436,22 +436,53 @@ fn services_filter_with_several_services() {
 }
 
 #[test]
-fn set_push_enables_a_when_push_phase() {
-    let off = plan(&["--env", "dev", "--format", "json"]).run();
-    assert_eq!(plan_phase(&off, "push[api]")["enabled"], false);
-    let on = plan(&["--env", "dev", "--set", "push=true", "--format", "json"]).run();
-    assert_eq!(plan_phase(&on, "push[api]")["enabled"], true);
-    assert_eq!(plan_phase(&on, "push[worker]")["enabled"], true);
-    plan(&["--env", "dev"])
+fn push_is_on_as_the_command_of_the_workflow_sets_it() {
+    // `deploy` always pushes; `build` pushes with `--push`.
+    let deploy = plan(&["--env", "dev", "--format", "json"]).run();
+    assert_eq!(plan_phase(&deploy, "push[api]")["enabled"], true);
+    assert_eq!(plan_phase(&deploy, "push[worker]")["enabled"], true);
+    let build = plan(&["--env", "dev", "--workflow", "build", "--format", "json"]).run();
+    assert_eq!(plan_phase(&build, "push[api]")["enabled"], false);
+    let pushed = plan(&["--env", "dev", "--workflow", "build", "--push", "--format", "json"]).run();
+    assert_eq!(plan_phase(&pushed, "push[api]")["enabled"], true);
+    plan(&["--env", "dev", "--workflow", "build"])
         .stdout_contains("skipped: condition is false")
         .run();
-    plan(&["--env", "prod", "--set", "push=true"])
-        .stdout_lacks("skipped")
-        .run();
-    for falsy in ["false", "0", ""] {
-        let output = plan(&["--env", "dev", "--set", &format!("push={falsy}"), "--format", "json"]).run();
-        assert_eq!(plan_phase(&output, "push[api]")["enabled"], false, "push={falsy}");
+    plan(&["--env", "prod"]).stdout_lacks("skipped").run();
+}
+
+#[test]
+fn set_cannot_override_a_built_in() {
+    for (name, advice) in [
+        ("env", "use `--env`"),
+        ("version", "use `--version`"),
+        ("push", "use `build --push` (`deploy` always pushes)"),
+        ("release", "it is set by stagecraft"),
+        ("pipeline", "it is set by stagecraft"),
+        ("workflow", "it is set by stagecraft"),
+        ("phase", "it is set by stagecraft"),
+        ("service", "it is set by stagecraft"),
+    ] {
+        plan(&["--env", "dev", "--set", &format!("{name}=x")])
+            .stderr(format!(
+                "error: `--set {name}` cannot set the built-in `{name}`: {advice}\n"
+            ))
+            .status(1)
+            .run();
     }
+}
+
+#[test]
+fn push_applies_to_build_and_deploy_only() {
+    Test::new()
+        .file(
+            FILE,
+            "pipeline p\nenv dev {}\nphase a { run \"a\" }\nworkflow other { a }\n",
+        )
+        .args(["plan", "--env", "dev", "--workflow", "other", "--push"])
+        .stderr_contains("error: `--push` does not apply to the `other` workflow")
+        .status(1)
+        .run();
 }
 
 #[test]

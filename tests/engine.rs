@@ -67,8 +67,11 @@ fn plan_of(source: &str, set: &[(&str, &str)]) -> Plan {
         services: None,
         version: "1.2".to_owned(),
         release: "rel-1".to_owned(),
+        // `push` is a built-in, not a `--set` value.
+        push: set.contains(&("push", "true")),
         set: set
             .iter()
+            .filter(|&&(k, _)| k != "push")
             .map(|&(k, v)| (k.to_owned(), v.to_owned()))
             .collect::<IndexMap<_, _>>(),
         ..PlanRequest::default()

@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use stagecraft::engine::{self, PlanError, PlanRequest};
@@ -38,14 +37,14 @@ fn meaning(source: &str) -> String {
     }
     for env in pipeline.envs.keys() {
         for workflow in pipeline.workflows.keys() {
-            for push in ["false", "true"] {
+            for push in [false, true] {
                 let request = PlanRequest {
                     env: (*env).to_owned(),
                     workflow: (*workflow).to_owned(),
                     services: None,
                     version: "1.0".to_owned(),
                     release: "r1".to_owned(),
-                    set: IndexMap::from([("push".to_owned(), push.to_owned())]),
+                    push,
                     ..PlanRequest::default()
                 };
                 let _ = writeln!(out, "--- {env} {workflow} push={push}");

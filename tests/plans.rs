@@ -67,10 +67,10 @@ fn snapshot_plans(path: &Path) {
     }
     for env in chosen {
         // The last env is planned as a real release would be: with a
-        // version and `push` on.
+        // version (and `push` on, as `deploy` always has it).
         let mut common = vec!["plan", "--env", env, "--workflow", main.as_str()];
         if env == last && env != first {
-            common.extend(["--version", "1.4.0", "--set", "push=true"]);
+            common.extend(["--version", "1.4.0"]);
         }
         let with_format = |format: &str| {
             let mut args = common.clone();

@@ -265,3 +265,42 @@ fn a_phase_that_runs_stagecraft_for_another_pipeline_uses_that_pipelines_state()
     assert_eq!(versions(&inner_list), ["v2"]);
     assert_eq!(versions(&outer_list), ["v1"]);
 }
+
+#[test]
+fn a_run_that_sets_a_built_in_is_refused_before_anything_runs() {
+    let dir = project(
+        "pipeline p\nenv dev {}\nenv prod {}\nphase a { run \"touch ran-{{env}}\" }\nworkflow deploy { a }\nworkflow build { a }\n",
+    );
+    for (command, set, message) in [
+        (
+            "deploy",
+            "env=prod",
+            "error: `--set env` cannot set the built-in `env`: use `--env`\n",
+        ),
+        (
+            "deploy",
+            "version=fake9",
+            "error: `--set version` cannot set the built-in `version`: use `--version`\n",
+        ),
+        (
+            "build",
+            "push=true",
+            "error: `--set push` cannot set the built-in `push`: use `build --push` (`deploy` always pushes)\n",
+        ),
+    ] {
+        let (status, _, stderr) = stagecraft(
+            dir.path(),
+            &[command, "--env", "dev", "--version", "real1", "--set", set],
+            None,
+        );
+        assert_eq!((status, stderr.as_str()), (1, message), "{command} --set {set}");
+    }
+    let (status, _, stderr) = stagecraft(
+        dir.path(),
+        &["deploy", "--env", "dev", "--set", "env=prod", "--dry-run"],
+        None,
+    );
+    assert_eq!(status, 1, "{stderr}");
+    assert!(!dir.path().join("ran-prod").exists() && !dir.path().join("ran-dev").exists());
+    assert!(!dir.path().join(".stagecraft").exists(), "state was written");
+}

@@ -23,6 +23,8 @@ pub(crate) struct Builtins {
     pub release: String,
     /// `{{workflow}}`.
     pub workflow: String,
+    /// `{{push}}`: `"true"` or `"false"`.
+    pub push: bool,
 }
 
 /// Everything a variable may resolve against.
@@ -179,7 +181,7 @@ impl<'a> Scope<'a> {
             "pipeline" => Some(pipeline.name),
             "workflow" => Some(self.builtins.workflow.as_str()),
             "phase" => self.phase.map(|id| pipeline.phases[id].name.name),
-            "push" => Some("false"),
+            "push" => Some(if self.builtins.push { "true" } else { "false" }),
             _ => None,
         };
         builtin.map(Binding::Literal).ok_or_else(|| {

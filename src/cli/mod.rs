@@ -155,6 +155,9 @@ struct PlanArgs {
     /// Set a variable over everything the file says (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     set: Vec<(String, String)>,
+    /// Plan `build` as `build --push` does (`deploy` always pushes)
+    #[arg(long)]
+    push: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
@@ -372,6 +375,7 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
                 help: None,
             }
         }
+        PlanError::SetBuiltin { .. } => Failure::user(error.to_string()),
         PlanError::UnknownEnv { ref help, .. }
         | PlanError::UnknownWorkflow { ref help, .. }
         | PlanError::UnknownService { ref help, .. } => Failure {
@@ -382,6 +386,18 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
 }
 
 fn plan(args: &PlanArgs) -> Outcome {
+    // `push` as the command that runs the workflow sets it.
+    let push = match args.workflow.as_str() {
+        "deploy" => true,
+        "build" => args.push,
+        _ if args.push => {
+            return Err(Failure {
+                help: Some("`deploy` always pushes; `build --push` pushes".to_owned()),
+                ..Failure::user(format!("`--push` does not apply to the `{}` workflow", args.workflow))
+            });
+        }
+        _ => false,
+    };
     let source = read(&locate(args.file.file.as_deref())?)?;
     let (pipeline, graph) = compile_valid(&source)?;
     let request = PlanRequest {
@@ -391,6 +407,7 @@ fn plan(args: &PlanArgs) -> Outcome {
         version: args.version.clone(),
         release: "dry-run".to_owned(),
         set: args.set.iter().cloned().collect::<IndexMap<_, _>>(),
+        push,
         ..PlanRequest::default()
     };
     let plan = engine::plan(&pipeline, &graph, &request).map_err(|e| plan_failure(&source, e))?;

@@ -277,10 +277,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
-    let mut set: IndexMap<String, String> = request.set.iter().cloned().collect();
-    if request.push {
-        set.entry("push".to_owned()).or_insert_with(|| "true".to_owned());
-    }
+    let set: IndexMap<String, String> = request.set.iter().cloned().collect();
     let plan_for = |version: String, release: String| {
         engine::plan(
             &pipeline,
@@ -292,6 +289,7 @@ fn execute(request: &Request<'_>) -> Outcome {
                 version,
                 release,
                 set: set.clone(),
+                push: request.push,
                 ..PlanRequest::default()
             },
         )

@@ -33,7 +33,7 @@ mod view;
 pub use event::{Event, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
 pub use output::OutputSink;
-pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, plan};
+pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan};
 pub use runner::{Cancel, Child, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use shell::ShellRunner;

@@ -23,7 +23,10 @@ pub struct PlanRequest {
     pub version: String,
     /// `{{release}}`: the release id, or a placeholder when nothing runs.
     pub release: String,
-    /// `--set key=value`, applied over everything else.
+    /// `{{push}}`: `true` for `deploy` and `build --push`.
+    pub push: bool,
+    /// `--set key=value`, applied over everything else. A built-in
+    /// ([`SET_BUILTINS`]) is refused: [`PlanError::SetBuiltin`].
     pub set: IndexMap<String, String>,
     /// Per-service versions (a rollback that restores each service's own
     /// version): in a per-service instance of service S, `{{version}}` and
@@ -60,9 +63,27 @@ pub enum PlanError {
         /// The closest service name, if one is close.
         help: Option<String>,
     },
+    /// `--set` names a built-in, which only stagecraft or its own flag
+    /// sets.
+    SetBuiltin {
+        /// The built-in's name.
+        name: String,
+    },
     /// Variables that have no value in this env (and the like).
     Invalid(Vec<Diagnostic>),
 }
+
+/// The built-ins `--set` cannot override, each with what sets it instead.
+pub const SET_BUILTINS: [(&str, &str); 8] = [
+    ("env", "use `--env`"),
+    ("version", "use `--version`"),
+    ("push", "use `build --push` (`deploy` always pushes)"),
+    ("release", "it is set by stagecraft"),
+    ("pipeline", "it is set by stagecraft"),
+    ("workflow", "it is set by stagecraft"),
+    ("phase", "it is set by stagecraft"),
+    ("service", "it is set by stagecraft"),
+];
 
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,6 +91,13 @@ impl std::fmt::Display for PlanError {
             Self::UnknownEnv { name, .. } => write!(f, "invalid environment: {name}"),
             Self::UnknownWorkflow { name, .. } => write!(f, "unknown workflow: {name}"),
             Self::UnknownService { name, .. } => write!(f, "unknown service: {name}"),
+            Self::SetBuiltin { name } => {
+                let advice = SET_BUILTINS
+                    .iter()
+                    .find(|(builtin, _)| builtin == name)
+                    .map_or("it is set by stagecraft", |(_, advice)| advice);
+                write!(f, "`--set {name}` cannot set the built-in `{name}`: {advice}")
+            }
             Self::Invalid(diagnostics) => write!(f, "{} problem(s) in the pipeline for this env", diagnostics.len()),
         }
     }
@@ -342,9 +370,17 @@ fn json_number(buffer: &mut Vec<u8>, mut value: u64) {
 ///
 /// # Errors
 ///
-/// An unknown env, workflow or service (in `services`, `service_versions`
-/// or `unchanged`), or variables without a value in the env.
+/// A built-in in `set`, an unknown env, workflow or service (in
+/// `services`, `service_versions` or `unchanged`), or variables without a
+/// value in the env.
 pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> Result<Plan, PlanError> {
+    if let Some(name) = request
+        .set
+        .keys()
+        .find(|key| SET_BUILTINS.iter().any(|(name, _)| name == key))
+    {
+        return Err(PlanError::SetBuiltin { name: name.clone() });
+    }
     let env = find_env(pipeline, &request.env)?;
     let workflow = find_workflow(pipeline, &request.workflow)?;
     let services = match &request.services {
@@ -356,6 +392,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         version: request.version.clone(),
         release: request.release.clone(),
         workflow: request.workflow.clone(),
+        push: request.push,
     };
     // The built-ins of each service with a version of its own.
     let mut service_builtins: IndexMap<ServiceId, Builtins> = IndexMap::new();

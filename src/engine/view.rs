@@ -53,6 +53,7 @@ pub fn graph_view(
         version: "unknown".to_owned(),
         release: "dry-run".to_owned(),
         workflow: workflow.unwrap_or_default().to_owned(),
+        push: false,
     };
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut nodes = Vec::with_capacity(selection.order.len());
