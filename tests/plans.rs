@@ -193,3 +193,131 @@ fn plans_are_topological_and_formats_agree() {
         }
     }
 }
+
+/// Runs the binary in `dir` and returns its stdout, asserting exit 0.
+fn stdout_in(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(crate::support::BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .env_remove("STAGECRAFT_NOW")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run stagecraft");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// `git ARGS` in `dir`, which must succeed.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+}
+
+/// Asserts that `plan` prints what each command's `--dry-run` prints, for
+/// every example, in `dir` (holding a copy of it as `pipeline.stagecraft`).
+fn assert_plan_is_the_dry_run(dir: &Path, example: &Path, version: &[&str]) {
+    for (plan, command) in [
+        (&["--workflow", "deploy"][..], &["deploy"][..]),
+        (&["--workflow", "build"], &["build"]),
+        (&["--workflow", "build", "--push"], &["build", "--push"]),
+    ] {
+        let mut plan_args = vec!["plan", "--env", "dev", "-f", "pipeline.stagecraft"];
+        plan_args.extend(plan);
+        plan_args.extend(version);
+        let mut run_args = command.to_vec();
+        run_args.extend(["--env", "dev", "-f", "pipeline.stagecraft", "--dry-run"]);
+        run_args.extend(version);
+        assert_eq!(
+            stdout_in(dir, &plan_args),
+            stdout_in(dir, &run_args),
+            "{}: {plan_args:?} and {run_args:?}",
+            example.display()
+        );
+    }
+}
+
+#[test]
+fn plan_prints_what_the_command_of_its_workflow_runs() {
+    for example in examples() {
+        // Outside a repository: the version is `unknown`.
+        let outside = tempfile::TempDir::new().expect("temp dir");
+        std::fs::copy(&example, outside.path().join("pipeline.stagecraft")).expect("copy");
+        assert_plan_is_the_dry_run(outside.path(), &example, &["--version", "X"]);
+        assert_plan_is_the_dry_run(outside.path(), &example, &[]);
+        let printed = stdout_in(outside.path(), &["plan", "--env", "dev"]);
+        assert!(printed.contains(" · version unknown · "), "{printed}");
+        // In a repository: the version is the commit.
+        let repo = tempfile::TempDir::new().expect("temp dir");
+        std::fs::copy(&example, repo.path().join("pipeline.stagecraft")).expect("copy");
+        git(repo.path(), &["init", "-q"]);
+        git(repo.path(), &["add", "pipeline.stagecraft"]);
+        git(repo.path(), &["commit", "-q", "-m", "example"]);
+        assert_plan_is_the_dry_run(repo.path(), &example, &["--version", "X"]);
+        assert_plan_is_the_dry_run(repo.path(), &example, &[]);
+        let short = git(repo.path(), &["rev-parse", "--short", "HEAD"]);
+        let printed = stdout_in(repo.path(), &["plan", "--env", "dev"]);
+        assert!(printed.contains(&format!(" · version {short} · ")), "{printed}");
+    }
+}
+
+#[test]
+fn plan_takes_its_version_from_git_dirty_when_a_tracked_file_changed() {
+    let repo = tempfile::TempDir::new().expect("temp dir");
+    let file = repo.path().join("pipeline.stagecraft");
+    std::fs::write(&file, "pipeline p\nenv dev {}\nphase a { run \"echo {{version}}\" }\nworkflow deploy { a }\nworkflow rollback { a }\n")
+        .expect("write");
+    let version = |args: &[&str]| {
+        let json = stdout_in(
+            repo.path(),
+            &[&["plan", "--env", "dev", "--format", "json"], args].concat(),
+        );
+        serde_json::from_str::<serde_json::Value>(&json).expect("json")["version"]
+            .as_str()
+            .expect("a version")
+            .to_owned()
+    };
+    // A repository without a commit has no version.
+    git(repo.path(), &["init", "-q"]);
+    assert_eq!(version(&[]), "unknown");
+    git(repo.path(), &["add", "pipeline.stagecraft"]);
+    git(repo.path(), &["commit", "-q", "-m", "one"]);
+    let short = git(repo.path(), &["rev-parse", "--short", "HEAD"]);
+    assert_eq!(version(&[]), short);
+    // Untracked files (the state directory, say) do not make it dirty.
+    std::fs::create_dir(repo.path().join(".stagecraft")).expect("mkdir");
+    std::fs::write(repo.path().join(".stagecraft/x"), "x").expect("write");
+    assert_eq!(version(&[]), short);
+    // A change to a tracked file does, staged or not.
+    std::fs::write(&file, std::fs::read_to_string(&file).expect("read") + "# changed\n").expect("write");
+    assert_eq!(version(&[]), format!("{short}-dirty"));
+    git(repo.path(), &["add", "pipeline.stagecraft"]);
+    assert_eq!(version(&[]), format!("{short}-dirty"));
+    // `--version` wins; a rollback plan does not guess its target's version.
+    assert_eq!(version(&["--version", "v9"]), "v9");
+    assert_eq!(version(&["--workflow", "rollback"]), "unknown");
+    let source = stagecraft::engine::Source::probe(repo.path());
+    assert_eq!(source.short.as_deref(), Some(short.as_str()));
+    assert!(source.dirty);
+    assert_eq!(source.commit.expect("a commit").len(), 40);
+}

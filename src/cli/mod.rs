@@ -149,9 +149,9 @@ struct PlanArgs {
     /// Keep only these services' instances (every global phase stays)
     #[arg(long, value_name = "a,b", value_delimiter = ',', value_parser = parse_service)]
     services: Option<Vec<String>>,
-    /// The version to plan
-    #[arg(long, value_name = "V", default_value = "unknown")]
-    version: String,
+    /// The version to plan [default: as the command that runs the workflow: the git commit, `-dirty` when changed, else `unknown`; `unknown` for `rollback`]
+    #[arg(long, value_name = "V")]
+    version: Option<String>,
     /// Set a variable over everything the file says (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     set: Vec<(String, String)>,
@@ -398,13 +398,20 @@ fn plan(args: &PlanArgs) -> Outcome {
         }
         _ => false,
     };
-    let source = read(&locate(args.file.file.as_deref())?)?;
+    let path = locate(args.file.file.as_deref())?;
+    let source = read(&path)?;
     let (pipeline, graph) = compile_valid(&source)?;
+    // A rollback runs at its target's version, which `plan` does not look up.
+    let version = match &args.version {
+        Some(version) => version.clone(),
+        None if args.workflow == "rollback" => engine::UNKNOWN_VERSION.to_owned(),
+        None => engine::Source::probe(&run::pipeline_dir(&path)).version(),
+    };
     let request = PlanRequest {
         env: args.env.clone(),
         workflow: args.workflow.clone(),
         services: args.services.clone(),
-        version: args.version.clone(),
+        version,
         release: "dry-run".to_owned(),
         set: args.set.iter().cloned().collect::<IndexMap<_, _>>(),
         push,

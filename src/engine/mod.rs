@@ -18,6 +18,8 @@
 //!   commands need no shell). The test doubles are in [`crate::testing`].
 //! * `event`: [`Event`], [`Reason`], [`Recorder`] and [`Syncer`], the seam
 //!   to the state layer, which this layer never imports.
+//! * `source`: [`Source`], what git says about the pipeline's directory
+//!   (commit, dirty) and the default version every planning command uses.
 
 mod event;
 mod execute;
@@ -26,6 +28,7 @@ mod plan;
 mod runner;
 mod schedule;
 mod shell;
+mod source;
 mod summary;
 mod sync;
 mod view;
@@ -37,6 +40,7 @@ pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan
 pub use runner::{Cancel, Child, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use shell::ShellRunner;
+pub use source::{Source, UNKNOWN_VERSION};
 pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};
 pub use sync::CLAIM_AHEAD;
 pub use view::{GraphView, ViewNode, graph_view};

@@ -1,0 +1,105 @@
+//! Where the code being released comes from: [`Source::probe`] asks git
+//! about the pipeline file's directory, and [`Source::version`] is the
+//! default `{{version}}` of every command that plans (`plan`, `build`,
+//! `deploy`, `run`), so that they agree.
+//!
+//! * `commit`: `git rev-parse HEAD`, the full id; `short`: the same with
+//!   `--short` (git's abbreviation, 7 characters or more). Both come from
+//!   one `git rev-parse HEAD --short HEAD`.
+//! * `dirty`: `git status --porcelain --untracked-files=no` printed
+//!   something, that is, a tracked file differs from `HEAD` (staged or
+//!   not). Untracked files do not count, as for `git describe --dirty`: the
+//!   state directory `.stagecraft/` beside the pipeline file is untracked
+//!   in most repositories, and would otherwise make every release after
+//!   the first one dirty.
+//! * The default version is `short`, with `-dirty` appended when `dirty`
+//!   (`3f2c1ab-dirty`), or `unknown` when there is no commit (not a
+//!   repository, a repository without commits, or no `git`).
+//!
+//! git runs with stdin from `/dev/null` and stderr discarded; any failure
+//! is "no commit", never an error.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// What git says about the directory a pipeline file is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    /// `git rev-parse HEAD`: the full commit id, if there is one.
+    pub commit: Option<String>,
+    /// `git rev-parse --short HEAD`: the abbreviated commit id.
+    pub short: Option<String>,
+    /// A tracked file has changes that are not committed.
+    pub dirty: bool,
+}
+
+/// The version when there is no commit to name.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
+impl Source {
+    /// Asks git about `dir` (the current directory when `dir` is empty):
+    /// two processes, `git rev-parse` and `git status`.
+    #[must_use]
+    pub fn probe(dir: &Path) -> Self {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let ids = git(dir, &["rev-parse", "HEAD", "--short", "HEAD"]).unwrap_or_default();
+        let mut ids = ids.lines().map(str::trim).filter(|line| !line.is_empty());
+        let (commit, short) = match (ids.next(), ids.next()) {
+            (Some(commit), Some(short)) => (Some(commit.to_owned()), Some(short.to_owned())),
+            _ => (None, None),
+        };
+        let dirty = commit.is_some()
+            && git(dir, &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|status| !status.trim().is_empty());
+        Self { commit, short, dirty }
+    }
+
+    /// The default version: the short commit id, `-dirty` appended when
+    /// the work tree has changes; `unknown` without a commit.
+    #[must_use]
+    pub fn version(&self) -> String {
+        match &self.short {
+            Some(short) if self.dirty => format!("{short}-dirty"),
+            Some(short) => short.clone(),
+            None => UNKNOWN_VERSION.to_owned(),
+        }
+    }
+}
+
+/// `git ARGS` run in `dir`: its stdout when it exits 0.
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if output.status.success() {
+        String::from_utf8(output.stdout).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_the_short_commit_dirty_or_unknown() {
+        let clean = Source {
+            commit: Some("3f2c1ab0".to_owned()),
+            short: Some("3f2c1ab".to_owned()),
+            dirty: false,
+        };
+        assert_eq!(clean.version(), "3f2c1ab");
+        let dirty = Source { dirty: true, ..clean };
+        assert_eq!(dirty.version(), "3f2c1ab-dirty");
+        assert_eq!(Source::default().version(), "unknown");
+    }
+}
