@@ -510,7 +510,16 @@ fn find_service(pipeline: &Pipeline, name: &str) -> Result<ServiceId, PlanError>
 
 #[cfg(test)]
 mod tests {
-    use super::{Plan, PlannedInstance};
+    use super::{Plan, PlannedInstance, SET_BUILTINS};
+
+    #[test]
+    fn every_built_in_and_service_is_refused_by_set() {
+        let refused: Vec<&str> = SET_BUILTINS.iter().map(|(name, _)| *name).collect();
+        for name in crate::check::BUILTINS.iter().chain(&["service"]) {
+            assert!(refused.contains(name), "{name}");
+        }
+        assert_eq!(refused.len(), crate::check::BUILTINS.len() + 1);
+    }
 
     fn instance(id: &str, after: Vec<usize>, command: Option<&str>) -> PlannedInstance {
         PlannedInstance {
