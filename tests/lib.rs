@@ -9,4 +9,5 @@ mod lsp;
 mod plans;
 mod release;
 mod state;
+mod state_layout;
 mod support;
