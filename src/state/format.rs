@@ -1,11 +1,14 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 2)`, then
+//! Every state file starts with a format line, `Format(version: 3)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
-//! header, one line per event and at last a [`LogLine::Finished`] line. The
-//! index (`index.ron`) holds an [`IndexLine::Started`] line when a release
-//! starts and an [`IndexLine::Finished`] line when it ends.
+//! header, one line per event and at last a [`LogLine::Finished`] line. An
+//! env's index (`envs/<env>/index.ron`) holds an [`IndexLine::Reserved`]
+//! line before a release's log is created, an [`IndexLine::Started`] line
+//! once it is, and an [`IndexLine::Finished`] line (with the env's live
+//! state after a deploy or rollback) when it ends. Files of versions 1 and
+//! 2 read with their missing fields unknown.
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
@@ -34,7 +37,7 @@ pub(crate) const FORMAT_VERSION: u32 = 3;
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 2)`.
+    /// `Format(version: 3)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
