@@ -276,3 +276,59 @@ pub(crate) fn tail(path: &Path) -> Result<Tail, StateError> {
     }
     Ok(tail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_lines(text: &str) -> (Vec<String>, Option<u64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.ron");
+        std::fs::write(&path, text).unwrap();
+        let mut reader = Backward::open(&path).unwrap().unwrap();
+        let mut lines = Vec::new();
+        while let Some((offset, line)) = reader.next_raw().unwrap() {
+            let line = String::from_utf8(line).unwrap();
+            assert_eq!(&text[usize::try_from(offset).unwrap()..][..line.len()], line);
+            lines.push(line);
+        }
+        (lines, reader.torn)
+    }
+
+    #[test]
+    fn lines_come_newest_first_across_blocks_and_a_torn_tail_is_skipped() {
+        // Lines shorter and longer than a block, so some span two or three.
+        let lines: Vec<String> = (0..40).map(|n| "x".repeat((n * 997) % 40_000 + n)).collect();
+        let head = "Format(version: 3)\n";
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let mut newest_first = lines.clone();
+        newest_first.reverse();
+        assert_eq!(raw_lines(&format!("{head}{body}")), (newest_first.clone(), None));
+        let complete = (head.len() + body.len()) as u64;
+        assert_eq!(
+            raw_lines(&format!("{head}{body}Finished(id: \"rel-2")),
+            (newest_first, Some(complete))
+        );
+        assert_eq!(raw_lines(head), (vec![], None));
+        assert_eq!(raw_lines(&format!("{head}torn")), (vec![], Some(head.len() as u64)));
+    }
+
+    #[test]
+    fn a_corrupt_line_is_named_by_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.ron");
+        std::fs::write(
+            &path,
+            "Format(version: 3)\nReserved(id: \"rel-20261125-170229123\")\nnonsense\n",
+        )
+        .unwrap();
+        let mut reader = Backward::open(&path).unwrap().unwrap();
+        let error = reader.next_line().unwrap_err();
+        assert!(matches!(error, StateError::Corrupt { line: 3, .. }), "{error}");
+        std::fs::write(&path, "Format(version: 9)\n").unwrap();
+        assert!(matches!(
+            Backward::open(&path),
+            Err(StateError::UnsupportedFormat { version: 9, .. })
+        ));
+    }
+}
