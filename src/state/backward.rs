@@ -300,7 +300,7 @@ mod tests {
         // Lines shorter and longer than a block, so some span two or three.
         let lines: Vec<String> = (0..40).map(|n| "x".repeat((n * 997) % 40_000 + n)).collect();
         let head = "Format(version: 3)\n";
-        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let body: String = lines.iter().flat_map(|l| [l.as_str(), "\n"]).collect();
         let mut newest_first = lines.clone();
         newest_first.reverse();
         assert_eq!(raw_lines(&format!("{head}{body}")), (newest_first.clone(), None));
