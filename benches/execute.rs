@@ -63,7 +63,7 @@ use common::{
 };
 use serde_json::{Value, json};
 use stagecraft::engine::Event;
-use stagecraft::state::{Clock, Holder, Journal, Store, Wait};
+use stagecraft::state::{Clock, Holder, Journal, ReleaseMeta, Store, Wait};
 
 /// The timed commands, in the order they run in each round.
 const COMMANDS: [&str; 6] = [
@@ -488,7 +488,7 @@ fn transitions(target_dir: &Path, (rounds, per_round): (usize, usize)) -> Vec<Tr
         .iter()
         .map(|&size| {
             let dir = root.join(size.to_string());
-            write_history(&dir, size);
+            write_history(&dir, size, true);
             dir
         })
         .collect::<Vec<_>>()
@@ -496,7 +496,7 @@ fn transitions(target_dir: &Path, (rounds, per_round): (usize, usize)) -> Vec<Tr
         .map(|dir| {
             // SAFETY: `sync` has no preconditions.
             unsafe { libc::sync() };
-            let (store, recovered) = Store::open(&dir, &holder, Wait::No, clock).expect("open store");
+            let (store, recovered) = Store::open(&dir, "bench", "prod", &holder, Wait::No, clock).expect("open store");
             assert!(recovered.is_empty());
             store
         })
@@ -506,7 +506,7 @@ fn transitions(target_dir: &Path, (rounds, per_round): (usize, usize)) -> Vec<Tr
         .iter_mut()
         .map(|store| {
             let id = store.next_id();
-            store.begin(id, &plan, None).expect("begin")
+            store.begin(id, &plan, ReleaseMeta::default()).expect("begin")
         })
         .collect();
     let mut samples = vec![Vec::new(); sizes.len()];

@@ -10,4 +10,5 @@ mod plans;
 mod release;
 mod shell;
 mod state;
+mod state_layout;
 mod support;

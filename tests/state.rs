@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use stagecraft::engine::{Event, Plan, PlannedInstance, Reason, Recorder};
 use stagecraft::state::{
-    Clock, Holder, Lock, PhaseStatus, ReleaseId, ReleaseStatus, RollbackTarget, StateDir, StateError, Store, Timestamp,
-    Wait, rollback_target,
+    Clock, Commit, Holder, Lock, PhaseStatus, ReleaseId, ReleaseMeta, ReleaseStatus, RollbackTarget, Services,
+    StateDir, StateError, Store, Timestamp, Wait, rollback_target,
 };
 
 const NOW: &str = "2026-11-25T17:02:29.123Z";
@@ -23,7 +23,7 @@ fn holder(workflow: &str) -> Holder {
 }
 
 fn open(dir: &Path, at: &str) -> (Store, Vec<stagecraft::state::Recovered>) {
-    Store::open(dir, &holder("deploy"), Wait::No, clock(at)).unwrap()
+    Store::open(dir, "webapp", "prod", &holder("deploy"), Wait::No, clock(at)).unwrap()
 }
 
 fn instance(id: &str, after: Vec<usize>) -> PlannedInstance {
@@ -61,10 +61,29 @@ fn plan(workflow: &str, version: &str) -> Plan {
     }
 }
 
+/// What a CLI run knows of a release: every field set.
+fn meta() -> ReleaseMeta {
+    ReleaseMeta {
+        rollback_of: None,
+        commit: Some(Commit {
+            sha: "8d1f0c2a9b7e4d3c2b1a09f8e7d6c5b4a3928170".into(),
+            dirty: false,
+        }),
+        services: Some(Services {
+            names: vec!["api".into()],
+            all: true,
+        }),
+        versions: std::collections::BTreeMap::new(),
+        set_keys: vec!["region".into()],
+        digest: Some("sha256:5f2b9c0e8a7d6f1e3c4b2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f".into()),
+        user: Some("ci@vm".into()),
+    }
+}
+
 /// A whole deploy: a retry, a condition skip, a marker phase.
 fn deploy(store: &mut Store, version: &str) -> stagecraft::state::Release {
     let id = store.next_id();
-    let mut journal = store.begin(id, &plan("deploy", version), None).unwrap();
+    let mut journal = store.begin(id, &plan("deploy", version), meta()).unwrap();
     let steps: Vec<Vec<Event>> = vec![
         vec![Event::Started {
             instance: 0,
@@ -125,16 +144,16 @@ fn round_trip_through_storage() {
     assert_eq!(release.status(), ReleaseStatus::Completed);
     drop(store);
 
-    let state = StateDir::new(&dir);
+    let state = StateDir::new(&dir).pipeline("webapp");
     let loaded = state.release(&release.id.to_string()).unwrap();
     assert_eq!(loaded, release);
     let build = &loaded.instances()[0];
     assert_eq!(build.attempts().len(), 2);
     assert_eq!(loaded.instances()[1].status(), PhaseStatus::Skipped);
-    let listed = state.releases(None).unwrap();
+    let listed = state.releases(None, None).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].id, listed[0].status), (release.id, ReleaseStatus::Completed));
-    assert!(state.releases(Some("staging")).unwrap().is_empty());
+    assert!(state.releases(Some("staging"), None).unwrap().is_empty());
 
     let error = state.release("rel-20300101-000000000").unwrap_err();
     assert_eq!(error.to_string(), "unknown release `rel-20300101-000000000`");
@@ -145,7 +164,8 @@ fn round_trip_through_storage() {
     // A directory that does not exist has no releases.
     assert!(
         StateDir::new(temp.path().join("none"))
-            .releases(None)
+            .pipeline("webapp")
+            .releases(None, None)
             .unwrap()
             .is_empty()
     );
@@ -159,7 +179,7 @@ fn previous_and_rollback_of_are_recorded() {
     let v1 = deploy(&mut store, "v1");
     let build = {
         let id = store.next_id();
-        let mut journal = store.begin(id, &plan("build", "v2"), None).unwrap();
+        let mut journal = store.begin(id, &plan("build", "v2"), ReleaseMeta::default()).unwrap();
         journal
             .record(&[Event::Skipped {
                 instance: 0,
@@ -179,11 +199,20 @@ fn previous_and_rollback_of_are_recorded() {
     assert_eq!(build.previous, None, "a build is not one of the env's releases");
     let v2 = deploy(&mut store, "v2");
     assert_eq!(v2.previous, Some(v1.id));
-    let releases = store.releases(Some("prod"));
+    let releases = store.dir().releases(Some("prod"), None).unwrap();
     let target = rollback_target(&releases, "prod", &RollbackTarget::Previous).unwrap();
     assert_eq!(target.id, v1.id);
     let id = store.next_id();
-    let journal = store.begin(id, &plan("rollback", "v1"), Some(target.id)).unwrap();
+    let journal = store
+        .begin(
+            id,
+            &plan("rollback", "v1"),
+            ReleaseMeta {
+                rollback_of: Some(target.id),
+                ..ReleaseMeta::default()
+            },
+        )
+        .unwrap();
     let rollback = journal.release().clone();
     assert_eq!((rollback.previous, rollback.rollback_of), (Some(v2.id), Some(v1.id)));
 }
@@ -195,7 +224,7 @@ fn torn_last_line_is_ignored() {
     let (mut store, _) = open(&dir, NOW);
     let id = store.next_id();
     let path = {
-        let mut journal = store.begin(id, &plan("deploy", "v1"), None).unwrap();
+        let mut journal = store.begin(id, &plan("deploy", "v1"), ReleaseMeta::default()).unwrap();
         journal
             .record(&[Event::Started {
                 instance: 0,
@@ -212,10 +241,10 @@ fn torn_last_line_is_ignored() {
         .unwrap()
         .write_all(b"Completed(at: \"2026-11-")
         .unwrap();
-    let state = StateDir::new(&dir);
+    let state = StateDir::new(&dir).pipeline("webapp");
     let release = state.release(&id.to_string()).unwrap();
     assert_eq!(release.instances()[0].status(), PhaseStatus::Running);
-    assert_eq!(state.releases(None).unwrap()[0].status, ReleaseStatus::Running);
+    assert_eq!(state.releases(None, None).unwrap()[0].status, ReleaseStatus::Running);
 
     // The next run cuts the torn line and recovers the release.
     let (_store, recovered) = open(&dir, NOW);
@@ -233,7 +262,7 @@ fn corrupt_line_is_an_error_naming_the_file_and_nothing_changes() {
     let (mut store, _) = open(&dir, NOW);
     let release = deploy(&mut store, "v1");
     drop(store);
-    let state = StateDir::new(&dir);
+    let state = StateDir::new(&dir).pipeline("webapp");
     let log = state.log_path(release.id);
     let text = fs::read_to_string(&log).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
@@ -250,18 +279,19 @@ fn corrupt_line_is_an_error_naming_the_file_and_nothing_changes() {
     assert_eq!(fs::read_to_string(&log).unwrap(), corrupted);
 
     // A corrupt index stops the store from opening, and is left as it is.
-    let index = state.index_path();
+    let index = state.index_path("prod");
     let mut text = fs::read_to_string(&index).unwrap();
-    text.insert_str(text.find('\n').unwrap() + 1, "}{\n");
+    // Before its last line: the newest lines are the ones a run reads.
+    text.insert_str(text[..text.len() - 1].rfind('\n').unwrap() + 1, "}{\n");
     fs::write(&index, &text).unwrap();
-    let error = Store::open(&dir, &holder("deploy"), Wait::No, clock(NOW)).unwrap_err();
+    let error = Store::open(&dir, "webapp", "prod", &holder("deploy"), Wait::No, clock(NOW)).unwrap_err();
     assert!(
         error
             .to_string()
-            .starts_with(&format!("corrupt state file `{}` at line 2", index.display())),
+            .starts_with(&format!("corrupt state file `{}` at line 4", index.display())),
         "{error}"
     );
-    assert!(state.releases(None).is_err());
+    assert!(state.releases(None, None).is_err());
     assert_eq!(fs::read_to_string(&index).unwrap(), text);
 }
 
@@ -271,7 +301,7 @@ fn an_illegal_event_is_refused_and_not_written() {
     let dir = temp.path().join(".stagecraft");
     let (mut store, _) = open(&dir, NOW);
     let id = store.next_id();
-    let mut journal = store.begin(id, &plan("deploy", "v1"), None).unwrap();
+    let mut journal = store.begin(id, &plan("deploy", "v1"), ReleaseMeta::default()).unwrap();
     let before = fs::read_to_string(journal.path()).unwrap();
     let error = journal
         .record(&[
@@ -298,6 +328,7 @@ fn the_lock_excludes_a_second_holder() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join(".stagecraft");
     let (store, _) = open(&dir, NOW);
+    let dir = StateDir::new(&dir).pipeline("webapp").env_dir("prod");
     let error = Lock::acquire(&dir, &holder("build"), Wait::No).unwrap_err();
     let StateError::Locked {
         holder: Some(found), ..
@@ -345,7 +376,7 @@ fn a_release_left_running_is_recovered() {
     let dir = temp.path().join(".stagecraft");
     let (mut store, _) = open(&dir, NOW);
     let id = store.next_id();
-    let mut journal = store.begin(id, &plan("deploy", "v1"), None).unwrap();
+    let mut journal = store.begin(id, &plan("deploy", "v1"), ReleaseMeta::default()).unwrap();
     journal
         .record(&[Event::Started {
             instance: 0,
@@ -374,7 +405,7 @@ fn a_release_left_running_is_recovered() {
         recovered[0].to_string(),
         format!("release {id} was interrupted: push[api] marked failed (interrupted), 2 not-started instances skipped")
     );
-    let release = store.release(&id.to_string()).unwrap();
+    let release = store.dir().release(&id.to_string()).unwrap();
     assert_eq!(release.status(), ReleaseStatus::Failed);
     assert_eq!(release.finished_at.unwrap().to_string(), "2026-11-25T17:05:00.000Z");
     let statuses: Vec<_> = release
@@ -391,7 +422,10 @@ fn a_release_left_running_is_recovered() {
             (PhaseStatus::Skipped, Some(Reason::Interrupted)),
         ]
     );
-    assert_eq!(store.releases(None)[0].status, ReleaseStatus::Failed);
+    assert_eq!(
+        store.dir().releases(None, None).unwrap()[0].status,
+        ReleaseStatus::Failed
+    );
     drop(store);
     let (_store, again) = open(&dir, NOW);
     assert!(again.is_empty(), "recovered once");
@@ -404,7 +438,7 @@ fn recover_a_claimed_run(boot: Option<&str>) -> (Vec<(PhaseStatus, Option<Reason
     let dir = temp.path().join(".stagecraft");
     let (mut store, _) = open(&dir, NOW);
     let id = store.next_id();
-    let mut journal = store.begin(id, &plan("deploy", "v1"), None).unwrap();
+    let mut journal = store.begin(id, &plan("deploy", "v1"), ReleaseMeta::default()).unwrap();
     journal
         .write_events(&[
             Event::Started {
@@ -437,7 +471,7 @@ fn recover_a_claimed_run(boot: Option<&str>) -> (Vec<(PhaseStatus, Option<Reason
         fs::write(&path, format!("{}{boot}{}", &log[..start], &log[end..])).unwrap();
     }
     let (store, recovered) = open(&dir, "2026-11-25T17:05:00Z");
-    let release = store.release(&id.to_string()).unwrap();
+    let release = store.dir().release(&id.to_string()).unwrap();
     let statuses = release
         .instances()
         .iter()
@@ -489,11 +523,11 @@ fn a_claimed_instance_may_have_started_if_the_machine_restarted() {
 fn state_written_in_format_version_1_is_still_read() {
     // A deploy as version 1 wrote it: no boot in the header, no claims.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/state-v1");
-    let state = StateDir::new(&dir);
+    let state = StateDir::new(&dir).pipeline("webapp");
     let release = state.release("rel-20261125-170229123").unwrap();
     assert_eq!(release.status(), ReleaseStatus::Completed);
     assert_eq!(release.instances()[0].attempts().len(), 2);
-    assert_eq!(state.releases(None).unwrap().len(), 1);
+    assert_eq!(state.releases(None, None).unwrap().len(), 1);
 }
 
 #[test]
@@ -502,7 +536,7 @@ fn ctrl_c_interrupts_the_journal() {
     let dir = temp.path().join(".stagecraft");
     let (mut store, _) = open(&dir, NOW);
     let id = store.next_id();
-    let mut journal = store.begin(id, &plan("deploy", "v1"), None).unwrap();
+    let mut journal = store.begin(id, &plan("deploy", "v1"), ReleaseMeta::default()).unwrap();
     journal
         .record(&[Event::Started {
             instance: 0,
@@ -512,8 +546,14 @@ fn ctrl_c_interrupts_the_journal() {
     let (release, recovered) = journal.interrupt().unwrap();
     assert_eq!((recovered.failed.len(), recovered.skipped.len()), (1, 3));
     assert!(release.is_finished());
-    assert_eq!(StateDir::new(&dir).release(&id.to_string()).unwrap(), release);
-    assert_eq!(store.releases(None)[0].status, ReleaseStatus::Failed);
+    assert_eq!(
+        StateDir::new(&dir).pipeline("webapp").release(&id.to_string()).unwrap(),
+        release
+    );
+    assert_eq!(
+        store.dir().releases(None, None).unwrap()[0].status,
+        ReleaseStatus::Failed
+    );
 }
 
 #[test]
@@ -566,7 +606,7 @@ fn snapshot_of_a_stored_release() {
     let (mut store, _) = open(&dir, NOW);
     let id = deploy(&mut store, "v1").id;
     drop(store);
-    let state = StateDir::new(&dir);
+    let state = StateDir::new(&dir).pipeline("webapp");
     let mut value = serde_json::to_value(state.release(&id.to_string()).unwrap()).unwrap();
     redact_times(&mut value);
     insta::assert_ron_snapshot!("stored_release", value);
@@ -579,5 +619,5 @@ fn snapshot_of_a_stored_release() {
         None => log,
     };
     insta::assert_snapshot!("release_log", log);
-    insta::assert_snapshot!("index", fs::read_to_string(state.index_path()).unwrap());
+    insta::assert_snapshot!("index", fs::read_to_string(state.index_path("prod")).unwrap());
 }

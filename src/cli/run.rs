@@ -14,8 +14,8 @@ use super::{
 };
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    Clock, Holder, Journal, ReleaseId, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
-    rollback_target,
+    Clock, Holder, Journal, ReleaseId, ReleaseMeta, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
+    rollback_target, user_at_host,
 };
 
 /// What to run and where: the flags `build`, `deploy` and `run` share.
@@ -301,7 +301,10 @@ fn execute(request: &Request<'_>) -> Outcome {
         // the lock, and nothing is written.
         let (version, _) = match &request.rollback {
             Some(target) => rollback_version(
-                &StateDir::new(&state_path).releases(None).map_err(state_failure)?,
+                &StateDir::new(&state_path)
+                    .pipeline(pipeline.name)
+                    .releases(None, None)
+                    .map_err(state_failure)?,
                 request.env,
                 target,
             )?,
@@ -313,22 +316,32 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Unknown env, workflow or service is a user error before any state is
     // touched.
     plan_for("unknown".to_owned(), "dry-run".to_owned())?;
-    let mut store = open_store(&state_path, request, clock)?;
+    let mut store = open_store(&state_path, pipeline.name, request, clock)?;
     let (version, rollback_of) = match &request.rollback {
-        Some(target) => rollback_version(&store.releases(None), request.env, target)?,
+        Some(target) => rollback_version(
+            &store.dir().releases(None, None).map_err(state_failure)?,
+            request.env,
+            target,
+        )?,
         None => (version(request.version, &dir), None),
     };
-    let id = store.next_id();
-    let plan = plan_for(version, id.to_string())?;
+    let meta = ReleaseMeta {
+        rollback_of,
+        set_keys: request.set.iter().map(|(key, _)| key.clone()).collect(),
+        user: Some(user_at_host()),
+        ..ReleaseMeta::default()
+    };
+    let output = store.dir().clone();
+    let (mut journal, plan) = store.begin_with(&meta, |id| plan_for(version.clone(), id.to_string()))?;
+    let id = journal.release().id;
     let options = ExecuteOptions {
         dir,
         release: id.to_string(),
         jobs: usize::from(request.execution.jobs),
         keep_going: request.execution.keep_going,
-        log_dir: Some(store.dir().output_dir(id)),
+        log_dir: Some(output.output_dir(id)),
         skip_backoff: false,
     };
-    let mut journal = store.begin(id, &plan, rollback_of).map_err(state_failure)?;
     let summary = run_plan(&plan, &options, &mut journal)?;
     journal.finish().map_err(state_failure)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
@@ -337,10 +350,10 @@ fn execute(request: &Request<'_>) -> Outcome {
 
 /// Opens the state under its lock for a run, waiting as `--wait` says, and
 /// says what recovery repaired.
-fn open_store(state_path: &Path, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
+fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let (store, recovered) = Store::open(state_path, &holder, wait, clock).map_err(|error| {
+    let (store, recovered) = Store::open(state_path, pipeline, request.env, &holder, wait, clock).map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
                 "waited {}; wait longer with --wait=DURATION",
@@ -422,6 +435,12 @@ fn state_failure(error: StateError) -> Failure {
     }
 }
 
+impl From<StateError> for Failure {
+    fn from(error: StateError) -> Self {
+        state_failure(error)
+    }
+}
+
 /// `stagecraft releases list | show`.
 pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
     let path = locate(args.file.file.as_deref())?;
@@ -435,27 +454,14 @@ pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
             ReleasesCommand::Show { id, .. } => Err(Failure::user(format!("unknown release `{id}`"))),
         };
     }
-    // Opening under the lock repairs runs that died; while a live run holds
-    // the lock, read as it is (its release shows as running).
-    let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
-    let holder = Holder::current("releases", None, clock.now());
-    let store = match Store::open(&state_path, &holder, Wait::No, clock) {
-        Ok((store, recovered)) => {
-            for repaired in recovered {
-                eprintln!("note: {repaired}");
-            }
-            Some(store)
-        }
-        Err(StateError::Locked { .. }) => None,
-        Err(error) => return Err(state_failure(error)),
-    };
-    let dir = StateDir::new(&state_path);
+    // Read without a lock, writing nothing: a run that died shows as
+    // running until the next run of its env repairs it.
+    let source = read(&path)?;
+    let (pipeline, _) = compile_valid(&source)?;
+    let dir = StateDir::new(&state_path).pipeline(pipeline.name);
     match &args.command {
         ReleasesCommand::List { env, format } => {
-            let list = match &store {
-                Some(store) => store.releases(env.as_deref()),
-                None => dir.releases(env.as_deref()).map_err(state_failure)?,
-            };
+            let list = dir.releases(env.as_deref(), None).map_err(state_failure)?;
             match format {
                 ReleasesFormat::Json => print_json(&list.iter().map(render::ReleaseJson::summary).collect::<Vec<_>>()),
                 ReleasesFormat::Text => write_stdout(&render::releases_text(&list)),

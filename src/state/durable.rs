@@ -131,11 +131,25 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), StateError> {
 
 /// Creates `path` with `bytes` atomically: a reader sees no file or the
 /// whole file. Refuses to replace an existing file.
+///
+/// The temporary file's name carries the process id (runs of two envs may
+/// create the same name at once), and it is linked to `path` (which fails
+/// if `path` exists, whoever created it), then unlinked.
 pub(crate) fn create_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     if path.exists() {
         return Err(StateError::io("create", path)(std::io::ErrorKind::AlreadyExists.into()));
     }
-    replace_atomic(path, bytes)
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = Path::new(&temporary);
+    let mut file = File::create(temporary).map_err(StateError::io("create", temporary))?;
+    file.write_all(bytes).map_err(StateError::io("write", temporary))?;
+    file.sync_all().map_err(StateError::io("sync", temporary))?;
+    drop(file);
+    let linked = fs::hard_link(temporary, path);
+    let _ = fs::remove_file(temporary);
+    linked.map_err(StateError::io("create", path))?;
+    sync_dir(dir_of(path))
 }
 
 /// Writes `path` atomically, replacing it if it exists. Only for files that

@@ -46,6 +46,12 @@ pub enum StateError {
         /// Who holds it, if its holder file could be read.
         holder: Option<Holder>,
     },
+    /// Another run (of another env of the pipeline) created the log of
+    /// this release id first: take the next id and begin again.
+    IdTaken {
+        /// The id taken.
+        id: super::ReleaseId,
+    },
     /// No release has this id.
     UnknownRelease {
         /// The id asked for.
@@ -82,6 +88,7 @@ impl fmt::Display for StateError {
                     None => f.write_str(" (holder unknown)"),
                 }
             }
+            Self::IdTaken { id } => write!(f, "release id {id} was taken by another run"),
             Self::UnknownRelease { id } => write!(f, "unknown release `{id}`"),
             Self::Event(error) => error.fmt(f),
         }

@@ -1,17 +1,21 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 2)`, then
+//! Every state file starts with a format line, `Format(version: 3)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
-//! header, one line per event and at last a [`LogLine::Finished`] line. The
-//! index (`index.ron`) holds an [`IndexLine::Started`] line when a release
-//! starts and an [`IndexLine::Finished`] line when it ends.
+//! header, one line per event and at last a [`LogLine::Finished`] line. An
+//! env's index (`envs/<env>/index.ron`) holds an [`IndexLine::Reserved`]
+//! line before a release's log is created, an [`IndexLine::Started`] line
+//! once it is, and an [`IndexLine::Finished`] line (with the env's live
+//! state after a deploy or rollback) when it ends. Files of versions 1 and
+//! 2 read with their missing fields unknown.
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
 //! line that does not parse is corruption, reported with the file and the
 //! line number. `spec/state.md` shows real examples.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -20,16 +24,20 @@ use serde::{Deserialize, Serialize};
 use super::clock::Timestamp;
 use super::error::StateError;
 use super::id::ReleaseId;
-use super::release::{ReleaseHeader, ReleaseStatus};
+use super::release::ReleaseStatus;
 use crate::engine::{Event, Reason};
 
+mod header;
+
+pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
+
 /// The format version this code writes and the newest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 2)`.
+    /// `Format(version: 3)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
@@ -37,6 +45,8 @@ pub(crate) enum Head {
 }
 
 /// A line of a release log after the format line.
+// A line is parsed and converted at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum LogLine {
     /// The second line: what the release is, with its instances in plan
@@ -56,6 +66,19 @@ pub(crate) enum LogLine {
         /// Version 1 logs have none.
         #[serde(default)]
         boot: Option<String>,
+        /// The fields format version 3 added (absent from older files).
+        #[serde(default)]
+        commit: Option<StoredCommit>,
+        #[serde(default)]
+        services: Option<StoredServices>,
+        #[serde(default)]
+        versions: BTreeMap<String, String>,
+        #[serde(default)]
+        set_keys: Vec<String>,
+        #[serde(default)]
+        digest: Option<String>,
+        #[serde(default)]
+        user: Option<String>,
     },
     /// [`Event::Claimed`].
     Claimed { at: Timestamp, instance: usize },
@@ -187,121 +210,6 @@ impl LogLine {
     }
 }
 
-/// The stored form of a [`ReleaseHeader`]: the only place its fields are
-/// listed one by one besides the type itself, in the two lines that hold it
-/// (a log's [`LogLine::Release`] and the index's [`IndexLine::Started`]).
-impl LogLine {
-    /// A log's header line.
-    pub(crate) fn release(header: &ReleaseHeader, instances: Vec<String>, boot: Option<String>) -> Self {
-        let ReleaseHeader {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-        } = header.clone();
-        Self::Release {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-            instances,
-            boot,
-        }
-    }
-
-    /// A header line's release header, instances and boot; `None` for any
-    /// other line.
-    pub(crate) fn into_release(self) -> Option<(ReleaseHeader, Vec<String>, Option<String>)> {
-        let Self::Release {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-            instances,
-            boot,
-        } = self
-        else {
-            return None;
-        };
-        let header = ReleaseHeader {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-        };
-        Some((header, instances, boot))
-    }
-}
-
-impl IndexLine {
-    /// The index line saying a release started.
-    pub(crate) fn started(header: &ReleaseHeader) -> Self {
-        let ReleaseHeader {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at,
-        } = header.clone();
-        Self::Started {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            at: started_at,
-        }
-    }
-
-    /// A `Started` line's release header; `None` for a `Finished` line.
-    pub(crate) fn into_header(self) -> Option<ReleaseHeader> {
-        let Self::Started {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            at,
-        } = self
-        else {
-            return None;
-        };
-        Some(ReleaseHeader {
-            id,
-            pipeline,
-            workflow,
-            env,
-            version,
-            previous,
-            rollback_of,
-            started_at: at,
-        })
-    }
-}
-
 /// [`Reason`] as stored: the same variants, spelled as RON identifiers
 /// (`ExitCode`, `Failed("build[api]")`), so the engine's serde names do not
 /// leak into the file format.
@@ -314,6 +222,7 @@ pub(crate) enum StoredReason {
     Spawn(String),
     Interrupted,
     Failed(String),
+    Unchanged,
 }
 
 impl From<&Reason> for StoredReason {
@@ -326,6 +235,7 @@ impl From<&Reason> for StoredReason {
             Reason::Spawn(error) => Self::Spawn(error.clone()),
             Reason::Interrupted => Self::Interrupted,
             Reason::Failed(instance) => Self::Failed(instance.clone()),
+            Reason::Unchanged => Self::Unchanged,
         }
     }
 }
@@ -340,14 +250,20 @@ impl From<&StoredReason> for Reason {
             StoredReason::Spawn(error) => Self::Spawn(error.clone()),
             StoredReason::Interrupted => Self::Interrupted,
             StoredReason::Failed(instance) => Self::Failed(instance.clone()),
+            StoredReason::Unchanged => Self::Unchanged,
         }
     }
 }
 
-/// A line of the index after the format line.
+/// A line of an index after the format line.
+#[allow(clippy::large_enum_variant)] // as `LogLine`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum IndexLine {
-    /// A release started (its log exists).
+    /// A run of this env is about to create the log of release `id` (which
+    /// another env's run may have taken first): recovery looks for that log
+    /// if no `Started` line follows (version 3 on).
+    Reserved { id: ReleaseId },
+    /// A release started (its log exists), with its whole header.
     Started {
         id: ReleaseId,
         pipeline: String,
@@ -357,12 +273,28 @@ pub(crate) enum IndexLine {
         previous: Option<ReleaseId>,
         rollback_of: Option<ReleaseId>,
         at: Timestamp,
+        /// The fields format version 3 added (absent from older files).
+        #[serde(default)]
+        commit: Option<StoredCommit>,
+        #[serde(default)]
+        services: Option<StoredServices>,
+        #[serde(default)]
+        versions: BTreeMap<String, String>,
+        #[serde(default)]
+        set_keys: Vec<String>,
+        #[serde(default)]
+        digest: Option<String>,
+        #[serde(default)]
+        user: Option<String>,
     },
-    /// A release finished with this status.
+    /// A release finished with this status; for a deploy or rollback, the
+    /// env's live state right after it (version 3 on).
     Finished {
         id: ReleaseId,
         at: Timestamp,
         status: ReleaseStatus,
+        #[serde(default)]
+        live: Option<Vec<StoredService>>,
     },
 }
 
@@ -387,6 +319,39 @@ pub(crate) fn head_line() -> String {
     line(&Head::Format {
         version: FORMAT_VERSION,
     })
+}
+
+/// Checks a file's first line (without its `\n`): a format line of a
+/// version this code reads. Returns the version.
+pub(crate) fn check_head(path: &Path, first: &[u8]) -> Result<u32, StateError> {
+    let head: Head = std::str::from_utf8(first)
+        .ok()
+        .and_then(|text| ron::from_str(text).ok())
+        .ok_or_else(|| StateError::Corrupt {
+            path: PathBuf::from(path),
+            line: 1,
+            message: "no format line (expected `Format(version: N)`)".to_owned(),
+        })?;
+    let Head::Format { version } = head;
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(StateError::UnsupportedFormat {
+            path: PathBuf::from(path),
+            version,
+        });
+    }
+    Ok(version)
+}
+
+/// Parses one complete line (without its `\n`) as a `T`; `number` names it
+/// in the error.
+pub(crate) fn parse_line<T: DeserializeOwned>(path: &Path, number: usize, raw: &[u8]) -> Result<T, StateError> {
+    let corrupt = |message: String| StateError::Corrupt {
+        path: PathBuf::from(path),
+        line: number,
+        message,
+    };
+    let text = std::str::from_utf8(raw).map_err(|_| corrupt("not UTF-8 text".to_owned()))?;
+    ron::from_str(text).map_err(|error| corrupt(error.to_string()))
 }
 
 /// A state file read back.
@@ -419,24 +384,11 @@ pub(crate) fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Li
     }
     // Complete lines, without their `\n`.
     let mut raw_lines = bytes[..complete - 1].split(|&b| b == b'\n');
-    let head: Head = raw_lines
-        .next()
-        .and_then(|first| std::str::from_utf8(first).ok())
-        .and_then(|text| ron::from_str(text).ok())
-        .ok_or_else(|| corrupt(1, "no format line (expected `Format(version: N)`)".to_owned()))?;
-    let Head::Format { version } = head;
-    if version > FORMAT_VERSION || version == 0 {
-        return Err(StateError::UnsupportedFormat {
-            path: PathBuf::from(path),
-            version,
-        });
-    }
+    check_head(path, raw_lines.next().unwrap_or_default())?;
     let mut lines = Vec::new();
     for (index, raw) in raw_lines.enumerate() {
         let number = index + 2;
-        let text = std::str::from_utf8(raw).map_err(|_| corrupt(number, "not UTF-8 text".to_owned()))?;
-        let value = ron::from_str(text).map_err(|error| corrupt(number, error.to_string()))?;
-        lines.push((number, value));
+        lines.push((number, parse_line(path, number, raw)?));
     }
     Ok(Lines { lines, torn })
 }
@@ -455,11 +407,12 @@ mod tests {
             id: "rel-20261125-170229123".parse().unwrap(),
             at: Timestamp::parse("2026-11-25T17:02:30Z").unwrap(),
             status: ReleaseStatus::Completed,
+            live: None,
         };
         let text = format!("{}{}", head_line(), line(&finished));
         assert_eq!(
             text,
-            "Format(version: 2)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed)\n"
+            "Format(version: 3)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
         );
         let read = lines(&text).unwrap();
         assert_eq!(read.lines, [(2, finished)]);

@@ -1,12 +1,17 @@
-//! The exclusive lock on a state directory, and who holds it.
+//! The exclusive lock on one env of one pipeline, and who holds it.
 //!
-//! A run locks `<state>/lock` with [`File::try_lock`] (an advisory
+//! A run locks `<env dir>/lock` with [`File::try_lock`] (an advisory
 //! `flock`-style lock): the operating system drops it when the holder's
 //! process dies, however it dies, so a lock is never stale and there is
 //! nothing to clean up. After locking, the holder writes who it is to
-//! `<state>/holder.ron` (atomically), so a second run that finds the lock
+//! `<env dir>/holder.ron` (atomically), so a second run that finds the lock
 //! taken can say who has it. The holder file is only read when the lock is
 //! taken; a leftover one from a finished run means nothing.
+//!
+//! The loser of a race reads the holder file while the winner may not have
+//! written it yet: the file then names the previous holder, dead by now.
+//! So the loser reads it again (every 10 ms, for up to a second) until it
+//! names a process alive on this host (or one on another host).
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -27,6 +32,8 @@ pub(crate) const HOLDER_FILE: &str = "holder.ron";
 
 /// How often a waiting run tries the lock again.
 const POLL: Duration = Duration::from_millis(50);
+/// How long a loser waits for the winner to write the holder file.
+const HOLDER_WAIT: Duration = Duration::from_secs(1);
 
 /// Who holds (or last held) the lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +70,48 @@ impl Holder {
         let lines: format::Lines<Self> = format::read(&dir.join(HOLDER_FILE)).ok()?;
         lines.lines.into_iter().next().map(|(_, holder)| holder)
     }
+
+    /// Whether it may be holding a lock now: it runs on another host (which
+    /// cannot be checked), or its process is alive on this one.
+    #[must_use]
+    pub fn may_be_alive(&self) -> bool {
+        if self.host != host_name() {
+            return true;
+        }
+        let Some(pid) = i32::try_from(self.pid).ok().and_then(rustix::process::Pid::from_raw) else {
+            return false;
+        };
+        match rustix::process::test_kill_process(pid) {
+            Ok(()) => true,
+            Err(error) => error == rustix::io::Errno::PERM,
+        }
+    }
+
+    /// The holder of the lock another run holds in `dir`: the holder file,
+    /// read again until it names a live holder or [`HOLDER_WAIT`] has
+    /// passed (the winner of a race writes it just after locking).
+    fn of_taken_lock(dir: &Path) -> Option<Self> {
+        let deadline = Instant::now() + HOLDER_WAIT;
+        loop {
+            let holder = Self::read(dir);
+            if holder.as_ref().is_some_and(Self::may_be_alive) || Instant::now() >= deadline {
+                return holder;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Who runs this process: `user@host`, the user from `$USER` or
+/// `$LOGNAME`, else the numeric user id; the host as in [`Holder`].
+#[must_use]
+pub fn user_at_host() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|user| !user.is_empty())
+        .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
+    format!("{user}@{}", host_name())
 }
 
 impl fmt::Display for Holder {
@@ -114,7 +163,7 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Locks the state directory `dir` (creating it if needed) and records
+    /// Locks the directory `dir` (creating it if needed) and records
     /// `holder` in its holder file.
     ///
     /// # Errors
@@ -149,7 +198,7 @@ impl Lock {
                     if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                         return Err(StateError::Locked {
                             path,
-                            holder: Holder::read(dir),
+                            holder: Holder::of_taken_lock(dir),
                         });
                     }
                     std::thread::sleep(POLL);

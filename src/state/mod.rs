@@ -8,22 +8,28 @@
 //! * [`ReleaseHeader`] (a release's fields, declared once), [`Release`],
 //!   [`ReleaseId`], [`InstanceRecord`]: the record of a run, built by
 //!   applying [`engine::Event`](crate::engine::Event)s.
-//! * [`Store`] (locked, for writing), [`StateDir`] (for reading) and
+//! * [`Store`] (one env of one pipeline, locked, for writing),
+//!   [`StateDir`] and [`PipelineDir`] (for reading, without a lock) and
 //!   [`Journal`] (an open release log, the executor's
 //!   [`Recorder`](crate::engine::Recorder)).
+//! * [`Live`]: what is live in an env, after each release ([`advance`]).
 //! * [`Lock`] and [`Holder`]; [`Recovered`] for runs that died.
 //! * [`rollback_target`], [`current`]: pure functions over the history.
 //!
 //! `spec/state.md` documents the directory, the formats and the rules.
 
+mod backward;
 mod boot;
 mod clock;
+mod dir;
 mod durable;
 mod error;
 mod format;
 mod id;
 mod instance;
 mod journal;
+mod legacy;
+mod live;
 mod lock;
 mod query;
 mod recovery;
@@ -32,13 +38,15 @@ mod status;
 mod store;
 
 pub use clock::{Clock, ClockError, Timestamp};
+pub use dir::{History, PipelineDir, StateDir};
 pub use error::StateError;
 pub use id::{InvalidReleaseId, ReleaseId};
 pub use instance::{Attempt, InstanceRecord, Transition};
 pub use journal::Journal;
-pub use lock::{Holder, Lock, Wait};
+pub use live::{FailedAt, Live, ServiceState, Services, advance, covered, service_of, version_for};
+pub use lock::{Holder, Lock, Wait, user_at_host};
 pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, rollback_target};
 pub use recovery::Recovered;
-pub use release::{EventError, Release, ReleaseHeader, ReleaseStatus};
+pub use release::{Commit, EventError, Release, ReleaseHeader, ReleaseMeta, ReleaseStatus};
 pub use status::{IllegalTransition, PhaseStatus, transition};
-pub use store::{StateDir, Store};
+pub use store::Store;

@@ -2,8 +2,8 @@
 //! release, and which release a rollback restores.
 //!
 //! The functions here are pure: they take the release list (newest first,
-//! as [`StateDir::releases`](super::StateDir::releases) returns it) and
-//! read nothing.
+//! as [`PipelineDir::releases`](super::PipelineDir::releases) returns it)
+//! and read nothing.
 
 use std::fmt;
 use std::ops::Deref;
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::clock::Timestamp;
 use super::id::ReleaseId;
+use super::live::Live;
 use super::release::{Release, ReleaseHeader, ReleaseStatus};
 
 /// A release as the index knows it: everything but its instances. It
@@ -25,6 +26,9 @@ pub struct ReleaseSummary {
     pub finished_at: Option<Timestamp>,
     /// Its status.
     pub status: ReleaseStatus,
+    /// What was live in its env right after it; `None` while it is
+    /// unfinished, and for a workflow other than `deploy` and `rollback`.
+    pub live: Option<Live>,
 }
 
 impl Deref for ReleaseSummary {
@@ -35,21 +39,13 @@ impl Deref for ReleaseSummary {
     }
 }
 
-impl ReleaseSummary {
-    /// Whether it is one of its env's releases: a `deploy` or `rollback`
-    /// run.
-    #[must_use]
-    pub fn is_deployment(&self) -> bool {
-        is_deployment(&self.workflow)
-    }
-}
-
 impl From<&Release> for ReleaseSummary {
     fn from(release: &Release) -> Self {
         Self {
             header: release.header.clone(),
             finished_at: release.finished_at,
             status: release.status(),
+            live: None,
         }
     }
 }
@@ -262,9 +258,16 @@ mod tests {
                 previous: None,
                 rollback_of: None,
                 started_at: at,
+                commit: None,
+                services: None,
+                versions: std::collections::BTreeMap::new(),
+                set_keys: Vec::new(),
+                digest: None,
+                user: None,
             },
             finished_at: Some(at),
             status,
+            live: None,
         }
     }
 

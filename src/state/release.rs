@@ -7,6 +7,7 @@
 //! same events to rebuild a release from its log, so a release read back is
 //! exactly the release that was recorded.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Timestamp;
 use super::id::ReleaseId;
 use super::instance::InstanceRecord;
+use super::live::Services;
 use super::status::{IllegalTransition, PhaseStatus};
 use crate::engine::{Event, Reason};
 
@@ -68,6 +70,59 @@ pub struct ReleaseHeader {
     pub rollback_of: Option<ReleaseId>,
     /// When it started.
     pub started_at: Timestamp,
+    /// The commit of the pipeline's repository it ran from, when known.
+    pub commit: Option<Commit>,
+    /// The services it covered; `None` for a release recorded before
+    /// services were (format version 2 and older: see
+    /// [`covered`](super::live::covered)).
+    pub services: Option<Services>,
+    /// The services whose version differs from `version` (a rollback's
+    /// per-service versions), by service.
+    pub versions: BTreeMap<String, String>,
+    /// The keys given with `--set`, sorted (never their values).
+    pub set_keys: Vec<String>,
+    /// `sha256:<hex>` of the pipeline file, when known.
+    pub digest: Option<String>,
+    /// Who ran it, `user@host`, when known.
+    pub user: Option<String>,
+}
+
+/// A commit a release ran from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Commit {
+    /// The full sha.
+    pub sha: String,
+    /// Whether the working tree had changes not committed.
+    pub dirty: bool,
+}
+
+/// What the caller knows of a release when it starts, besides its plan:
+/// the fields of [`ReleaseHeader`] the state layer does not compute.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReleaseMeta {
+    /// See [`ReleaseHeader::rollback_of`].
+    pub rollback_of: Option<ReleaseId>,
+    /// See [`ReleaseHeader::commit`].
+    pub commit: Option<Commit>,
+    /// See [`ReleaseHeader::services`].
+    pub services: Option<Services>,
+    /// See [`ReleaseHeader::versions`].
+    pub versions: BTreeMap<String, String>,
+    /// See [`ReleaseHeader::set_keys`] (sorted here if they are not).
+    pub set_keys: Vec<String>,
+    /// See [`ReleaseHeader::digest`].
+    pub digest: Option<String>,
+    /// See [`ReleaseHeader::user`] ([`user_at_host`](super::user_at_host)).
+    pub user: Option<String>,
+}
+
+impl ReleaseHeader {
+    /// Whether it is one of its env's releases: a `deploy` or `rollback`
+    /// run.
+    #[must_use]
+    pub fn is_deployment(&self) -> bool {
+        super::query::is_deployment(&self.workflow)
+    }
 }
 
 /// The record of one run of a workflow in an env: its header, its
@@ -117,7 +172,7 @@ impl Release {
 
     /// The release's status, derived from its instances: failed if any
     /// failed; completed once finished with every instance completed or
-    /// skipped for its condition (failed if finished otherwise); pending
+    /// skipped for its condition or as `unchanged` (failed if finished otherwise); pending
     /// while nothing has started; running otherwise.
     #[must_use]
     pub fn status(&self) -> ReleaseStatus {
@@ -127,7 +182,8 @@ impl Release {
         if self.is_finished() {
             let done = self.instances.iter().all(|i| {
                 i.status() == PhaseStatus::Completed
-                    || (i.status() == PhaseStatus::Skipped && i.reason() == Some(&Reason::Condition))
+                    || (i.status() == PhaseStatus::Skipped
+                        && matches!(i.reason(), Some(Reason::Condition | Reason::Unchanged)))
             });
             return if done {
                 ReleaseStatus::Completed
@@ -280,6 +336,29 @@ impl fmt::Display for EventError {
 
 impl std::error::Error for EventError {}
 
+/// A header for tests: release `n` (its id is `n` ms after a fixed time)
+/// of `workflow` at `version` in `prod`, every other field unknown.
+#[cfg(test)]
+pub(crate) fn test_header(n: u64, workflow: &str, version: &str) -> ReleaseHeader {
+    let at = Timestamp::from_millis(1_795_626_149_000 + n);
+    ReleaseHeader {
+        id: ReleaseId::from_time(at),
+        pipeline: "webapp".into(),
+        workflow: workflow.into(),
+        env: "prod".into(),
+        version: version.into(),
+        previous: None,
+        rollback_of: None,
+        started_at: at,
+        commit: None,
+        services: None,
+        versions: BTreeMap::new(),
+        set_keys: Vec::new(),
+        digest: None,
+        user: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,17 +368,7 @@ mod tests {
     }
 
     fn release(ids: &[&str]) -> Release {
-        let header = ReleaseHeader {
-            id: ReleaseId::from_time(at(0)),
-            pipeline: "webapp".into(),
-            workflow: "deploy".into(),
-            env: "prod".into(),
-            version: "v1".into(),
-            previous: None,
-            rollback_of: None,
-            started_at: at(0),
-        };
-        Release::new(header, ids.iter().map(|&id| id.to_owned()))
+        Release::new(test_header(0, "deploy", "v1"), ids.iter().map(|&id| id.to_owned()))
     }
 
     #[test]

@@ -1,225 +1,110 @@
-//! The state directory: reading it ([`StateDir`]) and, under its lock,
-//! writing it ([`Store`]).
+//! Writing one env of one pipeline, under that env's lock ([`Store`]).
 //!
-//! ```text
-//! .stagecraft/
-//!   lock                      the lock file (empty; never removed)
-//!   holder.ron                who holds, or last held, the lock
-//!   index.ron                 one line when a release starts, one when it ends
-//!   releases/<id>.ron         one release log per run
-//!   logs/                     the executor's per-instance output logs
-//! ```
-//!
-//! Listing releases and finding an env's current release read only the
-//! index; loading a release reads only its log. `spec/state.md` documents
-//! the formats and the durability rules.
+//! Opening takes `pipelines/<pipeline>/envs/<env>/lock`, so runs in other
+//! envs (and of other pipelines) go on at once; reads the end of the env's
+//! index only (its newest id, its live state, its current release, a run
+//! that died); and repairs that run. A release starts with a `Reserved`
+//! line in the env's index, then its log (created only if no other run,
+//! of any env, took its id), then a `Started` line; it ends with a
+//! `Finished` line that carries the env's live state after it.
+//! `spec/state.md` documents the formats and the durability rules.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::backward::{self, Tail};
 use super::boot;
 use super::clock::Clock;
+use super::dir::{PipelineDir, StateDir};
 use super::durable::{append, create_atomic, create_dir, cut_torn_tail, open_append};
 use super::error::StateError;
-use super::format::{self, IndexLine, LogLine, head_line, line};
+use super::format::{IndexLine, LogLine, head_line, line, store_live};
 use super::id::ReleaseId;
 use super::journal::{Journal, read_log};
+use super::legacy;
+use super::live::{Live, advance};
 use super::lock::{Holder, Lock, Wait};
-use super::query::{ReleaseSummary, current, is_deployment};
+use super::query::{ReleaseSummary, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
-use super::release::{Release, ReleaseHeader, ReleaseStatus};
+use super::release::{Release, ReleaseHeader, ReleaseMeta};
 use crate::engine::{Event, Plan};
 
-/// The index file's name.
-pub(crate) const INDEX_FILE: &str = "index.ron";
-/// The directory of release logs.
-pub(crate) const RELEASES_DIR: &str = "releases";
-/// The directory of the executor's per-instance logs.
-pub(crate) const LOGS_DIR: &str = "logs";
-
-/// A state directory, for reading without the lock (`releases list`,
-/// `releases show`). A directory that does not exist has no releases.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateDir {
-    path: PathBuf,
-}
-
-impl StateDir {
-    /// The state directory at `path` (usually `.stagecraft` beside the
-    /// pipeline file).
-    #[must_use]
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    /// Its path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The index file.
-    #[must_use]
-    pub fn index_path(&self) -> PathBuf {
-        self.path.join(INDEX_FILE)
-    }
-
-    /// The log of release `id`.
-    #[must_use]
-    pub fn log_path(&self, id: ReleaseId) -> PathBuf {
-        self.path.join(RELEASES_DIR).join(format!("{id}.ron"))
-    }
-
-    /// Where the executor keeps the output of release `id`'s instances.
-    #[must_use]
-    pub(crate) fn output_dir(&self, id: ReleaseId) -> PathBuf {
-        self.path.join(LOGS_DIR).join(id.to_string())
-    }
-
-    /// Every release, newest first, optionally only `env`'s, from the index
-    /// (and, for a release that has not finished, its log).
-    ///
-    /// # Errors
-    ///
-    /// A file cannot be read or is corrupt.
-    pub fn releases(&self, env: Option<&str>) -> Result<Vec<ReleaseSummary>, StateError> {
-        let path = self.index_path();
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let index = read_index(&path)?;
-        let mut releases = Vec::new();
-        for mut summary in index.summaries.into_iter().rev() {
-            if env.is_some_and(|env| env != summary.env) {
-                continue;
-            }
-            if summary.finished_at.is_none() {
-                summary.status = read_log(&self.log_path(summary.id))?.release.status();
-            }
-            releases.push(summary);
-        }
-        Ok(releases)
-    }
-
-    /// Release `id` in full.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::UnknownRelease`] if there is no such release; the log
-    /// cannot be read or is corrupt.
-    pub fn release(&self, id: &str) -> Result<Release, StateError> {
-        let unknown = || StateError::UnknownRelease { id: id.to_owned() };
-        let parsed: ReleaseId = id.parse().map_err(|_| unknown())?;
-        let path = self.log_path(parsed);
-        if !path.exists() {
-            return Err(unknown());
-        }
-        Ok(read_log(&path)?.release)
-    }
-}
-
-/// The index read back: every release it knows, oldest first.
-struct Index {
-    summaries: Vec<ReleaseSummary>,
-    torn: Option<u64>,
-}
-
-fn read_index(path: &Path) -> Result<Index, StateError> {
-    let lines: format::Lines<IndexLine> = format::read(path)?;
-    let mut summaries: Vec<ReleaseSummary> = Vec::with_capacity(lines.lines.len() / 2 + 1);
-    // Position in `summaries` by id; ids only grow, so a binary search works.
-    for (number, entry) in lines.lines {
-        let corrupt = |message: String| StateError::Corrupt {
-            path: path.to_owned(),
-            line: number,
-            message,
-        };
-        match entry {
-            started @ IndexLine::Started { .. } => {
-                // A `Started` line always has a header.
-                let Some(header) = started.into_header() else { continue };
-                if summaries.last().is_some_and(|last| last.id >= header.id) {
-                    let id = header.id;
-                    return Err(corrupt(format!("release {id} is not newer than the one before it")));
-                }
-                summaries.push(ReleaseSummary {
-                    header,
-                    finished_at: None,
-                    status: ReleaseStatus::Running,
-                });
-            }
-            IndexLine::Finished { id, at, status } => {
-                let position = summaries
-                    .binary_search_by_key(&id, |s| s.id)
-                    .map_err(|_| corrupt(format!("release {id} finishes but never started")))?;
-                let summary = &mut summaries[position];
-                if summary.finished_at.is_some() {
-                    return Err(corrupt(format!("release {id} finishes twice")));
-                }
-                summary.finished_at = Some(at);
-                summary.status = status;
-            }
-        }
-    }
-    Ok(Index {
-        summaries,
-        torn: lines.torn,
-    })
-}
-
-/// A state directory under its lock: what a run writes through.
+/// One env of one pipeline under its lock: what a run writes through.
 ///
-/// Opening it takes the lock, creates what is missing and recovers the
-/// releases of runs that died. It is then the only writer until dropped.
+/// Opening it takes the env's lock, creates what is missing and recovers
+/// the env's release left unfinished by a run that died. It is then the
+/// env's only writer until dropped.
 #[derive(Debug)]
 pub struct Store {
-    dir: StateDir,
+    dir: PipelineDir,
+    env: String,
     clock: Clock,
+    index_path: PathBuf,
     index: File,
-    /// Every release, oldest first (all finished except the one a journal
-    /// is writing).
-    summaries: Vec<ReleaseSummary>,
+    /// The newest id the env's index (or the legacy index) names.
+    newest: Option<ReleaseId>,
+    /// What is live in the env now.
+    live: Live,
+    /// The env's current release.
+    current: Option<ReleaseSummary>,
     // Declared last: dropped (unlocked) after the files are closed.
     lock: Lock,
 }
 
 impl Store {
-    /// Locks the state directory at `path` (creating it if needed), then
-    /// recovers every release left unfinished by a run that died.
+    /// Locks env `env` of pipeline `pipeline` in the state directory at
+    /// `path` (creating what is missing), then recovers the env's release
+    /// left unfinished by a run that died.
     ///
     /// # Errors
     ///
-    /// [`StateError::Locked`] if another run holds the lock (after `wait`);
-    /// a file cannot be read or written, or is corrupt.
-    pub fn open(path: &Path, holder: &Holder, wait: Wait, clock: Clock) -> Result<(Self, Vec<Recovered>), StateError> {
-        let lock = Lock::acquire(path, holder, wait)?;
-        let dir = StateDir::new(path);
-        create_dir(&path.join(RELEASES_DIR))?;
-        let index_path = dir.index_path();
+    /// [`StateError::Locked`] if another run of the env holds the lock
+    /// (after `wait`); a file cannot be read or written, or is corrupt.
+    pub fn open(
+        path: &Path,
+        pipeline: &str,
+        env: &str,
+        holder: &Holder,
+        wait: Wait,
+        clock: Clock,
+    ) -> Result<(Self, Vec<Recovered>), StateError> {
+        let dir = StateDir::new(path).pipeline(pipeline);
+        let lock = Lock::acquire(&dir.env_dir(env), holder, wait)?;
+        create_dir(&dir.path().join("releases"))?;
+        let index_path = dir.index_path(env);
         if !index_path.exists() {
             create_atomic(&index_path, head_line().as_bytes())?;
         }
-        let Index { summaries, torn } = read_index(&index_path)?;
-        if let Some(complete) = torn {
+        let tail = backward::tail(&index_path)?;
+        if let Some(complete) = tail.torn {
             cut_torn_tail(&index_path, complete)?;
         }
-        let index = open_append(&index_path)?;
+        let newest = tail.newest.max(legacy::newest(path)?);
         let mut store = Self {
+            live: dir.live(env)?,
+            current: dir.current(env)?,
+            index: open_append(&index_path)?,
+            index_path,
+            env: env.to_owned(),
             dir,
             clock,
-            index,
-            summaries,
+            newest,
             lock,
         };
-        let recovered = store.recover()?;
+        let recovered = store.recover(&tail)?;
         Ok((store, recovered))
     }
 
-    /// The directory.
+    /// The pipeline's state, to read.
     #[must_use]
-    pub fn dir(&self) -> &StateDir {
+    pub fn dir(&self) -> &PipelineDir {
         &self.dir
+    }
+
+    /// The env.
+    #[must_use]
+    pub fn env(&self) -> &str {
+        &self.env
     }
 
     /// The clock the store takes times from.
@@ -234,49 +119,86 @@ impl Store {
         &self.lock
     }
 
-    /// Every release, newest first, optionally only `env`'s.
+    /// What is live in the env now.
     #[must_use]
-    pub fn releases(&self, env: Option<&str>) -> Vec<ReleaseSummary> {
-        self.summaries
-            .iter()
-            .rev()
-            .filter(|s| env.is_none_or(|env| env == s.env))
-            .cloned()
-            .collect()
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
-    /// Release `id` in full.
-    ///
-    /// # Errors
-    ///
-    /// See [`StateDir::release`].
-    pub fn release(&self, id: &str) -> Result<Release, StateError> {
-        self.dir.release(id)
+    /// The env's current release: its newest deploy or rollback, whatever
+    /// its status.
+    #[must_use]
+    pub fn current(&self) -> Option<&ReleaseSummary> {
+        self.current.as_ref()
     }
 
     /// The id the next release gets (nothing is written): the clock's id,
-    /// or the successor of the newest release's id if that is not greater.
+    /// or the successor of the env's newest id if that is not greater,
+    /// skipping ids another env's run took (their log exists).
     #[must_use]
     pub fn next_id(&self) -> ReleaseId {
-        ReleaseId::allocate(self.clock.now(), self.summaries.last().map(|s| s.id))
+        let mut id = ReleaseId::allocate(self.clock.now(), self.newest);
+        while self.dir.id_taken(id) {
+            id = id.successor();
+        }
+        id
     }
 
     /// Starts release `id` (from [`next_id`](Self::next_id)) running
-    /// `plan`: writes its log (atomically) and its index line, and returns
-    /// the journal the executor records into. `previous` is the env's
-    /// current release for a deploy or rollback.
+    /// `plan`: reserves the id in the env's index, creates its log
+    /// (atomically, never replacing one), writes its `Started` line, and
+    /// returns the journal the executor records into. `previous` is the
+    /// env's current release for a deploy or rollback.
     ///
     /// # Errors
     ///
-    /// `id` is not newer than every release; a write failed.
-    pub fn begin(
+    /// [`StateError::IdTaken`] if a run of another env created a log with
+    /// this id first: ask [`next_id`](Self::next_id) again, plan again (the
+    /// plan holds `{{release}}`) and begin again. Also: `id` is not newer
+    /// than the env's newest; the plan is of another pipeline or env; a
+    /// write failed.
+    pub fn begin(&mut self, id: ReleaseId, plan: &Plan, meta: ReleaseMeta) -> Result<Journal<'_>, StateError> {
+        let release = self.start(id, plan, meta)?;
+        Journal::open(self, self.dir.log_path(id), release)
+    }
+
+    /// [`begin`](Self::begin) with the next id, planned by `plan_for` (the
+    /// plan holds `{{release}}`): on [`StateError::IdTaken`], takes the next
+    /// id, plans again and begins again. Returns the journal and the plan.
+    ///
+    /// # Errors
+    ///
+    /// `plan_for` failed, or see [`begin`](Self::begin).
+    pub fn begin_with<E: From<StateError>>(
         &mut self,
-        id: ReleaseId,
-        plan: &Plan,
-        rollback_of: Option<ReleaseId>,
-    ) -> Result<Journal<'_>, StateError> {
+        meta: &ReleaseMeta,
+        mut plan_for: impl FnMut(ReleaseId) -> Result<Plan, E>,
+    ) -> Result<(Journal<'_>, Plan), E> {
+        loop {
+            let id = self.next_id();
+            let plan = plan_for(id)?;
+            match self.start(id, &plan, meta.clone()) {
+                Ok(release) => return Ok((Journal::open(self, self.dir.log_path(id), release)?, plan)),
+                Err(StateError::IdTaken { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Writes what starts a release (see [`begin`](Self::begin)).
+    fn start(&mut self, id: ReleaseId, plan: &Plan, meta: ReleaseMeta) -> Result<Release, StateError> {
         let path = self.dir.log_path(id);
-        if self.summaries.last().is_some_and(|last| last.id >= id) {
+        if plan.pipeline != self.dir.name() || plan.env != self.env {
+            let error = std::io::Error::other(format!(
+                "the plan is of pipeline `{}` env `{}`, the store of `{}` `{}`",
+                plan.pipeline,
+                plan.env,
+                self.dir.name(),
+                self.env
+            ));
+            return Err(StateError::io("create", path)(error));
+        }
+        if self.newest.is_some_and(|newest| newest >= id) {
             let error = std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 "release id is not newer than the newest",
@@ -284,57 +206,59 @@ impl Store {
             return Err(StateError::io("create", path)(error));
         }
         let previous = if is_deployment(&plan.workflow) {
-            current(self.summaries.iter().rev(), &plan.env).map(|s| s.id)
+            self.current.as_ref().map(|s| s.id)
         } else {
             None
         };
-        let header = ReleaseHeader {
-            id,
-            pipeline: plan.pipeline.clone(),
-            workflow: plan.workflow.clone(),
-            env: plan.env.clone(),
-            version: plan.version.clone(),
-            previous,
-            rollback_of,
-            started_at: self.clock.now(),
-        };
+        let header = header(id, plan, previous, meta, &self.clock);
         let release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
-        self.start(&path, &release)?;
-        Journal::open(self, path, release)
+        self.append_index(&IndexLine::Reserved { id })?;
+        self.newest = Some(id);
+        let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
+        let head = LogLine::release(&release.header, instances, boot::current());
+        create_atomic(&path, format!("{}{}", head_line(), line(&head)).as_bytes()).map_err(|error| match error {
+            StateError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                StateError::IdTaken { id }
+            }
+            other => other,
+        })?;
+        self.index_started(&release)?;
+        Ok(release)
     }
 
-    /// Writes a new release's log and its index line.
-    fn start(&mut self, path: &Path, release: &Release) -> Result<(), StateError> {
-        let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
-        let header = LogLine::release(&release.header, instances, boot::current());
-        create_atomic(path, format!("{}{}", head_line(), line(&header)).as_bytes())?;
-        self.index_started(release)
+    fn append_index(&mut self, entry: &IndexLine) -> Result<(), StateError> {
+        append(&self.index, &self.index_path, line(entry).as_bytes())
     }
 
     fn index_started(&mut self, release: &Release) -> Result<(), StateError> {
-        let text = line(&IndexLine::started(&release.header));
-        append(&self.index, &self.dir.index_path(), text.as_bytes())?;
-        let mut summary = ReleaseSummary::from(release);
-        summary.finished_at = None;
-        self.summaries.push(summary);
+        self.append_index(&IndexLine::started(&release.header))?;
+        if release.is_deployment() {
+            let mut summary = ReleaseSummary::from(release);
+            summary.finished_at = None;
+            self.current = Some(summary);
+        }
         Ok(())
     }
 
-    /// Records in the index that `release` finished.
+    /// Records in the index that `release` finished, with the env's live
+    /// state after it for a deploy or rollback.
     pub(crate) fn finished(&mut self, release: &Release) -> Result<(), StateError> {
         let Some(at) = release.finished_at else {
             return Ok(());
         };
         let status = release.status();
-        let text = line(&IndexLine::Finished {
+        let live = release.is_deployment().then(|| advance(&self.live, release));
+        self.append_index(&IndexLine::Finished {
             id: release.id,
             at,
             status,
-        });
-        append(&self.index, &self.dir.index_path(), text.as_bytes())?;
-        if let Ok(position) = self.summaries.binary_search_by_key(&release.id, |s| s.id) {
-            self.summaries[position].finished_at = Some(at);
-            self.summaries[position].status = status;
+            live: live.as_ref().map(store_live),
+        })?;
+        if let Some(live) = live {
+            self.live = live;
+            let mut summary = ReleaseSummary::from(release);
+            summary.live = Some(self.live.clone());
+            self.current = Some(summary);
         }
         Ok(())
     }
@@ -364,67 +288,72 @@ impl Store {
         self.finished(release)
     }
 
-    /// Finishes every release whose run died: those the index shows
-    /// unfinished, and a log the index never heard of (the run died between
-    /// writing its log and its index line).
-    fn recover(&mut self) -> Result<Vec<Recovered>, StateError> {
-        let known: BTreeSet<ReleaseId> = self.summaries.iter().map(|s| s.id).collect();
-        let releases_dir = self.dir.path().join(RELEASES_DIR);
-        let mut unindexed = Vec::new();
-        for entry in std::fs::read_dir(&releases_dir).map_err(StateError::io("read", &releases_dir))? {
-            let entry = entry.map_err(StateError::io("read", &releases_dir))?;
-            let name = entry.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".ron"))
-                .and_then(|n| n.parse::<ReleaseId>().ok())
-            else {
-                continue;
-            };
-            if !known.contains(&id) {
-                unindexed.push(id);
-            }
-        }
-        unindexed.sort_unstable();
-        for id in unindexed {
-            let log = read_log(&self.dir.log_path(id))?;
-            if self.summaries.last().is_some_and(|last| last.id > id) {
-                // An older log the index lacks can only come from outside
-                // stagecraft; adding it out of order would break the index.
-                return Err(StateError::Corrupt {
-                    path: self.dir.log_path(id),
-                    line: 1,
-                    message: "release log missing from the index".to_owned(),
-                });
-            }
-            self.index_started(&log.release)?;
-        }
-        let unfinished: Vec<ReleaseId> = self
-            .summaries
-            .iter()
-            .filter(|s| s.finished_at.is_none())
-            .map(|s| s.id)
-            .collect();
-        let mut recovered = Vec::new();
-        for id in unfinished {
+    /// Finishes the env's release whose run died: the one the index shows
+    /// unfinished, or one whose log exists but whose `Started` line was
+    /// never written (the run died between the two).
+    fn recover(&mut self, tail: &Tail) -> Result<Vec<Recovered>, StateError> {
+        let mut unfinished = tail.unfinished;
+        for &id in &tail.reserved {
             let path = self.dir.log_path(id);
-            let log = read_log(&path)?;
-            if let Some(complete) = log.torn {
-                cut_torn_tail(&path, complete)?;
+            if !path.exists() {
+                continue;
             }
-            let mut release = log.release;
-            if release.is_finished() {
-                // Only the index's finish line was lost.
-                self.finished(&release)?;
-            } else {
-                let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
-                let (events, report) = interrupt_events(&release, lost);
-                self.close_release(&mut release, &events, |text| {
-                    append(&open_append(&path)?, &path, text.as_bytes())
-                })?;
-                recovered.push(report);
+            let log = read_log(&path)?;
+            if log.release.env == self.env && log.release.pipeline == self.dir.name() {
+                self.index_started(&log.release)?;
+                unfinished = Some(id);
             }
         }
-        Ok(recovered)
+        let Some(id) = unfinished else {
+            return Ok(Vec::new());
+        };
+        let path = self.dir.log_path(id);
+        let log = read_log(&path)?;
+        if let Some(complete) = log.torn {
+            cut_torn_tail(&path, complete)?;
+        }
+        let mut release = log.release;
+        if release.is_finished() {
+            // Only the index's finish line was lost.
+            self.finished(&release)?;
+            return Ok(Vec::new());
+        }
+        let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
+        let (events, report) = interrupt_events(&release, lost);
+        self.close_release(&mut release, &events, |text| {
+            append(&open_append(&path)?, &path, text.as_bytes())
+        })?;
+        Ok(vec![report])
+    }
+}
+
+/// The header of release `id` running `plan`.
+fn header(id: ReleaseId, plan: &Plan, previous: Option<ReleaseId>, meta: ReleaseMeta, clock: &Clock) -> ReleaseHeader {
+    let ReleaseMeta {
+        rollback_of,
+        commit,
+        services,
+        versions,
+        mut set_keys,
+        digest,
+        user,
+    } = meta;
+    set_keys.sort();
+    set_keys.dedup();
+    ReleaseHeader {
+        id,
+        pipeline: plan.pipeline.clone(),
+        workflow: plan.workflow.clone(),
+        env: plan.env.clone(),
+        version: plan.version.clone(),
+        previous,
+        rollback_of,
+        started_at: clock.now(),
+        commit,
+        services,
+        versions,
+        set_keys,
+        digest,
+        user,
     }
 }
