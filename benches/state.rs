@@ -7,7 +7,9 @@
 //! `cargo bench --bench state [-- --quick]`. The history is written
 //! directly (the env's index, as stagecraft writes it, then one `sync`; no
 //! release logs, which nothing here reads), then each size is opened and
-//! read several times (medians), and a release of many instances records
+//! read several times, alternating between the sizes in rounds (medians;
+//! opening includes taking the lock, which writes and syncs the holder
+//! file), and a release of many instances records
 //! `Started` and `Completed` events one `append` each, alternating between
 //! the sizes in rounds so drift in the disk's speed hits all alike. The
 //! directories live under `target/` (a real disk: `/tmp` may be memory,
@@ -17,7 +19,7 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::history::{chain_plan, write_history};
@@ -53,16 +55,11 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples[index].as_secs_f64() * 1e6
 }
 
-/// The median time of `times` runs of `f`, in µs.
-fn median_of(times: usize, mut f: impl FnMut()) -> f64 {
-    let mut samples: Vec<Duration> = (0..times)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    percentile(&mut samples, 0.5)
+/// The time `f` takes.
+fn time(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
 }
 
 /// What reading one history cost (medians, µs).
@@ -73,27 +70,44 @@ struct Setup {
     live: f64,
 }
 
-/// Writes a history of `size` releases under `root`, times opening and
-/// reading it, and opens it for the run.
-fn open_history(root: &Path, size: u64, holder: &Holder, clock: Clock, repeat: usize) -> (Store, Setup) {
+/// Writes a history of `size` releases under `root`; returns its directory.
+fn write(root: &Path, size: u64) -> PathBuf {
     let dir = root.join(format!("{size}"));
     write_history(&dir, size, false);
-    rustix::fs::sync();
-    let open = median_of(repeat, || {
-        let (store, recovered) = Store::open(&dir, "bench", "prod", holder, Wait::No, clock).unwrap();
-        assert!(recovered.is_empty());
-        assert_eq!(store.live().services().len(), 2);
-    });
-    let pipeline = StateDir::new(&dir).pipeline("bench");
-    let list = median_of(repeat, || {
-        let newest = pipeline.releases(None, Some(20)).unwrap();
-        assert_eq!(newest.len(), 20.min(usize::try_from(size).unwrap()));
-    });
-    let live = median_of(repeat, || {
-        assert_eq!(pipeline.live("prod").unwrap().services().len(), 2);
-    });
-    let (store, _) = Store::open(&dir, "bench", "prod", holder, Wait::No, clock).unwrap();
-    (store, Setup { size, open, list, live })
+    dir
+}
+
+/// Times opening each history, listing its newest 20 and reading its live
+/// state, `repeat` times, alternating between the histories in rounds (so
+/// drift in the disk's speed hits every size alike); medians.
+fn read_costs(dirs: &[(u64, PathBuf)], holder: &Holder, clock: Clock, repeat: usize) -> Vec<Setup> {
+    let mut samples = vec![[const { Vec::new() }; 3]; dirs.len()];
+    for _ in 0..repeat {
+        for ((size, dir), samples) in dirs.iter().zip(&mut samples) {
+            samples[0].push(time(|| {
+                let (store, recovered) = Store::open(dir, "bench", "prod", holder, Wait::No, clock).unwrap();
+                assert!(recovered.is_empty());
+                assert_eq!(store.live().services().len(), 2);
+            }));
+            let pipeline = StateDir::new(dir).pipeline("bench");
+            samples[1].push(time(|| {
+                let newest = pipeline.releases(None, Some(20)).unwrap();
+                assert_eq!(newest.len(), 20.min(usize::try_from(*size).unwrap()));
+            }));
+            samples[2].push(time(|| {
+                assert_eq!(pipeline.live("prod").unwrap().services().len(), 2);
+            }));
+        }
+    }
+    dirs.iter()
+        .zip(&mut samples)
+        .map(|((size, _), [open, list, live])| Setup {
+            size: *size,
+            open: percentile(open, 0.5),
+            list: percentile(list, 0.5),
+            live: percentile(live, 0.5),
+        })
+        .collect()
 }
 
 fn main() {
@@ -108,10 +122,13 @@ fn main() {
     let clock = Clock::System;
     let holder = Holder::current("deploy", Some("prod"), clock.now());
 
-    let (mut stores, setup): (Vec<Store>, Vec<Setup>) = sizes
+    let dirs: Vec<(u64, PathBuf)> = sizes.iter().map(|&size| (size, write(root.path(), size))).collect();
+    rustix::fs::sync();
+    let setup = read_costs(&dirs, &holder, clock, repeat);
+    let mut stores: Vec<Store> = dirs
         .iter()
-        .map(|&size| open_history(root.path(), size, &holder, clock, repeat))
-        .unzip();
+        .map(|(_, dir)| Store::open(dir, "bench", "prod", &holder, Wait::No, clock).unwrap().0)
+        .collect();
     let plan = chain_plan(rounds * per_round);
     let mut journals: Vec<(Journal<'_>, Duration)> = stores
         .iter_mut()

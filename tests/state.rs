@@ -339,10 +339,7 @@ fn the_lock_excludes_a_second_holder() {
     assert_eq!(found.pid, std::process::id());
     assert_eq!(found.workflow, "deploy");
     let message = error.to_string();
-    assert!(message.starts_with(&format!(
-        "state directory `{}` is locked by another run: pid ",
-        dir.display()
-    )));
+    assert!(message.starts_with("env `prod` of pipeline `webapp` is locked by another run: pid "));
     assert!(
         message.contains(&format!(
             "on host `{}`, running `deploy` in `prod` since {NOW}",

@@ -9,7 +9,7 @@
 //! off when its release finishes, and [`cut_torn_tail`] cuts a torn last
 //! line, or the zeros of a log whose run died, before a command holding the
 //! lock appends to the file. The only file ever replaced is the lock's
-//! holder file ([`replace_atomic`]), which is not history.
+//! holder file ([`replace_unsynced`]), which is not history.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -152,18 +152,19 @@ pub(crate) fn create_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError>
     sync_dir(dir_of(path))
 }
 
-/// Writes `path` atomically, replacing it if it exists. Only for files that
-/// are not history (the lock holder file).
-pub(crate) fn replace_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// Replaces `path` atomically for readers (write a temporary, rename it),
+/// without syncing: only for the lock's holder file, which is not history
+/// and is read only while its writer holds the lock and runs (so from the
+/// page cache); after a crash it means nothing, and if it was lost or torn
+/// a reader says the holder is unknown. Taking a lock thus costs no sync.
+pub(crate) fn replace_unsynced(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = Path::new(&temporary);
     let mut file = File::create(temporary).map_err(StateError::io("create", temporary))?;
     file.write_all(bytes).map_err(StateError::io("write", temporary))?;
-    file.sync_all().map_err(StateError::io("sync", temporary))?;
     drop(file);
-    fs::rename(temporary, path).map_err(StateError::io("rename", temporary))?;
-    sync_dir(dir_of(path))
+    fs::rename(temporary, path).map_err(StateError::io("rename", temporary))
 }
 
 /// The directory holding `path` (`.` for a bare name).

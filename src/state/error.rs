@@ -82,7 +82,12 @@ impl fmt::Display for StateError {
                 super::format::FORMAT_VERSION
             ),
             Self::Locked { path, holder } => {
-                write!(f, "state directory `{}` is locked by another run", parent(path))?;
+                match env_of_lock(path) {
+                    Some((pipeline, env)) => {
+                        write!(f, "env `{env}` of pipeline `{pipeline}` is locked by another run")?;
+                    }
+                    None => write!(f, "state directory `{}` is locked by another run", parent(path))?,
+                }
                 match holder {
                     Some(holder) => write!(f, ": {holder}"),
                     None => f.write_str(" (holder unknown)"),
@@ -92,6 +97,22 @@ impl fmt::Display for StateError {
             Self::UnknownRelease { id } => write!(f, "unknown release `{id}`"),
             Self::Event(error) => error.fmt(f),
         }
+    }
+}
+
+/// The pipeline and env of a lock at `…/pipelines/<pipeline>/envs/<env>/lock`.
+fn env_of_lock(path: &std::path::Path) -> Option<(String, String)> {
+    let names: Vec<String> = path
+        .iter()
+        .rev()
+        .take(5)
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
+    match names.as_slice() {
+        [_, env, envs, pipeline, pipelines] if envs == "envs" && pipelines == "pipelines" => {
+            Some((pipeline.clone(), env.clone()))
+        }
+        _ => None,
     }
 }
 

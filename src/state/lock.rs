@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::durable::{create_dir, replace_atomic, sync_dir};
+use super::durable::{create_dir, replace_unsynced, sync_dir};
 use super::error::StateError;
 use super::format::{self, head_line, line};
 
@@ -207,7 +207,7 @@ impl Lock {
             }
         }
         let text = format!("{}{}", head_line(), line(holder));
-        replace_atomic(&dir.join(HOLDER_FILE), text.as_bytes())?;
+        replace_unsynced(&dir.join(HOLDER_FILE), text.as_bytes())?;
         Ok(Self {
             file,
             dir: dir.to_owned(),
