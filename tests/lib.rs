@@ -8,5 +8,6 @@ mod fuzz;
 mod lsp;
 mod plans;
 mod release;
+mod robustness;
 mod state;
 mod support;

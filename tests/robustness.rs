@@ -1,0 +1,217 @@
+//! No panic reaches a user: closed pipes, huge diagnostics, control
+//! characters, and the panic hook (`spec/commands/README.md`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::{BIN, Test};
+
+const FILE: &str = "pipeline.stagecraft";
+
+/// Two phases that print enough to fill any pipe buffer; `b` fails when
+/// `fail` is set.
+fn pipeline(fail: bool) -> String {
+    format!(
+        r#"pipeline p
+
+env dev {{}}
+
+phase a {{
+  run "seq 1 20000"
+}}
+phase b {{
+  after a
+  run "seq 1 20000{}"
+}}
+workflow deploy {{ a b }}
+"#,
+        if fail { "; exit 1" } else { "" }
+    )
+}
+
+/// Which of the binary's output streams are pipes closed before it runs.
+#[derive(Clone, Copy)]
+enum Closed {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+/// Runs the binary in `dir` with the read end of the `closed` stream(s)
+/// closed before it writes anything (the other goes to `/dev/null`), and
+/// returns its exit code.
+fn run_closed(dir: &Path, args: &[&str], closed: Closed) -> i32 {
+    let (out, err) = match closed {
+        Closed::Stdout => (Stdio::piped(), Stdio::null()),
+        Closed::Stderr => (Stdio::null(), Stdio::piped()),
+        Closed::Both => (Stdio::piped(), Stdio::piped()),
+    };
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("run the stagecraft binary");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait for stagecraft");
+    status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal: {status:?}"))
+}
+
+fn temp_with(source: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    std::fs::write(dir.path().join(FILE), source).expect("write the pipeline");
+    dir
+}
+
+// ---- closed pipes ----------------------------------------------------------
+
+#[test]
+fn a_deploy_into_closed_pipes_keeps_its_exit_code_and_its_record() {
+    for (fail, code) in [(false, 0), (true, 3)] {
+        let dir = temp_with(&pipeline(fail));
+        for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+            let status = run_closed(dir.path(), &["deploy", "--env", "dev", "--version", "p1"], closed);
+            assert_eq!(status, code, "fail={fail}");
+        }
+        let list = Command::new(BIN)
+            .args(["releases", "list", "--format", "json"])
+            .current_dir(dir.path())
+            .env_remove("STAGECRAFT_STATE_DIR")
+            .output()
+            .expect("run releases list");
+        let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("a JSON list");
+        let statuses: Vec<&str> = list
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|r| r["status"].as_str().expect("a status"))
+            .collect();
+        let expected = if fail { "failed" } else { "completed" };
+        assert_eq!(statuses, [expected; 3], "fail={fail}");
+    }
+}
+
+#[test]
+fn the_head_of_a_deploy_s_stderr_is_read_and_the_exit_code_kept() {
+    // `stagecraft deploy 2>&1 >/dev/null | head -2`
+    let dir = temp_with(&pipeline(true));
+    let mut child = Command::new(BIN)
+        .args(["deploy", "--env", "dev", "--version", "p1"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the stagecraft binary");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("a pipe"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).expect("read a line");
+    assert_eq!(first, "▶ a\n");
+    drop(stderr);
+    assert_eq!(child.wait().expect("wait").code(), Some(3));
+}
+
+#[test]
+fn check_and_plan_into_closed_pipes_keep_their_exit_codes() {
+    let dir = temp_with(&pipeline(false));
+    for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+        assert_eq!(run_closed(dir.path(), &["check"], closed), 0);
+        assert_eq!(run_closed(dir.path(), &["plan", "--env", "dev"], closed), 0);
+        assert_eq!(
+            run_closed(dir.path(), &["plan", "--env", "dev", "--format", "json"], closed),
+            0
+        );
+        assert_eq!(run_closed(dir.path(), &["plan", "--env", "nope"], closed), 1);
+    }
+    let broken = temp_with("pipeline p\n\nenv dev {}\n\nphase a {\n  after b\n  run \"x\"\n}\n");
+    for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+        assert_eq!(run_closed(broken.path(), &["check"], closed), 2);
+        assert_eq!(run_closed(broken.path(), &["check", "--format", "json"], closed), 2);
+        assert_eq!(run_closed(broken.path(), &["plan", "--env", "dev"], closed), 2);
+    }
+}
+
+// ---- the panic hook ----------------------------------------------------------
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_panic_is_a_short_report_and_exit_5() {
+    let output = Command::new(BIN)
+        .arg("check")
+        .env("STAGECRAFT_DEBUG_PANIC", "boom \u{1b}[2J")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run the stagecraft binary");
+    assert_eq!(output.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: internal error in stagecraft {version}: panicked at src/cli/"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(": boom \\x1b[2J\nhelp: this is a bug in stagecraft; please report it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+}
+
+#[test]
+fn usage_errors_are_not_panics() {
+    Test::new().args(["plan"]).status(1).stderr_contains("--env").run();
+}
+
+// ---- control characters --------------------------------------------------------
+
+#[test]
+fn control_characters_of_phase_output_are_escaped_on_screen_and_raw_in_the_log() {
+    let source = r#"pipeline p
+
+env dev {}
+
+phase a {
+  run "printf 'plain\\ttab\\n\\033[31mred\\033[0m\\r\\nbell\\007\\n'; exit 1"
+}
+workflow deploy { a }
+"#;
+    let dir = temp_with(source);
+    let output = Command::new(BIN)
+        .args(["deploy", "--env", "dev", "--version", "v\u{1b}]0;title\u{7}"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the stagecraft binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(stdout, "a | plain\ttab\na | \\x1b[31mred\\x1b[0m\na | bell\\x07\n");
+    assert!(stderr.contains("version v\\x1b]0;title\\x07\n"), "{stderr}");
+    assert!(
+        stderr.contains("last lines of its output:\n  | plain\ttab\n  | \\x1b[31mred\\x1b[0m\n  | bell\\x07\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let log = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("log: "))
+        .expect("a log line");
+    let log = std::fs::read(dir.path().join(log)).expect("read the log");
+    assert!(
+        log.starts_with(b"plain\ttab\n\x1b[31mred\x1b[0m\r\nbell\x07\n"),
+        "{log:?}"
+    );
+}
