@@ -215,3 +215,70 @@ workflow deploy { a }
         "{log:?}"
     );
 }
+
+// ---- huge diagnostics ------------------------------------------------------------
+
+/// A syntax error after a string of `len` characters on one line.
+fn after_a_long_string(len: usize) -> String {
+    format!("pipeline p\n\nvar x = \"{}\" oops\n", "a".repeat(len))
+}
+
+#[test]
+fn a_diagnostic_far_along_a_line_is_shown_through_a_window() {
+    for len in [65_600, 1_000_000] {
+        let output = Test::new()
+            .file(FILE, after_a_long_string(len))
+            .arg("check")
+            .status(2)
+            .stderr_contains(format!("[pipeline.stagecraft:3:{}]", len + 12))
+            .stderr_contains("pipeline.stagecraft: 1 error\n")
+            .run();
+        assert!(output.stderr.len() < 2_000, "{}", output.stderr.len());
+        if len == 65_600 {
+            insta::assert_snapshot!("long_line_human", output.transcript());
+        }
+        let json = Test::new()
+            .file(FILE, after_a_long_string(len))
+            .args(["check", "--format", "json"])
+            .status(2)
+            .run()
+            .json();
+        let label = &json["diagnostics"][0]["labels"][0];
+        assert_eq!(label["offset"], len + 23);
+        assert_eq!(label["line"], 3);
+        assert_eq!(label["column"], len + 12);
+    }
+}
+
+#[test]
+fn an_unclosed_string_of_a_million_characters_is_cut() {
+    let output = Test::new()
+        .file(FILE, format!("pipeline p\n\nvar x = \"{}\n", "é".repeat(1_000_000)))
+        .arg("check")
+        .status(2)
+        .stderr_contains("[pipeline.stagecraft:3:9]")
+        .stderr_contains("…\n")
+        .run();
+    assert!(output.stderr.len() < 2_000, "{}", output.stderr.len());
+}
+
+#[test]
+fn control_characters_of_a_file_are_escaped_in_diagnostics() {
+    let source = "pipeline p\n\nvar y = \"\u{1b}[31mred\u{202e}\" \u{1b}[2J\n\nphase a {\n  after b\u{7}\n}\n";
+    let output = Test::new()
+        .file("bad\u{1b}[1m.stagecraft", source)
+        .args(["check", "bad\u{1b}[1m.stagecraft"])
+        .status(2)
+        .run();
+    assert!(!output.stderr.contains('\u{1b}'), "{}", output.stderr);
+    assert!(!output.stderr.contains('\u{202e}'), "{}", output.stderr);
+    insta::assert_snapshot!("control_characters_human", output.transcript());
+    let json = Test::new()
+        .file(FILE, source)
+        .args(["check", "--format", "json"])
+        .status(2)
+        .run();
+    let first = &json.json()["diagnostics"][0];
+    assert_eq!(first["labels"][0]["offset"], 34);
+    assert_eq!(first["labels"][0]["column"], 21);
+}

@@ -30,6 +30,7 @@ mod progress;
 mod render;
 mod report;
 mod run;
+mod snippet;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -372,9 +373,14 @@ fn check(args: &CheckArgs) -> Outcome {
             for (file, compilation) in files.iter().zip(&compiled) {
                 stderr.push_str(&report::human(file, &compilation.diagnostics));
                 if compilation.diagnostics.is_empty() {
-                    let _ = writeln!(stdout, "{}: ok", file.name);
+                    let _ = writeln!(stdout, "{}: ok", output::escape(&file.name));
                 } else {
-                    let _ = writeln!(stderr, "{}: {}", file.name, report::count(&compilation.diagnostics));
+                    let _ = writeln!(
+                        stderr,
+                        "{}: {}",
+                        output::escape(&file.name),
+                        report::count(&compilation.diagnostics)
+                    );
                 }
             }
             eprint!("{stderr}");

@@ -2,7 +2,6 @@
 //! (`check --format json`, documented in `spec/diagnostics.md`), both
 //! placed by the file's one [`LineIndex`].
 
-use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -13,7 +12,9 @@ use miette::{
 };
 use serde::Serialize;
 
-use crate::syntax::{Diagnostic, LineIndex, Severity, floor_char_boundary};
+use super::output::escape;
+use super::snippet::{Shown, View};
+use crate::syntax::{Diagnostic, Label, LineIndex, Severity, floor_char_boundary};
 
 /// One file's source and name, as diagnostics are rendered against it.
 pub(super) struct SourceFile {
@@ -37,34 +38,21 @@ impl SourceFile {
     }
 }
 
-/// A file's text as miette reads it. miette counts lines itself: it takes a
-/// lone `\r` for a line break when it looks for a label's line but draws
-/// it as part of the line, so a file with classic Mac line endings would
-/// show as one line. It reads the text with each lone `\r` replaced by
-/// `\n` (one byte for one: spans stay valid), and the line and column it
-/// prints in the header come from the file's [`LineIndex`], in characters
-/// as JSON and the language server count them (miette counts bytes).
+/// What miette reads for one diagnostic ([`View`] of the file's
+/// [`Shown`] text). The line and column it prints in the header come from
+/// the file's [`LineIndex`], in characters as JSON and the language server
+/// count them (miette counts bytes), at the place in the file.
 struct Source<'a> {
     file: &'a SourceFile,
-    shown: Cow<'a, str>,
+    shown: &'a Shown<'a>,
+    view: &'a View<'a>,
+    name: String,
 }
 
-impl<'a> Source<'a> {
-    fn new(file: &'a SourceFile) -> Self {
-        let bytes = file.text.as_bytes();
-        let lone = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
-        let shown = if (0..bytes.len()).any(lone) {
-            let mut shown = file.text.clone().into_bytes();
-            for (i, byte) in shown.iter_mut().enumerate() {
-                if lone(i) {
-                    *byte = b'\n';
-                }
-            }
-            Cow::Owned(String::from_utf8(shown).unwrap_or_default())
-        } else {
-            Cow::Borrowed(file.text.as_str())
-        };
-        Self { file, shown }
+impl Source<'_> {
+    /// The 1-based line and column of view offset `offset` in the file.
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        self.file.line_column(self.shown.to_file(self.view.to_shown(offset)))
     }
 }
 
@@ -75,10 +63,10 @@ impl SourceCode for Source<'_> {
         before: usize,
         after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
-        let contents = self.shown.as_ref().read_span(span, before, after)?;
-        let (line, column) = self.file.line_column(contents.span().offset());
+        let contents = self.view.text.as_ref().read_span(span, before, after)?;
+        let (line, column) = self.line_column(contents.span().offset());
         Ok(Box::new(MietteSpanContents::new_named(
-            self.file.name.clone(),
+            self.name.clone(),
             contents.data(),
             *contents.span(),
             line - 1,
@@ -88,11 +76,12 @@ impl SourceCode for Source<'_> {
     }
 }
 
-/// A diagnostic paired with its file, in the shape miette renders.
+/// A diagnostic paired with its file, in the shape miette renders: the
+/// text escaped, the labels placed in the view.
 struct Rendered<'a> {
     diagnostic: &'a Diagnostic,
     source: &'a Source<'a>,
-    len: usize,
+    labels: Vec<LabeledSpan>,
 }
 
 impl fmt::Debug for Rendered<'_> {
@@ -103,7 +92,7 @@ impl fmt::Debug for Rendered<'_> {
 
 impl fmt::Display for Rendered<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostic.message)
+        f.write_str(&escape(&self.diagnostic.message))
     }
 }
 
@@ -125,7 +114,7 @@ impl miette::Diagnostic for Rendered<'_> {
         self.diagnostic
             .help
             .as_ref()
-            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+            .map(|help| Box::new(escape(help)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -133,26 +122,50 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let len = self.len;
-        Some(Box::new(self.diagnostic.labels.iter().enumerate().map(
-            move |(index, label)| {
-                let mut start = label.span.start().min(len);
-                let end = label.span.end().clamp(start, len);
-                // miette draws nothing for an empty span at the very end of
-                // the text; point at the last character instead.
-                if start == len && end == len && len > 0 {
-                    start = floor_char_boundary(&self.source.shown, len - 1);
-                }
-                let span = SourceSpan::from(start..end);
-                let text = Some(label.message.clone());
-                if index == 0 {
-                    LabeledSpan::new_primary_with_span(text, span)
-                } else {
-                    LabeledSpan::new_with_span(text, span)
-                }
-            },
-        )))
+        Some(Box::new(self.labels.iter().cloned()))
     }
+}
+
+/// The view miette reads for `diagnostic`, its labels placed in it, and the
+/// labels that fall outside a window (listed after the report).
+fn place<'s>(shown: &'s Shown<'_>, diagnostic: &'s Diagnostic) -> (View<'s>, Vec<LabeledSpan>, Vec<&'s Label>) {
+    let file_len = shown.to_file(shown.text.len());
+    let span = |label: &Label| {
+        let start = shown.to_shown(label.span.start().min(file_len));
+        (start, shown.to_shown(label.span.end().min(file_len)).max(start))
+    };
+    let view = diagnostic.labels.first().map_or_else(
+        || View::whole(&shown.text),
+        |primary| {
+            let (start, end) = span(primary);
+            View::around(&shown.text, start, end)
+        },
+    );
+    let len = view.text.len();
+    let mut labels = Vec::new();
+    let mut outside = Vec::new();
+    for (index, label) in diagnostic.labels.iter().enumerate() {
+        let (start, end) = span(label);
+        if view.is_window() && index > 0 && !view.contains(start) {
+            outside.push(label);
+            continue;
+        }
+        let mut start = view.to_view(start);
+        let end = view.to_view(end).max(start);
+        // miette draws nothing for an empty span at the very end of the
+        // text; point at the last character instead.
+        if start == len && end == len && len > 0 {
+            start = floor_char_boundary(&view.text, len - 1);
+        }
+        let span = SourceSpan::from(start..end);
+        let text = Some(escape(&label.message).into_owned());
+        labels.push(if index == 0 {
+            LabeledSpan::new_primary_with_span(text, span)
+        } else {
+            LabeledSpan::new_with_span(text, span)
+        });
+    }
+    (view, labels, outside)
 }
 
 /// Renders diagnostics for a terminal: colour only when stderr is one (and
@@ -169,15 +182,27 @@ pub(super) fn human(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
     if diagnostics.is_empty() {
         return out;
     }
-    let source = Source::new(file);
+    let shown = Shown::new(&file.text);
+    let name = escape(&file.name).into_owned();
     for diagnostic in diagnostics {
+        let (view, labels, outside) = place(&shown, diagnostic);
+        let source = Source {
+            file,
+            shown: &shown,
+            view: &view,
+            name: name.clone(),
+        };
         let rendered = Rendered {
             diagnostic,
             source: &source,
-            len: file.text.len(),
+            labels,
         };
         if handler.render_report(&mut out, &rendered).is_err() {
-            let _ = writeln!(out, "{}: {}", diagnostic.code, diagnostic.message);
+            let _ = writeln!(out, "{}: {}", diagnostic.code, escape(&diagnostic.message));
+        }
+        for label in outside {
+            let (line, column) = file.line_column(label.span.start());
+            let _ = writeln!(out, "  also at {name}:{line}:{column}: {}", escape(&label.message));
         }
         out.push('\n');
     }
