@@ -282,3 +282,85 @@ fn control_characters_of_a_file_are_escaped_in_diagnostics() {
     assert_eq!(first["labels"][0]["offset"], 34);
     assert_eq!(first["labels"][0]["column"], 21);
 }
+
+// ---- language server headers ---------------------------------------------------------
+
+/// Runs `stagecraft lsp` on `input` (stdin then closed): exit code, stdout
+/// and stderr.
+fn lsp_with(input: &[u8]) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("lsp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stagecraft lsp");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The server may stop reading early: a failed write is fine.
+    let _ = std::io::Write::write_all(&mut stdin, input);
+    drop(stdin);
+    let output = child.wait_with_output().expect("wait for stagecraft lsp");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn framed(body: &str) -> String {
+    format!("Content-Length: {}\r\n\r\n{body}", body.len())
+}
+
+#[test]
+fn the_language_server_refuses_headers_it_cannot_trust() {
+    let initialize = framed(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#);
+    let cases = [
+        (
+            "Content-Length: 99999999999\r\n\r\n".to_owned(),
+            "over the limit of 67108864 bytes (64 MiB)",
+        ),
+        (
+            format!("{initialize}Content-Length: 99999999999\r\n\r\n{{}}"),
+            "over the limit",
+        ),
+        ("Content-Length: twelve\r\n\r\n".to_owned(), "is not a number of bytes"),
+        ("Content-Type: text\r\n\r\n{}".to_owned(), "no `Content-Length` header"),
+        (
+            format!("X-Big: {}\r\n", "x".repeat(1_000_000)),
+            "longer than 4096 bytes",
+        ),
+        (
+            "Content-Length: 100\r\n\r\n{}".to_owned(),
+            "stdin ended inside a message",
+        ),
+        (String::new(), "stdin closed before `initialize`"),
+    ];
+    for (input, error) in cases {
+        let (status, _, stderr) = lsp_with(input.as_bytes());
+        assert_eq!(status, 1, "{stderr}");
+        assert!(stderr.starts_with("error: language server: "), "{stderr}");
+        assert!(stderr.contains(error), "{stderr}");
+    }
+}
+
+#[test]
+fn the_language_server_answers_a_body_that_is_not_a_message_and_goes_on() {
+    let input = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#,
+        r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+        "{not json",
+        "[1, 2]",
+        r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#,
+        r#"{"jsonrpc":"2.0","method":"exit"}"#,
+    ]
+    .map(framed)
+    .concat();
+    let (status, stdout, stderr) = lsp_with(input.as_bytes());
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stdout.contains(r#"{"error":{"code":-32700,"message":"the message is not JSON"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"{"error":{"code":-32600,"#), "{stdout}");
+    assert!(stdout.contains(r#"{"id":2,"jsonrpc":"2.0","result":null}"#), "{stdout}");
+}
