@@ -364,3 +364,40 @@ fn the_language_server_answers_a_body_that_is_not_a_message_and_goes_on() {
     assert!(stdout.contains(r#"{"error":{"code":-32600,"#), "{stdout}");
     assert!(stdout.contains(r#"{"id":2,"jsonrpc":"2.0","result":null}"#), "{stdout}");
 }
+
+// ---- messages that said something else ---------------------------------------------
+
+#[test]
+fn a_byte_order_mark_is_named() {
+    let output = Test::new()
+        .file(FILE, "\u{feff}pipeline p\n")
+        .arg("check")
+        .status(2)
+        .run();
+    insta::assert_snapshot!("byte_order_mark", output.transcript());
+    Test::new()
+        .file(FILE, "\u{feff}pipeline p\n")
+        .arg("fmt")
+        .status(2)
+        .stderr_contains("the file starts with a byte order mark")
+        .run();
+}
+
+#[test]
+fn a_phase_given_as_a_workflow_is_named() {
+    let source = "pipeline p\n\nenv dev {}\n\nphase rollout {\n  run \"true\"\n}\nphase smoke {\n  run \"true\"\n}\n\nworkflow deploy { rollout }\nworkflow check { smoke }\n";
+    let run = Test::new()
+        .file(FILE, source)
+        .args(["run", "rollout", "--env", "dev"])
+        .status(1)
+        .run();
+    let plan = Test::new()
+        .file(FILE, source)
+        .args(["plan", "--env", "dev", "--workflow", "nothing"])
+        .status(1)
+        .run();
+    insta::assert_snapshot!(
+        "phase_as_workflow",
+        format!("{}{}", run.transcript(), plan.transcript())
+    );
+}

@@ -327,13 +327,23 @@ fn locate(file: Option<&Path>) -> Result<PathBuf, Failure> {
 
 fn read(path: &Path) -> Result<SourceFile, Failure> {
     let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
-    let not_text = crate::syntax::decode(&bytes).err();
+    let not_text = crate::syntax::decode(&bytes).err().or_else(|| byte_order_mark(&bytes));
     let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok(SourceFile {
         name: path.display().to_string(),
         lines: OnceLock::new(),
         text,
         not_text,
+    })
+}
+
+/// A UTF-8 byte order mark at the start of the file, which the grammar
+/// would take for a stray character.
+fn byte_order_mark(bytes: &[u8]) -> Option<crate::syntax::Diagnostic> {
+    bytes.starts_with(b"\xef\xbb\xbf").then(|| {
+        crate::syntax::Diagnostic::error(crate::syntax::Code::Syntax, "the file starts with a byte order mark")
+            .label(crate::syntax::Span::new(0, 3), "an invisible U+FEFF character")
+            .help("save the file as UTF-8 without a byte order mark (BOM)")
     })
 }
 
@@ -430,6 +440,10 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
                 help: None,
             }
         }
+        PlanError::UnknownWorkflow { ref name, help: None } => Failure {
+            help: not_a_workflow(source, name),
+            ..Failure::user(error.to_string())
+        },
         PlanError::UnknownEnv { ref help, .. }
         | PlanError::UnknownWorkflow { ref help, .. }
         | PlanError::UnknownService { ref help, .. } => Failure {
@@ -437,6 +451,24 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
             ..Failure::user(error.to_string())
         },
     }
+}
+
+/// For a workflow name that is no workflow's and close to none: what it is
+/// instead (a phase), and the workflows there are.
+fn not_a_workflow(source: &SourceFile, name: &str) -> Option<String> {
+    let compilation = compile(source);
+    let pipeline = compilation.pipeline.as_ref()?;
+    let workflows = pipeline.workflows.keys().map(|w| format!("`{w}`")).collect::<Vec<_>>();
+    let list = match workflows.len() {
+        0 => "the file declares no workflow".to_owned(),
+        1 => format!("the only workflow is {}", workflows[0]),
+        _ => format!("workflows: {}", workflows.join(", ")),
+    };
+    Some(if pipeline.phases.contains_key(name) {
+        format!("`{name}` is a phase, not a workflow; {list}")
+    } else {
+        list
+    })
 }
 
 fn plan(args: &PlanArgs) -> Outcome {
