@@ -401,3 +401,21 @@ fn a_phase_given_as_a_workflow_is_named() {
         format!("{}{}", run.transcript(), plan.transcript())
     );
 }
+
+#[test]
+fn control_characters_of_commands_are_escaped_in_a_text_plan_and_kept_in_json() {
+    let source = "pipeline p\n\nenv dev {}\n\nphase a {\n  run \"printf '\u{1b}[2J'\"\n}\nworkflow deploy { a }\n";
+    let text = Test::new()
+        .file(FILE, source)
+        .args(["plan", "--env", "dev", "--version", "v\u{7}"])
+        .stdout_contains("version v\\x07 ·")
+        .stdout_contains("$ printf '\\x1b[2J'\n")
+        .run();
+    assert!(!text.stdout.contains('\u{1b}'), "{}", text.stdout);
+    let json = Test::new()
+        .file(FILE, source)
+        .args(["plan", "--env", "dev", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(json["phases"][0]["command"], "printf '\u{1b}[2J'");
+}
