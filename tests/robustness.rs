@@ -419,3 +419,34 @@ fn control_characters_of_commands_are_escaped_in_a_text_plan_and_kept_in_json() 
         .json();
     assert_eq!(json["phases"][0]["command"], "printf '\u{1b}[2J'");
 }
+
+#[test]
+fn a_name_of_a_hundred_thousand_characters_is_cut_in_messages() {
+    let name = "b".repeat(100_000);
+    let source = format!(
+        "pipeline p\n\nphase {name} {{\n  run \"x\"\n}}\nphase {name} {{\n  run \"x\"\n}}\nworkflow deploy {{ {name} }}\n"
+    );
+    let output = Test::new()
+        .file(FILE, source)
+        .arg("check")
+        .status(2)
+        .stderr_contains(format!("`{}…`", "b".repeat(99)))
+        .stderr_contains("also at pipeline.stagecraft:3:7: first declared here\n")
+        .run();
+    assert!(output.stderr.len() < 3_000, "{}", output.stderr.len());
+    let json = Test::new()
+        .file(
+            FILE,
+            format!("pipeline p\n\nphase a {{\n  after {name}\n  run \"x\"\n}}\nworkflow deploy {{ a }}\n"),
+        )
+        .args(["check", "--format", "json"])
+        .status(2)
+        .run()
+        .json();
+    assert!(
+        json["diagnostics"][0]["message"]
+            .as_str()
+            .expect("a message")
+            .contains(&name)
+    );
+}

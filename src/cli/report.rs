@@ -2,6 +2,7 @@
 //! (`check --format json`, documented in `spec/diagnostics.md`), both
 //! placed by the file's one [`LineIndex`].
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -36,6 +37,41 @@ impl SourceFile {
             .get_or_init(|| LineIndex::new(&self.text))
             .line_column(&self.text, offset)
     }
+}
+
+/// The longest word of a message shown whole, in characters.
+const LONG_WORD: usize = 120;
+
+/// A message, label or help as shown: control characters escaped, and a
+/// word longer than [`LONG_WORD`] characters (a name quoted from a file,
+/// which may be a megabyte long) cut to its first 100, `…` and its last
+/// character (a closing backtick stays).
+fn readable(text: &str) -> Cow<'_, str> {
+    let escaped = escape(text);
+    if !escaped
+        .split_whitespace()
+        .any(|word| word.chars().nth(LONG_WORD).is_some())
+    {
+        return escaped;
+    }
+    let mut out = String::new();
+    let mut rest = escaped.as_ref();
+    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.chars().nth(LONG_WORD).is_some() {
+            out.extend(word.chars().take(100));
+            out.push('…');
+            out.extend(word.chars().last());
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// What miette reads for one diagnostic ([`View`] of the file's
@@ -92,7 +128,7 @@ impl fmt::Debug for Rendered<'_> {
 
 impl fmt::Display for Rendered<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&escape(&self.diagnostic.message))
+        f.write_str(&readable(&self.diagnostic.message))
     }
 }
 
@@ -114,7 +150,7 @@ impl miette::Diagnostic for Rendered<'_> {
         self.diagnostic
             .help
             .as_ref()
-            .map(|help| Box::new(escape(help)) as Box<dyn fmt::Display>)
+            .map(|help| Box::new(readable(help)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -158,7 +194,7 @@ fn place<'s>(shown: &'s Shown<'_>, diagnostic: &'s Diagnostic) -> (View<'s>, Vec
             start = floor_char_boundary(&view.text, len - 1);
         }
         let span = SourceSpan::from(start..end);
-        let text = Some(escape(&label.message).into_owned());
+        let text = Some(readable(&label.message).into_owned());
         labels.push(if index == 0 {
             LabeledSpan::new_primary_with_span(text, span)
         } else {
@@ -198,11 +234,11 @@ pub(super) fn human(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
             labels,
         };
         if handler.render_report(&mut out, &rendered).is_err() {
-            let _ = writeln!(out, "{}: {}", diagnostic.code, escape(&diagnostic.message));
+            let _ = writeln!(out, "{}: {}", diagnostic.code, readable(&diagnostic.message));
         }
         for label in outside {
             let (line, column) = file.line_column(label.span.start());
-            let _ = writeln!(out, "  also at {name}:{line}:{column}: {}", escape(&label.message));
+            let _ = writeln!(out, "  also at {name}:{line}:{column}: {}", readable(&label.message));
         }
         out.push('\n');
     }
