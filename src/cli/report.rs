@@ -167,8 +167,9 @@ impl miette::Diagnostic for Rendered<'_> {
 fn place<'s>(shown: &'s Shown<'_>, diagnostic: &'s Diagnostic) -> (View<'s>, Vec<LabeledSpan>, Vec<&'s Label>) {
     let file_len = shown.to_file(shown.text.len());
     let span = |label: &Label| {
-        let start = shown.to_shown(label.span.start().min(file_len));
-        (start, shown.to_shown(label.span.end().min(file_len)).max(start))
+        let at = |offset: usize| floor_char_boundary(&shown.text, shown.to_shown(offset.min(file_len)));
+        let start = at(label.span.start());
+        (start, at(label.span.end()).max(start))
     };
     let view = diagnostic.labels.first().map_or_else(
         || View::whole(&shown.text),
@@ -316,5 +317,37 @@ pub(super) fn count(diagnostics: &[Diagnostic]) -> String {
         (e, 0) => plural(e, "error"),
         (0, w) => plural(w, "warning"),
         (e, w) => format!("{} and {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::{Code, Span};
+
+    /// Every span of a text with every awkward thing in it renders, with
+    /// no panic, and nothing raw reaches the output.
+    #[test]
+    fn any_label_on_any_text_renders() {
+        let long = "é\t\u{1b}[31m✓".repeat(40);
+        let text = format!("a\r\n{long}\r\n\rb\u{202e}\n\n{long}\t\n{}", "x".repeat(300));
+        let file = SourceFile {
+            name: "f\u{1b}.stagecraft".to_owned(),
+            text: text.clone(),
+            lines: OnceLock::new(),
+            not_text: None,
+        };
+        let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        for (n, &start) in boundaries.iter().enumerate() {
+            for end in [start, start + 1, start + 9, text.len() + 5] {
+                let diagnostic = Diagnostic::error(Code::Syntax, "found `\u{1b}`")
+                    .label(Span::new(start, end), "here\u{7}")
+                    .label(Span::new(boundaries[n / 2], boundaries[n / 3]), "and there")
+                    .help("help\u{9b}");
+                let out = human(&file, std::slice::from_ref(&diagnostic));
+                assert!(!out.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}']), "{out}");
+                assert!(out.len() < 5_000, "{start}..{end}: {}", out.len());
+            }
+        }
     }
 }

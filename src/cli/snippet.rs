@@ -126,6 +126,8 @@ impl<'s> View<'s> {
             return Self::whole(shown);
         }
         let (line_start, line_end) = line_bounds(shown, start);
+        // `start` may be on the `\n` of a CRLF, past the line's end.
+        let line_end = line_end.max(start);
         let window_start = back(shown, start, line_start, BEFORE);
         let label_end = forward(shown, start, end.clamp(start, line_end), LABEL);
         let window_end = forward(shown, label_end, line_end, AFTER);
@@ -234,6 +236,26 @@ mod tests {
         }
         assert_eq!(shown.to_file(3), 1);
         assert!(matches!(Shown::new("plain\r\ntext\t").text, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn any_span_of_any_text_gets_a_view() {
+        let long = "é\u{1b}x".repeat(90);
+        let text = format!("a\r\n{long}\r\n\r\n{long}\n\nb{long}");
+        let shown = Shown::new(&text);
+        let text = shown.text.as_ref();
+        let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        for &start in &boundaries {
+            for end in [start, start + 1, start + 7, text.len()] {
+                let Some(&end) = boundaries.iter().find(|&&b| b >= end) else {
+                    continue;
+                };
+                let view = View::around(text, start, end);
+                assert!(view.text.len() <= text.len() + 2 * CUT.len());
+                assert!(view.text.is_char_boundary(view.to_view(start)));
+                assert!(view.to_view(end) <= view.text.len());
+            }
+        }
     }
 
     #[test]
