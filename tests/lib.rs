@@ -8,6 +8,7 @@ mod fuzz;
 mod lsp;
 mod plans;
 mod release;
+mod robustness;
 mod shell;
 mod state;
 mod state_layout;

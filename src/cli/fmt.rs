@@ -49,7 +49,7 @@ pub(super) fn fmt(args: &FmtArgs) -> Outcome {
                 let _ = writeln!(
                     stderr,
                     "{}: not formatted: {}",
-                    source.name,
+                    super::output::escape(&source.name),
                     report::count(&[diagnostic])
                 );
                 continue;

@@ -2,12 +2,35 @@
 //! rendering. Decisions live in the library layers; this module turns their
 //! results into text and exit codes (`spec/commands/` documents each).
 
+// std's print macros panic when the stream is closed (`| head`); these
+// shadow them in `cli` and every module below it, and ignore that
+// (`output.rs`). They are defined before the modules so that they are in
+// scope in all of them.
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::cli::output::stderr(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::cli::output::stderr(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+#[allow(unused_macros)] // for any module below that prints
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::cli::output::stdout(format_args!($($arg)*)) };
+}
+#[allow(unused_macros)] // for any module below that prints
+macro_rules! println {
+    () => { $crate::cli::output::stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod fmt;
 mod lsp;
+mod output;
 mod progress;
 mod render;
 mod report;
 mod run;
+mod snippet;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -21,6 +44,7 @@ use indexmap::IndexMap;
 use crate::check::Pipeline;
 use crate::engine::{self, PlanError, PlanRequest};
 use crate::graph::{self, Compilation, PhaseGraph};
+use output::{write_stdout, write_with};
 use report::{JsonReport, SourceFile};
 
 /// The name of the pipeline file looked up when `-f` is not given.
@@ -219,8 +243,36 @@ pub fn main() -> ExitCode {
             return if error.use_stderr() { Exit::User } else { Exit::Success }.into();
         }
     };
-    // A panic is a bug: say so and exit 5, not Rust's 101.
-    let outcome = std::panic::catch_unwind(|| match &cli.command {
+    // A panic is a bug: the hook says so, and it exits 5, not Rust's 101.
+    std::panic::set_hook(Box::new(|info| eprint!("{}", panic_report(info))));
+    let outcome = std::panic::catch_unwind(|| dispatch(&cli.command)).unwrap_or_else(|_| {
+        Err(Failure {
+            exit: Exit::Internal,
+            message: String::new(),
+            help: None,
+        })
+    });
+    match outcome {
+        Ok(()) => Exit::Success.into(),
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", output::escape(&failure.message));
+            }
+            if let Some(help) = failure.help {
+                eprintln!("help: {}", output::escape(&help));
+            }
+            failure.exit.into()
+        }
+    }
+}
+
+fn dispatch(command: &Command) -> Outcome {
+    // A way to test the panic hook, compiled only into debug builds.
+    #[cfg(debug_assertions)]
+    if let Some(message) = std::env::var_os("STAGECRAFT_DEBUG_PANIC") {
+        panic!("{}", message.to_string_lossy());
+    }
+    match command {
         Command::Check(args) => check(args),
         Command::Plan(args) => plan(args),
         Command::Graph(args) => graph(args),
@@ -231,26 +283,27 @@ pub fn main() -> ExitCode {
         Command::Releases(args) => run::releases(args),
         Command::Fmt(args) => fmt::fmt(args),
         Command::Lsp => lsp::lsp(),
-    })
-    .unwrap_or_else(|_| {
-        Err(Failure {
-            exit: Exit::Internal,
-            help: Some("this is a bug in stagecraft; please report it with the input that caused it".to_owned()),
-            ..Failure::user("internal error: stagecraft panicked")
-        })
-    });
-    match outcome {
-        Ok(()) => Exit::Success.into(),
-        Err(failure) => {
-            if !failure.message.is_empty() {
-                eprintln!("error: {}", failure.message);
-            }
-            if let Some(help) = failure.help {
-                eprintln!("help: {help}");
-            }
-            failure.exit.into()
-        }
     }
+}
+
+/// What a panic prints instead of Rust's message and backtrace: that it is
+/// a bug, what to report, and where it happened.
+fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let place = info
+        .location()
+        .map_or_else(String::new, |l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()));
+    format!(
+        "error: internal error in stagecraft {}: panicked{place}: {}\n\
+         help: this is a bug in stagecraft; please report it with the command you ran and the pipeline file\n",
+        env!("CARGO_PKG_VERSION"),
+        output::escape(message),
+    )
 }
 
 /// `-f PATH`, or `pipeline.stagecraft` in the current directory or the
@@ -277,13 +330,23 @@ fn locate(file: Option<&Path>) -> Result<PathBuf, Failure> {
 
 fn read(path: &Path) -> Result<SourceFile, Failure> {
     let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
-    let not_text = crate::syntax::decode(&bytes).err();
+    let not_text = crate::syntax::decode(&bytes).err().or_else(|| byte_order_mark(&bytes));
     let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok(SourceFile {
         name: path.display().to_string(),
         lines: OnceLock::new(),
         text,
         not_text,
+    })
+}
+
+/// A UTF-8 byte order mark at the start of the file, which the grammar
+/// would take for a stray character.
+fn byte_order_mark(bytes: &[u8]) -> Option<crate::syntax::Diagnostic> {
+    bytes.starts_with(b"\xef\xbb\xbf").then(|| {
+        crate::syntax::Diagnostic::error(crate::syntax::Code::Syntax, "the file starts with a byte order mark")
+            .label(crate::syntax::Span::new(0, 3), "an invisible U+FEFF character")
+            .help("save the file as UTF-8 without a byte order mark (BOM)")
     })
 }
 
@@ -323,9 +386,14 @@ fn check(args: &CheckArgs) -> Outcome {
             for (file, compilation) in files.iter().zip(&compiled) {
                 stderr.push_str(&report::human(file, &compilation.diagnostics));
                 if compilation.diagnostics.is_empty() {
-                    let _ = writeln!(stdout, "{}: ok", file.name);
+                    let _ = writeln!(stdout, "{}: ok", output::escape(&file.name));
                 } else {
-                    let _ = writeln!(stderr, "{}: {}", file.name, report::count(&compilation.diagnostics));
+                    let _ = writeln!(
+                        stderr,
+                        "{}: {}",
+                        output::escape(&file.name),
+                        report::count(&compilation.diagnostics)
+                    );
                 }
             }
             eprint!("{stderr}");
@@ -376,6 +444,10 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
             }
         }
         PlanError::SetBuiltin { .. } => Failure::user(error.to_string()),
+        PlanError::UnknownWorkflow { ref name, help: None } => Failure {
+            help: not_a_workflow(source, name),
+            ..Failure::user(error.to_string())
+        },
         PlanError::UnknownEnv { ref help, .. }
         | PlanError::UnknownWorkflow { ref help, .. }
         | PlanError::UnknownService { ref help, .. } => Failure {
@@ -383,6 +455,24 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
             ..Failure::user(error.to_string())
         },
     }
+}
+
+/// For a workflow name that is no workflow's and close to none: what it is
+/// instead (a phase), and the workflows there are.
+fn not_a_workflow(source: &SourceFile, name: &str) -> Option<String> {
+    let compilation = compile(source);
+    let pipeline = compilation.pipeline.as_ref()?;
+    let workflows = pipeline.workflows.keys().map(|w| format!("`{w}`")).collect::<Vec<_>>();
+    let list = match workflows.len() {
+        0 => "the file declares no workflow".to_owned(),
+        1 => format!("the only workflow is {}", workflows[0]),
+        _ => format!("workflows: {}", workflows.join(", ")),
+    };
+    Some(if pipeline.phases.contains_key(name) {
+        format!("`{name}` is a phase, not a workflow; {list}")
+    } else {
+        list
+    })
 }
 
 fn plan(args: &PlanArgs) -> Outcome {
@@ -451,25 +541,4 @@ fn print_json(value: &impl serde::Serialize) -> Outcome {
         serde_json::to_writer_pretty(&mut *out, value)?;
         out.write_all(b"\n")
     })
-}
-
-/// Runs `write` on buffered stdout and flushes it.
-fn write_with(
-    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
-) -> Outcome {
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    output_result(write(&mut stdout).and_then(|()| stdout.flush()))
-}
-
-/// Writes all of `text` to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(text: &str) -> Outcome {
-    let mut stdout = std::io::stdout().lock();
-    output_result(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()))
-}
-
-fn output_result(written: std::io::Result<()>) -> Outcome {
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(internal(format!("cannot write output: {e}"))),
-        _ => Ok(()),
-    }
 }

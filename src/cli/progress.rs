@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::output::{escape, output_line};
 use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer};
 use crate::state::Journal;
 
@@ -169,7 +170,7 @@ impl OutputSink for Output {
         for line in lines {
             block.push_str(id);
             block.push_str(" | ");
-            block.push_str(line);
+            block.push_str(&output_line(line));
             block.push('\n');
         }
         let write = || {
@@ -200,7 +201,9 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
     let _ = writeln!(
         out,
         "\nrelease {release} · {} · env {} · version {}",
-        plan.workflow, plan.env, plan.version
+        plan.workflow,
+        plan.env,
+        escape(&plan.version)
     );
     let width = summary
         .instances
@@ -259,7 +262,7 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         if !failed.tail.is_empty() {
             let _ = writeln!(out, "last lines of its output:");
             for line in &failed.tail {
-                let _ = writeln!(out, "  | {line}");
+                let _ = writeln!(out, "  | {}", output_line(line));
             }
         }
         if let Some(log) = &failed.log {

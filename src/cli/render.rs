@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::output::escape;
 use crate::engine::{GraphView, Plan, PlannedInstance};
 use crate::state::{PhaseStatus, Release, ReleaseHeader, ReleaseId, ReleaseStatus, ReleaseSummary};
 
@@ -21,7 +22,7 @@ pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         plan.pipeline,
         plan.workflow,
         plan.env,
-        plan.version,
+        escape(&plan.version),
         if count == 1 { "" } else { "s" }
     )?;
     let number_width = count.to_string().len();
@@ -50,7 +51,7 @@ pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
                     if line.is_empty() {
                         writeln!(out, "{indent}$")?;
                     } else {
-                        writeln!(out, "{indent}$ {line}")?;
+                        writeln!(out, "{indent}$ {}", escape(line))?;
                     }
                 }
             }
@@ -190,7 +191,7 @@ pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
                 r.id.to_string(),
                 r.env.clone(),
                 r.workflow.clone(),
-                r.version.clone(),
+                escape(&r.version).into_owned(),
                 r.status.to_string(),
                 note,
             ]
@@ -224,7 +225,7 @@ pub(super) fn release_text(release: &Release) -> String {
         release.id,
         release.workflow,
         release.env,
-        release.version,
+        escape(&release.version),
         release.status()
     );
     if let Some(previous) = release.previous {

@@ -114,8 +114,6 @@ pub enum Reason {
     /// Skipped: the named instance failed first (fail-fast), or, with
     /// `--keep-going`, this instance depends on it.
     Failed(String),
-    /// Skipped: a rollback found the service already at its target version.
-    Unchanged,
 }
 
 impl fmt::Display for Reason {
@@ -128,7 +126,6 @@ impl fmt::Display for Reason {
             Self::Spawn(error) => write!(f, "could not start: {error}"),
             Self::Interrupted => f.write_str("interrupted"),
             Self::Failed(instance) => write!(f, "{instance} failed"),
-            Self::Unchanged => f.write_str("unchanged"),
         }
     }
 }

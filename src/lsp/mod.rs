@@ -23,6 +23,7 @@ mod document;
 mod hover;
 mod outline;
 mod position;
+mod transport;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -59,13 +60,16 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// # Errors
 ///
-/// The connection failed (stdin closed before `initialize`, bad framing).
+/// The connection failed (stdin closed before `initialize`, a header that
+/// cannot be trusted: `transport`).
 pub(crate) fn run_stdio() -> Result<bool, Error> {
-    let (connection, io_threads) = Connection::stdio();
-    let clean = serve(&connection)?;
+    let (connection, client) = Connection::memory();
+    let stdio = transport::stdio(client);
+    let served = serve(&connection);
     drop(connection);
-    io_threads.join()?;
-    Ok(clean)
+    // A broken input is the reason the server stopped: it comes first.
+    stdio.finish()?;
+    served
 }
 
 /// What the server offers, sent in answer to `initialize`.
@@ -100,8 +104,19 @@ pub(crate) fn serve(connection: &Connection) -> Result<bool, Error> {
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         }),
     };
-    let (id, _params) = connection.initialize_start()?;
-    connection.initialize_finish(id, serde_json::to_value(result)?)?;
+    let closed = |waited: &'static str| {
+        move |error: lsp_server::ProtocolError| -> Error {
+            if error.channel_is_disconnected() {
+                format!("stdin closed before `{waited}`").into()
+            } else {
+                error.into()
+            }
+        }
+    };
+    let (id, _params) = connection.initialize_start().map_err(closed("initialize"))?;
+    connection
+        .initialize_finish(id, serde_json::to_value(result)?)
+        .map_err(closed("initialized"))?;
     let mut server = Server::default();
     for message in &connection.receiver {
         match message {

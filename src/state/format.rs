@@ -222,7 +222,6 @@ pub(crate) enum StoredReason {
     Spawn(String),
     Interrupted,
     Failed(String),
-    Unchanged,
 }
 
 impl From<&Reason> for StoredReason {
@@ -235,7 +234,6 @@ impl From<&Reason> for StoredReason {
             Reason::Spawn(error) => Self::Spawn(error.clone()),
             Reason::Interrupted => Self::Interrupted,
             Reason::Failed(instance) => Self::Failed(instance.clone()),
-            Reason::Unchanged => Self::Unchanged,
         }
     }
 }
@@ -250,7 +248,6 @@ impl From<&StoredReason> for Reason {
             StoredReason::Spawn(error) => Self::Spawn(error.clone()),
             StoredReason::Interrupted => Self::Interrupted,
             StoredReason::Failed(instance) => Self::Failed(instance.clone()),
-            StoredReason::Unchanged => Self::Unchanged,
         }
     }
 }
