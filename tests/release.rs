@@ -55,6 +55,7 @@ impl Project {
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env("STAGECRAFT_NOW", "2026-11-25T12:00:00.000Z")
+            .env("STAGECRAFT_USER", "ada@ci")
             .env_remove("STAGECRAFT_STATE_DIR")
             .stdin(Stdio::null());
         command

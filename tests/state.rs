@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use stagecraft::engine::{Event, Plan, PlannedInstance, Reason, Recorder};
 use stagecraft::state::{
-    Clock, Commit, Holder, Lock, PhaseStatus, ReleaseId, ReleaseMeta, ReleaseStatus, RollbackTarget, Services,
-    StateDir, StateError, Store, Timestamp, Wait, rollback_target,
+    Clock, Commit, Holder, Lock, PhaseStatus, ReleaseId, ReleaseMeta, ReleaseStatus, RollbackTarget, Scope, Services,
+    StateDir, StateError, Store, Timestamp, Wait, restore,
 };
 
 const NOW: &str = "2026-11-25T17:02:29.123Z";
@@ -199,9 +199,26 @@ fn previous_and_rollback_of_are_recorded() {
     assert_eq!(build.previous, None, "a build is not one of the env's releases");
     let v2 = deploy(&mut store, "v2");
     assert_eq!(v2.previous, Some(v1.id));
-    let releases = store.dir().releases(Some("prod"), None).unwrap();
-    let target = rollback_target(&releases, "prod", &RollbackTarget::Previous).unwrap();
+    let services = ["api".to_owned()];
+    let scope = Scope {
+        services: &services,
+        selected: None,
+    };
+    let chosen = restore(
+        store.dir().history("prod"),
+        "prod",
+        store.live(),
+        &RollbackTarget::Previous,
+        scope,
+    )
+    .unwrap()
+    .unwrap();
+    let target = chosen.target;
     assert_eq!(target.id, v1.id);
+    assert_eq!(
+        (chosen.changes[0].service.as_str(), chosen.changes[0].to.as_str()),
+        ("api", "v1")
+    );
     let id = store.next_id();
     let journal = store
         .begin(

@@ -39,6 +39,8 @@ fn plan(pipeline: &str, env: &str, workflow: &str, version: &str, services: &[&s
             after: if phase == "rollout" { vec![position - 1] } else { vec![] },
             command: Some("true".to_owned()),
             enabled: true,
+            unchanged: false,
+            version: version.to_owned(),
             timeout_ms: None,
             retry: 0,
             backoff_ms: 0,

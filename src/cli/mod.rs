@@ -24,9 +24,11 @@ macro_rules! println {
 }
 
 mod fmt;
+mod history;
 mod lsp;
 mod output;
 mod progress;
+mod releases;
 mod render;
 mod report;
 mod run;
@@ -125,7 +127,9 @@ enum Command {
     /// Run any workflow
     Run(run::RunArgs),
     /// List and show recorded releases
-    Releases(run::ReleasesArgs),
+    Releases(releases::ReleasesArgs),
+    /// Show what is live: per env, or per service of one env
+    Status(releases::StatusArgs),
     /// Format pipeline files in the canonical style
     Fmt(fmt::FmtArgs),
     /// Run the language server on stdin and stdout
@@ -280,7 +284,8 @@ fn dispatch(command: &Command) -> Outcome {
         Command::Deploy(args) => run::deploy(args),
         Command::Rollback(args) => run::rollback(args),
         Command::Run(args) => run::run(args),
-        Command::Releases(args) => run::releases(args),
+        Command::Releases(args) => releases::releases(args),
+        Command::Status(args) => releases::status(args),
         Command::Fmt(args) => fmt::fmt(args),
         Command::Lsp => lsp::lsp(),
     }

@@ -1,15 +1,12 @@
 //! Plans and graphs as text: `plan --format text|ron`, `graph --format
-//! dot|mermaid`, and releases: `releases list | show` as text and JSON.
+//! dot|mermaid`. (Releases and `status` are `history.rs`.)
 //! (A plan's `--format json` is serde's.)
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 use super::output::escape;
 use crate::engine::{GraphView, Plan, PlannedInstance};
-use crate::state::{PhaseStatus, Release, ReleaseHeader, ReleaseId, ReleaseStatus, ReleaseSummary};
 
 /// A plan for people: a header, then one row per instance (number, id,
 /// what it waits for, policies) with its command beneath, `$`-prefixed.
@@ -172,157 +169,6 @@ pub(super) fn mermaid(view: &GraphView) -> String {
 
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// `releases list`: one aligned row per release, newest first.
-pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
-    if releases.is_empty() {
-        return "no releases yet\n".to_owned();
-    }
-    let rows: Vec<[String; 6]> = releases
-        .iter()
-        .map(|r| {
-            let note = match (&r.rollback_of, &r.previous) {
-                (Some(target), _) => format!("rollback to {target}"),
-                (None, Some(previous)) => format!("after {previous}"),
-                (None, None) => String::new(),
-            };
-            [
-                r.id.to_string(),
-                r.env.clone(),
-                r.workflow.clone(),
-                escape(&r.version).into_owned(),
-                r.status.to_string(),
-                note,
-            ]
-        })
-        .collect();
-    let headers = ["release", "env", "workflow", "version", "status", ""];
-    let widths: Vec<usize> = (0..6)
-        .map(|c| {
-            rows.iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(headers[c].len())
-        })
-        .collect();
-    let mut out = String::new();
-    for row in std::iter::once(headers.map(str::to_owned)).chain(rows) {
-        let mut line = String::new();
-        for (cell, width) in row.iter().zip(&widths) {
-            let _ = write!(line, "{cell:<width$}  ");
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
-}
-
-/// `releases show`: the release, then one row per instance in plan order.
-pub(super) fn release_text(release: &Release) -> String {
-    let mut out = format!(
-        "{} · {} · env {} · version {} · {}\n",
-        release.id,
-        release.workflow,
-        release.env,
-        escape(&release.version),
-        release.status()
-    );
-    if let Some(previous) = release.previous {
-        let _ = writeln!(out, "previous release: {previous}");
-    }
-    if let Some(target) = release.rollback_of {
-        let _ = writeln!(out, "rolls back to: {target}");
-    }
-    let width = release
-        .instances()
-        .iter()
-        .map(|i| i.id().chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("instance".len());
-    let _ = writeln!(
-        out,
-        "\n  {:<width$}  {:<9}  {:>8}  {:>4}  reason",
-        "instance", "status", "attempts", "exit"
-    );
-    for instance in release.instances() {
-        let exit = instance.exit_code().map_or_else(|| "-".to_owned(), |c| c.to_string());
-        let reason = instance.reason().map_or_else(String::new, ToString::to_string);
-        let line = format!(
-            "  {:<width$}  {:<9}  {:>8}  {exit:>4}  {reason}",
-            instance.id(),
-            instance.status().to_string(),
-            instance.attempts().len()
-        );
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
-}
-
-/// A release in `releases list --format json`, and with its instances in
-/// `releases show --format json`: its header's fields but the pipeline and
-/// the start time, with its status after the version.
-#[derive(Serialize)]
-pub(super) struct ReleaseJson<'r> {
-    id: ReleaseId,
-    env: &'r str,
-    workflow: &'r str,
-    version: &'r str,
-    status: ReleaseStatus,
-    previous: Option<ReleaseId>,
-    rollback_of: Option<ReleaseId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phases: Option<Vec<PhaseJson<'r>>>,
-}
-
-/// An instance in `releases show --format json`.
-#[derive(Serialize)]
-struct PhaseJson<'r> {
-    id: &'r str,
-    status: PhaseStatus,
-    attempts: usize,
-    exit_code: Option<i32>,
-    reason: Option<String>,
-}
-
-impl<'r> ReleaseJson<'r> {
-    fn new(header: &'r ReleaseHeader, status: ReleaseStatus) -> Self {
-        Self {
-            id: header.id,
-            env: &header.env,
-            workflow: &header.workflow,
-            version: &header.version,
-            status,
-            previous: header.previous,
-            rollback_of: header.rollback_of,
-            phases: None,
-        }
-    }
-
-    /// A release as `releases list` shows it.
-    pub(super) fn summary(summary: &'r ReleaseSummary) -> Self {
-        Self::new(&summary.header, summary.status)
-    }
-
-    /// A release and its instances, as `releases show` shows them.
-    pub(super) fn release(release: &'r Release) -> Self {
-        let phases = release
-            .instances()
-            .iter()
-            .map(|instance| PhaseJson {
-                id: instance.id(),
-                status: instance.status(),
-                attempts: instance.attempts().len(),
-                exit_code: instance.exit_code(),
-                reason: instance.reason().map(ToString::to_string),
-            })
-            .collect();
-        Self {
-            phases: Some(phases),
-            ..Self::new(&release.header, release.status())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,18 @@
-//! The commands that execute: `build`, `deploy`, `rollback`, `run`, and
-//! `releases` to read what they recorded.
+//! The commands that execute: `build`, `deploy`, `rollback` and `run`.
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand, ValueEnum};
-
-use indexmap::IndexMap;
+use clap::Args;
 
 use super::progress::{self, Progress};
 use super::{
-    Exit, Failure, FileArg, Outcome, compile_valid, locate, parse_service, parse_set, plan_failure, print_json, read,
-    render, write_stdout, write_with,
+    Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
+    render, write_with,
 };
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    Clock, Holder, Journal, ReleaseId, ReleaseMeta, ReleaseSummary, RollbackTarget, StateDir, StateError, Store, Wait,
-    rollback_target, user_at_host,
+    self, Clock, Commit, Holder, Journal, Live, PipelineDir, ReleaseId, ReleaseMeta, Restore, RollbackError,
+    RollbackTarget, Scope, Services, StateDir, StateError, Store, Wait, user_at_host,
 };
 
 /// What to run and where: the flags `build`, `deploy` and `run` share.
@@ -123,48 +120,6 @@ pub(super) struct RollbackArgs {
     pub execution: Execution,
 }
 
-/// `stagecraft releases`.
-#[derive(Args, Debug)]
-pub(super) struct ReleasesArgs {
-    #[command(subcommand)]
-    pub command: ReleasesCommand,
-    #[command(flatten)]
-    pub file: FileArg,
-    /// Where state is kept [default: .stagecraft beside the pipeline file]
-    #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR", global = true)]
-    pub state_dir: Option<PathBuf>,
-}
-
-/// `releases list` and `releases show`.
-#[derive(Subcommand, Debug)]
-pub(super) enum ReleasesCommand {
-    /// List releases, newest first
-    List {
-        /// Only this environment's releases
-        #[arg(long, value_name = "ENV")]
-        env: Option<String>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = ReleasesFormat::Text)]
-        format: ReleasesFormat,
-    },
-    /// Show one release and its instances
-    Show {
-        /// The release id (`rel-…`)
-        #[arg(value_name = "ID")]
-        id: String,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = ReleasesFormat::Text)]
-        format: ReleasesFormat,
-    },
-}
-
-/// Output of `releases`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub(super) enum ReleasesFormat {
-    Text,
-    Json,
-}
-
 /// The state directory: `--state-dir`, `STAGECRAFT_STATE_DIR`, or
 /// `.stagecraft` beside the pipeline file.
 pub(super) fn state_dir(flag: Option<&Path>, pipeline_file: &Path) -> PathBuf {
@@ -175,26 +130,6 @@ pub(super) fn state_dir(flag: Option<&Path>, pipeline_file: &Path) -> PathBuf {
 /// current directory, so that paths under it read `.stagecraft/…`).
 pub(super) fn pipeline_dir(pipeline_file: &Path) -> PathBuf {
     pipeline_file.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-/// `--version`, else `git rev-parse --short HEAD` run in `dir`, else
-/// `unknown`.
-pub(super) fn version(flag: Option<&str>, dir: &Path) -> String {
-    if let Some(version) = flag {
-        return version.to_owned();
-    }
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// One execution, whichever command asked for it.
@@ -277,62 +212,61 @@ fn execute(request: &Request<'_>) -> Outcome {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
-    let set: IndexMap<String, String> = request.set.iter().cloned().collect();
-    let plan_for = |version: String, release: String| {
-        engine::plan(
-            &pipeline,
-            &graph,
-            &PlanRequest {
-                env: request.env.to_owned(),
-                workflow: request.workflow.to_owned(),
-                services: request.services.map(<[String]>::to_vec),
-                version,
-                release,
-                set: set.clone(),
-                push: request.push,
-                ..PlanRequest::default()
-            },
-        )
-        .map_err(|e| plan_failure(&source, e))
+    let base = PlanRequest {
+        env: request.env.to_owned(),
+        workflow: request.workflow.to_owned(),
+        services: request.services.map(<[String]>::to_vec),
+        version: engine::UNKNOWN_VERSION.to_owned(),
+        release: "dry-run".to_owned(),
+        set: request.set.iter().cloned().collect(),
+        push: request.push,
+        ..PlanRequest::default()
     };
-    let state_path = state_dir(request.execution.state_dir.as_deref(), &path);
+    let plan_for =
+        |request: &PlanRequest| engine::plan(&pipeline, &graph, request).map_err(|e| plan_failure(&source, e));
+    // Unknown env, workflow or service, or a built-in given to `--set`, is
+    // a user error before any state is read.
+    plan_for(&base)?;
+    let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
+    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
+    let git = engine::Source::probe(&dir);
     if request.execution.dry_run {
         // Read-only: the history, for a rollback's target, is read without
         // the lock, and nothing is written.
-        let (version, _) = match &request.rollback {
-            Some(target) => rollback_version(
-                &StateDir::new(&state_path)
-                    .pipeline(pipeline.name)
-                    .releases(None, None)
-                    .map_err(state_failure)?,
-                request.env,
-                target,
-            )?,
-            None => (version(request.version, &dir), None),
+        let (plan_request, _) = match &request.rollback {
+            Some(target) => {
+                let live = state.live(request.env)?;
+                let restore = restore(&state, request, target, &live, &all_services)?;
+                (rollback_request(base, &restore), Some(restore))
+            }
+            None => (versioned(base, request.version, &git), None),
         };
-        let plan = plan_for(version, "dry-run".to_owned())?;
+        let plan = plan_for(&plan_request)?;
         return write_with(|out| render::plan_text(&plan, out));
     }
-    // Unknown env, workflow or service is a user error before any state is
-    // touched.
-    plan_for("unknown".to_owned(), "dry-run".to_owned())?;
-    let mut store = open_store(&state_path, pipeline.name, request, clock)?;
-    let (version, rollback_of) = match &request.rollback {
-        Some(target) => rollback_version(
-            &store.dir().releases(None, None).map_err(state_failure)?,
-            request.env,
-            target,
-        )?,
-        None => (version(request.version, &dir), None),
+    let mut store = open_store(state.root(), pipeline.name, request, clock)?;
+    let (plan_request, restore) = match &request.rollback {
+        Some(target) => {
+            let restore = restore(store.dir(), request, target, store.live(), &all_services)?;
+            (rollback_request(base, &restore), Some(restore))
+        }
+        None => (versioned(base, request.version, &git), None),
     };
-    let meta = ReleaseMeta {
-        rollback_of,
-        set_keys: request.set.iter().map(|(key, _)| key.clone()).collect(),
-        user: Some(user_at_host()),
-        ..ReleaseMeta::default()
-    };
+    let meta = release_meta(
+        request,
+        &plan_request,
+        restore.as_ref(),
+        &git,
+        &source.text,
+        all_services,
+    );
     let output = store.dir().clone();
-    let (mut journal, plan) = store.begin_with(&meta, |id| plan_for(version.clone(), id.to_string()))?;
+    let (mut journal, plan) = store.begin_with(&meta, |id| {
+        plan_for(&PlanRequest {
+            release: id.to_string(),
+            ..plan_request.clone()
+        })
+    })?;
     let id = journal.release().id;
     let options = ExecuteOptions {
         dir,
@@ -346,6 +280,83 @@ fn execute(request: &Request<'_>) -> Outcome {
     journal.finish().map_err(state_failure)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
     outcome(&summary, id, &path)
+}
+
+/// The plan request at `--version`, else the version from git.
+fn versioned(base: PlanRequest, flag: Option<&str>, git: &engine::Source) -> PlanRequest {
+    PlanRequest {
+        version: flag.map_or_else(|| git.version(), str::to_owned),
+        ..base
+    }
+}
+
+/// The plan request of a rollback: the target's version, each changed
+/// service at its own, the others skipped as unchanged.
+fn rollback_request(base: PlanRequest, restore: &Restore) -> PlanRequest {
+    PlanRequest {
+        version: restore.target.version.clone(),
+        service_versions: restore.versions().into_iter().collect(),
+        unchanged: restore.unchanged.clone(),
+        ..base
+    }
+}
+
+/// What the release records besides its plan: what was asked (services,
+/// `--set` keys, rollback target and versions) and by whom, from what.
+fn release_meta(
+    request: &Request<'_>,
+    plan: &PlanRequest,
+    restore: Option<&Restore>,
+    git: &engine::Source,
+    text: &str,
+    all_services: Vec<String>,
+) -> ReleaseMeta {
+    let all = request.services.is_none();
+    let mut names = request.services.map_or(all_services, <[String]>::to_vec);
+    names.sort();
+    names.dedup();
+    let services = Services { names, all };
+    ReleaseMeta {
+        rollback_of: restore.map(|r| r.target.id),
+        commit: git.commit.clone().map(|sha| Commit { sha, dirty: git.dirty }),
+        services: Some(services),
+        versions: restore.map(Restore::versions).unwrap_or_default(),
+        set_keys: plan.set.keys().cloned().collect(),
+        digest: Some(engine::digest(text.as_bytes())),
+        user: Some(user_at_host()),
+    }
+}
+
+/// What a rollback restores, printed (to stderr) before anything runs.
+fn restore(
+    state: &PipelineDir,
+    request: &Request<'_>,
+    target: &RollbackTarget,
+    live: &Live,
+    all_services: &[String],
+) -> Result<Restore, Failure> {
+    let scope = Scope {
+        services: all_services,
+        selected: request.services,
+    };
+    let refused = |e: RollbackError| Failure::user(format!("cannot roll back: {e}"));
+    let restore = match state::restore(state.history(request.env), request.env, live, target, scope)? {
+        Ok(restore) => restore,
+        // A release of another env is named as such.
+        Err(RollbackError::UnknownRelease { id }) => {
+            return Err(refused(match state.release(&id) {
+                Ok(release) => RollbackError::OtherEnv {
+                    id: release.id,
+                    env: release.env.clone(),
+                    wanted: request.env.to_owned(),
+                },
+                Err(_) => RollbackError::UnknownRelease { id },
+            }));
+        }
+        Err(error) => return Err(refused(error)),
+    };
+    eprint!("{}", history::restore_text(request.env, &restore));
+    Ok(restore)
 }
 
 /// Opens the state under its lock for a run, waiting as `--wait` says, and
@@ -412,16 +423,6 @@ fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
     }
 }
 
-/// The version a rollback runs at and the release it restores.
-fn rollback_version(
-    releases: &[ReleaseSummary],
-    env: &str,
-    target: &RollbackTarget,
-) -> Result<(String, Option<ReleaseId>), Failure> {
-    let target = rollback_target(releases, env, target).map_err(|e| Failure::user(format!("cannot roll back: {e}")))?;
-    Ok((target.version.clone(), Some(target.id)))
-}
-
 /// A state error: exit 4 (an unknown release id is the user's: exit 1).
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(state_failure)`
 fn state_failure(error: StateError) -> Failure {
@@ -438,41 +439,5 @@ fn state_failure(error: StateError) -> Failure {
 impl From<StateError> for Failure {
     fn from(error: StateError) -> Self {
         state_failure(error)
-    }
-}
-
-/// `stagecraft releases list | show`.
-pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
-    let path = locate(args.file.file.as_deref())?;
-    let state_path = state_dir(args.state_dir.as_deref(), &path);
-    if !state_path.exists() {
-        return match &args.command {
-            ReleasesCommand::List { format, .. } => match format {
-                ReleasesFormat::Json => write_stdout("[]\n"),
-                ReleasesFormat::Text => write_stdout("no releases yet\n"),
-            },
-            ReleasesCommand::Show { id, .. } => Err(Failure::user(format!("unknown release `{id}`"))),
-        };
-    }
-    // Read without a lock, writing nothing: a run that died shows as
-    // running until the next run of its env repairs it.
-    let source = read(&path)?;
-    let (pipeline, _) = compile_valid(&source)?;
-    let dir = StateDir::new(&state_path).pipeline(pipeline.name);
-    match &args.command {
-        ReleasesCommand::List { env, format } => {
-            let list = dir.releases(env.as_deref(), None).map_err(state_failure)?;
-            match format {
-                ReleasesFormat::Json => print_json(&list.iter().map(render::ReleaseJson::summary).collect::<Vec<_>>()),
-                ReleasesFormat::Text => write_stdout(&render::releases_text(&list)),
-            }
-        }
-        ReleasesCommand::Show { id, format } => {
-            let release = dir.release(id).map_err(state_failure)?;
-            match format {
-                ReleasesFormat::Json => print_json(&render::ReleaseJson::release(&release)),
-                ReleasesFormat::Text => write_stdout(&render::release_text(&release)),
-            }
-        }
     }
 }

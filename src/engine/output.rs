@@ -27,7 +27,7 @@ impl<F: FnMut(usize, &str, &[String])> OutputSink for F {
 }
 
 /// The log file name for an instance id: `build[api]` → `build.api`.
-pub(super) fn log_name(id: &str) -> String {
+pub(crate) fn log_name(id: &str) -> String {
     let mut name = String::with_capacity(id.len());
     for c in id.chars() {
         match c {

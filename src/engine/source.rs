@@ -16,9 +16,12 @@
 //!   (`3f2c1ab-dirty`), or `unknown` when there is no commit (not a
 //!   repository, a repository without commits, or no `git`).
 //!
+//! [`digest`] is the pipeline file's SHA-256, which a release records.
+//!
 //! git runs with stdin from `/dev/null` and stderr discarded; any failure
 //! is "no commit", never an error.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -70,6 +73,20 @@ impl Source {
     }
 }
 
+/// The digest of a pipeline file's text, as a release records it:
+/// `sha256:` and 64 lowercase hex digits.
+#[must_use]
+pub fn digest(text: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let hash = Sha256::digest(text);
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in hash {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
 /// `git ARGS` run in `dir`: its stdout when it exits 0.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let output = Command::new("git")
@@ -88,6 +105,14 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn digests_are_sha256_in_hex() {
+        assert_eq!(
+            super::digest(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -61,6 +61,10 @@ pub(crate) enum LogLine {
         rollback_of: Option<ReleaseId>,
         started_at: Timestamp,
         instances: Vec<String>,
+        /// Each instance's command, fully interpolated, in the order of
+        /// `instances` (`None`: a marker phase). Absent before version 3.
+        #[serde(default)]
+        commands: Vec<Option<String>>,
         /// The boot of the machine that ran it (Linux's `boot_id`), which
         /// tells recovery whether writes not yet synced can have been lost.
         /// Version 1 logs have none.

@@ -17,6 +17,10 @@ pub struct InstanceRecord {
     exit_code: Option<i32>,
     reason: Option<Reason>,
     transitions: Vec<Transition>,
+    /// Its command as it ran, fully interpolated; `None` for a marker
+    /// phase (or a release recorded before commands were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) command: Option<String>,
     /// A durable claim says its command may have started (see
     /// [`Event::Claimed`]); only recovery looks at it.
     #[serde(skip)]
@@ -60,6 +64,7 @@ impl InstanceRecord {
             exit_code: None,
             reason: None,
             transitions: Vec::new(),
+            command: None,
             claimed: false,
         }
     }
@@ -68,6 +73,13 @@ impl InstanceRecord {
     #[must_use]
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Its command as it ran (`None`: a marker phase, or a release
+    /// recorded before commands were).
+    #[must_use]
+    pub fn command(&self) -> Option<&str> {
+        self.command.as_deref()
     }
 
     /// Its status.

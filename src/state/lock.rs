@@ -102,10 +102,15 @@ impl Holder {
     }
 }
 
-/// Who runs this process: `user@host`, the user from `$USER` or
-/// `$LOGNAME`, else the numeric user id; the host as in [`Holder`].
+/// Who runs this process, as a release records it: `$STAGECRAFT_USER`
+/// when set (a CI job can name the person or the pipeline it runs for),
+/// else `user@host`, the user from `$USER` or `$LOGNAME`, else the numeric
+/// user id; the host as in [`Holder`].
 #[must_use]
 pub fn user_at_host() -> String {
+    if let Some(user) = std::env::var("STAGECRAFT_USER").ok().filter(|u| !u.is_empty()) {
+        return user;
+    }
     let user = ["USER", "LOGNAME"]
         .iter()
         .filter_map(|name| std::env::var(name).ok())

@@ -14,7 +14,8 @@
 //!   [`Recorder`](crate::engine::Recorder)).
 //! * [`Live`]: what is live in an env, after each release ([`advance`]).
 //! * [`Lock`] and [`Holder`]; [`Recovered`] for runs that died.
-//! * [`rollback_target`], [`current`]: pure functions over the history.
+//! * [`restore`] (what a rollback restores, per service) and [`current`]:
+//!   pure functions over the history.
 //!
 //! `spec/state.md` documents the directory, the formats and the rules.
 
@@ -34,6 +35,7 @@ mod lock;
 mod query;
 mod recovery;
 mod release;
+mod rollback;
 mod status;
 mod store;
 
@@ -45,8 +47,9 @@ pub use instance::{Attempt, InstanceRecord, Transition};
 pub use journal::Journal;
 pub use live::{FailedAt, Live, ServiceState, Services, advance, covered, service_of, version_for};
 pub use lock::{Holder, Lock, Wait, user_at_host};
-pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current, rollback_target};
+pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current};
 pub use recovery::Recovered;
 pub use release::{Commit, EventError, Release, ReleaseHeader, ReleaseMeta, ReleaseStatus};
+pub use rollback::{Change, Restore, Scope, restore};
 pub use status::{IllegalTransition, PhaseStatus, transition};
 pub use store::Store;

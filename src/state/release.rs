@@ -158,6 +158,15 @@ impl Release {
         }
     }
 
+    /// Records each instance's command, in plan order (`None`: a marker
+    /// phase, or a release recorded before commands were). Extra or
+    /// missing entries are ignored.
+    pub(crate) fn set_commands(&mut self, commands: Vec<Option<String>>) {
+        for (instance, command) in self.instances.iter_mut().zip(commands) {
+            instance.command = command;
+        }
+    }
+
     /// The instances, in plan order.
     #[must_use]
     pub fn instances(&self) -> &[InstanceRecord] {

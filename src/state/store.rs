@@ -211,11 +211,13 @@ impl Store {
             None
         };
         let header = header(id, plan, previous, meta, &self.clock);
-        let release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
+        let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
+        let commands: Vec<Option<String>> = plan.instances.iter().map(|p| p.command.clone()).collect();
+        release.set_commands(commands.clone());
         self.append_index(&IndexLine::Reserved { id })?;
         self.newest = Some(id);
         let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
-        let head = LogLine::release(&release.header, instances, boot::current());
+        let head = LogLine::release(&release.header, instances, commands, boot::current());
         create_atomic(&path, format!("{}{}", head_line(), line(&head)).as_bytes()).map_err(|error| match error {
             StateError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 StateError::IdTaken { id }

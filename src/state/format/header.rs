@@ -165,12 +165,21 @@ pub(crate) fn read_live(stored: Vec<StoredService>) -> Live {
     }))
 }
 
+/// A log's header line, read: the release header, the instances, their
+/// commands and the boot.
+pub(crate) type StoredRelease = (ReleaseHeader, Vec<String>, Vec<Option<String>>, Option<String>);
+
 /// The stored form of a [`ReleaseHeader`]: the only place its fields are
 /// listed one by one besides the type itself, in the two lines that hold it
 /// (a log's [`LogLine::Release`] and the index's [`IndexLine::Started`]).
 impl LogLine {
     /// A log's header line.
-    pub(crate) fn release(header: &ReleaseHeader, instances: Vec<String>, boot: Option<String>) -> Self {
+    pub(crate) fn release(
+        header: &ReleaseHeader,
+        instances: Vec<String>,
+        commands: Vec<Option<String>>,
+        boot: Option<String>,
+    ) -> Self {
         let h = header.clone();
         let StoredExtra {
             commit,
@@ -190,6 +199,7 @@ impl LogLine {
             rollback_of: h.rollback_of,
             started_at: h.started_at,
             instances,
+            commands,
             boot,
             commit,
             services,
@@ -202,7 +212,7 @@ impl LogLine {
 
     /// A header line's release header, instances and boot; `None` for any
     /// other line.
-    pub(crate) fn into_release(self) -> Option<(ReleaseHeader, Vec<String>, Option<String>)> {
+    pub(crate) fn into_release(self) -> Option<StoredRelease> {
         let Self::Release {
             id,
             pipeline,
@@ -213,6 +223,7 @@ impl LogLine {
             rollback_of,
             started_at,
             instances,
+            commands,
             boot,
             commit,
             services,
@@ -242,7 +253,7 @@ impl LogLine {
             digest,
             user,
         };
-        Some((extra.header(base), instances, boot))
+        Some((extra.header(base), instances, commands, boot))
     }
 }
 
