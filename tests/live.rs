@@ -143,8 +143,8 @@ fn partial_deploys_are_rolled_back_service_by_service() {
     // already where they were.
     let first = shop.ok(&["rollback", "--env", "prod", "--to-previous"]);
     assert!(first.stderr.contains("api     s3 -> s1"), "{}", first.stderr);
-    assert!(first.stderr.contains("web     unchanged"), "{}", first.stderr);
-    assert!(first.stderr.contains("worker  unchanged"), "{}", first.stderr);
+    assert!(first.stderr.contains("web     unchanged at s2"), "{}", first.stderr);
+    assert!(first.stderr.contains("worker  unchanged at s1"), "{}", first.stderr);
     assert_eq!(shop.live_files(), strings(&["api=s1", "web=s2", "worker=s1"]));
     assert_eq!(shop.live_status(), strings(&["api=s1", "web=s2", "worker=s1"]));
 

@@ -448,10 +448,17 @@ pub(super) fn restore_text(env: &str, restore: &Restore) -> String {
             }) => format!("{} (failed)", failed.version),
             Some(state) => or_dash(state.version.as_deref()),
         };
-        let _ = writeln!(out, "  {service:<width$}  {from} -> {to}");
+        let _ = writeln!(out, "  {service:<width$}  {} -> {}", escape(&from), escape(to));
     }
     for service in &restore.unchanged {
-        let _ = writeln!(out, "  {service:<width$}  unchanged");
+        match restore.targets.get(service) {
+            Some(version) => {
+                let _ = writeln!(out, "  {service:<width$}  unchanged at {}", escape(version));
+            }
+            None => {
+                let _ = writeln!(out, "  {service:<width$}  unchanged (not deployed at the target)");
+            }
+        }
     }
     out
 }
