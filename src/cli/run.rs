@@ -23,7 +23,7 @@ pub(super) struct Selection {
     /// The environment to run in
     #[arg(long, value_name = "ENV")]
     pub env: String,
-    /// The version [default: `git rev-parse --short HEAD` in the pipeline's directory, else `unknown`]
+    /// The version [default: `git rev-parse --short HEAD` in the pipeline's directory, `-dirty` appended when tracked files changed, else `unknown`]
     #[arg(long, value_name = "V")]
     pub version: Option<String>,
     /// Run only these services' instances (every global phase stays)
