@@ -5,6 +5,7 @@ mod diagnostics;
 mod engine;
 mod fmt;
 mod fuzz;
+mod limits;
 mod lsp;
 mod plans;
 mod release;

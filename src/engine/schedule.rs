@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::event::{Event, Reason};
-use super::output::log_name;
+use super::output::{Grouped, log_name};
 use super::plan::Plan;
 use super::runner::Outcome;
 use super::summary::{InstanceStatus, InstanceSummary, Summary};
@@ -78,8 +78,8 @@ pub(super) struct Done {
     pub(super) instance: usize,
     pub(super) attempt: u32,
     pub(super) outcome: Outcome,
-    /// Its output, when buffered (`jobs > 1`).
-    pub(super) lines: Vec<String>,
+    /// Its output, when grouped (`jobs > 1`).
+    pub(super) output: Grouped,
     pub(super) tail: Vec<String>,
     pub(super) log_ok: bool,
 }
@@ -517,7 +517,7 @@ impl Done {
             instance,
             attempt,
             outcome: Outcome::Interrupted,
-            lines: Vec::new(),
+            output: Grouped::default(),
             tail: Vec::new(),
             log_ok: false,
         }
