@@ -1,5 +1,5 @@
 //! The executor's limits, with real processes: memory that does not grow
-//! with what commands print.
+//! with what commands print, and commands longer than the argument limit.
 
 use std::fs;
 use std::io::Read;
@@ -110,4 +110,22 @@ fn grouped_output_of_100_mb_at_four_jobs_keeps_memory_under_32_mb() {
     assert_eq!(seen, ['a', 'b', 'c', 'd']);
     // Nothing was spilled: the logs held it all.
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_200_kib_command_runs_from_a_script_file_removed_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let filler = "x".repeat(200 * 1024);
+    let source = format!(
+        "pipeline p\nenv dev {{}}\nphase long {{\n  run \"\"\"\n    echo \"$0\" > script-path\n    : '{filler}'\n    echo marker-at-the-end\n  \"\"\"\n}}\nworkflow deploy {{ long }}\n"
+    );
+    fs::write(dir.path().join("pipeline.stagecraft"), source).unwrap();
+    let (code, stdout, stderr, _) =
+        run_measured(dir.path(), tmp.path(), &["deploy", "--env", "dev", "--version", "v1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(String::from_utf8(stdout).unwrap(), "long | marker-at-the-end\n");
+    let script = fs::read_to_string(dir.path().join("script-path")).unwrap();
+    assert!(Path::new(script.trim()).starts_with(tmp.path()), "{script}");
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "the script is removed");
 }
