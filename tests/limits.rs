@@ -1,12 +1,18 @@
 //! The executor's limits, with real processes: memory that does not grow
-//! with what commands print, and commands longer than the argument limit.
+//! with what commands print, commands longer than the argument limit, and
+//! the grace cancelled commands get between `SIGTERM` and `SIGKILL`.
 
 use std::fs;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use stagecraft::engine::{
+    self, Cancel, ExecuteOptions, InstanceStatus, Plan, PlannedInstance, Reason, ShellRunner, Summary,
+};
+use stagecraft::testing::{MemoryRecorder, MemorySink};
 
 use crate::support::BIN;
 
@@ -128,4 +134,93 @@ fn a_200_kib_command_runs_from_a_script_file_removed_after() {
     let script = fs::read_to_string(dir.path().join("script-path")).unwrap();
     assert!(Path::new(script.trim()).starts_with(tmp.path()), "{script}");
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "the script is removed");
+}
+
+// Cancellation.
+
+/// An instance `id` running `command`.
+fn instance(id: &str, command: &str) -> PlannedInstance {
+    PlannedInstance {
+        id: id.to_owned(),
+        phase: id.to_owned(),
+        service: None,
+        after: Vec::new(),
+        command: Some(command.to_owned()),
+        enabled: true,
+        unchanged: false,
+        version: "1".to_owned(),
+        timeout_ms: None,
+        retry: 0,
+        backoff_ms: 0,
+    }
+}
+
+/// Runs `instances` at once in `dir` with `grace`, cancelling the run
+/// `cancels` times once every instance has created its file `ready.<id>`;
+/// returns the summary and how long the run took from the first cancel.
+fn cancelled(dir: &Path, instances: Vec<PlannedInstance>, grace: Duration, cancels: usize) -> (Summary, Duration) {
+    let ids: Vec<String> = instances.iter().map(|instance| instance.id.clone()).collect();
+    let plan = Plan {
+        pipeline: "p".to_owned(),
+        env: "dev".to_owned(),
+        workflow: "deploy".to_owned(),
+        version: "1".to_owned(),
+        instances,
+    };
+    let options = ExecuteOptions {
+        dir: dir.to_owned(),
+        jobs: ids.len(),
+        grace,
+        ..ExecuteOptions::default()
+    };
+    let cancel = Cancel::new();
+    let canceller = cancel.clone();
+    let ready: Vec<_> = ids.iter().map(|id| dir.join(format!("ready.{id}"))).collect();
+    let thread = thread::spawn(move || {
+        let limit = Instant::now() + Duration::from_secs(10);
+        while !ready.iter().all(|path| path.exists()) && Instant::now() < limit {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let began = Instant::now();
+        for _ in 0..cancels {
+            canceller.cancel();
+        }
+        began
+    });
+    let (mut recorder, mut sink) = (MemoryRecorder::default(), MemorySink::default());
+    let runner = ShellRunner::default();
+    let summary = engine::execute(&plan, &options, &runner, &mut recorder, &mut sink, &cancel).unwrap();
+    let began = thread.join().unwrap();
+    (summary, began.elapsed())
+}
+
+#[test]
+fn a_cancelled_command_gets_sigterm_and_the_grace_before_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let polite = instance(
+        "polite",
+        "trap 'echo cleaned up > cleaned; exit 3' TERM; touch ready.polite; sleep 30 & wait",
+    );
+    let stubborn = instance("stubborn", "trap '' TERM; touch ready.stubborn; sleep 30");
+    let grace = Duration::from_millis(500);
+    let (summary, took) = cancelled(dir.path(), vec![polite, stubborn], grace, 1);
+    assert!(summary.interrupted);
+    // The command that traps TERM cleaned up before it exited.
+    assert_eq!(fs::read_to_string(dir.path().join("cleaned")).unwrap(), "cleaned up\n");
+    for instance in &summary.instances {
+        assert_eq!(instance.status, InstanceStatus::Failed, "{}", instance.id);
+        assert_eq!(instance.reason, Some(Reason::Interrupted), "{}", instance.id);
+    }
+    // The one that ignores it was killed once the grace had passed.
+    assert!(took >= grace && took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_second_cancel_kills_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stubborn = instance("stubborn", "trap '' TERM; touch ready.stubborn; sleep 30");
+    let (summary, took) = cancelled(dir.path(), vec![stubborn], Duration::from_secs(60), 2);
+    assert!(summary.interrupted);
+    assert_eq!(summary.instances[0].reason, Some(Reason::Interrupted));
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }

@@ -327,6 +327,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         keep_going: request.execution.keep_going,
         log_dir: Some(store.dir().output_dir(id)),
         skip_backoff: false,
+        ..ExecuteOptions::default()
     };
     let mut journal = store.begin(id, &plan, rollback_of).map_err(state_failure)?;
     let summary = run_plan(&plan, &options, &mut journal)?;

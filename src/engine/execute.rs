@@ -105,9 +105,11 @@
 //!   created; failing to create it is an error before anything runs. A log
 //!   file that cannot be written is left out (the summary has no path).
 //! * **Cancellation.** When the [`Cancel`] handle is cancelled (the CLI
-//!   does so on Ctrl-C), the runner kills every running command's process
-//!   group; each of those attempts is recorded `Failed` with reason
-//!   `interrupted` (or `Completed` if it succeeded before it was killed), an
+//!   does so on Ctrl-C), every running command's process group gets
+//!   `SIGTERM`, and `SIGKILL` once [`ExecuteOptions::grace`] has passed
+//!   (or at once when the handle is cancelled again); each of those
+//!   attempts is recorded `Failed` with reason `interrupted` (or
+//!   `Completed` if it exited 0), an
 //!   instance waiting for a retry is `Failed` (`interrupted`), every
 //!   instance not started is `Skipped` (`interrupted`), nothing new starts,
 //!   and the summary says [`Summary::interrupted`]. An attempt whose
@@ -115,7 +117,8 @@
 //!   and fails the same way. The executor notices a cancellation within
 //!   50 ms even when no command is running (during a backoff).
 //! * **Recorder errors.** If `record` or a sync fails, the run stops: the handle is
-//!   cancelled (killing what runs; it stays cancelled), the executor waits
+//!   cancelled without grace ([`Cancel::kill_now`]: `SIGKILL` to what
+//!   runs; it stays cancelled), the executor waits
 //!   for the running attempts to end without recording anything more, and
 //!   returns the error.
 //! * **Summary.** For each instance in plan order: its final status,
@@ -159,6 +162,7 @@ pub fn execute(
         fs::create_dir_all(dir)
             .map_err(|error| RecordError(format!("cannot create the log directory {}: {error}", dir.display())))?;
     }
+    cancel.set_grace(options.grace);
     let mut run = Run::new(plan, options);
     let syncer = recorder.syncer()?;
     thread::scope(|scope| {
@@ -181,7 +185,7 @@ pub fn execute(
         let result = executor.run();
         if result.is_err() {
             // Kills what runs; the attempts are reaped as they are dropped.
-            cancel.cancel();
+            cancel.kill_now();
         }
         result
     })?;
@@ -215,6 +219,7 @@ impl Executor<'_, '_> {
             first = false;
             self.poll_all();
             self.sync.take_synced(&self.synced)?;
+            self.cancel.enforce_grace();
             if self.cancel.is_cancelled() && !self.run.interrupted {
                 self.run.interrupt();
             }

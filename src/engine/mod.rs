@@ -37,7 +37,7 @@ pub use event::{Event, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
 pub use output::OutputSink;
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan};
-pub use runner::{Cancel, Child, Job, Outcome, Runner};
+pub use runner::{Cancel, Child, DEFAULT_GRACE, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use shell::ShellRunner;
 pub use source::{Source, UNKNOWN_VERSION};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::event::{Event, Reason};
 use super::output::{Grouped, log_name};
 use super::plan::Plan;
-use super::runner::Outcome;
+use super::runner::{DEFAULT_GRACE, Outcome};
 use super::summary::{InstanceStatus, InstanceSummary, Summary};
 use super::sync::Claims;
 
@@ -30,6 +30,10 @@ pub struct ExecuteOptions {
     pub log_dir: Option<PathBuf>,
     /// Retry at once instead of waiting `backoff_ms` (tests).
     pub skip_backoff: bool,
+    /// When the run is cancelled, how long running commands get between
+    /// `SIGTERM` and `SIGKILL` (set on the [`Cancel`](super::Cancel)
+    /// handle); [`DEFAULT_GRACE`] by default.
+    pub grace: Duration,
 }
 
 impl Default for ExecuteOptions {
@@ -41,6 +45,7 @@ impl Default for ExecuteOptions {
             keep_going: false,
             log_dir: None,
             skip_backoff: false,
+            grace: DEFAULT_GRACE,
         }
     }
 }

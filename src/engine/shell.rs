@@ -47,10 +47,13 @@
 //!   final `SIGKILL` before the leader is reaped, so nothing started by a
 //!   timed-out command outlives it. The outcome is [`Outcome::TimedOut`].
 //! * **Cancellation.** [`Cancel::cancel`] (called by the CLI on Ctrl-C)
-//!   sends `SIGKILL` at once to the process group of every command running
-//!   under that handle — a hard stop, without the grace a timeout gets —
-//!   and makes every later registration kill its group at once. A command
-//!   that ends unsuccessfully once the handle is cancelled is reported as
+//!   sends `SIGTERM` to the process group of every command running under
+//!   that handle (and of every one registered later), and `SIGKILL` once
+//!   the handle's grace has passed: each attempt's deadline includes the
+//!   end of the grace, and polling it then calls
+//!   [`Cancel::enforce_grace`]. A second cancel, or
+//!   [`Cancel::kill_now`], sends `SIGKILL` at once. A command that ends
+//!   unsuccessfully once the handle is cancelled is reported as
 //!   [`Outcome::Interrupted`].
 //! * A process group is only signalled while its leader is not yet reaped,
 //!   so its id cannot have been reused by an unrelated process.
@@ -293,10 +296,14 @@ impl Child for ShellChild<'_> {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        match (self.deadline, self.cancel.kill_deadline()) {
+            (Some(own), Some(cancel)) => Some(own.min(cancel)),
+            (own, cancel) => own.or(cancel),
+        }
     }
 
     fn poll(&mut self, output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        self.cancel.enforce_grace();
         if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             self.escalate(output);
         }
