@@ -283,6 +283,10 @@ impl Cancel {
     /// called then).
     #[must_use]
     pub fn kill_deadline(&self) -> Option<Instant> {
+        if !self.is_cancelled() {
+            // Every running attempt asks at every wait: no lock then.
+            return None;
+        }
         let state = self.state();
         state.kill_at.filter(|_| !state.killing)
     }
