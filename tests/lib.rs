@@ -5,6 +5,7 @@ mod diagnostics;
 mod engine;
 mod fmt;
 mod fuzz;
+mod limits;
 mod live;
 mod lsp;
 mod plans;

@@ -61,15 +61,21 @@ pub(super) struct Execution {
         value_parser = parse_wait
     )]
     pub wait: Option<Wait>,
+    /// On Ctrl-C or SIGTERM, how long running commands get after SIGTERM before SIGKILL (a second Ctrl-C kills at once)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
 }
 
 fn parse_wait(text: &str) -> Result<Wait, String> {
     if text == "forever" {
         return Ok(Wait::Forever);
     }
-    crate::check::duration::parse(text)
-        .map(Wait::For)
-        .map_err(|e| format!("{e}; write a duration such as `30s`, `5m` or `1m30s`"))
+    parse_duration(text).map(Wait::For)
+}
+
+/// A flag's duration, in the language's syntax (`30s`, `5m`, `1m30s`).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::check::duration::parse(text).map_err(|e| format!("{e}; write a duration such as `30s`, `5m` or `1m30s`"))
 }
 
 /// `stagecraft build`.
@@ -275,6 +281,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         keep_going: request.execution.keep_going,
         log_dir: Some(output.output_dir(id)),
         skip_backoff: false,
+        grace: request.execution.grace,
     };
     let summary = run_plan(&plan, &options, &mut journal)?;
     journal.finish().map_err(state_failure)?;

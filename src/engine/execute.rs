@@ -85,24 +85,31 @@
 //!   sink with the instance's position and id (the sink renders the
 //!   prefix). With `jobs: 1` lines are passed on as they come, one per
 //!   [`OutputSink::output`] call. With `jobs > 1` an attempt's lines are
-//!   kept until it ends and passed on as one block, so instances' output is
-//!   never interleaved. A block comes before the events of its attempt's
-//!   end.
+//!   kept until it ends and passed on as one block (in calls of at most
+//!   64 KiB of lines, one after the other), so instances' output is never
+//!   interleaved. A block comes before the events of its attempt's end.
+//!   Memory does not grow with the output: past its first 32 KiB an
+//!   attempt's block is read back from its log when it ends, or from a
+//!   spool file (unlinked at once) when it has no log or the log cannot be
+//!   written. The summary's tail is its last 10 lines.
 //! * **Logs.** With [`ExecuteOptions::log_dir`], each instance with a
 //!   command has its whole output, every attempt, in
 //!   `<log_dir>/<file>.log`, where `<file>` is the id with `[` made `.`,
 //!   `]` dropped, and any character other than ASCII letters, digits, `_`
 //!   and `-` written `%XX` (`build[api]` → `build.api.log`). Attempts after
 //!   the first start with a line `--- attempt N ---`, and a failed attempt
-//!   ends with a line `--- attempt N failed: … ---`. A log file is
+//!   ends with a line `--- attempt N failed: … ---`. A log is written in
+//!   blocks, after each poll of the attempt. A log file is
 //!   created at an instance's first line of output (or failure line): an
 //!   instance that prints nothing and succeeds has none. The directory is
 //!   created; failing to create it is an error before anything runs. A log
 //!   file that cannot be written is left out (the summary has no path).
 //! * **Cancellation.** When the [`Cancel`] handle is cancelled (the CLI
-//!   does so on Ctrl-C), the runner kills every running command's process
-//!   group; each of those attempts is recorded `Failed` with reason
-//!   `interrupted` (or `Completed` if it succeeded before it was killed), an
+//!   does so on Ctrl-C), every running command's process group gets
+//!   `SIGTERM`, and `SIGKILL` once [`ExecuteOptions::grace`] has passed
+//!   (or at once when the handle is cancelled again); each of those
+//!   attempts is recorded `Failed` with reason `interrupted` (or
+//!   `Completed` if it exited 0), an
 //!   instance waiting for a retry is `Failed` (`interrupted`), every
 //!   instance not started is `Skipped` (`interrupted`), nothing new starts,
 //!   and the summary says [`Summary::interrupted`]. An attempt whose
@@ -110,7 +117,8 @@
 //!   and fails the same way. The executor notices a cancellation within
 //!   50 ms even when no command is running (during a backoff).
 //! * **Recorder errors.** If `record` or a sync fails, the run stops: the handle is
-//!   cancelled (killing what runs; it stays cancelled), the executor waits
+//!   cancelled without grace ([`Cancel::kill_now`]: `SIGKILL` to what
+//!   runs; it stays cancelled), the executor waits
 //!   for the running attempts to end without recording anything more, and
 //!   returns the error.
 //! * **Summary.** For each instance in plan order: its final status,
@@ -154,6 +162,7 @@ pub fn execute(
         fs::create_dir_all(dir)
             .map_err(|error| RecordError(format!("cannot create the log directory {}: {error}", dir.display())))?;
     }
+    cancel.set_grace(options.grace);
     let mut run = Run::new(plan, options);
     let syncer = recorder.syncer()?;
     thread::scope(|scope| {
@@ -176,7 +185,7 @@ pub fn execute(
         let result = executor.run();
         if result.is_err() {
             // Kills what runs; the attempts are reaped as they are dropped.
-            cancel.cancel();
+            cancel.kill_now();
         }
         result
     })?;
@@ -210,6 +219,7 @@ impl Executor<'_, '_> {
             first = false;
             self.poll_all();
             self.sync.take_synced(&self.synced)?;
+            self.cancel.enforce_grace();
             if self.cancel.is_cancelled() && !self.run.interrupted {
                 self.run.interrupt();
             }
@@ -251,11 +261,9 @@ impl Executor<'_, '_> {
     /// does not depend on the order the polls found them in.
     fn handle_ended(&mut self) {
         self.ended.sort_unstable_by_key(|done| done.instance);
-        for done in self.ended.drain(..) {
-            if !done.lines.is_empty() {
-                let id = &self.run.plan.instances[done.instance].id;
-                self.sink.output(done.instance, id, &done.lines);
-            }
+        for mut done in self.ended.drain(..) {
+            let id = &self.run.plan.instances[done.instance].id;
+            std::mem::take(&mut done.output).deliver(done.instance, id, &mut *self.sink);
             self.run.ended(done);
         }
     }
@@ -353,14 +361,17 @@ impl<'a> Running<'a> {
             ..
         } = self;
         let id = &plan.instances[*instance].id;
-        let outcome = child.poll(&mut |line: &str| output.line(*instance, id, line, stream.as_deref_mut()))?;
-        self.output.ended(self.number, &outcome);
-        let (lines, tail, log_ok) = self.output.take();
+        let polled = child.poll(&mut |line: &str| output.line(*instance, id, line, stream.as_deref_mut()));
+        let Some(outcome) = polled else {
+            output.flush();
+            return None;
+        };
+        let (output, tail, log_ok) = self.output.finish(self.number, &outcome);
         Some(Done {
             instance: self.instance,
             attempt: self.number,
             outcome,
-            lines,
+            output,
             tail,
             log_ok,
         })

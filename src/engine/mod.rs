@@ -38,7 +38,7 @@ pub use execute::execute;
 pub use output::OutputSink;
 pub(crate) use output::log_name;
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan};
-pub use runner::{Cancel, Child, Job, Outcome, Runner};
+pub use runner::{Cancel, Child, DEFAULT_GRACE, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use shell::ShellRunner;
 pub use source::{Source, UNKNOWN_VERSION, digest};

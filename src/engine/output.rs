@@ -1,22 +1,27 @@
 //! Where output goes: the [`OutputSink`] the executor passes lines to,
 //! what it keeps of each attempt's output, and the per-instance log files.
 
+mod group;
+mod log;
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::runner::Outcome;
 use super::schedule::failure;
 use super::summary::TAIL_LINES;
+use group::Group;
+pub(super) use group::Grouped;
+use log::LogFile;
 
 /// Where the output of commands goes. Called on the thread that called
 /// [`execute`](super::execute).
 pub trait OutputSink {
     /// Lines of output of the instance at position `instance` with id `id`:
-    /// one line as it comes with `jobs: 1`, or a whole attempt's lines at
-    /// once with `jobs > 1`.
+    /// one line as it comes with `jobs: 1`. With `jobs > 1`, an attempt's
+    /// lines when it ends, in one call or in several in a row (at most
+    /// 64 KiB of lines each) with nothing else between them.
     fn output(&mut self, instance: usize, id: &str, lines: &[String]);
 }
 
@@ -47,24 +52,20 @@ pub(crate) fn log_name(id: &str) -> String {
 
 /// What the executor keeps of one running attempt's output: its log, its
 /// last [`TAIL_LINES`] lines, and its lines until it ends when they are
-/// grouped (`jobs > 1`).
+/// grouped (`jobs > 1`; see `group`).
 pub(super) struct Capture {
     log: LogFile,
     tail: VecDeque<String>,
-    lines: Vec<String>,
+    group: Group,
 }
 
 impl Capture {
     /// For attempt `attempt`, logging to `log` if given.
     pub(super) fn new(log: Option<PathBuf>, attempt: u32) -> Self {
         Self {
-            log: LogFile {
-                path: log,
-                attempt,
-                file: None,
-            },
+            log: LogFile::new(log, attempt),
             tail: VecDeque::with_capacity(TAIL_LINES),
-            lines: Vec::new(),
+            group: Group::default(),
         }
     }
 
@@ -85,13 +86,22 @@ impl Capture {
         self.tail.push_back(line.to_owned());
         match stream {
             Some(sink) => sink.output(instance, id, &[line.to_owned()]),
-            None => self.lines.push(line.to_owned()),
+            None => self.group.push(line, &mut self.log),
         }
     }
 
+    /// Writes what the log holds back (after each poll of the attempt).
+    pub(super) fn flush(&mut self) {
+        self.log.flush();
+        let _ = self.group.settle(&mut self.log);
+    }
+
     /// Attempt `attempt` ended with `outcome`: a failure ends its log with
-    /// a line saying how.
-    pub(super) fn ended(&mut self, attempt: u32, outcome: &Outcome) {
+    /// a line saying how. Returns its grouped output, its tail, and
+    /// whether a log file was written.
+    pub(super) fn finish(&mut self, attempt: u32, outcome: &Outcome) -> (Grouped, Vec<String>, bool) {
+        self.flush();
+        let grouped = self.group.finish(&mut self.log);
         if let Some((_, reason)) = failure(outcome) {
             let how = match outcome {
                 Outcome::Exited(code) => format!("exit code {code}"),
@@ -99,48 +109,11 @@ impl Capture {
                 _ => reason.to_string(),
             };
             self.log.line(&format!("--- attempt {attempt} failed: {how} ---"));
+            self.log.flush();
         }
-    }
-
-    /// The lines kept, the tail, and whether a log file was written.
-    pub(super) fn take(&mut self) -> (Vec<String>, Vec<String>, bool) {
-        let lines = std::mem::take(&mut self.lines);
         let tail = std::mem::take(&mut self.tail).into();
-        (lines, tail, self.log.file.is_some())
+        (grouped, tail, self.log.opened())
     }
-}
-
-/// An instance's log, opened at its first line: an instance that prints
-/// nothing and succeeds leaves no file (creating thousands of empty files
-/// costs a run of `true`s more than anything else but the processes).
-pub(super) struct LogFile {
-    pub(super) path: Option<PathBuf>,
-    pub(super) attempt: u32,
-    pub(super) file: Option<File>,
-}
-
-impl LogFile {
-    pub(super) fn line(&mut self, line: &str) {
-        if self.file.is_none() {
-            // Not retried: a log that cannot be opened is left out.
-            self.file = self.path.take().and_then(|path| open_log(&path, self.attempt));
-        }
-        if let Some(file) = &mut self.file {
-            let _ = writeln!(file, "{line}");
-        }
-    }
-}
-
-fn open_log(path: &Path, attempt: u32) -> Option<File> {
-    let mut file = if attempt == 1 {
-        File::create(path).ok()?
-    } else {
-        OpenOptions::new().create(true).append(true).open(path).ok()?
-    };
-    if attempt > 1 {
-        writeln!(file, "--- attempt {attempt} ---").ok()?;
-    }
-    Some(file)
 }
 
 /// The longest line passed on whole; longer ones are split.
@@ -182,6 +155,77 @@ impl LineSplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Groups `count` numbered lines of attempt `attempt` logged to `log`,
+    /// flushing every 1,000 lines as polls would; returns the lines passed
+    /// on, the number of calls, and whether a log was written.
+    fn grouped(log: Option<PathBuf>, attempt: u32, count: usize) -> (Vec<String>, usize, bool) {
+        let mut capture = Capture::new(log, attempt);
+        for number in 0..count {
+            capture.line(0, "i", &format!("line {number:05} {}", "x".repeat(90)), None);
+            if number % 1_000 == 999 {
+                capture.flush();
+            }
+        }
+        let (grouped, tail, log_ok) = capture.finish(attempt, &Outcome::Exited(1));
+        assert_eq!(tail.len(), TAIL_LINES.min(count));
+        let (mut lines, mut calls) = (Vec::new(), 0);
+        grouped.deliver(0, "i", &mut |_: usize, _: &str, block: &[String]| {
+            calls += 1;
+            lines.extend_from_slice(block);
+        });
+        (lines, calls, log_ok)
+    }
+
+    fn numbered(lines: &[String]) -> bool {
+        lines
+            .iter()
+            .enumerate()
+            .all(|(number, line)| line.starts_with(&format!("line {number:05} ")))
+    }
+
+    #[test]
+    fn a_little_grouped_output_is_passed_on_in_one_block() {
+        let (lines, calls, log_ok) = grouped(None, 1, 10);
+        assert_eq!((lines.len(), calls, log_ok), (10, 1, false));
+        assert!(numbered(&lines));
+    }
+
+    #[test]
+    fn much_grouped_output_is_read_back_from_the_log_of_its_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.log");
+        let (first, _, _) = grouped(Some(path.clone()), 1, 3);
+        assert_eq!(first.len(), 3);
+        let (lines, calls, log_ok) = grouped(Some(path.clone()), 2, 5_000);
+        assert!(log_ok);
+        assert_eq!(lines.len(), 5_000);
+        assert!(numbered(&lines), "neither the header nor the failure line");
+        assert!(calls > 5, "passed on in batches, not at once: {calls}");
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(log.contains("--- attempt 2 ---\nline 00000 "));
+        assert!(log.ends_with("--- attempt 2 failed: exit code 1 ---\n"));
+    }
+
+    #[test]
+    fn much_grouped_output_without_a_log_goes_through_a_spool_file() {
+        let (lines, _, log_ok) = grouped(None, 1, 5_000);
+        assert!(!log_ok);
+        assert_eq!(lines.len(), 5_000);
+        assert!(numbered(&lines));
+    }
+
+    #[test]
+    fn a_log_that_fails_hands_the_output_to_a_spool_file() {
+        // Every write to /dev/full fails (ENOSPC).
+        let full = PathBuf::from("/dev/full");
+        if std::fs::OpenOptions::new().write(true).open(&full).is_err() {
+            return;
+        }
+        let (lines, _, _) = grouped(Some(full), 1, 5_000);
+        assert_eq!(lines.len(), 5_000);
+        assert!(numbered(&lines));
+    }
 
     #[test]
     fn log_names_are_safe_and_distinct() {

@@ -153,8 +153,9 @@ pub trait Runner: Send + Sync {
 /// One running attempt of a job, as [`Runner::start`] returns it (a process
 /// for [`ShellRunner`](super::ShellRunner), or scripted). The executor calls [`poll`](Self::poll) when its
 /// descriptor is readable, when its deadline has passed, and at least every
-/// 50 ms; `poll` never blocks for long. It must end promptly once the job's
-/// [`Cancel`] handle is cancelled.
+/// 50 ms; `poll` never blocks for long. It must end once the job's
+/// [`Cancel`] handle is cancelled, at the latest when the cancellation's
+/// grace has passed ([`Cancel::kill_deadline`]).
 pub trait Child {
     /// The descriptor that becomes readable when the attempt has something
     /// to do (output, or its end), if it has one.
@@ -190,59 +191,133 @@ pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], until: Instant) -> io::Resul
     }
 }
 
+/// How long cancelled commands get between `SIGTERM` and `SIGKILL`, unless
+/// told otherwise ([`ExecuteOptions::grace`](super::ExecuteOptions::grace)).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
 /// A run's cancellation handle: cloned freely, shared with the Ctrl-C
-/// handler. Cancelling kills the process group of every command running
-/// under it and tells the executor to stop.
+/// handler. Cancelling sends `SIGTERM` to the process group of every
+/// command running under it, `SIGKILL` once the grace has passed (or at
+/// once, when cancelled a second time), and tells the executor to stop.
 #[derive(Clone, Debug, Default)]
 pub struct Cancel(Arc<CancelInner>);
 
 #[derive(Debug, Default)]
 struct CancelInner {
     cancelled: AtomicBool,
+    state: Mutex<CancelState>,
+}
+
+#[derive(Debug)]
+struct CancelState {
     /// Process groups of the commands running now.
-    groups: Mutex<Vec<Pid>>,
+    groups: Vec<Pid>,
+    grace: Duration,
+    /// When the grace ends, once cancelled.
+    kill_at: Option<Instant>,
+    /// Every group gets `SIGKILL`, now and when it registers.
+    killing: bool,
+}
+
+impl Default for CancelState {
+    fn default() -> Self {
+        Self {
+            groups: Vec::new(),
+            grace: DEFAULT_GRACE,
+            kill_at: None,
+            killing: false,
+        }
+    }
 }
 
 impl Cancel {
-    /// A handle that is not cancelled.
+    /// A handle that is not cancelled, with a grace of [`DEFAULT_GRACE`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Cancels the run: kills (`SIGKILL`) the process group of every
+    /// Sets how long cancelled commands get between `SIGTERM` and
+    /// `SIGKILL`; a cancellation already under way keeps its deadline.
+    pub fn set_grace(&self, grace: Duration) {
+        self.state().grace = grace;
+    }
+
+    /// Cancels the run: sends `SIGTERM` to the process group of every
     /// command running under this handle, and of every one registered
-    /// later. Safe to call from any thread, any number of times.
+    /// later, and `SIGKILL` once the grace has passed (see
+    /// [`Cancel::enforce_grace`]). Called again, kills at once
+    /// ([`Cancel::kill_now`]). Safe to call from any thread.
     pub fn cancel(&self) {
-        let groups = self.groups();
+        let mut state = self.state();
+        if self.0.cancelled.swap(true, Ordering::SeqCst) || state.grace.is_zero() {
+            drop(state);
+            self.kill_now();
+            return;
+        }
+        state.kill_at = Some(Instant::now() + state.grace);
+        for &group in &state.groups {
+            signal_group(group, Signal::TERM);
+        }
+    }
+
+    /// Cancels the run and kills (`SIGKILL`) every process group running
+    /// under this handle, and every one registered later, without grace.
+    pub fn kill_now(&self) {
+        let mut state = self.state();
         self.0.cancelled.store(true, Ordering::SeqCst);
-        for &group in groups.iter() {
+        state.killing = true;
+        for &group in &state.groups {
             signal_group(group, Signal::KILL);
         }
     }
 
-    /// Whether [`Cancel::cancel`] was called.
+    /// Whether [`Cancel::cancel`] (or [`Cancel::kill_now`]) was called.
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.0.cancelled.load(Ordering::SeqCst)
     }
 
+    /// When the grace of a cancellation ends, while it runs: the running
+    /// attempts' [`Child::deadline`] (so that [`Cancel::enforce_grace`] is
+    /// called then).
+    #[must_use]
+    pub fn kill_deadline(&self) -> Option<Instant> {
+        if !self.is_cancelled() {
+            // Every running attempt asks at every wait: no lock then.
+            return None;
+        }
+        let state = self.state();
+        state.kill_at.filter(|_| !state.killing)
+    }
+
+    /// Kills at once if the grace of a cancellation has passed. Runners'
+    /// children call it when polled, and the executor at every step.
+    pub fn enforce_grace(&self) {
+        if self.kill_deadline().is_some_and(|at| at <= Instant::now()) {
+            self.kill_now();
+        }
+    }
+
     /// Registers the process group `group` (a child spawned in a new
     /// group: its pid) as running, until the returned guard is dropped;
     /// drop it before reaping the child. If the handle is already
-    /// cancelled, the group is killed at once.
+    /// cancelled, the group gets `SIGTERM` at once (`SIGKILL` once the
+    /// grace has passed).
     #[must_use]
     pub(super) fn register(&self, group: Pid) -> ProcessGroup<'_> {
-        let mut groups = self.groups();
-        groups.push(group);
-        if self.is_cancelled() {
+        let mut state = self.state();
+        state.groups.push(group);
+        if state.killing {
             signal_group(group, Signal::KILL);
+        } else if self.is_cancelled() {
+            signal_group(group, Signal::TERM);
         }
         ProcessGroup { cancel: self, group }
     }
 
-    fn groups(&self) -> MutexGuard<'_, Vec<Pid>> {
-        self.0.groups.lock().unwrap_or_else(PoisonError::into_inner)
+    fn state(&self) -> MutexGuard<'_, CancelState> {
+        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -263,7 +338,7 @@ impl ProcessGroup<'_> {
 
 impl Drop for ProcessGroup<'_> {
     fn drop(&mut self) {
-        let mut groups = self.cancel.groups();
+        let groups = &mut self.cancel.state().groups;
         if let Some(position) = groups.iter().position(|&group| group == self.group) {
             groups.swap_remove(position);
         }
@@ -290,6 +365,31 @@ mod tests {
         cancel.clone().cancel();
         assert!(cancel.is_cancelled());
         cancel.cancel();
+        assert!(cancel.is_cancelled());
+    }
+
+    #[test]
+    fn a_cancel_waits_out_the_grace_and_a_second_kills_at_once() {
+        let cancel = Cancel::new();
+        cancel.set_grace(Duration::from_secs(60));
+        assert_eq!(cancel.kill_deadline(), None);
+        cancel.cancel();
+        let deadline = cancel.kill_deadline().expect("a grace runs");
+        assert!(deadline > Instant::now() + Duration::from_secs(50));
+        cancel.enforce_grace();
+        assert_eq!(cancel.kill_deadline(), Some(deadline));
+        cancel.cancel();
+        assert_eq!(cancel.kill_deadline(), None, "killing at once");
+    }
+
+    #[test]
+    fn the_grace_ends_in_a_kill() {
+        let cancel = Cancel::new();
+        cancel.set_grace(Duration::from_millis(1));
+        cancel.cancel();
+        std::thread::sleep(Duration::from_millis(5));
+        cancel.enforce_grace();
+        assert_eq!(cancel.kill_deadline(), None);
         assert!(cancel.is_cancelled());
     }
 }

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::event::{Event, Reason};
-use super::output::log_name;
+use super::output::{Grouped, log_name};
 use super::plan::Plan;
-use super::runner::Outcome;
+use super::runner::{DEFAULT_GRACE, Outcome};
 use super::summary::{InstanceStatus, InstanceSummary, Summary};
 use super::sync::Claims;
 
@@ -30,6 +30,10 @@ pub struct ExecuteOptions {
     pub log_dir: Option<PathBuf>,
     /// Retry at once instead of waiting `backoff_ms` (tests).
     pub skip_backoff: bool,
+    /// When the run is cancelled, how long running commands get between
+    /// `SIGTERM` and `SIGKILL` (set on the [`Cancel`](super::Cancel)
+    /// handle); [`DEFAULT_GRACE`] by default.
+    pub grace: Duration,
 }
 
 impl Default for ExecuteOptions {
@@ -41,6 +45,7 @@ impl Default for ExecuteOptions {
             keep_going: false,
             log_dir: None,
             skip_backoff: false,
+            grace: DEFAULT_GRACE,
         }
     }
 }
@@ -78,8 +83,8 @@ pub(super) struct Done {
     pub(super) instance: usize,
     pub(super) attempt: u32,
     pub(super) outcome: Outcome,
-    /// Its output, when buffered (`jobs > 1`).
-    pub(super) lines: Vec<String>,
+    /// Its output, when grouped (`jobs > 1`).
+    pub(super) output: Grouped,
     pub(super) tail: Vec<String>,
     pub(super) log_ok: bool,
 }
@@ -517,7 +522,7 @@ impl Done {
             instance,
             attempt,
             outcome: Outcome::Interrupted,
-            lines: Vec::new(),
+            output: Grouped::default(),
             tail: Vec::new(),
             log_ok: false,
         }

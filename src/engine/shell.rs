@@ -1,6 +1,6 @@
 //! [`ShellRunner`], the real runner, and its running attempts: spawning
-//! (`spawn`), the shell-syntax detector (`detect`), reading the output and
-//! reaping the process.
+//! (`spawn`), the shell-syntax detector (`detect`), script files for long
+//! commands (`script`), reading the output and reaping the process.
 //!
 //! # How [`ShellRunner`] runs a command
 //!
@@ -24,6 +24,9 @@
 //!   the direct spawn fails (program not found, not executable), the
 //!   command is run through `sh -c` after all, so the error message and the
 //!   exit code (127, 126) are exactly the shell's.
+//! * **Long commands.** A command longer than 64 KiB, or whose spawn fails
+//!   with `E2BIG`, is written to a script file (see `script.rs`) and run as
+//!   `/bin/sh -e [-o pipefail] FILE`; the file is removed with the attempt.
 //! * **Errexit.** The shell runs with `-e`, so a script (one line or many)
 //!   stops at its first failing command, with that command's exit code, as
 //!   GitHub Actions, GitLab CI and `just` do. When `/bin/sh` accepts
@@ -44,15 +47,19 @@
 //!   final `SIGKILL` before the leader is reaped, so nothing started by a
 //!   timed-out command outlives it. The outcome is [`Outcome::TimedOut`].
 //! * **Cancellation.** [`Cancel::cancel`] (called by the CLI on Ctrl-C)
-//!   sends `SIGKILL` at once to the process group of every command running
-//!   under that handle — a hard stop, without the grace a timeout gets —
-//!   and makes every later registration kill its group at once. A command
-//!   that ends unsuccessfully once the handle is cancelled is reported as
+//!   sends `SIGTERM` to the process group of every command running under
+//!   that handle (and of every one registered later), and `SIGKILL` once
+//!   the handle's grace has passed: each attempt's deadline includes the
+//!   end of the grace, and polling it then calls
+//!   [`Cancel::enforce_grace`]. A second cancel, or
+//!   [`Cancel::kill_now`], sends `SIGKILL` at once. A command that ends
+//!   unsuccessfully once the handle is cancelled is reported as
 //!   [`Outcome::Interrupted`].
 //! * A process group is only signalled while its leader is not yet reaped,
 //!   so its id cannot have been reused by an unrelated process.
 
 mod detect;
+mod script;
 mod spawn;
 
 use std::collections::HashMap;
@@ -61,7 +68,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -72,6 +79,7 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
 use super::output::LineSplitter;
 use super::runner::{Cancel, Child, Job, NOT_INHERITED, Outcome, ProcessGroup, Runner, VARIABLES};
 use detect::direct_words;
+use script::{SCRIPT_THRESHOLD, Script};
 use spawn::Spawner;
 
 /// The real runner: `sh -c` (or a direct spawn) in a process group.
@@ -108,15 +116,8 @@ impl Default for ShellRunner {
 
 impl Runner for ShellRunner {
     fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
-        let words = if self.direct { direct_words(job.command) } else { None };
-        let spawned = match words {
-            // A failed direct spawn goes through the shell, which reports
-            // it as a shell would (and exits 127 or 126).
-            Some(words) => self.spawn(job, Some(&words)).or_else(|_| self.spawn(job, None)),
-            None => self.spawn(job, None),
-        };
-        match spawned {
-            Ok((process, reader)) => Box::new(ShellChild {
+        match self.spawn_command(job) {
+            Ok((process, reader, script)) => Box::new(ShellChild {
                 group: Some(job.cancel.register(Pid::from_child(&process))),
                 pid: Pid::from_child(&process),
                 process,
@@ -129,6 +130,7 @@ impl Runner for ShellRunner {
                 timed_out: false,
                 killed: false,
                 grace: self.grace,
+                _script: script,
             }),
             Err(error) => Box::new(Failed(Some(format!(
                 "cannot run `sh` in {}: {error}",
@@ -138,36 +140,63 @@ impl Runner for ShellRunner {
     }
 }
 
+/// A spawned command, its output's read end, and its script file if it
+/// runs from one.
+type Spawned = (process::Child, io::PipeReader, Option<Script>);
+
 impl ShellRunner {
-    /// Spawns the command (directly when `words` is given) with its output
-    /// going to a new pipe, and returns it and the pipe's read end (which
-    /// does not block).
-    fn spawn(&self, job: &Job<'_>, words: Option<&[&str]>) -> io::Result<(process::Child, io::PipeReader)> {
-        let (program, args): (PathBuf, Vec<&OsStr>) = match words {
-            Some([program, args @ ..]) => (
-                self.resolve(program).ok_or(io::ErrorKind::NotFound)?,
-                args.iter().map(OsStr::new).collect(),
-            ),
-            _ => (self.shell.clone(), self.shell_args(job.command)),
+    /// Spawns the job's command: directly when it can be, else through
+    /// the shell, from a script file when it is too long for an argument.
+    fn spawn_command(&self, job: &Job<'_>) -> io::Result<Spawned> {
+        let long = job.command.len() > SCRIPT_THRESHOLD;
+        let words = if self.direct && !long {
+            direct_words(job.command)
+        } else {
+            None
         };
+        if let Some([program, args @ ..]) = words.as_deref() {
+            let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            let direct = self.resolve(program).ok_or(io::ErrorKind::NotFound.into());
+            // A failed direct spawn goes through the shell, which reports
+            // it as a shell would (and exits 127 or 126).
+            if let Ok((process, reader)) = direct.and_then(|program| self.spawn(job, &program, &args)) {
+                return Ok((process, reader, None));
+            }
+        }
+        if !long {
+            match self.spawn(job, &self.shell, &self.shell_args(OsStr::new(job.command), true)) {
+                Err(error) if error.kind() == io::ErrorKind::ArgumentListTooLong => {}
+                spawned => return spawned.map(|(process, reader)| (process, reader, None)),
+            }
+        }
+        let script = Script::write(job.command)?;
+        let (process, reader) = self.spawn(job, &self.shell, &self.shell_args(script.path().as_os_str(), false))?;
+        Ok((process, reader, Some(script)))
+    }
+
+    /// Spawns `program` with `args` with its output going to a new pipe,
+    /// and returns it and the pipe's read end (which does not block).
+    fn spawn(&self, job: &Job<'_>, program: &Path, args: &[&OsStr]) -> io::Result<(process::Child, io::PipeReader)> {
         let (reader, writer) = io::pipe()?;
         ioctl_fionbio(&reader, true)?;
         // The write end moves into the spawn and closes there: the read end
         // sees the end of the output when the command's processes have
         // closed their copies.
-        let process = self.spawner.spawn(&program, &args, job.dir, &job.variables(), writer)?;
+        let process = self.spawner.spawn(program, args, job.dir, &job.variables(), writer)?;
         Ok((process, reader))
     }
 
-    /// The shell's arguments for `command`: `-e [-o pipefail] -c COMMAND`.
-    fn shell_args<'c>(&self, command: &'c str) -> Vec<&'c OsStr> {
-        let options: &[&'static str] = if self.pipefail() {
-            &["-e", "-o", "pipefail", "-c"]
-        } else {
-            &["-e", "-c"]
-        };
-        let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
-        args.push(OsStr::new(command));
+    /// The shell's arguments: `-e [-o pipefail] -c COMMAND` for a command
+    /// (`inline`), `-e [-o pipefail] FILE` for a script file.
+    fn shell_args<'c>(&self, command: &'c OsStr, inline: bool) -> Vec<&'c OsStr> {
+        let mut args: Vec<&OsStr> = vec![OsStr::new("-e")];
+        if self.pipefail() {
+            args.extend([OsStr::new("-o"), OsStr::new("pipefail")]);
+        }
+        if inline {
+            args.push(OsStr::new("-c"));
+        }
+        args.push(command);
         args
     }
 
@@ -245,6 +274,8 @@ struct ShellChild<'a> {
     timed_out: bool,
     killed: bool,
     grace: Duration,
+    /// The script file the command runs from, removed when this goes.
+    _script: Option<Script>,
 }
 
 /// How long a leader whose output ended is waited for before the executor
@@ -265,10 +296,14 @@ impl Child for ShellChild<'_> {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        match (self.deadline, self.cancel.kill_deadline()) {
+            (Some(own), Some(cancel)) => Some(own.min(cancel)),
+            (own, cancel) => own.or(cancel),
+        }
     }
 
     fn poll(&mut self, output: &mut dyn FnMut(&str)) -> Option<Outcome> {
+        self.cancel.enforce_grace();
         if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             self.escalate(output);
         }

@@ -54,7 +54,7 @@ fn end(run: &mut Run<'_>, instance: usize, attempt: u32, outcome: Outcome) {
         instance,
         attempt,
         outcome,
-        lines: Vec::new(),
+        output: Grouped::default(),
         tail: Vec::new(),
         log_ok: false,
     });
