@@ -27,25 +27,24 @@ impl Rule {
     fn describe(self) -> &'static str {
         match self {
             Rule::EOI => "end of file",
-            Rule::WHITESPACE | Rule::COMMENT | Rule::gap => "whitespace",
+            Rule::WHITESPACE | Rule::COMMENT | Rule::comment => "whitespace",
             Rule::file | Rule::next_items | Rule::item => "a declaration",
-            Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
-            Rule::var_decl | Rule::kw_var => "`var`",
-            Rule::env_decl | Rule::kw_env => "`env`",
-            Rule::extends | Rule::kw_extends => "`extends`",
+            Rule::pipeline_decl => "`pipeline`",
+            Rule::var_decl => "`var`",
+            Rule::env_decl => "`env`",
+            Rule::extends => "`extends`",
             Rule::assignment => "an assignment `name = \"value\"`",
             Rule::service_decl | Rule::kw_service => "`service`",
-            Rule::service_after | Rule::kw_after | Rule::after_clause => "`after`",
-            Rule::workflow_decl | Rule::kw_workflow => "`workflow`",
-            Rule::phase_decl | Rule::kw_phase => "`phase`",
-            Rule::phase_clause => "a phase clause",
-            Rule::for_each | Rule::kw_for => "`for each service`",
+            Rule::service_after | Rule::after_clause => "`after`",
+            Rule::workflow_decl => "`workflow`",
+            Rule::phase_decl => "`phase`",
+            Rule::for_each => "`for each service`",
             Rule::kw_each => "`each`",
             Rule::dependency => "a phase name",
-            Rule::when_clause | Rule::kw_when => "`when`",
-            Rule::run_clause | Rule::kw_run => "`run`",
-            Rule::timeout_clause | Rule::kw_timeout => "`timeout`",
-            Rule::retry_clause | Rule::kw_retry => "`retry`",
+            Rule::when_clause => "`when`",
+            Rule::run_clause => "`run`",
+            Rule::timeout_clause => "`timeout`",
+            Rule::retry_clause => "`retry`",
             Rule::kw_backoff => "`backoff`",
             Rule::expr | Rule::operand => "a condition",
             Rule::infix => "an operator",
@@ -58,7 +57,7 @@ impl Rule {
             Rule::ident | Rule::ident_char => "a name",
             Rule::duration => "a duration such as `30s`",
             Rule::count => "a number",
-            Rule::string | Rule::triple_string | Rule::plain_string => "a string",
+            Rule::string => "a string",
             Rule::triple_inner | Rule::plain_inner => "string text",
             Rule::escape => "an escape such as `\\n`",
             Rule::close => "`}`",
@@ -342,7 +341,7 @@ impl<'s> Lowering<'s> {
                 self.ast.phases.push(phase);
             }
             Rule::workflow_decl => {
-                let mut inner = meaningful(pair).skip(1);
+                let mut inner = meaningful(pair);
                 let name = self.ident(&inner.next().expect("workflow name"));
                 let phases = inner.map(|p| self.ident(&p)).collect();
                 self.ast.workflows.push(WorkflowDecl { name, phases });
@@ -362,7 +361,7 @@ impl<'s> Lowering<'s> {
     }
 
     fn env(&mut self, pair: Pair<'s, Rule>) -> EnvDecl<'s> {
-        let mut inner = meaningful(pair).skip(1);
+        let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("env name"));
         let mut env = EnvDecl {
             name,
@@ -381,7 +380,7 @@ impl<'s> Lowering<'s> {
     }
 
     fn service(&mut self, pair: Pair<'s, Rule>) -> ServiceDecl<'s> {
-        let mut inner = meaningful(pair).skip(1);
+        let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("service name"));
         let mut service = ServiceDecl {
             name,
@@ -390,7 +389,7 @@ impl<'s> Lowering<'s> {
         };
         for part in inner {
             if part.as_rule() == Rule::service_after {
-                service.after.extend(part.into_inner().skip(1).map(|p| self.ident(&p)));
+                service.after.extend(part.into_inner().map(|p| self.ident(&p)));
             } else {
                 let attr = self.assignment(part);
                 service.attrs.push(attr);
@@ -400,7 +399,7 @@ impl<'s> Lowering<'s> {
     }
 
     fn phase(&mut self, pair: Pair<'s, Rule>) -> PhaseDecl<'s> {
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = pair.into_inner();
         let name = self.ident(&inner.next().expect("phase name"));
         // Exactly as many clauses as pairs before the closing `}`: a
         // collected `Vec` would start at four, and phases are most of a
@@ -428,7 +427,7 @@ impl<'s> Lowering<'s> {
         };
         let span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = pair.into_inner();
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
             Rule::after_clause => ClauseKind::After(exact(inner.map(|p| self.dependency(p)))),
@@ -447,8 +446,8 @@ impl<'s> Lowering<'s> {
 
     fn string(&mut self, pair: Pair<'s, Rule>) -> Template<'s> {
         let span = self.span(&pair);
-        let triple = pair.as_rule() == Rule::triple_string;
         let body = pair.into_inner().next().expect("string body");
+        let triple = body.as_rule() == Rule::triple_inner;
         let start = self.base + body.as_span().start();
         if triple {
             template::triple(body.as_str(), start, span, &mut self.diagnostics)
@@ -496,7 +495,7 @@ impl<'s> Lowering<'s> {
         pratt
             .map_primary(|primary| match primary.as_rule() {
                 Rule::var_ref => Expr::Var(self.var_ref(&primary)),
-                Rule::plain_string | Rule::triple_string => Expr::Str(self.string(primary)),
+                Rule::string => Expr::Str(self.string(primary)),
                 Rule::expr => self.climb(pratt, primary),
                 other => unreachable!("not an operand: {other:?}"),
             })
@@ -581,7 +580,7 @@ const MAX_OPERATORS: usize = 256;
 /// messages (`}` and `=`) is dropped.
 fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner()
-        .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals | Rule::kw_var))
+        .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals))
 }
 
 /// Collects into a `Vec` of exactly the iterator's length (`collect` would
