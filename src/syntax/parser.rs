@@ -40,7 +40,6 @@ impl Rule {
             Rule::phase_decl => "`phase`",
             Rule::for_each => "`for each service`",
             Rule::kw_each => "`each`",
-            Rule::dependency => "a phase name",
             Rule::when_clause => "`when`",
             Rule::run_clause => "`run`",
             Rule::timeout_clause => "`timeout`",
@@ -54,12 +53,12 @@ impl Rule {
             Rule::op_ne => "`!=`",
             Rule::op_not => "`!`",
             Rule::var_ref => "a variable",
-            Rule::ident | Rule::ident_char => "a name",
+            // The phase's name is spelled out in `dependency`: it fails
+            // where `ident` would, and says the same.
+            Rule::ident | Rule::ident_char | Rule::dependency => "a name",
             Rule::duration => "a duration such as `30s`",
             Rule::count => "a number",
             Rule::string => "a string",
-            Rule::triple_inner | Rule::plain_inner => "string text",
-            Rule::escape => "an escape such as `\\n`",
             Rule::close => "`}`",
             Rule::equals => "`=`",
         }
@@ -356,7 +355,7 @@ impl<'s> Lowering<'s> {
     fn assignment(&mut self, pair: Pair<'s, Rule>) -> Assignment<'s> {
         let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("assignment name"));
-        let value = self.string(inner.next().expect("assignment value"));
+        let value = self.string(&inner.next().expect("assignment value"));
         Assignment { name, value }
     }
 
@@ -416,7 +415,8 @@ impl<'s> Lowering<'s> {
     fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
         // Clauses are compound-atomic, so their spans end at their last
         // token, except that a condition (non-atomic) also takes in the
-        // blanks it skipped looking for another operator.
+        // blanks it skipped looking for another operator, and `after` the
+        // blanks after its last dependency (both cut off here).
         let end = if pair.as_rule() == Rule::when_clause {
             pair.clone()
                 .into_inner()
@@ -425,14 +425,20 @@ impl<'s> Lowering<'s> {
         } else {
             pair.as_span().end()
         };
-        let span = Span::new(self.base + pair.as_span().start(), self.base + end);
+        let mut span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner();
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
-            Rule::after_clause => ClauseKind::After(exact(inner.map(|p| self.dependency(p)))),
+            Rule::after_clause => {
+                // The rule takes in the blanks after its last dependency.
+                let after = exact(inner.map(|p| self.dependency(p)));
+                let end = after.last().map_or(span.end(), |last| last.span.end());
+                span = Span::new(span.start(), end);
+                ClauseKind::After(after)
+            }
             Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
-            Rule::run_clause => ClauseKind::Run(self.string(inner.next().expect("command"))),
+            Rule::run_clause => ClauseKind::Run(self.string(&inner.next().expect("command"))),
             Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
             Rule::retry_clause => {
                 let count = self.raw(&inner.next().expect("retry count"));
@@ -444,15 +450,18 @@ impl<'s> Lowering<'s> {
         Clause { kind, span }
     }
 
-    fn string(&mut self, pair: Pair<'s, Rule>) -> Template<'s> {
-        let span = self.span(&pair);
-        let body = pair.into_inner().next().expect("string body");
-        let triple = body.as_rule() == Rule::triple_inner;
-        let start = self.base + body.as_span().start();
-        if triple {
-            template::triple(body.as_str(), start, span, &mut self.diagnostics)
+    /// A string's text between its quotes (the rule has no inner pairs).
+    fn string(&mut self, pair: &Pair<'s, Rule>) -> Template<'s> {
+        let span = self.span(pair);
+        let text = pair.as_str();
+        // A string that starts with `"""` is a `"""` string: `""` followed
+        // by `"` never parses as a plain string.
+        if let Some(body) = text.strip_prefix("\"\"\"") {
+            let body = &body[..body.len() - 3];
+            template::triple(body, span.start() + 3, span, &mut self.diagnostics)
         } else {
-            template::plain(body.as_str(), start, span, &mut self.diagnostics)
+            let body = &text[1..text.len() - 1];
+            template::plain(body, span.start() + 1, span, &mut self.diagnostics)
         }
     }
 
@@ -495,7 +504,7 @@ impl<'s> Lowering<'s> {
         pratt
             .map_primary(|primary| match primary.as_rule() {
                 Rule::var_ref => Expr::Var(self.var_ref(&primary)),
-                Rule::string => Expr::Str(self.string(primary)),
+                Rule::string => Expr::Str(self.string(&primary)),
                 Rule::expr => self.climb(pratt, primary),
                 other => unreachable!("not an operand: {other:?}"),
             })
@@ -527,11 +536,17 @@ impl<'s> Lowering<'s> {
         }
     }
 
+    /// `phase` or `phase[service]`: the phase's name is the text before
+    /// `[` (the rule spells it out), the service is an `ident` pair.
     fn dependency(&self, pair: Pair<'s, Rule>) -> Dependency<'s> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
-        let phase = self.ident(&inner.next().expect("dependency phase"));
-        let service = inner.next().map(|p| self.ident(&p));
+        let text = pair.as_str();
+        let name = text.split_once('[').map_or(text, |(name, _)| name);
+        let phase = Ident {
+            name,
+            span: Span::new(span.start(), span.start() + name.len()),
+        };
+        let service = pair.into_inner().next().map(|p| self.ident(&p));
         Dependency { phase, service, span }
     }
 
