@@ -53,8 +53,7 @@ impl Rule {
             Rule::op_ne => "`!=`",
             Rule::op_not => "`!`",
             Rule::var_ref => "a variable",
-            // The phase's name is spelled out in `dependency`: it fails
-            // where `ident` would, and says the same.
+            // `dependency` spells out the phase's name: it fails where `ident` would.
             Rule::ident | Rule::ident_char | Rule::dependency => "a name",
             Rule::duration => "a duration such as `30s`",
             Rule::count => "a number",
@@ -109,11 +108,9 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
 /// resumes at the next line that starts a declaration (`recover`), so every
 /// broken declaration of a file is reported at once.
 pub fn parse(source: &str) -> Parsed<'_> {
-    // Up to 64 declarations at a time (`next_items`): pest keeps every
-    // token of a parse in memory, so parsing the file whole would hold
-    // tokens for all of it, while one parse per declaration pays pest's
-    // setup for each. A batch stops before a declaration that does not
-    // parse, so the next parse starts at it and reports its error.
+    // Up to 64 declarations a parse (`next_items`): pest holds every token
+    // of a parse in memory, and pays its setup once a parse. A batch stops
+    // before a declaration that does not parse; the next starts at it.
     let mut lowering = Lowering::default();
     while lowering.base < source.len() {
         let rest = &source[lowering.base..];
@@ -350,8 +347,7 @@ impl<'s> Lowering<'s> {
         }
     }
 
-    /// `var x = "…"` and `x = "…"`: an identifier and a string, after an
-    /// optional keyword.
+    /// `var x = "…"` and `x = "…"`: an identifier and a string, after an optional keyword.
     fn assignment(&mut self, pair: Pair<'s, Rule>) -> Assignment<'s> {
         let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("assignment name"));
@@ -400,9 +396,8 @@ impl<'s> Lowering<'s> {
     fn phase(&mut self, pair: Pair<'s, Rule>) -> PhaseDecl<'s> {
         let mut inner = pair.into_inner();
         let name = self.ident(&inner.next().expect("phase name"));
-        // Exactly as many clauses as pairs before the closing `}`: a
-        // collected `Vec` would start at four, and phases are most of a
-        // large file's syntax tree.
+        // Exactly as many clauses as pairs before `}` (`collect` would
+        // start at four; phases are most of a large file's tree).
         let mut clauses = Vec::with_capacity(inner.len().saturating_sub(1));
         clauses.extend(
             inner
@@ -431,10 +426,8 @@ impl<'s> Lowering<'s> {
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
             Rule::after_clause => {
-                // The rule takes in the blanks after its last dependency.
                 let after = exact(inner.map(|p| self.dependency(p)));
-                let end = after.last().map_or(span.end(), |last| last.span.end());
-                span = Span::new(span.start(), end);
+                span = Span::new(span.start(), after.last().map_or(span.end(), |d| d.span.end()));
                 ClauseKind::After(after)
             }
             Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
@@ -454,8 +447,7 @@ impl<'s> Lowering<'s> {
     fn string(&mut self, pair: &Pair<'s, Rule>) -> Template<'s> {
         let span = self.span(pair);
         let text = pair.as_str();
-        // A string that starts with `"""` is a `"""` string: `""` followed
-        // by `"` never parses as a plain string.
+        // `""` then `"` never parses as a plain string: this is a `"""` one.
         if let Some(body) = text.strip_prefix("\"\"\"") {
             let body = &body[..body.len() - 3];
             template::triple(body, span.start() + 3, span, &mut self.diagnostics)
@@ -536,8 +528,7 @@ impl<'s> Lowering<'s> {
         }
     }
 
-    /// `phase` or `phase[service]`: the phase's name is the text before
-    /// `[` (the rule spells it out), the service is an `ident` pair.
+    /// `phase` or `phase[service]`: the phase's name is the text before `[`.
     fn dependency(&self, pair: Pair<'s, Rule>) -> Dependency<'s> {
         let span = self.span(&pair);
         let text = pair.as_str();
@@ -591,15 +582,13 @@ fn condition_end(expr: &Pair<'_, Rule>) -> usize {
 /// more than any real condition, few enough that recursion stays shallow.
 const MAX_OPERATORS: usize = 256;
 
-/// The inner pairs that carry meaning: punctuation kept only for error
-/// messages (`}` and `=`) is dropped.
+/// The inner pairs that carry meaning (`}` and `=`, kept for errors, dropped).
 fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner()
         .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals))
 }
 
-/// Collects into a `Vec` of exactly the iterator's length (`collect` would
-/// allocate room for at least four).
+/// Collects into a `Vec` of exactly the iterator's length (`collect` starts at four).
 fn exact<T>(items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
     let mut out = Vec::with_capacity(items.len());
     out.extend(items);
