@@ -283,17 +283,7 @@ impl<'s> Printer<'s> {
                 let entries = item
                     .clone()
                     .into_inner()
-                    .filter(|p| {
-                        !matches!(
-                            p.as_rule(),
-                            Rule::kw_env
-                                | Rule::kw_service
-                                | Rule::kw_phase
-                                | Rule::ident
-                                | Rule::extends
-                                | Rule::close
-                        )
-                    })
+                    .filter(|p| !matches!(p.as_rule(), Rule::ident | Rule::extends | Rule::close))
                     .count();
                 entries > 0 || self.block_has_comment(item)
             }
@@ -323,10 +313,10 @@ impl<'s> Printer<'s> {
 
     /// The offset of a block's `{`.
     fn open_brace(&self, item: &Pair<'s, Rule>) -> Option<usize> {
-        // The keyword and the name, then `extends parent` for an env.
+        // The name (after the keyword), then `extends parent` for an env.
         let mut after = item.as_span().start();
         for (index, child) in item.clone().into_inner().enumerate() {
-            if index < 2 || child.as_rule() == Rule::extends {
+            if index < 1 || child.as_rule() == Rule::extends {
                 after = child.as_span().end();
             } else {
                 break;
@@ -339,11 +329,15 @@ impl<'s> Printer<'s> {
     fn declaration(&mut self, item: Pair<'s, Rule>) {
         match item.as_rule() {
             Rule::pipeline_decl => {
+                self.keyword(&item);
                 for child in item.into_inner() {
                     self.pair(&child, true);
                 }
             }
-            Rule::var_decl => self.assignment(item),
+            Rule::var_decl => {
+                self.keyword(&item);
+                self.assignment(item);
+            }
             Rule::env_decl | Rule::service_decl | Rule::phase_decl => self.block(item),
             Rule::workflow_decl => self.workflow(item),
             _ => self.verbatim(&item),
@@ -356,7 +350,18 @@ impl<'s> Printer<'s> {
         self.pair(pair, true);
     }
 
-    /// `[var] name = "value"`.
+    /// The keyword a declaration or clause starts with (a literal in the
+    /// grammar, not a pair of its own).
+    fn keyword(&mut self, pair: &Pair<'s, Rule>) {
+        let start = pair.as_span().start();
+        let len = self.src.as_bytes()[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        self.tok(start, start + len, true);
+    }
+
+    /// `[var] name = "value"` (after `var`, which the caller prints).
     fn assignment(&mut self, pair: Pair<'s, Rule>) {
         for child in pair.into_inner() {
             if child.as_rule() == Rule::equals {
@@ -368,15 +373,12 @@ impl<'s> Printer<'s> {
 
     /// An env, service or phase: a header, then one entry per line.
     fn block(&mut self, item: Pair<'s, Rule>) {
+        self.keyword(&item);
         let mut children = item.into_inner().peekable();
-        // Header: keyword, name, `extends parent`.
-        while let Some(child) = children.next_if(|c| {
-            matches!(
-                c.as_rule(),
-                Rule::kw_env | Rule::kw_service | Rule::kw_phase | Rule::ident | Rule::extends
-            )
-        }) {
+        // Header: name, `extends parent`.
+        while let Some(child) = children.next_if(|c| matches!(c.as_rule(), Rule::ident | Rule::extends)) {
             if child.as_rule() == Rule::extends {
+                self.keyword(&child);
                 for part in child.into_inner() {
                     self.pair(&part, true);
                 }
@@ -421,14 +423,16 @@ impl<'s> Printer<'s> {
         match entry.as_rule() {
             Rule::assignment => self.assignment(entry),
             Rule::service_after | Rule::after_clause => {
+                self.keyword(&entry);
                 for (index, child) in entry.into_inner().enumerate() {
-                    if index > 1 {
+                    if index > 0 {
                         self.punct(b',', false);
                     }
                     self.pair(&child, true);
                 }
             }
             Rule::when_clause => {
+                self.keyword(&entry);
                 for child in entry.into_inner() {
                     if child.as_rule() == Rule::expr {
                         self.expr(child, true);
@@ -438,6 +442,7 @@ impl<'s> Printer<'s> {
                 }
             }
             Rule::for_each | Rule::run_clause | Rule::timeout_clause | Rule::retry_clause => {
+                self.keyword(&entry);
                 for child in entry.into_inner() {
                     self.pair(&child, true);
                 }
@@ -482,6 +487,7 @@ impl<'s> Printer<'s> {
             .filter(|p| p.as_rule() != Rule::close)
             .map(|p| p.as_str().len() + 1)
             .sum::<usize>()
+            + "workflow ".len()
             + 3;
         if width > WIDTH { Layout::Lines } else { Layout::OneLine }
     }
@@ -490,8 +496,9 @@ impl<'s> Printer<'s> {
     /// comment; otherwise one phase per line.
     fn workflow(&mut self, item: Pair<'s, Rule>) {
         let layout = self.workflow_layout(&item);
+        self.keyword(&item);
         let mut children = item.into_inner();
-        for child in children.by_ref().take(2) {
+        for child in children.by_ref().take(1) {
             self.pair(&child, true);
         }
         self.punct(b'{', true);

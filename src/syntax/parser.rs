@@ -27,25 +27,23 @@ impl Rule {
     fn describe(self) -> &'static str {
         match self {
             Rule::EOI => "end of file",
-            Rule::WHITESPACE | Rule::COMMENT | Rule::gap => "whitespace",
+            Rule::WHITESPACE | Rule::COMMENT | Rule::comment => "whitespace",
             Rule::file | Rule::next_items | Rule::item => "a declaration",
-            Rule::pipeline_decl | Rule::kw_pipeline => "`pipeline`",
-            Rule::var_decl | Rule::kw_var => "`var`",
-            Rule::env_decl | Rule::kw_env => "`env`",
-            Rule::extends | Rule::kw_extends => "`extends`",
+            Rule::pipeline_decl => "`pipeline`",
+            Rule::var_decl => "`var`",
+            Rule::env_decl => "`env`",
+            Rule::extends => "`extends`",
             Rule::assignment => "an assignment `name = \"value\"`",
             Rule::service_decl | Rule::kw_service => "`service`",
-            Rule::service_after | Rule::kw_after | Rule::after_clause => "`after`",
-            Rule::workflow_decl | Rule::kw_workflow => "`workflow`",
-            Rule::phase_decl | Rule::kw_phase => "`phase`",
-            Rule::phase_clause => "a phase clause",
-            Rule::for_each | Rule::kw_for => "`for each service`",
+            Rule::service_after | Rule::after_clause => "`after`",
+            Rule::workflow_decl => "`workflow`",
+            Rule::phase_decl => "`phase`",
+            Rule::for_each => "`for each service`",
             Rule::kw_each => "`each`",
-            Rule::dependency => "a phase name",
-            Rule::when_clause | Rule::kw_when => "`when`",
-            Rule::run_clause | Rule::kw_run => "`run`",
-            Rule::timeout_clause | Rule::kw_timeout => "`timeout`",
-            Rule::retry_clause | Rule::kw_retry => "`retry`",
+            Rule::when_clause => "`when`",
+            Rule::run_clause => "`run`",
+            Rule::timeout_clause => "`timeout`",
+            Rule::retry_clause => "`retry`",
             Rule::kw_backoff => "`backoff`",
             Rule::expr | Rule::operand => "a condition",
             Rule::infix => "an operator",
@@ -55,12 +53,11 @@ impl Rule {
             Rule::op_ne => "`!=`",
             Rule::op_not => "`!`",
             Rule::var_ref => "a variable",
-            Rule::ident | Rule::ident_char => "a name",
+            // `dependency` spells out the phase's name: it fails where `ident` would.
+            Rule::ident | Rule::ident_char | Rule::dependency => "a name",
             Rule::duration => "a duration such as `30s`",
             Rule::count => "a number",
-            Rule::string | Rule::triple_string | Rule::plain_string => "a string",
-            Rule::triple_inner | Rule::plain_inner => "string text",
-            Rule::escape => "an escape such as `\\n`",
+            Rule::string => "a string",
             Rule::close => "`}`",
             Rule::equals => "`=`",
         }
@@ -111,11 +108,9 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
 /// resumes at the next line that starts a declaration (`recover`), so every
 /// broken declaration of a file is reported at once.
 pub fn parse(source: &str) -> Parsed<'_> {
-    // Up to 64 declarations at a time (`next_items`): pest keeps every
-    // token of a parse in memory, so parsing the file whole would hold
-    // tokens for all of it, while one parse per declaration pays pest's
-    // setup for each. A batch stops before a declaration that does not
-    // parse, so the next parse starts at it and reports its error.
+    // Up to 64 declarations a parse (`next_items`): pest holds every token
+    // of a parse in memory, and pays its setup once a parse. A batch stops
+    // before a declaration that does not parse; the next starts at it.
     let mut lowering = Lowering::default();
     while lowering.base < source.len() {
         let rest = &source[lowering.base..];
@@ -342,7 +337,7 @@ impl<'s> Lowering<'s> {
                 self.ast.phases.push(phase);
             }
             Rule::workflow_decl => {
-                let mut inner = meaningful(pair).skip(1);
+                let mut inner = meaningful(pair);
                 let name = self.ident(&inner.next().expect("workflow name"));
                 let phases = inner.map(|p| self.ident(&p)).collect();
                 self.ast.workflows.push(WorkflowDecl { name, phases });
@@ -352,17 +347,16 @@ impl<'s> Lowering<'s> {
         }
     }
 
-    /// `var x = "…"` and `x = "…"`: an identifier and a string, after an
-    /// optional keyword.
+    /// `var x = "…"` and `x = "…"`: an identifier and a string, after an optional keyword.
     fn assignment(&mut self, pair: Pair<'s, Rule>) -> Assignment<'s> {
         let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("assignment name"));
-        let value = self.string(inner.next().expect("assignment value"));
+        let value = self.string(&inner.next().expect("assignment value"));
         Assignment { name, value }
     }
 
     fn env(&mut self, pair: Pair<'s, Rule>) -> EnvDecl<'s> {
-        let mut inner = meaningful(pair).skip(1);
+        let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("env name"));
         let mut env = EnvDecl {
             name,
@@ -381,7 +375,7 @@ impl<'s> Lowering<'s> {
     }
 
     fn service(&mut self, pair: Pair<'s, Rule>) -> ServiceDecl<'s> {
-        let mut inner = meaningful(pair).skip(1);
+        let mut inner = meaningful(pair);
         let name = self.ident(&inner.next().expect("service name"));
         let mut service = ServiceDecl {
             name,
@@ -390,7 +384,7 @@ impl<'s> Lowering<'s> {
         };
         for part in inner {
             if part.as_rule() == Rule::service_after {
-                service.after.extend(part.into_inner().skip(1).map(|p| self.ident(&p)));
+                service.after.extend(part.into_inner().map(|p| self.ident(&p)));
             } else {
                 let attr = self.assignment(part);
                 service.attrs.push(attr);
@@ -400,11 +394,10 @@ impl<'s> Lowering<'s> {
     }
 
     fn phase(&mut self, pair: Pair<'s, Rule>) -> PhaseDecl<'s> {
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = pair.into_inner();
         let name = self.ident(&inner.next().expect("phase name"));
-        // Exactly as many clauses as pairs before the closing `}`: a
-        // collected `Vec` would start at four, and phases are most of a
-        // large file's syntax tree.
+        // Exactly as many clauses as pairs before `}` (`collect` would
+        // start at four; phases are most of a large file's tree).
         let mut clauses = Vec::with_capacity(inner.len().saturating_sub(1));
         clauses.extend(
             inner
@@ -417,7 +410,8 @@ impl<'s> Lowering<'s> {
     fn clause(&mut self, pair: Pair<'s, Rule>) -> Clause<'s> {
         // Clauses are compound-atomic, so their spans end at their last
         // token, except that a condition (non-atomic) also takes in the
-        // blanks it skipped looking for another operator.
+        // blanks it skipped looking for another operator, and `after` the
+        // blanks after its last dependency (both cut off here).
         let end = if pair.as_rule() == Rule::when_clause {
             pair.clone()
                 .into_inner()
@@ -426,14 +420,18 @@ impl<'s> Lowering<'s> {
         } else {
             pair.as_span().end()
         };
-        let span = Span::new(self.base + pair.as_span().start(), self.base + end);
+        let mut span = Span::new(self.base + pair.as_span().start(), self.base + end);
         let rule = pair.as_rule();
-        let mut inner = pair.into_inner().skip(1);
+        let mut inner = pair.into_inner();
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
-            Rule::after_clause => ClauseKind::After(exact(inner.map(|p| self.dependency(p)))),
+            Rule::after_clause => {
+                let after = exact(inner.map(|p| self.dependency(p)));
+                span = Span::new(span.start(), after.last().map_or(span.end(), |d| d.span.end()));
+                ClauseKind::After(after)
+            }
             Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
-            Rule::run_clause => ClauseKind::Run(self.string(inner.next().expect("command"))),
+            Rule::run_clause => ClauseKind::Run(self.string(&inner.next().expect("command"))),
             Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
             Rule::retry_clause => {
                 let count = self.raw(&inner.next().expect("retry count"));
@@ -445,15 +443,17 @@ impl<'s> Lowering<'s> {
         Clause { kind, span }
     }
 
-    fn string(&mut self, pair: Pair<'s, Rule>) -> Template<'s> {
-        let span = self.span(&pair);
-        let triple = pair.as_rule() == Rule::triple_string;
-        let body = pair.into_inner().next().expect("string body");
-        let start = self.base + body.as_span().start();
-        if triple {
-            template::triple(body.as_str(), start, span, &mut self.diagnostics)
+    /// A string's text between its quotes (the rule has no inner pairs).
+    fn string(&mut self, pair: &Pair<'s, Rule>) -> Template<'s> {
+        let span = self.span(pair);
+        let text = pair.as_str();
+        // `""` then `"` never parses as a plain string: this is a `"""` one.
+        if let Some(body) = text.strip_prefix("\"\"\"") {
+            let body = &body[..body.len() - 3];
+            template::triple(body, span.start() + 3, span, &mut self.diagnostics)
         } else {
-            template::plain(body.as_str(), start, span, &mut self.diagnostics)
+            let body = &text[1..text.len() - 1];
+            template::plain(body, span.start() + 1, span, &mut self.diagnostics)
         }
     }
 
@@ -496,7 +496,7 @@ impl<'s> Lowering<'s> {
         pratt
             .map_primary(|primary| match primary.as_rule() {
                 Rule::var_ref => Expr::Var(self.var_ref(&primary)),
-                Rule::plain_string | Rule::triple_string => Expr::Str(self.string(primary)),
+                Rule::string => Expr::Str(self.string(&primary)),
                 Rule::expr => self.climb(pratt, primary),
                 other => unreachable!("not an operand: {other:?}"),
             })
@@ -528,11 +528,16 @@ impl<'s> Lowering<'s> {
         }
     }
 
+    /// `phase` or `phase[service]`: the phase's name is the text before `[`.
     fn dependency(&self, pair: Pair<'s, Rule>) -> Dependency<'s> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
-        let phase = self.ident(&inner.next().expect("dependency phase"));
-        let service = inner.next().map(|p| self.ident(&p));
+        let text = pair.as_str();
+        let name = text.split_once('[').map_or(text, |(name, _)| name);
+        let phase = Ident {
+            name,
+            span: Span::new(span.start(), span.start() + name.len()),
+        };
+        let service = pair.into_inner().next().map(|p| self.ident(&p));
         Dependency { phase, service, span }
     }
 
@@ -577,15 +582,13 @@ fn condition_end(expr: &Pair<'_, Rule>) -> usize {
 /// more than any real condition, few enough that recursion stays shallow.
 const MAX_OPERATORS: usize = 256;
 
-/// The inner pairs that carry meaning: punctuation kept only for error
-/// messages (`}` and `=`) is dropped.
+/// The inner pairs that carry meaning (`}` and `=`, kept for errors, dropped).
 fn meaningful(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner()
-        .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals | Rule::kw_var))
+        .filter(|p| !matches!(p.as_rule(), Rule::close | Rule::equals))
 }
 
-/// Collects into a `Vec` of exactly the iterator's length (`collect` would
-/// allocate room for at least four).
+/// Collects into a `Vec` of exactly the iterator's length (`collect` starts at four).
 fn exact<T>(items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
     let mut out = Vec::with_capacity(items.len());
     out.extend(items);

@@ -10,8 +10,10 @@ use super::{Code, Diagnostic, Span};
 /// Lowers a plain `"…"` literal. `inner` is the text between the quotes and
 /// `base` its offset in the file.
 pub(super) fn plain<'s>(inner: &'s str, base: usize, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Template<'s> {
+    // Most strings are one piece of text: room for exactly one part makes
+    // them one allocation, which `shrink_to_fit` leaves alone.
     let mut template = Template {
-        parts: Vec::new(),
+        parts: Vec::with_capacity(1),
         span,
     };
     scan(inner, base, true, &mut template.parts, diagnostics);
