@@ -97,7 +97,7 @@ fn grouped_output_of_100_mb_at_four_jobs_keeps_memory_under_32_mb() {
     // Every line is 1,000 bytes, so lines are compared by position.
     let (lines, line, prefixed) = (25_000, 1_000, 1_000 + "out[a] | ".len());
     assert_eq!(stdout.len(), 4 * lines * prefixed);
-    let logs = fs::read_dir(dir.path().join(".stagecraft/logs")).unwrap();
+    let logs = fs::read_dir(dir.path().join(".stagecraft/pipelines/p/logs")).unwrap();
     let logs = logs.map(|entry| entry.unwrap().path()).next().unwrap();
     let mut seen = Vec::new();
     for block in stdout.chunks(lines * prefixed) {
