@@ -259,6 +259,31 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock() {
 }
 
 #[test]
+fn a_signal_while_waiting_for_the_lock_exits_130_and_records_nothing() {
+    let project = Project::with(SLOW);
+    let mut first = project.spawn(&["deploy", "--env", "dev"]);
+    wait_for_line(&mut first, "▶ slow");
+    let waiting = project
+        .command(&["deploy", "--env", "dev", "--wait"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stagecraft");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending a signal to a child we own.
+    unsafe {
+        libc::kill(i32::try_from(waiting.id()).expect("pid"), libc::SIGTERM);
+    }
+    let output = waiting.wait_with_output().expect("waiting run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted before anything ran"), "{stderr}");
+    assert_eq!(first.wait().expect("first run").code(), Some(0));
+    let list = project.json(&["releases", "list", "--format", "json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "only the first run is recorded");
+}
+
+#[test]
 fn a_run_killed_with_sigkill_is_recovered_by_the_next_command() {
     let project = Project::with(SLOW);
     let mut run = project.spawn(&["deploy", "--env", "dev"]);

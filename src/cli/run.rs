@@ -1,6 +1,8 @@
 //! The commands that execute: `build`, `deploy`, `rollback` and `run`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
@@ -250,6 +252,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         let plan = plan_for(&plan_request)?;
         return write_with(|out| render::plan_text(&plan, out));
     }
+    let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
     let (plan_request, restore) = match &request.rollback {
         Some(target) => {
@@ -267,6 +270,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         all_services,
     );
     let output = store.dir().clone();
+    let cancel = interrupts.arm();
     let (mut journal, plan) = store.begin_with(&meta, |id| {
         plan_for(&PlanRequest {
             release: id.to_string(),
@@ -283,7 +287,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         skip_backoff: false,
         grace: request.execution.grace,
     };
-    let summary = run_plan(&plan, &options, &mut journal)?;
+    let summary = run_plan(&plan, &options, &mut journal, cancel)?;
     journal.finish().map_err(state_failure)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
     outcome(&summary, id, &path)
@@ -391,17 +395,53 @@ fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: C
     Ok(store)
 }
 
+/// What Ctrl-C, `SIGTERM` and `SIGHUP` do. Installed before the state is
+/// opened: until the run is [`armed`](Interrupts::arm) (nothing of it
+/// recorded yet, or only what recovery repairs as after a kill), a signal
+/// exits 130 at once, so waiting for a lock or reading the history can be
+/// interrupted; once armed, it cancels the run, which records the
+/// interruption and then exits 130.
+struct Interrupts {
+    cancel: Cancel,
+    armed: Arc<AtomicBool>,
+}
+
+impl Interrupts {
+    fn install() -> Self {
+        let cancel = Cancel::new();
+        let armed = Arc::new(AtomicBool::new(false));
+        let (on_interrupt, is_armed) = (cancel.clone(), Arc::clone(&armed));
+        // Set once per process; a second run in one process keeps the first.
+        let _ = ctrlc::set_handler(move || {
+            if is_armed.load(Ordering::SeqCst) {
+                on_interrupt.cancel();
+            } else {
+                eprintln!("error: interrupted before anything ran");
+                std::process::exit(Exit::Interrupted as i32);
+            }
+        });
+        Self { cancel, armed }
+    }
+
+    /// From now on a signal cancels the run instead of ending the process.
+    fn arm(&self) -> &Cancel {
+        self.armed.store(true, Ordering::SeqCst);
+        &self.cancel
+    }
+}
+
 /// Runs the plan with real commands, recording into the journal and
-/// printing progress; Ctrl-C cancels it.
-fn run_plan(plan: &Plan, options: &ExecuteOptions, journal: &mut Journal<'_>) -> Result<Summary, Failure> {
-    let cancel = Cancel::new();
-    let on_interrupt = cancel.clone();
-    // Set once per process; a second run in one process keeps the first.
-    let _ = ctrlc::set_handler(move || on_interrupt.cancel());
+/// printing progress; `cancel` stops it.
+fn run_plan(
+    plan: &Plan,
+    options: &ExecuteOptions,
+    journal: &mut Journal<'_>,
+    cancel: &Cancel,
+) -> Result<Summary, Failure> {
     let runner = ShellRunner::default();
     let mut progress = Progress::new(plan, journal);
     let mut output = progress.output();
-    let result = engine::execute(plan, options, &runner, &mut progress, &mut output, &cancel);
+    let result = engine::execute(plan, options, &runner, &mut progress, &mut output, cancel);
     progress.close();
     result.map_err(|error| Failure {
         exit: Exit::State,
