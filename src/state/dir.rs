@@ -16,6 +16,8 @@
 //! they open files to read only, so they work on a read-only directory and
 //! never make a writer wait or fail. A release whose run is still going
 //! (or died, and no writer of its env came since) reads as `running`.
+//! A finished release whose log is missing or ends before its finish line
+//! is [`StateError::Damaged`], never served as `running` or unknown.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
