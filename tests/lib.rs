@@ -1,6 +1,7 @@
 //! Integration tests: one binary, linked once.
 
 mod cli;
+mod damage;
 mod diagnostics;
 mod engine;
 mod fmt;

@@ -16,12 +16,14 @@
 //! they open files to read only, so they work on a read-only directory and
 //! never make a writer wait or fail. A release whose run is still going
 //! (or died, and no writer of its env came since) reads as `running`.
+//! A finished release whose log is missing or ends before its finish line
+//! is [`StateError::Damaged`], never served as `running` or unknown.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::backward::IndexHistory;
-use super::error::StateError;
+use super::error::{Damage, StateError};
 use super::id::ReleaseId;
 use super::journal::read_log;
 use super::legacy;
@@ -239,26 +241,90 @@ impl PipelineDir {
 
     /// Release `id` in full, from its log.
     ///
+    /// The log is checked against the env's index when it does not show
+    /// the release finished: a release the index says finished whose log
+    /// ends before its finish line, or one the index lists whose log is
+    /// missing, is [`StateError::Damaged`], never served as `running` or
+    /// unknown. A log that shows its finish line is not compared with the
+    /// index (that would read the index back to it).
+    ///
     /// # Errors
     ///
     /// [`StateError::UnknownRelease`] if the pipeline has no such release;
-    /// the log cannot be read or is corrupt.
+    /// [`StateError::Damaged`]; the log cannot be read or is corrupt.
     pub fn release(&self, id: &str) -> Result<Release, StateError> {
         let unknown = || StateError::UnknownRelease { id: id.to_owned() };
         let parsed: ReleaseId = id.parse().map_err(|_| unknown())?;
         let path = self.log_path(parsed);
         if path.exists() {
-            return Ok(read_log(&path)?.release);
+            return self.checked_release(parsed, &path);
         }
-        let path = legacy::log_path(&self.root, parsed);
-        if path.exists() {
-            let release = read_log(&path)?.release;
+        let legacy_path = legacy::log_path(&self.root, parsed);
+        if legacy_path.exists() {
+            let release = read_log(&legacy_path)?.release;
             if release.pipeline == self.name {
                 return Ok(release);
             }
         }
+        // An index that lists it vouches for a log (created before its
+        // `Started` line: look again, in case a run was creating it).
+        if self.indexed(parsed, None)?.is_some() && !path.exists() {
+            return Err(damaged(path, parsed, Damage::Missing));
+        }
+        if path.exists() {
+            return self.checked_release(parsed, &path);
+        }
         Err(unknown())
     }
+
+    /// Release `id` from its log at `path`; if the log does not show it
+    /// finished, a release its index says finished is damaged.
+    fn checked_release(&self, id: ReleaseId, path: &Path) -> Result<Release, StateError> {
+        let release = read_log(path)?.release;
+        if release.is_finished() {
+            return Ok(release);
+        }
+        let Some(summary) = self.indexed(id, Some(&release.env))? else {
+            return Ok(release);
+        };
+        if summary.finished_at.is_none() {
+            // Running (or its run died): a torn last line is a writer
+            // mid-write, not damage.
+            return Ok(release);
+        }
+        // A run writes the log's finish line before the index's: read the
+        // log again, in case it finished between the two reads.
+        let again = read_log(path)?.release;
+        if again.is_finished() {
+            return Ok(again);
+        }
+        Err(damaged(path.to_owned(), id, Damage::EndsEarly(summary.status)))
+    }
+
+    /// Release `id` as the index of `env` (of any env with `None`) lists
+    /// it, reading each index back only as far as `id`.
+    fn indexed(&self, id: ReleaseId, env: Option<&str>) -> Result<Option<ReleaseSummary>, StateError> {
+        let envs = match env {
+            Some(env) => vec![env.to_owned()],
+            None => self.envs()?,
+        };
+        for env in envs {
+            for summary in IndexHistory::open(&self.index_path(&env))? {
+                let summary = summary?;
+                if summary.id == id {
+                    return Ok(Some(summary));
+                }
+                if summary.id < id {
+                    break;
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn damaged(path: PathBuf, id: ReleaseId, damage: Damage) -> StateError {
+    StateError::Damaged { path, id, damage }
 }
 
 /// An env's releases, newest first: see [`PipelineDir::history`].
@@ -287,8 +353,12 @@ impl Iterator for History {
                         if summary.finished_at.is_none() {
                             // Running, or its run died: its log says how far
                             // it got.
-                            match read_log(&self.dir.log_path(summary.id)) {
+                            let path = self.dir.log_path(summary.id);
+                            match read_log(&path) {
                                 Ok(log) => summary.status = log.release.status(),
+                                Err(StateError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                                    self.state = Stage::Failed(Some(damaged(path, summary.id, Damage::Missing)));
+                                }
                                 Err(error) => self.state = Stage::Failed(Some(error)),
                             }
                             if matches!(self.state, Stage::Failed(_)) {

@@ -2,13 +2,14 @@
 //!
 //! Every variant names the file or directory involved; the CLI shows the
 //! message as is and exits 4 (`UnknownRelease` is a user error, exit 1).
+//! [`Damage`] says what is wrong with a release log the index vouches for.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use super::lock::Holder;
-use super::release::EventError;
+use super::release::{EventError, ReleaseStatus};
 
 /// A failure reading, writing or locking the state.
 #[derive(Debug)]
@@ -57,8 +58,30 @@ pub enum StateError {
         /// The id asked for.
         id: String,
     },
+    /// The env's index records release `id`, but its log does not hold it:
+    /// the log is missing, or ends before the finish line the index
+    /// records (cut short, its last newline lost, its end overwritten).
+    /// Nothing is repaired: the log stays as it is for a person to look at.
+    Damaged {
+        /// The release log.
+        path: PathBuf,
+        /// The release.
+        id: super::ReleaseId,
+        /// What is wrong with it.
+        damage: Damage,
+    },
     /// The executor reported an event that does not fit the release.
     Event(EventError),
+}
+
+/// What is wrong with a damaged release log (see [`StateError::Damaged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// The log is missing.
+    Missing,
+    /// The index says the release finished, with this status, but its log
+    /// ends before its finish line.
+    EndsEarly(ReleaseStatus),
 }
 
 impl StateError {
@@ -93,6 +116,20 @@ impl fmt::Display for StateError {
                     None => f.write_str(" (holder unknown)"),
                 }
             }
+            Self::Damaged {
+                path,
+                id,
+                damage: Damage::Missing,
+            } => write!(f, "the log of release {id} is missing: `{}`", path.display()),
+            Self::Damaged {
+                path,
+                id,
+                damage: Damage::EndsEarly(status),
+            } => write!(
+                f,
+                "the index says release {id} finished ({status}) but its log `{}` ends before its finish line",
+                path.display()
+            ),
             Self::IdTaken { id } => write!(f, "release id {id} was taken by another run"),
             Self::UnknownRelease { id } => write!(f, "unknown release `{id}`"),
             Self::Event(error) => error.fmt(f),

@@ -41,7 +41,7 @@ mod store;
 
 pub use clock::{Clock, ClockError, Timestamp};
 pub use dir::{History, PipelineDir, StateDir};
-pub use error::StateError;
+pub use error::{Damage, StateError};
 pub use id::{InvalidReleaseId, ReleaseId};
 pub use instance::{Attempt, InstanceRecord, Transition};
 pub use journal::Journal;
