@@ -118,6 +118,8 @@ impl PhaseGraph {
             .collect();
         let mut position = vec![usize::MAX; count];
         let mut selection = Selection::default();
+        selection.order.reserve(count);
+        selection.after.reserve(count);
         while let Some(Reverse(index)) = ready.pop() {
             let node = NodeIndex::new(index);
             position[index] = selection.order.len();
