@@ -3,8 +3,7 @@
 //! when `phase X` is broken, no `missing-pipeline` when the `pipeline` line
 //! is, no `unused-phase` when a workflow is.
 
-use std::collections::HashSet;
-
+use super::HashSet;
 use crate::syntax::ast::{Broken, DeclKind};
 
 /// The names (and kinds of name) that broken declarations may have defined.

@@ -69,7 +69,7 @@ fn located_cycles<E: Clone>(edges: &Edges<E>) -> Vec<(Cycle<E>, (usize, usize))>
 /// `(node, index in edges[node])`, from `start` on.
 fn shortest_path<E>(edges: &Edges<E>, start: usize, inside: impl Fn(usize) -> bool) -> Option<Vec<(usize, usize)>> {
     // For each node reached: the node and edge it was reached by.
-    let mut parent: std::collections::HashMap<usize, (usize, usize)> = std::collections::HashMap::new();
+    let mut parent: super::HashMap<usize, (usize, usize)> = super::HashMap::default();
     let mut queue = VecDeque::from([start]);
     let mut closing = None;
     'search: while let Some(node) = queue.pop_front() {

@@ -27,6 +27,20 @@ pub(crate) use variables::BUILTINS;
 use crate::syntax::Diagnostic;
 use crate::syntax::ast::Ast;
 
+/// The hasher of the maps keyed by names: `SipHash`'s resistance to chosen
+/// keys buys nothing for names from the user's own file, and it was a large
+/// share of checking big pipelines. Fixed seed, so nothing depends on chance;
+/// maps whose order reaches output are [`NameMap`]s, which keep insertion
+/// order whatever the hasher.
+pub type FastState = foldhash::fast::FixedState;
+/// An insertion-ordered map with the [`FastState`] hasher.
+pub type NameMap<K, V> = indexmap::IndexMap<K, V, FastState>;
+/// A lookup-only hash map with the [`FastState`] hasher (never iterated
+/// where order reaches output).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, FastState>;
+/// A lookup-only hash set with the [`FastState`] hasher.
+pub(crate) type HashSet<K> = std::collections::HashSet<K, FastState>;
+
 /// The outcome of checking one file.
 #[derive(Debug)]
 pub struct Checked<'s> {

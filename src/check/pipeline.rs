@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use indexmap::IndexMap;
-
+use super::NameMap;
 use crate::syntax::Span;
 use crate::syntax::ast::{Expr, Ident, Template};
 
@@ -25,15 +24,15 @@ pub struct Pipeline<'s> {
     /// `pipeline NAME`.
     pub name: &'s str,
     /// Global variables.
-    pub vars: IndexMap<&'s str, Template<'s>>,
+    pub vars: NameMap<&'s str, Template<'s>>,
     /// Environments.
-    pub envs: IndexMap<&'s str, Env<'s>>,
+    pub envs: NameMap<&'s str, Env<'s>>,
     /// Services.
-    pub services: IndexMap<&'s str, Service<'s>>,
+    pub services: NameMap<&'s str, Service<'s>>,
     /// Phases.
-    pub phases: IndexMap<&'s str, Phase<'s>>,
+    pub phases: NameMap<&'s str, Phase<'s>>,
     /// Workflows.
-    pub workflows: IndexMap<&'s str, Workflow<'s>>,
+    pub workflows: NameMap<&'s str, Workflow<'s>>,
 }
 
 /// An environment.
@@ -46,7 +45,7 @@ pub struct Env<'s> {
     /// The env it extends, if any (never part of a cycle).
     pub parent: Option<EnvId>,
     /// Values it sets or overrides.
-    pub values: IndexMap<&'s str, Template<'s>>,
+    pub values: NameMap<&'s str, Template<'s>>,
 }
 
 /// A service.
@@ -55,7 +54,7 @@ pub struct Service<'s> {
     /// Its name as declared.
     pub name: Ident<'s>,
     /// Attributes, readable as `{{service.NAME}}`.
-    pub attrs: IndexMap<&'s str, Template<'s>>,
+    pub attrs: NameMap<&'s str, Template<'s>>,
     /// Services whose instances precede this one's, with the place it says so.
     pub after: Vec<(ServiceId, Span)>,
 }

@@ -9,11 +9,10 @@
 //! `{{service.attr}}` reads the attribute `attr` of every service. Those
 //! share one *target*, the span of the first of them.
 
-use std::collections::HashMap;
-
 use crate::syntax::Span;
 use crate::syntax::ast::{Template, VarRef};
 
+use super::HashMap;
 use super::pipeline::Pipeline;
 
 /// What a name names.

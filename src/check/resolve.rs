@@ -3,9 +3,6 @@
 //! reference is dropped after it is reported, so checking goes on and the
 //! resolved pipeline never holds a dangling name.
 
-use std::collections::HashMap;
-
-use indexmap::IndexMap;
 use indexmap::map::Entry;
 
 mod cycles;
@@ -13,7 +10,7 @@ mod cycles;
 use super::broken::Hidden;
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
 use super::resolution::{Kind, Resolution, Values};
-use super::{duration, variables};
+use super::{HashMap, NameMap, duration, variables};
 use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, DeclKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
@@ -94,7 +91,7 @@ impl<'s> Resolver<'s, '_> {
             phase_clauses: Vec::new(),
             workflow_members: Vec::new(),
         };
-        let mut var_names: HashMap<&'s str, Span> = HashMap::new();
+        let mut var_names: HashMap<&'s str, Span> = HashMap::default();
         for var in ast.vars {
             self.values
                 .declare(&mut self.resolution, var.name.name, var.name.span, false);
@@ -183,9 +180,9 @@ impl<'s> Resolver<'s, '_> {
         owner: &str,
         assignments: Vec<Assignment<'s>>,
         attrs: bool,
-    ) -> IndexMap<&'s str, Template<'s>> {
-        let mut map: IndexMap<&'s str, Template<'s>> = IndexMap::new();
-        let mut first_names: HashMap<&'s str, Span> = HashMap::new();
+    ) -> NameMap<&'s str, Template<'s>> {
+        let mut map: NameMap<&'s str, Template<'s>> = NameMap::default();
+        let mut first_names: HashMap<&'s str, Span> = HashMap::default();
         for assignment in assignments {
             let name = assignment.name;
             self.values.declare(&mut self.resolution, name.name, name.span, attrs);
@@ -471,7 +468,7 @@ impl<'s> Resolver<'s, '_> {
             }
             let mut members: Vec<PhaseId> = Vec::new();
             // Where each phase was first listed in this workflow.
-            let mut first_listed: HashMap<PhaseId, Span> = HashMap::new();
+            let mut first_listed: HashMap<PhaseId, Span> = HashMap::default();
             for member in phases {
                 let span = self.pipeline.phases.get(member.name).map(|p| p.name.span);
                 self.resolution.refer(Kind::Phase, member.span, span, false);

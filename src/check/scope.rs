@@ -6,10 +6,9 @@
 //! this same scope, so `var image = "{{registry}}/app"` follows the env's
 //! `registry`. `--set` values are taken literally.
 
-use std::collections::HashSet;
-
 use indexmap::IndexMap;
 
+use super::HashSet;
 use super::pipeline::{EnvId, PhaseId, Pipeline, ServiceId};
 use crate::syntax::ast::{BinaryOp, Expr, Part, Template, VarRef};
 use crate::syntax::{Code, Diagnostic};
@@ -93,19 +92,23 @@ impl<'a> Scope<'a> {
     where
         'a: 't,
     {
-        // Each frame is a template being expanded and its next part.
-        let mut frames: Vec<(&'t Template<'t>, usize)> = vec![(template, 0)];
-        // The addresses of the values on `frames`, to catch one that leads
-        // back to itself.
-        let mut expanding: HashSet<usize> = HashSet::new();
-        while let Some(frame) = frames.last_mut() {
-            let (current, index) = *frame;
-            let Some(part) = current.parts.get(index) else {
-                expanding.remove(&(std::ptr::from_ref(current) as usize));
-                frames.pop();
+        // The template being expanded and its next part; `outer` holds the
+        // templates it interrupted (empty, so no allocation, for the common
+        // value without nested templates).
+        let mut current: (&'t Template<'t>, usize) = (template, 0);
+        let mut outer: Vec<(&'t Template<'t>, usize)> = Vec::new();
+        // The addresses of the values being expanded, to catch one that
+        // leads back to itself.
+        let mut expanding: HashSet<usize> = HashSet::default();
+        loop {
+            let (now, index) = current;
+            let Some(part) = now.parts.get(index) else {
+                let Some(resumed) = outer.pop() else { break };
+                expanding.remove(&(std::ptr::from_ref(now) as usize));
+                current = resumed;
                 continue;
             };
-            frame.1 += 1;
+            current.1 += 1;
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Var(var) => match self.binding(var)? {
@@ -118,7 +121,8 @@ impl<'a> Scope<'a> {
                             )
                             .label(var.span, "expanding this leads back here"));
                         }
-                        frames.push((inner, 0));
+                        outer.push(current);
+                        current = (inner, 0);
                     }
                 },
             }

@@ -6,13 +6,12 @@
 //! is chosen; [`super::Scope`] reports that at plan time.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, HashSet};
-
-use indexmap::IndexMap;
+use std::collections::BTreeSet;
 
 use super::broken::Hidden;
 use super::cycle;
 use super::pipeline::Pipeline;
+use super::{HashMap, HashSet, NameMap};
 use crate::syntax::ast::{Template, VarRef};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
 
@@ -84,7 +83,7 @@ impl<'p> Checker<'p> {
             known.extend(env.values.keys().copied());
         }
         known.extend(BUILTINS);
-        let mut known_set = HashSet::new();
+        let mut known_set = HashSet::default();
         known.retain(|name| known_set.insert(*name));
         Self {
             pipeline,
@@ -195,8 +194,8 @@ fn reaches_service<'p>(pipeline: &'p Pipeline<'p>) -> HashSet<&'p str> {
         .iter()
         .chain(pipeline.envs.values().flat_map(|env| env.values.iter()));
     // Who mentions each name, and the names that mention `service` itself.
-    let mut mentioned_by: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut reached: HashSet<&str> = HashSet::new();
+    let mut mentioned_by: HashMap<&str, Vec<&str>> = HashMap::default();
+    let mut reached: HashSet<&str> = HashSet::default();
     let mut queue: Vec<&str> = Vec::new();
     for (&name, template) in definitions {
         for var in template.refs() {
@@ -235,7 +234,7 @@ fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
         scopes.push((format!(" in env `{}`", pipeline.envs[id].name.name), scope));
     }
     let mut finder = CycleFinder {
-        reported: HashSet::new(),
+        reported: HashSet::default(),
         diagnostics,
     };
     for (place, scope) in &scopes {
@@ -256,7 +255,7 @@ fn cycles(pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
 }
 
 /// Values visible together, by the name a reference uses for them.
-type Scope<'p> = IndexMap<Cow<'p, str>, &'p Template<'p>>;
+type Scope<'p> = NameMap<Cow<'p, str>, &'p Template<'p>>;
 
 /// The name in a scope that a reference points at.
 fn key<'v>(var: &VarRef<'v>) -> Cow<'v, str> {

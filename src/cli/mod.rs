@@ -335,8 +335,18 @@ fn locate(file: Option<&Path>) -> Result<PathBuf, Failure> {
 
 fn read(path: &Path) -> Result<SourceFile, Failure> {
     let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))?;
-    let not_text = crate::syntax::decode(&bytes).err().or_else(|| byte_order_mark(&bytes));
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // Valid UTF-8 (the usual case) is taken as it is, without a copy.
+    let (text, not_text) = match String::from_utf8(bytes) {
+        Ok(text) => {
+            let bom = byte_order_mark(text.as_bytes());
+            (text, bom)
+        }
+        Err(error) => {
+            let bytes = error.into_bytes();
+            let not_text = crate::syntax::decode(&bytes).err();
+            (String::from_utf8_lossy(&bytes).into_owned(), not_text)
+        }
+    };
     Ok(SourceFile {
         name: path.display().to_string(),
         lines: OnceLock::new(),

@@ -309,8 +309,15 @@ impl Plan {
 /// `value` as a JSON string, escaped as `serde_json` escapes it.
 fn json_string(buffer: &mut Vec<u8>, value: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    buffer.push(b'"');
     let bytes = value.as_bytes();
+    buffer.reserve(bytes.len() + 2);
+    buffer.push(b'"');
+    // Ids, names and most commands need no escape: one scan, one copy.
+    if !bytes.iter().any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\') {
+        buffer.extend_from_slice(bytes);
+        buffer.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (index, &byte) in bytes.iter().enumerate() {
         let escape: &[u8] = match byte {

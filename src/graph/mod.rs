@@ -50,6 +50,12 @@ impl PhaseGraph {
     pub fn build(pipeline: &Pipeline) -> (Self, Vec<Diagnostic>) {
         let services = pipeline.services.len();
         let mut this = Self::default();
+        let per_phase = |decl: &crate::check::Phase<'_>| if decl.per_service { services } else { 1 };
+        let phases = pipeline.phases.values();
+        this.graph.reserve_nodes(phases.clone().map(per_phase).sum());
+        this.graph
+            .reserve_edges(phases.map(|decl| decl.after.len() * per_phase(decl)).sum());
+        this.first.reserve(pipeline.phases.len());
         let mut next = 0u32;
         for (phase, decl) in pipeline.phases.values().enumerate() {
             this.first.push(next);
@@ -71,17 +77,20 @@ impl PhaseGraph {
                 let target = &pipeline.phases[dependency.phase];
                 let edge = Edge { span: dependency.span };
                 for dependent in this.instances(pipeline, phase) {
-                    let sources: Vec<NodeIndex> = match (dependency.service, target.per_service) {
-                        (Some(service), _) => vec![this.node(dependency.phase, Some(service))],
-                        (None, true) => match this.graph[dependent].service {
-                            Some(service) => vec![this.node(dependency.phase, Some(service))],
-                            None => this.instances(pipeline, dependency.phase).collect(),
-                        },
-                        (None, false) => vec![this.node(dependency.phase, None)],
+                    let source = match (dependency.service, target.per_service) {
+                        (Some(service), _) => this.node(dependency.phase, Some(service)),
+                        (None, true) => {
+                            let Some(service) = this.graph[dependent].service else {
+                                for source in this.instances(pipeline, dependency.phase) {
+                                    this.graph.update_edge(source, dependent, edge);
+                                }
+                                continue;
+                            };
+                            this.node(dependency.phase, Some(service))
+                        }
+                        (None, false) => this.node(dependency.phase, None),
                     };
-                    for source in sources {
-                        this.graph.update_edge(source, dependent, edge);
-                    }
+                    this.graph.update_edge(source, dependent, edge);
                 }
             }
             if decl.per_service {

@@ -1,7 +1,7 @@
 //! Cycles and execution order.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 
 use petgraph::Direction;
 use petgraph::algo::toposort;
@@ -36,7 +36,7 @@ pub(super) fn cycles(graph: &PhaseGraph, pipeline: &Pipeline) -> Vec<Diagnostic>
             edges
         })
         .collect();
-    let mut seen: HashSet<Vec<Span>> = HashSet::new();
+    let mut seen: crate::check::HashSet<Vec<Span>> = crate::check::HashSet::default();
     for path in cycle::shortest_cycles(&edges) {
         let mut key: Vec<Span> = path.iter().map(|&(_, span)| span).collect();
         key.sort_unstable();
@@ -118,6 +118,8 @@ impl PhaseGraph {
             .collect();
         let mut position = vec![usize::MAX; count];
         let mut selection = Selection::default();
+        selection.order.reserve(count);
+        selection.after.reserve(count);
         while let Some(Reverse(index)) = ready.pop() {
             let node = NodeIndex::new(index);
             position[index] = selection.order.len();
