@@ -378,6 +378,8 @@ fn check_run(stagecraft: &Path, dir: &Path, size: usize, jobs: u8, strace: Optio
         String::from_utf8_lossy(&output.stderr)
     );
     let mut check = RunCheck::default();
+    // The state layout keeps each pipeline's releases and logs apart.
+    let state = state.join("pipelines").join("bench");
     let releases: Vec<PathBuf> = fs::read_dir(state.join("releases"))
         .expect("releases dir")
         .map(|entry| entry.expect("entry").path())
