@@ -450,3 +450,46 @@ fn a_name_of_a_hundred_thousand_characters_is_cut_in_messages() {
             .contains(&name)
     );
 }
+
+#[test]
+fn a_panic_in_the_middle_of_a_run_records_the_release_failed_and_exits_5() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipeline = "pipeline p\nenv dev {}\nphase a {\n  run \"true\"\n}\nphase b {\n  after a\n  run \"true\"\n}\nworkflow deploy { a b }\n";
+    std::fs::write(dir.path().join("pipeline.stagecraft"), pipeline).expect("write pipeline");
+    let run = |args: &[&str], panic: bool| {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("STAGECRAFT_NOW", "2026-11-25T12:00:00.000Z")
+            .env_remove("STAGECRAFT_STATE_DIR");
+        if panic {
+            command.env("STAGECRAFT_DEBUG_PANIC_IN_RUN", "boom");
+        }
+        command.output().expect("run the stagecraft binary")
+    };
+    let output = run(&["deploy", "--env", "dev", "--version", "v1"], true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("internal error in stagecraft"), "{stderr}");
+    // Recorded at once, not left running for the next command to repair.
+    let list = run(&["releases", "list", "--format", "json"], false);
+    let json: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(json[0]["status"], "failed", "{json}");
+    let shown = run(
+        &[
+            "releases",
+            "show",
+            json[0]["id"].as_str().expect("id"),
+            "--format",
+            "json",
+        ],
+        false,
+    );
+    let release: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(release["phases"][0]["reason"], "interrupted", "{release}");
+    assert_eq!(release["phases"][1]["status"], "skipped", "{release}");
+    let next = run(&["deploy", "--env", "dev", "--version", "v2"], false);
+    assert_eq!(next.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&next.stderr).contains("was interrupted"));
+}

@@ -145,6 +145,14 @@ impl Recorder for Progress<'_, '_, '_> {
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
         // Recorded first: what is shown is in the log.
         self.journal.record(events)?;
+        // A way to test a panic in the middle of a run, compiled only into
+        // debug builds: panic once an instance has been recorded started.
+        #[cfg(debug_assertions)]
+        if let Some(message) = std::env::var_os("STAGECRAFT_DEBUG_PANIC_IN_RUN")
+            && events.iter().any(|e| matches!(e, Event::Started { .. }))
+        {
+            panic!("{}", message.to_string_lossy());
+        }
         let mut lines = String::new();
         for event in events {
             self.show(event, &mut lines);

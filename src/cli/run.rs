@@ -1,5 +1,6 @@
 //! The commands that execute: `build`, `deploy`, `rollback` and `run`.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -271,7 +272,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     );
     let output = store.dir().clone();
     let cancel = interrupts.arm();
-    let (mut journal, plan) = store.begin_with(&meta, |id| {
+    let (journal, plan) = store.begin_with(&meta, |id| {
         plan_for(&PlanRequest {
             release: id.to_string(),
             ..plan_request.clone()
@@ -287,8 +288,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         skip_backoff: false,
         grace: request.execution.grace,
     };
-    let summary = run_plan(&plan, &options, &mut journal, cancel)?;
-    journal.finish().map_err(state_failure)?;
+    let summary = run_release(&plan, &options, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
     outcome(&summary, id, &path)
 }
@@ -427,6 +427,29 @@ impl Interrupts {
     fn arm(&self) -> &Cancel {
         self.armed.store(true, Ordering::SeqCst);
         &self.cancel
+    }
+}
+
+/// Runs the release and finishes its record. A panic is a bug, reported
+/// as one (exit 5) by `main`; the release is recorded interrupted first, so
+/// that it is not left running.
+fn run_release(
+    plan: &Plan,
+    options: &ExecuteOptions,
+    mut journal: Journal<'_>,
+    cancel: &Cancel,
+) -> Result<Summary, Failure> {
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| run_plan(plan, options, &mut journal, cancel)));
+    match run {
+        Ok(summary) => {
+            let summary = summary?;
+            journal.finish().map_err(state_failure)?;
+            Ok(summary)
+        }
+        Err(panic) => {
+            let _ = journal.interrupt();
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
