@@ -242,26 +242,17 @@ fn execute(request: &Request<'_>) -> Outcome {
     if request.execution.dry_run {
         // Read-only: the history, for a rollback's target, is read without
         // the lock, and nothing is written.
-        let (plan_request, _) = match &request.rollback {
-            Some(target) => {
-                let live = state.live(request.env)?;
-                let restore = restore(&state, request, target, &live, &all_services)?;
-                (rollback_request(base, &restore), Some(restore))
-            }
-            None => (versioned(base, request.version, &git), None),
+        let live = match request.rollback {
+            Some(_) => state.live(request.env)?,
+            None => Live::default(),
         };
+        let (plan_request, _) = run_request(base, request, &state, &live, &git, &all_services)?;
         let plan = plan_for(&plan_request)?;
         return write_with(|out| render::plan_text(&plan, out));
     }
     let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
-    let (plan_request, restore) = match &request.rollback {
-        Some(target) => {
-            let restore = restore(store.dir(), request, target, store.live(), &all_services)?;
-            (rollback_request(base, &restore), Some(restore))
-        }
-        None => (versioned(base, request.version, &git), None),
-    };
+    let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
     let meta = release_meta(
         request,
         &plan_request,
@@ -291,6 +282,25 @@ fn execute(request: &Request<'_>) -> Outcome {
     let summary = run_release(&plan, &options, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
     outcome(&summary, id, &path)
+}
+
+/// The plan request of this run; for a rollback, also what it restores
+/// (`live` is what is live in the env now).
+fn run_request(
+    base: PlanRequest,
+    request: &Request<'_>,
+    state: &PipelineDir,
+    live: &Live,
+    git: &engine::Source,
+    all_services: &[String],
+) -> Result<(PlanRequest, Option<Restore>), Failure> {
+    Ok(match &request.rollback {
+        Some(target) => {
+            let restore = restore(state, request, target, live, all_services)?;
+            (rollback_request(base, &restore), Some(restore))
+        }
+        None => (versioned(base, request.version, git), None),
+    })
 }
 
 /// The plan request at `--version`, else the version from git.
