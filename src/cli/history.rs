@@ -76,7 +76,7 @@ pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
     if releases.is_empty() {
         return "no releases yet\n".to_owned();
     }
-    let rows: Vec<[String; 12]> = releases
+    let rows: Vec<[String; 14]> = releases
         .iter()
         .map(|r| {
             [
@@ -87,6 +87,7 @@ pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
                 r.status.to_string(),
                 services_cell(r.services.as_ref()),
                 commit_cell(r.commit.as_ref()),
+                digest_cell(r.digest.as_deref()),
                 if r.set_keys.is_empty() {
                     "-".to_owned()
                 } else {
@@ -95,6 +96,7 @@ pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
                 or_dash(r.user.as_deref()),
                 r.started_at.to_string(),
                 time_cell(r.finished_at),
+                or_dash(r.previous.map(|p| p.to_string()).as_deref()),
                 or_dash(r.rollback_of.map(|t| t.to_string()).as_deref()),
             ]
         })
@@ -108,13 +110,23 @@ pub(super) fn releases_text(releases: &[ReleaseSummary]) -> String {
             "status",
             "services",
             "commit",
+            "digest",
             "set",
             "by",
             "started",
             "finished",
+            "previous",
             "rollback of",
         ],
         &rows,
+    )
+}
+
+/// A pipeline digest as a column: its first 12 hex digits.
+fn digest_cell(digest: Option<&str>) -> String {
+    digest.map_or_else(
+        || "-".to_owned(),
+        |d| d.strip_prefix("sha256:").unwrap_or(d).chars().take(12).collect(),
     )
 }
 
