@@ -20,6 +20,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{}` is too large", &rest[..digits]))?;
         rest = &rest[digits..];
+        if rest.starts_with('.') {
+            return Err(fraction(text));
+        }
         let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
@@ -37,6 +40,38 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("`{text}` is too large"))?;
     }
     Ok(Duration::from_millis(total))
+}
+
+/// What to say of a duration with a decimal point (`1.5m`): durations have
+/// no fractions, and when the value is a whole number of milliseconds, how
+/// to write it (`1m30s`).
+fn fraction(text: &str) -> String {
+    let exact = (|| {
+        let (whole, rest) = text.split_once('.')?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (fraction, unit) = rest.split_at(digits);
+        let size: u128 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return None,
+        };
+        let scale = 10u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
+        let whole: u128 = whole.parse().ok()?;
+        let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+        let millis = (whole.checked_mul(scale)?.checked_add(fraction)?).checked_mul(size)?;
+        (millis % scale == 0)
+            .then(|| u64::try_from(millis / scale).ok())
+            .flatten()
+    })();
+    match exact {
+        Some(millis) => format!(
+            "durations have no decimal point: write `{}`",
+            format(Duration::from_millis(millis))
+        ),
+        None => "durations have no decimal point: combine units, like `1m30s`".to_owned(),
+    }
 }
 
 /// Writes a duration in the syntax [`parse`] reads, largest unit first,
@@ -85,7 +120,22 @@ mod tests {
         assert!(parse("10").unwrap_err().contains("no unit"));
         assert!(parse("10d").unwrap_err().contains("`d` is not a unit"));
         assert!(parse("ten").unwrap_err().contains("does not start with a number"));
-        assert!(parse("1.5m").is_err());
+        assert_eq!(
+            parse("1.5m").unwrap_err(),
+            "durations have no decimal point: write `1m30s`"
+        );
+        assert_eq!(
+            parse("0.25s").unwrap_err(),
+            "durations have no decimal point: write `250ms`"
+        );
+        assert_eq!(parse("2.s").unwrap_err(), "durations have no decimal point: write `2s`");
+        assert!(parse("1.0001s").unwrap_err().contains("combine units"));
+        assert!(parse("1.5d").unwrap_err().contains("combine units"));
+        assert!(
+            parse("1.99999999999999999999999999999999999999h")
+                .unwrap_err()
+                .contains("combine units")
+        );
         assert!(parse("99999999999999999999s").is_err());
         assert!(parse("18446744073709551615h").is_err());
     }

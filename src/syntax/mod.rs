@@ -9,6 +9,7 @@
 pub mod ast;
 mod diagnostic;
 mod format;
+mod lexical;
 mod line_index;
 mod parser;
 mod recover;

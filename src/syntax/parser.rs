@@ -14,7 +14,7 @@ use super::ast::{
     Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, ServiceDecl,
     Template, VarRef, WorkflowDecl,
 };
-use super::{Code, Diagnostic, Span, recover, template};
+use super::{Code, Diagnostic, Span, lexical, recover, template};
 
 /// The pest binding of `grammar/stagecraft.pest` (shared with the
 /// formatter, which walks its tokens).
@@ -154,7 +154,9 @@ fn error_offset(error: &pest::error::Error<Rule>) -> usize {
 
 fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
     let offset = base + error_offset(error);
-    if let Some(diagnostic) = unterminated_string(source, offset) {
+    if let Some(diagnostic) =
+        lexical::unterminated_string(source, offset).or_else(|| lexical::invalid_name(source, offset))
+    {
         return diagnostic;
     }
     let found = found_at(source, offset);
@@ -194,43 +196,6 @@ fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> 
         Some(help) => diagnostic.help(help),
         None => diagnostic,
     }
-}
-
-/// pest reports a string that never closes at its opening quote, as "expected
-/// a string"; say what is really wrong instead.
-fn unterminated_string(source: &str, offset: usize) -> Option<Diagnostic> {
-    // `"""abc` fails at its third quote, after `""` parsed as an empty string.
-    let offset = if offset >= 2 && source.get(offset - 2..=offset) == Some("\"\"\"") {
-        offset - 2
-    } else {
-        offset
-    };
-    let rest = source.get(offset..)?;
-    if let Some(body) = rest.strip_prefix("\"\"\"") {
-        return (!body.contains("\"\"\"")).then(|| {
-            Diagnostic::error(Code::Syntax, "unterminated multi-line string")
-                .label(Span::new(offset, offset + 3), "this `\"\"\"` is never closed")
-                .help("end the string with `\"\"\"`")
-        });
-    }
-    let body = rest.strip_prefix('"')?;
-    let line = body.split('\n').next().unwrap_or_default();
-    let mut escaped = false;
-    for c in line.chars() {
-        match c {
-            '"' if !escaped => return None,
-            '\\' => escaped = !escaped,
-            _ => escaped = false,
-        }
-    }
-    Some(
-        Diagnostic::error(Code::Syntax, "unterminated string")
-            .label(
-                Span::new(offset, offset + 1),
-                "this string is not closed before the end of the line",
-            )
-            .help("close it with `\"`, or use `\"\"\"` for text over several lines"),
-    )
 }
 
 /// The `{` that opens the declaration starting at `base`: the first one
