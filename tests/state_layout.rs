@@ -289,25 +289,36 @@ fn two_pipelines_in_one_state_directory_never_see_each_other() {
     assert_eq!(live(&blog, "prod"), ["site b1"]);
 }
 
-#[test]
-fn two_pipeline_files_in_one_folder_keep_their_own_releases() {
-    let temp = tempfile::tempdir().unwrap();
-    for name in ["shop", "blog"] {
+/// Runs the binary in `dir` with a fixed clock.
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("STAGECRAFT_NOW", NOW)
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Writes `NAME.stagecraft` for each name into `dir`: one env, `prod`, and
+/// a deploy of one `true` phase.
+fn write_pipelines(dir: &Path, names: &[&str]) {
+    for name in names {
         let source = format!(
             "pipeline {name}\nenv prod {{\n}}\nphase ship {{\n  run \"true\"\n}}\nworkflow deploy {{ ship }}\n"
         );
-        fs::write(temp.path().join(format!("{name}.stagecraft")), source).unwrap();
+        fs::write(dir.join(format!("{name}.stagecraft")), source).unwrap();
     }
+}
+
+#[test]
+fn two_pipeline_files_in_one_folder_keep_their_own_releases() {
+    let temp = tempfile::tempdir().unwrap();
+    write_pipelines(temp.path(), &["shop", "blog"]);
     let stagecraft = |args: &[&str]| {
-        let output = Command::new(BIN)
-            .args(args)
-            .current_dir(temp.path())
-            .env("NO_COLOR", "1")
-            .env("STAGECRAFT_NOW", NOW)
-            .env_remove("STAGECRAFT_STATE_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = run_in(temp.path(), args);
         assert!(
             output.status.success(),
             "{args:?}: {}",
@@ -343,6 +354,80 @@ fn two_pipeline_files_in_one_folder_keep_their_own_releases() {
     .unwrap();
     assert_eq!(shop.as_array().unwrap().len(), 2);
     assert_eq!(shop[0]["previous"], shop[1]["id"], "s1 is s2's previous, not b1");
+}
+
+#[test]
+fn a_state_directory_is_read_without_its_pipeline_file() {
+    let temp = tempfile::tempdir().unwrap();
+    let (project, elsewhere) = (temp.path().join("project"), temp.path().join("elsewhere"));
+    fs::create_dir_all(&project).unwrap();
+    fs::create_dir_all(&elsewhere).unwrap();
+    write_pipelines(&project, &["shop", "blog"]);
+    let state = project.join(".stagecraft");
+    let state = state.to_str().unwrap();
+    let deploy = |name: &str| {
+        run_in(
+            &project,
+            &[
+                "deploy",
+                "-f",
+                &format!("{name}.stagecraft"),
+                "--env",
+                "prod",
+                "--version",
+                "v1",
+            ],
+        )
+    };
+    assert!(deploy("shop").status.success());
+    // One pipeline in the directory: it is the one read.
+    let list = run_in(&elsewhere, &["releases", "list", "--state-dir", state]);
+    assert_eq!(list.status.code(), Some(0), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("v1"));
+    // Two: the command asks which, naming both, until `--pipeline` says.
+    assert!(deploy("blog").status.success());
+    let list = run_in(&elsewhere, &["releases", "list", "--state-dir", state]);
+    let stderr = String::from_utf8_lossy(&list.stderr);
+    assert_eq!(list.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("holds the history of 2 pipelines") && stderr.contains("`blog`, `shop`"),
+        "{stderr}"
+    );
+    let status = run_in(
+        &elsewhere,
+        &["status", "--state-dir", state, "--pipeline", "blog", "--env", "prod"],
+    );
+    assert_eq!(status.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("deploy v1"));
+    // An empty directory has no history to show.
+    let empty = run_in(&elsewhere, &["releases", "list", "--state-dir", "."]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no pipeline has a history in ."));
+}
+
+#[test]
+fn a_misspelt_env_is_refused_and_an_env_without_history_is_not() {
+    let temp = tempfile::tempdir().unwrap();
+    fs::write(
+        temp.path().join("shop.stagecraft"),
+        "pipeline shop\nenv prod {\n}\nenv staging {\n}\nphase ship {\n  run \"true\"\n}\nworkflow deploy { ship }\n",
+    )
+    .unwrap();
+    let shop = |args: &[&str]| run_in(temp.path(), &[args, &["-f", "shop.stagecraft"]].concat());
+    assert!(shop(&["deploy", "--env", "prod", "--version", "v1"]).status.success());
+    for args in [&["releases", "list", "--env", "prd"][..], &["status", "--env", "prd"]] {
+        let output = shop(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid environment: prd") && stderr.contains("did you mean `prod`?"),
+            "{stderr}"
+        );
+    }
+    // Declared but never deployed: an empty history, not an error.
+    let staging = shop(&["releases", "list", "--env", "staging"]);
+    assert_eq!(staging.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&staging.stdout), "no releases yet\n");
 }
 
 #[test]

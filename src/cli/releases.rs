@@ -2,13 +2,14 @@
 //! `status`. They never take a lock and never write, so they work on a
 //! read-only state directory and never make a run fail.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::run::state_dir;
 use super::{Failure, FileArg, Outcome, compile, history, locate, print_json, read, write_stdout};
 use crate::state::{PipelineDir, StateDir};
+use crate::syntax::did_you_mean;
 
 /// `stagecraft releases`.
 #[derive(Args, Debug)]
@@ -20,6 +21,10 @@ pub(super) struct ReleasesArgs {
     /// Where state is kept [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+    /// Which pipeline's history [default: the pipeline file's; with
+    /// `--state-dir` and no file, the one pipeline there]
+    #[arg(long, value_name = "NAME", global = true)]
+    pub pipeline: Option<String>,
 }
 
 /// `releases list` and `releases show`.
@@ -65,6 +70,10 @@ pub(super) struct StatusArgs {
     /// Where state is kept [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Which pipeline's history [default: the pipeline file's; with
+    /// `--state-dir` and no file, the one pipeline there]
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
 }
 
 /// Output of `releases` and `status`.
@@ -74,23 +83,96 @@ pub(super) enum Format {
     Json,
 }
 
-/// The history of the pipeline in the file (`-f` or the lookup): the file
-/// is parsed for its `pipeline` name only, so a file with errors still
-/// reads its history.
-fn pipeline_state(file: Option<&std::path::Path>, flag: Option<&std::path::Path>) -> Result<PipelineDir, Failure> {
-    let path = locate(file)?;
+/// Which history `releases` and `status` read: the pipeline named by
+/// `--pipeline`, else by the pipeline file (`-f` or the lookup; it is parsed
+/// for its `pipeline` name only, so a file with errors still reads its
+/// history), else, when `--state-dir` is given and no file is found, the
+/// one pipeline with a history in that directory.
+/// The envs the file declares come along, to tell a misspelt `--env` from
+/// an env with no history yet.
+fn pipeline_state(
+    file: Option<&Path>,
+    flag: Option<&Path>,
+    pipeline: Option<&str>,
+) -> Result<(PipelineDir, Vec<String>), Failure> {
+    let path = match (locate(file), flag) {
+        (Ok(path), _) => Some(path),
+        (Err(_), Some(_)) if file.is_none() => None,
+        (Err(failure), _) => return Err(failure),
+    };
+    let dir = StateDir::new(match &path {
+        Some(path) => state_dir(flag, path),
+        None => flag.map(Path::to_path_buf).unwrap_or_default(),
+    });
+    let Some(path) = path else {
+        let state = pipeline.map_or_else(|| only_pipeline(&dir), |name| Ok(dir.pipeline(name)))?;
+        return Ok((state, Vec::new()));
+    };
     let source = read(&path)?;
     let compilation = compile(&source);
-    let name = compilation.pipeline.as_ref().map(|p| p.name).ok_or_else(|| Failure {
-        help: Some("its history is kept under the name of its `pipeline` declaration".to_owned()),
-        ..Failure::user(format!("{} declares no pipeline name", path.display()))
-    })?;
-    Ok(StateDir::new(state_dir(flag, &path)).pipeline(name))
+    let envs = compilation
+        .pipeline
+        .as_ref()
+        .map(|p| p.envs.keys().map(|e| (*e).to_owned()).collect())
+        .unwrap_or_default();
+    let name = match (pipeline, &compilation.pipeline) {
+        (Some(name), _) => name,
+        (None, Some(declared)) => declared.name,
+        (None, None) => {
+            return Err(Failure {
+                help: Some("its history is kept under the name of its `pipeline` declaration".to_owned()),
+                ..Failure::user(format!("{} declares no pipeline name", path.display()))
+            });
+        }
+    };
+    Ok((dir.pipeline(name), envs))
+}
+
+/// Refuses an `--env` that is neither declared in the pipeline file nor
+/// in the history (a misspelling, most likely), suggesting the nearest.
+fn known_env(state: &PipelineDir, declared: &[String], env: &str) -> Result<(), Failure> {
+    let recorded = state.envs()?;
+    let known = declared.iter().chain(&recorded);
+    if known.clone().any(|known| known == env) {
+        return Ok(());
+    }
+    Err(Failure {
+        help: did_you_mean(env, known.map(String::as_str)),
+        ..Failure::user(format!("invalid environment: {env}"))
+    })
+}
+
+/// The one pipeline with a history in `dir`, for `--state-dir` without a
+/// pipeline file.
+fn only_pipeline(dir: &StateDir) -> Result<PipelineDir, Failure> {
+    let names = dir.pipelines()?;
+    match names.as_slice() {
+        [name] => Ok(dir.pipeline(name)),
+        [] => Err(Failure::user(format!(
+            "no pipeline has a history in {}",
+            dir.path().display()
+        ))),
+        _ => Err(Failure {
+            help: Some(format!(
+                "choose one with `--pipeline NAME`: {}",
+                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            )),
+            ..Failure::user(format!(
+                "{} holds the history of {} pipelines and no pipeline file names one",
+                dir.path().display(),
+                names.len()
+            ))
+        }),
+    }
 }
 
 /// `stagecraft releases list | show`.
 pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
-    let state = pipeline_state(args.file.file.as_deref(), args.state_dir.as_deref())?;
+    let (state, declared) = pipeline_state(
+        args.file.file.as_deref(),
+        args.state_dir.as_deref(),
+        args.pipeline.as_deref(),
+    )?;
     match &args.command {
         ReleasesCommand::List {
             env,
@@ -98,6 +180,9 @@ pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
             all,
             format,
         } => {
+            if let Some(env) = env {
+                known_env(&state, &declared, env)?;
+            }
             let list = state.releases(env.as_deref(), (!all).then_some(*limit))?;
             match format {
                 Format::Json => print_json(&list.iter().map(history::ReleaseJson::summary).collect::<Vec<_>>()),
@@ -117,8 +202,13 @@ pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
 
 /// `stagecraft status [--env E]`.
 pub(super) fn status(args: &StatusArgs) -> Outcome {
-    let state = pipeline_state(args.file.file.as_deref(), args.state_dir.as_deref())?;
+    let (state, declared) = pipeline_state(
+        args.file.file.as_deref(),
+        args.state_dir.as_deref(),
+        args.pipeline.as_deref(),
+    )?;
     if let Some(env) = &args.env {
+        known_env(&state, &declared, env)?;
         let current = state.current(env)?;
         let live = state.live(env)?;
         return match args.format {

@@ -61,6 +61,30 @@ impl StateDir {
             dir: self.path.join("pipelines").join(name),
         }
     }
+
+    /// The names of the pipelines with a history here (a directory under
+    /// `pipelines/`, or releases in a format version 2 index), sorted.
+    ///
+    /// # Errors
+    ///
+    /// A directory or the legacy index cannot be read.
+    pub fn pipelines(&self) -> Result<Vec<String>, StateError> {
+        let mut names = legacy::pipelines(&self.path)?;
+        let dir = self.path.join("pipelines");
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(StateError::io("read", &dir))?;
+                    if entry.path().is_dir() {
+                        names.insert(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StateError::io("read", &dir)(e)),
+        }
+        Ok(names.into_iter().collect())
+    }
 }
 
 /// One pipeline's state in a state directory: its releases in every env

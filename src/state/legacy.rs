@@ -9,6 +9,7 @@
 //! is computed by replaying their deploy and rollback releases (reading
 //! each one's log once, since the instances say which services it ran).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::backward;
@@ -50,6 +51,18 @@ pub(crate) fn newest(root: &Path) -> Result<Option<ReleaseId>, StateError> {
 /// Every release of `pipeline` in the legacy index, oldest first, as the
 /// index knows them (no live state; an unfinished one `running`).
 pub(crate) fn summaries(root: &Path, pipeline: &str) -> Result<Vec<ReleaseSummary>, StateError> {
+    let mut summaries = all_summaries(root)?;
+    summaries.retain(|s| s.pipeline == pipeline);
+    Ok(summaries)
+}
+
+/// The pipelines the legacy index has releases of, sorted.
+pub(crate) fn pipelines(root: &Path) -> Result<BTreeSet<String>, StateError> {
+    Ok(all_summaries(root)?.into_iter().map(|s| s.header.pipeline).collect())
+}
+
+/// Every release in the legacy index, oldest first.
+fn all_summaries(root: &Path) -> Result<Vec<ReleaseSummary>, StateError> {
     let path = index_path(root);
     if !path.exists() {
         return Ok(Vec::new());
@@ -90,7 +103,6 @@ pub(crate) fn summaries(root: &Path, pipeline: &str) -> Result<Vec<ReleaseSummar
             }
         }
     }
-    summaries.retain(|s| s.pipeline == pipeline);
     Ok(summaries)
 }
 
