@@ -16,11 +16,14 @@ use stagecraft::syntax::{Code, Diagnostic, Span};
 
 use crate::support::Test;
 
+mod backend;
+mod generate;
+
 /// Valid files that mutations start from.
 const SEEDS: &[&str] = &[
-    include_str!("cases/ok/product-example.stagecraft"),
-    include_str!("cases/ok/everything.stagecraft"),
-    include_str!("cases/multi/all-at-once.stagecraft"),
+    include_str!("../cases/ok/product-example.stagecraft"),
+    include_str!("../cases/ok/everything.stagecraft"),
+    include_str!("../cases/multi/all-at-once.stagecraft"),
 ];
 
 /// Pieces of the language, for token soup and insertions.
@@ -127,7 +130,8 @@ fn check_recovery(source: &str) {
 }
 
 /// The whole front end on `source`, plus planning when it compiles.
-fn exercise(source: &str) {
+/// Whether some env and workflow planned.
+fn exercise(source: &str) -> bool {
     check_recovery(source);
     let compilation = stagecraft::graph::compile(source);
     // Checking runs on the declarations that parsed, whatever broke.
@@ -139,8 +143,9 @@ fn exercise(source: &str) {
         .all(|w| w[0].primary_span().map_or(0, Span::start) <= w[1].primary_span().map_or(0, Span::start));
     assert!(sorted, "diagnostics out of order in {source:?}");
     if compilation.has_errors() {
-        return;
+        return false;
     }
+    let mut planned = false;
     let (Some(pipeline), Some(graph)) = (&compilation.pipeline, &compilation.graph) else {
         panic!("a compilation without errors has a pipeline and a graph: {source:?}");
     };
@@ -165,6 +170,7 @@ fn exercise(source: &str) {
                 };
                 match engine::plan(pipeline, graph, &request) {
                     Ok(plan) => {
+                        planned = true;
                         for (index, instance) in plan.instances.iter().enumerate() {
                             for &dependency in &instance.after {
                                 assert!(
@@ -187,11 +193,12 @@ fn exercise(source: &str) {
         }
     }
     let _ = engine::graph_view(pipeline, graph, None, None);
+    planned
 }
 
 /// One edit of a file's bytes.
 #[derive(Clone, Debug)]
-enum Mutation {
+pub(super) enum Mutation {
     Delete { at: usize, len: usize },
     Insert { at: usize, token: usize },
     InsertBytes { at: usize, bytes: Vec<u8> },
@@ -290,19 +297,19 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        exercise(&String::from_utf8_lossy(&bytes));
+        let _ = exercise(&String::from_utf8_lossy(&bytes));
     }
 
     #[test]
     fn arbitrary_strings(source in "\\PC{0,200}") {
-        exercise(&source);
+        let _ = exercise(&source);
     }
 
     #[test]
     fn token_soup(tokens in proptest::collection::vec(0..TOKENS.len(), 0..80), sep in 0..3usize) {
         let sep = [" ", "\n", ""][sep];
         let source: Vec<&str> = tokens.iter().map(|&t| TOKENS[t]).collect();
-        exercise(&format!("pipeline fuzz\n{}", source.join(sep)));
+        let _ = exercise(&format!("pipeline fuzz\n{}", source.join(sep)));
     }
 }
 
@@ -318,7 +325,7 @@ proptest! {
         for mutation in &mutations {
             apply(&mut bytes, mutation);
         }
-        exercise(&String::from_utf8_lossy(&bytes));
+        let _ = exercise(&String::from_utf8_lossy(&bytes));
     }
 }
 
@@ -335,7 +342,7 @@ fn seeds_and_examples_survive_every_single_byte_deletion() {
             .find(|&e| seed.is_char_boundary(e))
             .unwrap_or(seed.len());
         let source = format!("{}{}", &seed[..at], &seed[end..]);
-        exercise(&source);
+        let _ = exercise(&source);
     }
 }
 
@@ -343,7 +350,7 @@ fn seeds_and_examples_survive_every_single_byte_deletion() {
 fn every_prefix_of_a_valid_file_is_handled() {
     let seed = SEEDS[0];
     for end in (0..=seed.len()).filter(|&e| seed.is_char_boundary(e)) {
-        exercise(&seed[..end]);
+        let _ = exercise(&seed[..end]);
     }
 }
 
