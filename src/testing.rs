@@ -1,13 +1,16 @@
-//! Test doubles for the engine, for this crate's tests and benchmarks and
+//! Test doubles for the engine, and plans written by hand ([`instance`],
+//! [`plan`]), for this crate's tests and benchmarks and
 //! for anyone driving [`execute`](crate::engine::execute) without processes
 //! or storage: [`ScriptedRunner`] (outcomes and output scripted per
 //! instance, no processes), [`MemoryRecorder`] (events kept in memory,
 //! durable at once) and [`MemorySink`] (output kept in memory).
 
+mod plan;
 mod scripted;
 
 use crate::engine::{Event, OutputSink, RecordError, Recorder};
 
+pub use plan::{instance, plan};
 pub use scripted::{Call, ScriptedRunner};
 
 /// A recorder that keeps events in memory, each step durable at once.

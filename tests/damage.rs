@@ -10,6 +10,7 @@ use std::process::Command;
 
 use stagecraft::engine::{Event, Plan, PlannedInstance};
 use stagecraft::state::{Clock, Holder, ReleaseMeta, ReleaseStatus, StateDir, Store, Timestamp, Wait};
+use stagecraft::testing::{self, instance};
 
 use crate::support::BIN;
 
@@ -171,26 +172,17 @@ fn an_unknown_release_is_still_unknown() {
 }
 
 fn plan() -> Plan {
-    let instance = |id: &str, after: Vec<usize>| PlannedInstance {
-        id: id.to_owned(),
-        phase: id.to_owned(),
-        service: None,
-        after,
-        command: Some("true".to_owned()),
-        enabled: true,
-        unchanged: false,
-        version: "v1".to_owned(),
-        timeout_ms: None,
-        retry: 0,
-        backoff_ms: 0,
-    };
-    Plan {
-        pipeline: "p".to_owned(),
-        env: "dev".to_owned(),
-        workflow: "deploy".to_owned(),
-        version: "v1".to_owned(),
-        instances: vec![instance("a", vec![]), instance("b", vec![0])],
-    }
+    let instances = vec![
+        PlannedInstance {
+            version: "v1".to_owned(),
+            ..instance("a", &[])
+        },
+        PlannedInstance {
+            version: "v1".to_owned(),
+            ..instance("b", &[0])
+        },
+    ];
+    testing::plan("p", "dev", "deploy", "v1", instances)
 }
 
 /// A release the index says is running is not judged by its log: a torn

@@ -13,7 +13,7 @@ use stagecraft::engine::{
     self, Cancel, Child, Event, ExecuteOptions, InstanceStatus, Job, Outcome, Plan, PlanRequest, PlannedInstance,
     Reason, RecordError, Recorder, Runner, ShellRunner, Summary, Syncer,
 };
-use stagecraft::testing::{MemoryRecorder, MemorySink, ScriptedRunner};
+use stagecraft::testing::{self, MemoryRecorder, MemorySink, ScriptedRunner};
 
 /// Services api and worker; build per service, a conditional check, ship,
 /// and a marker.
@@ -79,32 +79,17 @@ fn plan_of(source: &str, set: &[(&str, &str)]) -> Plan {
     engine::plan(pipeline, graph, &request).expect("plan")
 }
 
-/// An instance with a command, depending on the positions in `after`.
+/// An instance running `run ID`, depending on the positions in `after`.
 fn instance(id: &str, after: &[usize]) -> PlannedInstance {
     PlannedInstance {
-        id: id.to_owned(),
-        phase: id.to_owned(),
-        service: None,
-        after: after.to_vec(),
         command: Some(format!("run {id}")),
-        enabled: true,
-        unchanged: false,
-        version: "1.2".to_owned(),
-        timeout_ms: None,
-        retry: 0,
-        backoff_ms: 0,
+        ..testing::instance(id, after)
     }
 }
 
 /// A plan of the given instances.
 fn plan(instances: Vec<PlannedInstance>) -> Plan {
-    Plan {
-        pipeline: "t".to_owned(),
-        env: "dev".to_owned(),
-        workflow: "deploy".to_owned(),
-        version: "1.2".to_owned(),
-        instances,
-    }
+    testing::plan("t", "dev", "deploy", "1.2", instances)
 }
 
 /// A wide plan: `root`, then `width` branches of `a_i → b_i`, then `join`.

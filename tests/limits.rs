@@ -9,10 +9,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use stagecraft::engine::{
-    self, Cancel, ExecuteOptions, InstanceStatus, Plan, PlannedInstance, Reason, ShellRunner, Summary,
-};
-use stagecraft::testing::{MemoryRecorder, MemorySink};
+use stagecraft::engine::{self, Cancel, ExecuteOptions, InstanceStatus, PlannedInstance, Reason, ShellRunner, Summary};
+use stagecraft::testing::{self, MemoryRecorder, MemorySink};
 
 use crate::support::BIN;
 
@@ -141,17 +139,9 @@ fn a_200_kib_command_runs_from_a_script_file_removed_after() {
 /// An instance `id` running `command`.
 fn instance(id: &str, command: &str) -> PlannedInstance {
     PlannedInstance {
-        id: id.to_owned(),
-        phase: id.to_owned(),
-        service: None,
-        after: Vec::new(),
         command: Some(command.to_owned()),
-        enabled: true,
-        unchanged: false,
         version: "1".to_owned(),
-        timeout_ms: None,
-        retry: 0,
-        backoff_ms: 0,
+        ..testing::instance(id, &[])
     }
 }
 
@@ -160,13 +150,7 @@ fn instance(id: &str, command: &str) -> PlannedInstance {
 /// returns the summary and how long the run took from the first cancel.
 fn cancelled(dir: &Path, instances: Vec<PlannedInstance>, grace: Duration, cancels: usize) -> (Summary, Duration) {
     let ids: Vec<String> = instances.iter().map(|instance| instance.id.clone()).collect();
-    let plan = Plan {
-        pipeline: "p".to_owned(),
-        env: "dev".to_owned(),
-        workflow: "deploy".to_owned(),
-        version: "1".to_owned(),
-        instances,
-    };
+    let plan = testing::plan("p", "dev", "deploy", "1", instances);
     let options = ExecuteOptions {
         dir: dir.to_owned(),
         jobs: ids.len(),

@@ -6,11 +6,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use stagecraft::engine::{Event, Plan, PlannedInstance, Reason, Recorder};
+use stagecraft::engine::{Event, Plan, Reason, Recorder};
 use stagecraft::state::{
     Clock, Commit, Holder, Lock, PhaseStatus, ReleaseId, ReleaseMeta, ReleaseStatus, RollbackTarget, Scope, Services,
     StateDir, StateError, Store, Timestamp, Wait, restore,
 };
+use stagecraft::testing::{self, instance};
 
 const NOW: &str = "2026-11-25T17:02:29.123Z";
 
@@ -26,39 +27,14 @@ fn open(dir: &Path, at: &str) -> (Store, Vec<stagecraft::state::Recovered>) {
     Store::open(dir, "webapp", "prod", &holder("deploy"), Wait::No, clock(at)).unwrap()
 }
 
-fn instance(id: &str, after: Vec<usize>) -> PlannedInstance {
-    let (phase, service) = match id.split_once('[') {
-        Some((phase, service)) => (phase.to_owned(), Some(service.trim_end_matches(']').to_owned())),
-        None => (id.to_owned(), None),
-    };
-    PlannedInstance {
-        id: id.to_owned(),
-        phase,
-        service,
-        after,
-        command: Some("true".to_owned()),
-        enabled: true,
-        unchanged: false,
-        version: "1.2".to_owned(),
-        timeout_ms: None,
-        retry: 0,
-        backoff_ms: 0,
-    }
-}
-
 fn plan(workflow: &str, version: &str) -> Plan {
-    Plan {
-        pipeline: "webapp".to_owned(),
-        env: "prod".to_owned(),
-        workflow: workflow.to_owned(),
-        version: version.to_owned(),
-        instances: vec![
-            instance("build[api]", vec![]),
-            instance("push[api]", vec![0]),
-            instance("rollout[api]", vec![1]),
-            instance("finalize", vec![2]),
-        ],
-    }
+    let instances = vec![
+        instance("build[api]", &[]),
+        instance("push[api]", &[0]),
+        instance("rollout[api]", &[1]),
+        instance("finalize", &[2]),
+    ];
+    testing::plan("webapp", "prod", workflow, version, instances)
 }
 
 /// What a CLI run knows of a release: every field set.

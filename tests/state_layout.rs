@@ -13,6 +13,7 @@ use stagecraft::engine::{Event, Plan, PlannedInstance, Reason};
 use stagecraft::state::{
     Clock, Holder, Journal, ReleaseMeta, ReleaseStatus, Services, StateDir, StateError, Store, Timestamp, Wait,
 };
+use stagecraft::testing;
 
 use crate::support::BIN;
 
@@ -32,27 +33,15 @@ fn plan(pipeline: &str, env: &str, workflow: &str, version: &str, services: &[&s
         .iter()
         .flat_map(|service| ["build", "rollout"].map(|phase| (phase, *service)))
         .enumerate()
-        .map(|(position, (phase, service))| PlannedInstance {
-            id: format!("{phase}[{service}]"),
-            phase: phase.to_owned(),
-            service: Some(service.to_owned()),
-            after: if phase == "rollout" { vec![position - 1] } else { vec![] },
-            command: Some("true".to_owned()),
-            enabled: true,
-            unchanged: false,
-            version: version.to_owned(),
-            timeout_ms: None,
-            retry: 0,
-            backoff_ms: 0,
+        .map(|(position, (phase, service))| {
+            let after = if phase == "rollout" { vec![position - 1] } else { vec![] };
+            PlannedInstance {
+                version: version.to_owned(),
+                ..testing::instance(&format!("{phase}[{service}]"), &after)
+            }
         })
         .collect();
-    Plan {
-        pipeline: pipeline.to_owned(),
-        env: env.to_owned(),
-        workflow: workflow.to_owned(),
-        version: version.to_owned(),
-        instances,
-    }
+    testing::plan(pipeline, env, workflow, version, instances)
 }
 
 fn meta(services: &[&str], all: bool) -> ReleaseMeta {

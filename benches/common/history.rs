@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use stagecraft::engine::{Plan, PlannedInstance};
+use stagecraft::engine::Plan;
 use stagecraft::state::{ReleaseId, Timestamp};
+use stagecraft::testing;
 
 /// 2026-11-25T00:00:00Z.
 pub(crate) const BASE_MILLIS: u64 = 1_795_564_800_000;
@@ -69,25 +70,11 @@ pub(crate) fn write_history(dir: &Path, count: u64, logs: bool) {
 /// A chain of `instances` instances running `true`, each after the one
 /// before.
 pub(crate) fn chain_plan(instances: usize) -> Plan {
-    Plan {
-        pipeline: "bench".to_owned(),
-        env: "prod".to_owned(),
-        workflow: "deploy".to_owned(),
-        version: "bench".to_owned(),
-        instances: (0..instances)
-            .map(|i| PlannedInstance {
-                id: format!("step{i}"),
-                phase: format!("step{i}"),
-                service: None,
-                after: if i == 0 { vec![] } else { vec![i - 1] },
-                command: Some("true".to_owned()),
-                enabled: true,
-                unchanged: false,
-                version: "1.2".to_owned(),
-                timeout_ms: None,
-                retry: 0,
-                backoff_ms: 0,
-            })
-            .collect(),
-    }
+    let instances = (0..instances)
+        .map(|i| {
+            let after = if i == 0 { vec![] } else { vec![i - 1] };
+            testing::instance(&format!("step{i}"), &after)
+        })
+        .collect();
+    testing::plan("bench", "prod", "deploy", "bench", instances)
 }

@@ -4,32 +4,10 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::engine::plan::PlannedInstance;
-
-/// An instance running `true`, waiting for the instances at `after`.
-fn instance(id: &str, after: &[usize]) -> PlannedInstance {
-    PlannedInstance {
-        id: id.to_owned(),
-        phase: id.to_owned(),
-        service: None,
-        after: after.to_vec(),
-        command: Some("true".to_owned()),
-        enabled: true,
-        unchanged: false,
-        version: "1.2".to_owned(),
-        timeout_ms: None,
-        retry: 0,
-        backoff_ms: 0,
-    }
-}
+use crate::testing::{self, instance};
 
 fn plan(instances: Vec<PlannedInstance>) -> Plan {
-    Plan {
-        pipeline: "p".to_owned(),
-        env: "dev".to_owned(),
-        workflow: "deploy".to_owned(),
-        version: "1".to_owned(),
-        instances,
-    }
+    testing::plan("p", "dev", "deploy", "1", instances)
 }
 
 fn options(jobs: usize, keep_going: bool) -> ExecuteOptions {
