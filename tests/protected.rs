@@ -218,7 +218,7 @@ fn on_a_terminal_typing_the_env_name_runs() {
         shown.contains(
             "`prod` is a protected env: shop · workflow deploy · version v1\n\
              \x20 runs     build[api], build[web] (2 instances)\n\
-             \x20 skips    announce\n\
+             \x20 skips    announce (condition)\n\
              \x20 versions api v1, web v1\n\
              type the env's name (`prod`) to go on: prod\n"
         ),
@@ -276,4 +276,33 @@ fn on_a_terminal_a_dry_run_never_asks() {
     assert_eq!(status, 0, "{shown}");
     assert!(!shown.contains(PROMPT), "{shown}");
     assert!(shown.contains("shop · workflow deploy · env prod"), "{shown}");
+}
+
+#[test]
+fn on_a_terminal_a_large_plan_is_summarised() {
+    let temp = tempfile::Builder::new()
+        .prefix("stagecraft-protected")
+        .tempdir()
+        .expect("tempdir");
+    let services = (1..=25)
+        .map(|n| format!("service s{n:02} {{}}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let source = format!(
+        "pipeline big\nenv prod {{\n  protected\n}}\n{services}\n\
+         phase build {{\n  for each service\n  run \"true\"\n}}\nworkflow deploy {{ build }}\n"
+    );
+    std::fs::write(temp.path().join(FILE), source).expect("write");
+    let (shown, status) = on_a_terminal(
+        temp.path(),
+        &["deploy", "--env", "prod", "--version", "v1"],
+        PROMPT,
+        "no",
+    );
+    assert_eq!(status, 1, "{shown}");
+    assert!(
+        shown.contains("build[s19], build[s20] and 5 more (25 instances)\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("s19 v1, s20 v1 and 5 more\n"), "{shown}");
 }

@@ -58,17 +58,17 @@ fn summary(plan: &Plan) -> String {
         escape(&plan.version)
     );
     let (run, skipped): (Vec<_>, Vec<_>) = plan.instances.iter().partition(|i| i.skip().is_none());
-    let ids =
-        |list: &[&crate::engine::PlannedInstance]| list.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ");
+    let ids = run.iter().map(|i| i.id.clone());
     let _ = writeln!(
         out,
         "  runs     {} ({} instance{})",
-        ids(&run),
+        capped(ids, run.len()),
         run.len(),
         plural(run.len())
     );
     if !skipped.is_empty() {
-        let _ = writeln!(out, "  skips    {}", ids(&skipped));
+        let skips = skipped.iter().filter_map(|i| Some(format!("{} ({})", i.id, i.skip()?)));
+        let _ = writeln!(out, "  skips    {}", capped(skips, skipped.len()));
     }
     let mut versions: Vec<(&str, &str)> = Vec::new();
     for instance in &run {
@@ -79,10 +79,21 @@ fn summary(plan: &Plan) -> String {
         }
     }
     if !versions.is_empty() {
-        let list: Vec<String> = versions.iter().map(|(s, v)| format!("{s} {}", escape(v))).collect();
-        let _ = writeln!(out, "  versions {}", list.join(", "));
+        let list = versions.iter().map(|(s, v)| format!("{s} {}", escape(v)));
+        let _ = writeln!(out, "  versions {}", capped(list, versions.len()));
     }
     out
+}
+
+/// The first items of a list, joined, and how many more there are: a plan
+/// may have thousands of instances.
+fn capped(items: impl Iterator<Item = String>, count: usize) -> String {
+    const SHOWN: usize = 20;
+    let mut text = items.take(SHOWN).collect::<Vec<_>>().join(", ");
+    if count > SHOWN {
+        let _ = write!(text, " and {} more", count - SHOWN);
+    }
+    text
 }
 
 fn plural(count: usize) -> &'static str {
