@@ -44,6 +44,9 @@ pub struct Env<'s> {
     pub extends: Option<Ident<'s>>,
     /// The env it extends, if any (never part of a cycle).
     pub parent: Option<EnvId>,
+    /// `protected`, where the env itself says so (see
+    /// [`Pipeline::is_protected`] for what it inherits).
+    pub protected: Option<Span>,
     /// Values it sets or overrides.
     pub values: NameMap<&'s str, Template<'s>>,
 }
@@ -119,6 +122,21 @@ impl<'s> Pipeline<'s> {
     #[must_use]
     pub(crate) fn service_id(&self, name: &str) -> Option<ServiceId> {
         self.services.get_index_of(name)
+    }
+
+    /// Whether running in `env` must be confirmed: it or an env it
+    /// extends says `protected`.
+    #[must_use]
+    pub fn is_protected(&self, env: EnvId) -> bool {
+        self.env_chain(env).any(|e| e.protected.is_some())
+    }
+
+    /// The workflows that run `phase`, in declaration order.
+    pub fn workflows_with(&self, phase: PhaseId) -> impl Iterator<Item = &'s str> + '_ {
+        self.workflows
+            .values()
+            .filter(move |w| w.phases.contains(&phase))
+            .map(|w| w.name.name)
     }
 
     /// The env chain from `env` up through its parents.

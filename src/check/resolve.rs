@@ -108,6 +108,7 @@ impl<'s> Resolver<'s, '_> {
                     name: decl.name,
                     extends: decl.extends,
                     parent: None,
+                    protected: decl.protected,
                     values,
                 };
                 self.pipeline.envs.insert(decl.name.name, env);

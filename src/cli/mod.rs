@@ -23,8 +23,12 @@ macro_rules! println {
     ($($arg:tt)*) => { $crate::cli::output::stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod completions;
+mod confirm;
 mod fmt;
 mod history;
+mod init;
+mod list;
 mod lsp;
 mod output;
 mod progress;
@@ -40,7 +44,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
 
 use crate::check::Pipeline;
@@ -132,6 +137,12 @@ enum Command {
     Status(releases::StatusArgs),
     /// Format pipeline files in the canonical style
     Fmt(fmt::FmtArgs),
+    /// Write a starter pipeline to begin a new project with
+    Init(init::InitArgs),
+    /// List the workflows, phases, envs and services of the pipeline
+    List(list::ListArgs),
+    /// Print a shell completion script
+    Completions(completions::CompletionsArgs),
     /// Run the language server on stdin and stdout
     Lsp,
 }
@@ -139,7 +150,13 @@ enum Command {
 #[derive(Args, Debug)]
 struct FileArg {
     /// The pipeline file [default: pipeline.stagecraft here or in the nearest parent]
-    #[arg(short = 'f', long = "file", value_name = "PATH", global = true)]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        global = true,
+        env = "STAGECRAFT_FILE"
+    )]
     file: Option<PathBuf>,
 }
 
@@ -169,7 +186,7 @@ struct PlanArgs {
     #[command(flatten)]
     file: FileArg,
     /// The environment to plan for
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", env = "STAGECRAFT_ENV")]
     env: String,
     /// The workflow to plan
     #[arg(long, value_name = "WORKFLOW", default_value = "deploy")]
@@ -206,7 +223,7 @@ struct GraphArgs {
     #[arg(long, value_name = "WORKFLOW")]
     workflow: Option<String>,
     /// Decide conditions for this env (disabled instances are dashed)
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", env = "STAGECRAFT_ENV")]
     env: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
@@ -238,8 +255,11 @@ fn parse_set(text: &str) -> Result<(String, String), String> {
 /// Runs the command line and returns the process's exit code.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, file_from_env(&matches))));
+    let (cli, file_from_env) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
             // clap uses 2 for usage errors; stagecraft keeps 2 for invalid
@@ -249,7 +269,7 @@ pub fn main() -> ExitCode {
     };
     // A panic is a bug: the hook says so, and it exits 5, not Rust's 101.
     std::panic::set_hook(Box::new(|info| eprint!("{}", panic_report(info))));
-    let outcome = std::panic::catch_unwind(|| dispatch(&cli.command)).unwrap_or_else(|_| {
+    let outcome = std::panic::catch_unwind(|| dispatch(&cli.command, file_from_env)).unwrap_or_else(|_| {
         Err(Failure {
             exit: Exit::Internal,
             message: String::new(),
@@ -270,14 +290,28 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: &Command) -> Outcome {
+/// Whether the subcommand's `-f` came from `STAGECRAFT_FILE` (files given
+/// to `check` on the command line then win over it).
+fn file_from_env(matches: &clap::ArgMatches) -> bool {
+    matches
+        .subcommand()
+        .and_then(|(_, sub)| {
+            sub.try_get_raw("file")
+                .ok()
+                .flatten()
+                .and_then(|_| sub.value_source("file"))
+        })
+        .is_some_and(|source| source == ValueSource::EnvVariable)
+}
+
+fn dispatch(command: &Command, file_from_env: bool) -> Outcome {
     // A way to test the panic hook, compiled only into debug builds.
     #[cfg(debug_assertions)]
     if let Some(message) = std::env::var_os("STAGECRAFT_DEBUG_PANIC") {
         panic!("{}", message.to_string_lossy());
     }
     match command {
-        Command::Check(args) => check(args),
+        Command::Check(args) => check(args, file_from_env),
         Command::Plan(args) => plan(args),
         Command::Graph(args) => graph(args),
         Command::Build(args) => run::build(args),
@@ -287,6 +321,9 @@ fn dispatch(command: &Command) -> Outcome {
         Command::Releases(args) => releases::releases(args),
         Command::Status(args) => releases::status(args),
         Command::Fmt(args) => fmt::fmt(args),
+        Command::Init(args) => init::init(args),
+        Command::List(args) => list::list(args),
+        Command::Completions(args) => completions::completions(args, &mut Cli::command()),
         Command::Lsp => lsp::lsp(),
     }
 }
@@ -376,8 +413,10 @@ fn compile(source: &SourceFile) -> Compilation<'_> {
     }
 }
 
-fn check(args: &CheckArgs) -> Outcome {
-    let mut paths: Vec<PathBuf> = args.file.file.iter().cloned().collect();
+fn check(args: &CheckArgs, file_from_env: bool) -> Outcome {
+    // `STAGECRAFT_FILE` stands for `-f`, which files named here override.
+    let from_env = file_from_env && !args.files.is_empty();
+    let mut paths: Vec<PathBuf> = args.file.file.iter().filter(|_| !from_env).cloned().collect();
     paths.extend(args.files.iter().cloned());
     if paths.is_empty() {
         paths.push(locate(None)?);
@@ -460,7 +499,7 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
         }
         PlanError::SetBuiltin { .. } => Failure::user(error.to_string()),
         PlanError::UnknownWorkflow { ref name, help: None } => Failure {
-            help: not_a_workflow(source, name),
+            help: list::not_a_workflow(&compile(source), name),
             ..Failure::user(error.to_string())
         },
         PlanError::UnknownEnv { ref help, .. }
@@ -470,24 +509,6 @@ fn plan_failure(source: &SourceFile, error: PlanError) -> Failure {
             ..Failure::user(error.to_string())
         },
     }
-}
-
-/// For a workflow name that is no workflow's and close to none: what it is
-/// instead (a phase), and the workflows there are.
-fn not_a_workflow(source: &SourceFile, name: &str) -> Option<String> {
-    let compilation = compile(source);
-    let pipeline = compilation.pipeline.as_ref()?;
-    let workflows = pipeline.workflows.keys().map(|w| format!("`{w}`")).collect::<Vec<_>>();
-    let list = match workflows.len() {
-        0 => "the file declares no workflow".to_owned(),
-        1 => format!("the only workflow is {}", workflows[0]),
-        _ => format!("workflows: {}", workflows.join(", ")),
-    };
-    Some(if pipeline.phases.contains_key(name) {
-        format!("`{name}` is a phase, not a workflow; {list}")
-    } else {
-        list
-    })
 }
 
 fn plan(args: &PlanArgs) -> Outcome {

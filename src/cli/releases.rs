@@ -33,7 +33,7 @@ pub(super) enum ReleasesCommand {
     /// List releases, newest first
     List {
         /// Only this environment's releases
-        #[arg(long, value_name = "ENV")]
+        #[arg(long, value_name = "ENV", env = "STAGECRAFT_ENV")]
         env: Option<String>,
         /// Show the newest N releases
         #[arg(long, value_name = "N", default_value_t = 20, conflicts_with = "all")]
@@ -62,7 +62,7 @@ pub(super) struct StatusArgs {
     #[command(flatten)]
     pub file: FileArg,
     /// Only this environment, one row per service [default: one line per env]
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", env = "STAGECRAFT_ENV")]
     pub env: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]

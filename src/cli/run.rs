@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
+use super::confirm;
 use super::progress::{self, Progress};
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
@@ -24,7 +25,7 @@ pub(super) struct Selection {
     #[command(flatten)]
     pub file: FileArg,
     /// The environment to run in
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", env = "STAGECRAFT_ENV")]
     pub env: String,
     /// The version [default: `git rev-parse --short HEAD` in the pipeline's directory, `-dirty` appended when tracked files changed, else `unknown`]
     #[arg(long, value_name = "V")]
@@ -42,9 +43,12 @@ pub(super) struct Selection {
 /// How to run: the flags every executing command takes.
 #[derive(Args, Debug)]
 pub(super) struct Execution {
-    /// Print the plan and write nothing
-    #[arg(long)]
+    /// Print the plan and write nothing (`STAGECRAFT_DRY_RUN`: 1, true, yes or on)
+    #[arg(long, env = "STAGECRAFT_DRY_RUN", value_parser = parse_truthy)]
     pub dry_run: bool,
+    /// Run in a protected env without being asked to confirm
+    #[arg(long)]
+    pub yes: bool,
     /// Run up to N independent instances at once
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
@@ -67,6 +71,20 @@ pub(super) struct Execution {
     /// On Ctrl-C or SIGTERM, how long running commands get after SIGTERM before SIGKILL (a second Ctrl-C kills at once)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: std::time::Duration,
+}
+
+/// `STAGECRAFT_DRY_RUN`'s value (the flag itself gives `true`): case
+/// aside, 1, true, yes, on for a dry run; 0, false, no, off or nothing
+/// for a real one; anything else is an error, so that a typo never runs
+/// for real.
+fn parse_truthy(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => {
+            Err("`STAGECRAFT_DRY_RUN` takes 1, true, yes or on (a dry run), or 0, false, no, off or nothing".to_owned())
+        }
+    }
 }
 
 fn parse_wait(text: &str) -> Result<Wait, String> {
@@ -108,7 +126,7 @@ pub(super) struct RollbackArgs {
     #[command(flatten)]
     pub file: FileArg,
     /// The environment to roll back
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", env = "STAGECRAFT_ENV")]
     pub env: String,
     /// Roll back to the newest fully completed release before the current one
     #[arg(long, group = "target")]
@@ -236,6 +254,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Unknown env, workflow or service, or a built-in given to `--set`, is
     // a user error before any state is read.
     plan_for(&base)?;
+    let confirm = !request.execution.dry_run && confirm::needed(&pipeline, request.env, request.execution.yes)?;
     let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
     let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
     let git = engine::Source::probe(&dir);
@@ -253,6 +272,10 @@ fn execute(request: &Request<'_>) -> Outcome {
     let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
     let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
+    if confirm {
+        // Under the lock: what is confirmed is what runs.
+        confirm::ask(&plan_for(&plan_request)?)?;
+    }
     let meta = release_meta(
         request,
         &plan_request,

@@ -13,8 +13,9 @@
 //! [`Outcome`]. The executor owns everything else (logs, retries, state).
 //!
 //! Every command sees the inherited environment, without
-//! `STAGECRAFT_STATE_DIR` (so that a command that runs stagecraft for
-//! another pipeline gets that pipeline's own state directory), plus
+//! `STAGECRAFT_STATE_DIR` and `STAGECRAFT_FILE` (so that a command that
+//! runs stagecraft for another pipeline gets that pipeline's own state
+//! directory and file), plus
 //! `STAGECRAFT_ENV`, `STAGECRAFT_VERSION`, `STAGECRAFT_RELEASE`,
 //! `STAGECRAFT_PHASE`, `STAGECRAFT_SERVICE`, `STAGECRAFT_WORKFLOW`,
 //! `STAGECRAFT_PIPELINE` (the `pipeline` name) and `STAGECRAFT_ATTEMPT`
@@ -101,9 +102,10 @@ pub(super) const VARIABLES: [&str; 8] = [
 ];
 
 /// Variables of the inherited environment that commands do not inherit:
-/// the state directory belongs to this run's pipeline, not to a pipeline a
-/// command runs stagecraft for.
-pub(super) const NOT_INHERITED: [&str; 1] = ["STAGECRAFT_STATE_DIR"];
+/// the state directory and the pipeline file (`STAGECRAFT_FILE`, `-f`)
+/// belong to this run's pipeline, not to a pipeline a command runs
+/// stagecraft for.
+pub(super) const NOT_INHERITED: [&str; 2] = ["STAGECRAFT_STATE_DIR", "STAGECRAFT_FILE"];
 
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //!   `posix_spawn` (as ninja does; see `spawn.rs`) in its own process group
 //!   (so the group id is the child's pid), with stdin from `/dev/null`,
 //!   `SIGPIPE` back to its default and the inherited environment as it was
-//!   when the runner was made, without `STAGECRAFT_STATE_DIR`, plus the
+//!   when the runner was made, without `STAGECRAFT_STATE_DIR` and `STAGECRAFT_FILE`, plus the
 //!   variables of [`Job::variables`]. Because the group is not the terminal's foreground
 //!   group, Ctrl-C reaches only stagecraft, which then kills the groups
 //!   (see below).

@@ -95,13 +95,15 @@ pub struct Assignment<'s> {
     pub value: Template<'s>,
 }
 
-/// `env NAME [extends PARENT] { assignments }`.
+/// `env NAME [extends PARENT] { protected; assignments }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvDecl<'s> {
     /// The env's name.
     pub name: Ident<'s>,
     /// The parent it inherits values from.
     pub extends: Option<Ident<'s>>,
+    /// `protected`: where it is written (the first time).
+    pub protected: Option<Span>,
     /// Values set (or overridden) in this env.
     pub values: Vec<Assignment<'s>>,
 }

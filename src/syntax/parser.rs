@@ -33,6 +33,7 @@ impl Rule {
             Rule::var_decl => "`var`",
             Rule::env_decl => "`env`",
             Rule::extends => "`extends`",
+            Rule::protected => "`protected`",
             Rule::assignment => "an assignment `name = \"value\"`",
             Rule::service_decl | Rule::kw_service => "`service`",
             Rule::service_after | Rule::after_clause => "`after`",
@@ -326,14 +327,14 @@ impl<'s> Lowering<'s> {
         let mut env = EnvDecl {
             name,
             extends: None,
+            protected: None,
             values: Vec::new(),
         };
         for part in inner {
-            if part.as_rule() == Rule::extends {
-                env.extends = Some(self.ident(&last_inner(part)));
-            } else {
-                let value = self.assignment(part);
-                env.values.push(value);
+            match part.as_rule() {
+                Rule::extends => env.extends = Some(self.ident(&last_inner(part))),
+                Rule::protected => _ = env.protected.get_or_insert(self.span(&part)),
+                _ => env.values.push(self.assignment(part)),
             }
         }
         env
@@ -543,8 +544,7 @@ fn condition_end(expr: &Pair<'_, Rule>) -> usize {
     end
 }
 
-/// How many operators and parenthesised groups a condition may have: far
-/// more than any real condition, few enough that recursion stays shallow.
+/// How many operators and parenthesised groups a condition may have: far more than any real one, few enough to recurse.
 const MAX_OPERATORS: usize = 256;
 
 /// The inner pairs that carry meaning (`}` and `=`, kept for errors, dropped).

@@ -20,6 +20,10 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
+/// The variables that stand for flags, which a test's run must not
+/// inherit from the shell that runs the tests.
+pub(crate) const FLAG_VARIABLES: [&str; 3] = ["STAGECRAFT_FILE", "STAGECRAFT_ENV", "STAGECRAFT_DRY_RUN"];
+
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_stagecraft");
 
@@ -191,6 +195,9 @@ impl Test {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for name in FLAG_VARIABLES {
+            command.env_remove(name);
+        }
         let output = command.output().expect("run the stagecraft binary");
         Output {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
