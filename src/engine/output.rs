@@ -1,8 +1,10 @@
 //! Where output goes: the [`OutputSink`] the executor passes lines to,
 //! what it keeps of each attempt's output, and the per-instance log files.
+//! Secrets are masked (`mask`) before a line goes anywhere.
 
 mod group;
 mod log;
+mod mask;
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -14,6 +16,8 @@ use super::summary::TAIL_LINES;
 use group::Group;
 pub(super) use group::Grouped;
 use log::LogFile;
+use mask::Masker;
+pub use mask::{MASK, SecretValues};
 
 /// Where the output of commands goes. Called on the thread that called
 /// [`execute`](super::execute).
@@ -52,33 +56,70 @@ pub(crate) fn log_name(id: &str) -> String {
 
 /// What the executor keeps of one running attempt's output: its log, its
 /// last [`TAIL_LINES`] lines, and its lines until it ends when they are
-/// grouped (`jobs > 1`; see `group`).
+/// grouped (`jobs > 1`; see `group`). Every line is masked first.
 pub(super) struct Capture {
     log: LogFile,
     tail: VecDeque<String>,
     group: Group,
+    masker: Masker,
+    /// Masked text not yet ended by a line break.
+    masked: String,
 }
 
 impl Capture {
-    /// For attempt `attempt`, logging to `log` if given.
-    pub(super) fn new(log: Option<PathBuf>, attempt: u32) -> Self {
+    /// For attempt `attempt`, logging to `log` if given, masking `secrets`.
+    pub(super) fn new(log: Option<PathBuf>, attempt: u32, secrets: &SecretValues) -> Self {
         Self {
             log: LogFile::new(log, attempt),
             tail: VecDeque::with_capacity(TAIL_LINES),
             group: Group::default(),
+            masker: Masker::new(secrets.clone()),
+            masked: String::new(),
         }
     }
 
     /// A line of the attempt of the instance at `instance` with id `id`:
-    /// logged, kept for the tail, and passed to `stream` at once or kept
-    /// until the attempt ends.
+    /// masked, then logged, kept for the tail, and passed to `stream` at
+    /// once or kept until the attempt ends. A line that ends with the
+    /// start of a secret's value that holds a line break waits for the
+    /// next.
     pub(super) fn line<'s>(
         &mut self,
         instance: usize,
         id: &str,
         line: &str,
-        stream: Option<&mut (dyn OutputSink + 's)>,
+        mut stream: Option<&mut (dyn OutputSink + 's)>,
     ) {
+        if !self.masker.is_active() {
+            self.keep(instance, id, line, stream);
+            return;
+        }
+        let mut masked = std::mem::take(&mut self.masked);
+        self.masker.push(line, &mut masked);
+        self.masker.push("\n", &mut masked);
+        let mut from = 0;
+        while let Some(end) = masked[from..].find('\n') {
+            self.keep(instance, id, &masked[from..from + end], stream.as_deref_mut());
+            from += end + 1;
+        }
+        masked.drain(..from);
+        self.masked = masked;
+    }
+
+    /// The end of the attempt's output: the lines the masker held back.
+    pub(super) fn end<'s>(&mut self, instance: usize, id: &str, mut stream: Option<&mut (dyn OutputSink + 's)>) {
+        let mut masked = std::mem::take(&mut self.masked);
+        self.masker.finish(&mut masked);
+        let masked = masked.strip_suffix('\n').unwrap_or(&masked);
+        if !masked.is_empty() {
+            for line in masked.split('\n') {
+                self.keep(instance, id, line, stream.as_deref_mut());
+            }
+        }
+    }
+
+    /// A masked line: logged, kept for the tail, streamed or grouped.
+    fn keep<'s>(&mut self, instance: usize, id: &str, line: &str, stream: Option<&mut (dyn OutputSink + 's)>) {
         self.log.line(line);
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
@@ -160,7 +201,7 @@ mod tests {
     /// flushing every 1,000 lines as polls would; returns the lines passed
     /// on, the number of calls, and whether a log was written.
     fn grouped(log: Option<PathBuf>, attempt: u32, count: usize) -> (Vec<String>, usize, bool) {
-        let mut capture = Capture::new(log, attempt);
+        let mut capture = Capture::new(log, attempt, &SecretValues::default());
         for number in 0..count {
             capture.line(0, "i", &format!("line {number:05} {}", "x".repeat(90)), None);
             if number % 1_000 == 999 {

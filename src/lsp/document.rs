@@ -60,6 +60,7 @@ fn kind(kind: DeclKind) -> Kind {
     match kind {
         DeclKind::Pipeline => Kind::Pipeline,
         DeclKind::Var => Kind::Var,
+        DeclKind::Secret => Kind::Secret,
         DeclKind::Env => Kind::Env,
         DeclKind::Service => Kind::Service,
         DeclKind::Phase => Kind::Phase,

@@ -159,5 +159,11 @@ fn name_hover(document: &Document, analysis: &Analysis, name: Name) -> String {
         out.push('\n');
     }
     out.push_str("```");
+    if name.kind == Kind::Secret {
+        let _ = write!(
+            out,
+            "\n\ncommands read it as `${text}`; its value is read when a run starts and never shown"
+        );
+    }
     out
 }

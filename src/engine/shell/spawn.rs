@@ -25,10 +25,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// What every spawn shares: the inherited environment, without the
-/// variables each spawn sets.
-#[derive(Debug)]
+/// variables each spawn sets, and with a run's secrets. Its `Debug` shows
+/// no value.
 pub(super) struct Spawner {
     environment: Vec<(OsString, OsString)>,
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Spawner({} variables)", self.environment.len())
+    }
 }
 
 impl Spawner {
@@ -38,6 +44,19 @@ impl Spawner {
         let environment = std::env::vars_os()
             .filter(|(key, _)| !overridden.iter().any(|name| key == OsStr::new(name)))
             .collect();
+        Self { environment }
+    }
+
+    /// This environment with `variables` set (over inherited ones of the
+    /// same names).
+    pub(super) fn with(&self, variables: &[(String, String)]) -> Self {
+        let mut environment: Vec<(OsString, OsString)> = self
+            .environment
+            .iter()
+            .filter(|(key, _)| !variables.iter().any(|(name, _)| key == OsStr::new(name)))
+            .cloned()
+            .collect();
+        environment.extend(variables.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         Self { environment }
     }
 
