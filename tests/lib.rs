@@ -12,6 +12,7 @@ mod lsp;
 mod plans;
 mod release;
 mod robustness;
+mod secrets;
 mod shell;
 mod state;
 mod state_layout;

@@ -683,6 +683,20 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_laid_out_like_values() {
+        let source = "pipeline app\nsecret   token from  env \"T\"\nenv dev{secret key from file\"k\" x=\"1\"}\n";
+        insta::assert_snapshot!(fmt(source), @r#"
+        pipeline app
+        secret token from env "T"
+
+        env dev {
+          secret key from file "k"
+          x = "1"
+        }
+        "#);
+    }
+
+    #[test]
     fn comments_stay() {
         let source = "# head\n\n# about the pipeline\npipeline app # name\n\n\n\nphase build { # the build\n  # before run\n  run \"make # not a comment\"   # trailing\n\n  # before timeout\n  timeout 5m\n  # at the end\n} # after\n\
                       workflow w { # w\n build # b\n # c\n}\nphase p { after a, # why a\n b when x || # why x\n y }\n# last\n";
