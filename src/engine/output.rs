@@ -95,8 +95,7 @@ impl Capture {
             return;
         }
         let mut masked = std::mem::take(&mut self.masked);
-        self.masker.push(line, &mut masked);
-        self.masker.push("\n", &mut masked);
+        self.masker.push_line(line, &mut masked);
         let mut from = 0;
         while let Some(end) = masked[from..].find('\n') {
             self.keep(instance, id, &masked[from..from + end], stream.as_deref_mut());
@@ -266,6 +265,31 @@ mod tests {
         let (lines, _, _) = grouped(Some(full), 1, 5_000);
         assert_eq!(lines.len(), 5_000);
         assert!(numbered(&lines));
+    }
+
+    #[test]
+    fn lines_are_masked_before_they_are_streamed_logged_or_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.log");
+        let secrets = SecretValues::new(["hunter2".to_owned(), "a\nb".to_owned()]);
+        let mut capture = Capture::new(Some(path.clone()), 1, &secrets);
+        let streamed = std::cell::RefCell::new(Vec::<String>::new());
+        let mut sink = |_: usize, _: &str, lines: &[String]| streamed.borrow_mut().extend_from_slice(lines);
+        for line in ["pw=hunter2", "x a", "b y", "a"] {
+            capture.line(0, "i", line, Some(&mut sink));
+        }
+        assert_eq!(
+            *streamed.borrow(),
+            ["pw=***", "x *** y"],
+            "`a` may start `a\\nb`: it waits"
+        );
+        capture.end(0, "i", Some(&mut sink));
+        assert_eq!(*streamed.borrow(), ["pw=***", "x *** y", "a"]);
+        let (_, tail, _) = capture.finish(1, &Outcome::Exited(1));
+        assert_eq!(tail, ["pw=***", "x *** y", "a"]);
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(log.contains("pw=***\nx *** y\na\n"), "{log}");
+        assert!(!log.contains("hunter2"));
     }
 
     #[test]

@@ -89,6 +89,14 @@ impl Masker {
         self.release(false, out);
     }
 
+    /// [`push`](Self::push) of `line` and a line break, in one pass.
+    pub(crate) fn push_line(&mut self, line: &str, out: &mut String) {
+        self.pending.reserve(line.len() + 1);
+        self.pending.push_str(line);
+        self.pending.push('\n');
+        self.release(false, out);
+    }
+
     /// The end of the stream: what was held back cannot grow into a value
     /// any more, so it is masked as it is.
     pub(crate) fn finish(&mut self, out: &mut String) {
@@ -137,23 +145,21 @@ impl Masker {
     /// Where the earliest end of `text` starts that is a proper start of a
     /// value (a value may be completed by what comes next).
     fn possible_start(&self, text: &str) -> Option<usize> {
+        let bytes = text.as_bytes();
         let mut earliest: Option<usize> = None;
         for value in self.values.0.iter() {
-            let longest = value.len().saturating_sub(1).min(text.len());
-            for len in (1..=longest).rev() {
-                let at = text.len() - len;
-                if earliest.is_some_and(|earliest| earliest <= at) {
-                    break;
-                }
-                if value.is_char_boundary(len)
-                    && text.is_char_boundary(at)
-                    && value.as_bytes()[..len] == text.as_bytes()[at..]
-                {
+            let value = value.as_bytes();
+            // Only the last `len - 1` bytes can start a value that goes on.
+            let from = bytes.len().saturating_sub(value.len() - 1);
+            let until = earliest.unwrap_or(bytes.len());
+            for at in from..until {
+                if bytes[at] == value[0] && value.starts_with(&bytes[at..]) {
                     earliest = Some(at);
                     break;
                 }
             }
         }
+        // A value's start is a whole character, so `at` is a boundary.
         earliest
     }
 }
