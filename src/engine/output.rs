@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use super::runner::Outcome;
 use super::schedule::failure;
 use super::summary::TAIL_LINES;
+use crate::syntax::floor_char_boundary;
 use group::Group;
 pub(super) use group::Grouped;
 use log::LogFile;
@@ -82,7 +83,9 @@ impl Capture {
     /// masked, then logged, kept for the tail, and passed to `stream` at
     /// once or kept until the attempt ends. A line that ends with the
     /// start of a secret's value that holds a line break waits for the
-    /// next.
+    /// next. A piece of a line longer than [`MAX_LINE`] (the runner splits
+    /// them) is masked with the next piece, as one text, and passed on in
+    /// pieces of [`MAX_LINE`] again.
     pub(super) fn line<'s>(
         &mut self,
         instance: usize,
@@ -95,11 +98,21 @@ impl Capture {
             return;
         }
         let mut masked = std::mem::take(&mut self.masked);
-        self.masker.push_line(line, &mut masked);
+        if line.len() >= MAX_LINE {
+            self.masker.push(line, &mut masked);
+        } else {
+            self.masker.push_line(line, &mut masked);
+        }
         let mut from = 0;
-        while let Some(end) = masked[from..].find('\n') {
-            self.keep(instance, id, &masked[from..from + end], stream.as_deref_mut());
-            from += end + 1;
+        loop {
+            let rest = &masked[from..];
+            let end = match rest.find('\n') {
+                Some(end) if end <= MAX_LINE => end,
+                _ if rest.len() >= MAX_LINE => floor_char_boundary(rest, MAX_LINE),
+                _ => break,
+            };
+            self.keep(instance, id, &rest[..end], stream.as_deref_mut());
+            from += end + usize::from(rest.as_bytes().get(end) == Some(&b'\n'));
         }
         masked.drain(..from);
         self.masked = masked;
@@ -166,14 +179,25 @@ pub(super) struct LineSplitter {
 }
 
 impl LineSplitter {
+    /// Passes on each whole line of what was read so far, and pieces of
+    /// [`MAX_LINE`] bytes of a longer one (whether its line break came in
+    /// the same read or not; a line of exactly [`MAX_LINE`] bytes is one
+    /// piece).
     pub(super) fn push(&mut self, mut bytes: &[u8], output: &mut dyn FnMut(&str)) {
         while let Some(end) = bytes.iter().position(|&byte| byte == b'\n') {
             self.partial.extend_from_slice(&bytes[..end]);
+            self.split_longer_than(MAX_LINE, output);
             self.emit(output);
             bytes = &bytes[end + 1..];
         }
         self.partial.extend_from_slice(bytes);
-        while self.partial.len() >= MAX_LINE {
+        self.split_longer_than(MAX_LINE - 1, output);
+    }
+
+    /// Passes on pieces of [`MAX_LINE`] bytes while more than `limit` are
+    /// held.
+    fn split_longer_than(&mut self, limit: usize, output: &mut dyn FnMut(&str)) {
+        while self.partial.len() > limit {
             let rest = self.partial.split_off(MAX_LINE);
             self.emit(output);
             self.partial = rest;
@@ -293,6 +317,27 @@ mod tests {
     }
 
     #[test]
+    fn a_value_across_the_split_of_a_long_line_is_masked() {
+        let secrets = SecretValues::new(["hunter2".to_owned()]);
+        let mut capture = Capture::new(None, 1, &secrets);
+        let streamed = std::cell::RefCell::new(Vec::<String>::new());
+        let mut sink = |_: usize, _: &str, lines: &[String]| streamed.borrow_mut().extend_from_slice(lines);
+        let mut splitter = LineSplitter::default();
+        let mut text = "x".repeat(MAX_LINE - 3).into_bytes();
+        text.extend_from_slice(b"hunter2 and more\nnext\n");
+        splitter.push(&text, &mut |line: &str| capture.line(0, "i", line, Some(&mut sink)));
+        capture.end(0, "i", Some(&mut sink));
+        let lines = streamed.into_inner();
+        assert!(
+            lines.iter().all(|l| !l.contains("hun") && l.len() <= MAX_LINE),
+            "{}",
+            lines.len()
+        );
+        assert_eq!(lines.concat(), format!("{}*** and morenext", "x".repeat(MAX_LINE - 3)));
+        assert_eq!(lines.last().map(String::as_str), Some("next"));
+    }
+
+    #[test]
     fn log_names_are_safe_and_distinct() {
         assert_eq!(log_name("build[api]"), "build.api");
         assert_eq!(log_name("migrate_pre"), "migrate_pre");
@@ -320,5 +365,23 @@ mod tests {
         splitter.push(&vec![b'x'; MAX_LINE * 2 + 5], &mut output);
         splitter.finish(&mut output);
         assert_eq!(lines, [MAX_LINE, MAX_LINE, 5]);
+    }
+
+    #[test]
+    fn long_lines_are_split_when_their_break_comes_in_the_same_read() {
+        let mut lines = Vec::new();
+        let mut output = |line: &str| lines.push(line.len());
+        let mut splitter = LineSplitter::default();
+        let mut text = vec![b'x'; MAX_LINE * 2 + 5];
+        text.extend_from_slice(b"\nshort\n");
+        text.extend_from_slice(&vec![b'y'; MAX_LINE]);
+        text.push(b'\n');
+        splitter.push(&text, &mut output);
+        splitter.finish(&mut output);
+        assert_eq!(
+            lines,
+            [MAX_LINE, MAX_LINE, 5, 5, MAX_LINE],
+            "and a line of exactly MAX_LINE is one"
+        );
     }
 }
