@@ -136,3 +136,58 @@ fn read_one(secret: &Secret<'_>, dir: &Path) -> Result<String, String> {
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "pipeline p\nsecret a from file \"global\"\nsecret b from file \"b\"\n\
+                          env base { secret a from file \"base\" }\nenv dev extends base {}\n\
+                          env other {}\nphase x { run \"true\" }\nworkflow w { x }\n";
+
+    fn read(files: &[(&str, &[u8])], env: &str) -> Result<Vec<(String, String)>, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let compilation = crate::graph::compile(SOURCE);
+        let pipeline = compilation.pipeline.as_ref().unwrap();
+        read_secrets(pipeline, env, dir.path())
+            .map(|secrets| secrets.variables().to_vec())
+            .map_err(|missing| missing.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn an_env_reads_its_own_secrets_over_its_parents_and_the_global_ones() {
+        let files: &[(&str, &[u8])] = &[("global", b"g\n"), ("base", b"from base\r\n"), ("b", b"two\n\n")];
+        let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        assert_eq!(read(files, "dev"), Ok(vec![pair("a", "from base"), pair("b", "two\n")]));
+        assert_eq!(read(files, "other"), Ok(vec![pair("a", "g"), pair("b", "two\n")]));
+    }
+
+    #[test]
+    fn every_secret_that_cannot_be_read_is_named_with_its_file() {
+        let files: &[(&str, &[u8])] = &[("global", b"\n"), ("b", b"a\0b")];
+        assert_eq!(
+            read(files, "dev"),
+            Err(vec![
+                "secret `a` is missing: file `base` does not exist".to_owned(),
+                "secret `b` is missing: file `b` holds a NUL byte, which an environment variable cannot".to_owned(),
+            ])
+        );
+        assert_eq!(
+            read(&[("global", b"\n"), ("b", b"\xff")], "other"),
+            Err(vec![
+                "secret `a` is missing: file `global` is empty".to_owned(),
+                "secret `b` is missing: file `b` is not UTF-8 text".to_owned(),
+            ])
+        );
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let secrets = Secrets::new(vec![("token".to_owned(), "hunter2".to_owned())]);
+        let shown = format!("{secrets:?}");
+        assert!(shown.contains("token") && !shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -14,7 +14,8 @@
 //! and stderr on the given pipe, a new process group (its pid), this
 //! thread's signal mask (the executor blocks none) and `SIGPIPE` back to
 //! its default (Rust ignores it in this process). Its environment is the
-//! one this process had when the [`Spawner`] was made, plus the variables
+//! one this process had when the [`Spawner`] was made, with a run's secrets
+//! ([`Spawner::with`]), plus the variables
 //! of each spawn. Every other descriptor of this process is close-on-exec
 //! (the standard library opens them so, and so does the runner).
 
@@ -101,6 +102,14 @@ mod tests {
     fn overridden_variables_are_left_out() {
         let spawner = Spawner::new(&["PATH"]);
         assert!(!spawner.environment.iter().any(|(key, _)| key == "PATH"));
+    }
+
+    #[test]
+    fn secrets_are_added_over_inherited_variables_and_never_shown() {
+        let spawner = Spawner::new(&[]).with(&[("PATH".to_owned(), "hunter2".to_owned())]);
+        let paths: Vec<_> = spawner.environment.iter().filter(|(key, _)| key == "PATH").collect();
+        assert_eq!(paths, [&(OsString::from("PATH"), OsString::from("hunter2"))]);
+        assert!(!format!("{spawner:?}").contains("hunter2"));
     }
 
     #[test]
