@@ -37,7 +37,19 @@ pub(super) fn lower<'s>(
             );
             continue;
         }
-        if name.name.contains('-') {
+        if name.name.starts_with("STAGECRAFT_") {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InvalidSecret,
+                    format!("secret `{}` has a name stagecraft gives its own variables", name.name),
+                )
+                .label(
+                    name.span,
+                    "`STAGECRAFT_…` variables are set by stagecraft for every command",
+                )
+                .help("give the secret another name"),
+            );
+        } else if name.name.contains('-') {
             diagnostics.push(
                 Diagnostic::error(
                     Code::InvalidSecret,
