@@ -621,5 +621,22 @@ fn secrets_are_completed_and_hovered_without_values() {
         "{hover}"
     );
     assert!(hover.contains("commands read it as `$db_password`"), "{hover}");
+    // `$api_token` in a command is a use of the secret: hover and definition.
+    let text_line = "  run \"curl -H $api_token\"";
+    let client_text = text.replace("  run \"curl -H $\"", text_line);
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": client_text}]}),
+    );
+    client.diagnostics(URI);
+    let hover = client.request("textDocument/hover", at(URI, 6, 20));
+    let hover = hover["contents"]["value"].as_str().expect("a hover");
+    assert!(hover.contains("secret api_token from env \"SHOP_TOKEN\""), "{hover}");
+    let definition = client.request("textDocument/definition", at(URI, 6, 20));
+    assert_eq!(
+        definition["range"]["start"],
+        json!({"line": 1, "character": 7}),
+        "{definition}"
+    );
     assert_eq!(client.shutdown(), 0);
 }
