@@ -35,7 +35,13 @@ fn meaning(source: &str) -> String {
     if compilation.has_errors() {
         return out;
     }
-    for env in pipeline.envs.keys() {
+    for (id, env) in pipeline.envs.keys().enumerate() {
+        let secrets: Vec<String> = pipeline
+            .secrets_in(id)
+            .iter()
+            .map(|s| format!("{}={s}", s.name.name))
+            .collect();
+        let _ = writeln!(out, "--- {env} secrets {secrets:?}");
         for workflow in pipeline.workflows.keys() {
             for push in [false, true] {
                 let request = PlanRequest {

@@ -16,6 +16,7 @@ mod plans;
 mod protected;
 mod release;
 mod robustness;
+mod secrets;
 mod shell;
 mod state;
 mod state_layout;

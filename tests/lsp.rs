@@ -586,3 +586,57 @@ fn lone_cr_lines_agree_everywhere() {
     );
     assert_eq!(client.shutdown(), 0);
 }
+
+/// Secrets are completed after `$` in a command and hovered with where
+/// they come from; no value is ever read or shown.
+#[test]
+fn secrets_are_completed_and_hovered_without_values() {
+    let text = "pipeline shop\nsecret api_token from env \"SHOP_TOKEN\"\nenv prod {\n  secret db_password from file \"db.pw\"\n}\nphase notify {\n  run \"curl -H $\"\n}\nworkflow deploy { notify }\n";
+    let mut client = Client::start();
+    client.initialize();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
+    );
+    client.diagnostics(URI);
+    let completion = client.request("textDocument/completion", at(URI, 6, 16));
+    let offered: Vec<(&str, &str)> = completion
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["label"].as_str().expect("a label"),
+                i["detail"].as_str().expect("a detail"),
+            )
+        })
+        .collect();
+    let detail = "secret (read as an environment variable)";
+    assert_eq!(offered, [("api_token", detail), ("db_password", detail)]);
+    let hover = client.request("textDocument/hover", at(URI, 3, 12));
+    let hover = hover["contents"]["value"].as_str().expect("a hover");
+    assert!(hover.starts_with("**secret** `db_password`"), "{hover}");
+    assert!(
+        hover.contains("secret db_password from file \"db.pw\"  # env prod"),
+        "{hover}"
+    );
+    assert!(hover.contains("commands read it as `$db_password`"), "{hover}");
+    // `$api_token` in a command is a use of the secret: hover and definition.
+    let text_line = "  run \"curl -H $api_token\"";
+    let client_text = text.replace("  run \"curl -H $\"", text_line);
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": client_text}]}),
+    );
+    client.diagnostics(URI);
+    let hover = client.request("textDocument/hover", at(URI, 6, 20));
+    let hover = hover["contents"]["value"].as_str().expect("a hover");
+    assert!(hover.contains("secret api_token from env \"SHOP_TOKEN\""), "{hover}");
+    let definition = client.request("textDocument/definition", at(URI, 6, 20));
+    assert_eq!(
+        definition["range"]["start"],
+        json!({"line": 1, "character": 7}),
+        "{definition}"
+    );
+    assert_eq!(client.shutdown(), 0);
+}

@@ -3,7 +3,7 @@
 //!
 //! `check` resolves names (envs, services, phases, workflows), checks
 //! clauses and durations, checks every variable reference and looks for
-//! inheritance and variable cycles, reporting all problems of a file in one
+//! inheritance and variable cycles, checks secrets (`secrets`), reporting all problems of a file in one
 //! pass, and records what each name resolved to ([`Resolution`], which the
 //! language server answers definition and references from). Dependency
 //! cycles between phase instances are found by [`crate::graph`], which sees
@@ -17,9 +17,10 @@ mod pipeline;
 mod resolution;
 mod resolve;
 mod scope;
+mod secrets;
 mod variables;
 
-pub use pipeline::{Dependency, Env, EnvId, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
+pub use pipeline::{Dependency, Env, EnvId, Phase, PhaseId, Pipeline, Retry, Secret, Service, ServiceId, Workflow};
 pub use resolution::{Kind, Name, Resolution};
 pub(crate) use scope::{Builtins, Scope};
 pub(crate) use variables::BUILTINS;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::NameMap;
 use crate::syntax::Span;
-use crate::syntax::ast::{Expr, Ident, Template};
+use crate::syntax::ast::{Expr, Ident, SecretFrom, Template};
 
 /// Index of an env in [`Pipeline::envs`].
 pub type EnvId = usize;
@@ -25,6 +25,8 @@ pub struct Pipeline<'s> {
     pub name: &'s str,
     /// Global variables.
     pub vars: NameMap<&'s str, Template<'s>>,
+    /// Global secrets (an env's own override them).
+    pub secrets: NameMap<&'s str, Secret<'s>>,
     /// Environments.
     pub envs: NameMap<&'s str, Env<'s>>,
     /// Services.
@@ -49,6 +51,28 @@ pub struct Env<'s> {
     pub protected: Option<Span>,
     /// Values it sets or overrides.
     pub values: NameMap<&'s str, Template<'s>>,
+    /// Secrets it declares or overrides.
+    pub secrets: NameMap<&'s str, Secret<'s>>,
+}
+
+/// A secret: a name commands see as an environment variable, and where its
+/// value is read when a run starts. Never the value itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Secret<'s> {
+    /// Its name as declared.
+    pub name: Ident<'s>,
+    /// An environment variable of stagecraft's, or a file.
+    pub from: SecretFrom,
+    /// The variable's name or the file's path.
+    pub source: String,
+}
+
+impl std::fmt::Display for Secret<'_> {
+    /// `<secret from env VAR>` or `<secret from file PATH>`: what plans
+    /// show in place of the value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<secret from {} {}>", self.from.keyword(), self.source)
+    }
 }
 
 /// A service.
@@ -137,6 +161,25 @@ impl<'s> Pipeline<'s> {
             .values()
             .filter(move |w| w.phases.contains(&phase))
             .map(|w| w.name.name)
+    }
+
+    /// The secrets commands see in `env`: the global ones, each overridden
+    /// by the nearest declaration of its name along the env's chain; in
+    /// declaration order, globals first.
+    #[must_use]
+    pub fn secrets_in(&self, env: EnvId) -> Vec<&Secret<'s>> {
+        let mut secrets: NameMap<&str, &Secret<'s>> = self.secrets.iter().map(|(k, v)| (*k, v)).collect();
+        let chain: Vec<&Env<'s>> = self.env_chain(env).collect();
+        for env in chain.into_iter().rev() {
+            secrets.extend(env.secrets.iter().map(|(k, v)| (*k, v)));
+        }
+        secrets.into_values().collect()
+    }
+
+    /// Whether some scope declares a secret named `name`.
+    #[must_use]
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.secrets.contains_key(name) || self.envs.values().any(|env| env.secrets.contains_key(name))
     }
 
     /// The env chain from `env` up through its parents.

@@ -22,6 +22,8 @@ pub enum Kind {
     Pipeline,
     /// A global `var` or an env value, and `{{name}}` or a condition's name.
     Var,
+    /// A secret, global or in an env (and `{{name}}` naming one, an error).
+    Secret,
     /// An env, and `extends NAME`.
     Env,
     /// A service, `after NAME` in a service and `P[NAME]`.
@@ -41,6 +43,7 @@ impl Kind {
         match self {
             Kind::Pipeline => "pipeline",
             Kind::Var => "variable",
+            Kind::Secret => "secret",
             Kind::Env => "env",
             Kind::Service => "service",
             Kind::Attr => "service attribute",
@@ -127,6 +130,7 @@ impl Resolution {
 pub(super) struct Values<'s> {
     vars: HashMap<&'s str, Span>,
     attrs: HashMap<&'s str, Span>,
+    secrets: HashMap<&'s str, Span>,
 }
 
 impl<'s> Values<'s> {
@@ -140,6 +144,13 @@ impl<'s> Values<'s> {
         };
         let target = *map.entry(name).or_insert(span);
         resolution.refer(kind, span, Some(target), true);
+    }
+
+    /// Records the declaration of a secret (global or in an env): the
+    /// declarations of one name share the first as their target.
+    pub(super) fn declare_secret(&mut self, resolution: &mut Resolution, name: &'s str, span: Span) {
+        let target = *self.secrets.entry(name).or_insert(span);
+        resolution.refer(Kind::Secret, span, Some(target), true);
     }
 
     /// Records every use of a variable or attribute in the pipeline.
@@ -175,7 +186,10 @@ impl<'s> Values<'s> {
             // `service` alone is the service in scope, not a variable.
             None if var.name == "service" => {}
             Some(_) => {}
-            None => resolution.refer(Kind::Var, var.span, self.vars.get(var.name).copied(), false),
+            None => match (self.vars.get(var.name), self.secrets.get(var.name)) {
+                (None, Some(&secret)) => resolution.refer(Kind::Secret, var.span, Some(secret), false),
+                (var_target, _) => resolution.refer(Kind::Var, var.span, var_target.copied(), false),
+            },
         }
     }
 }

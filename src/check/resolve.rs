@@ -10,7 +10,7 @@ mod cycles;
 use super::broken::Hidden;
 use super::pipeline::{Dependency, Env, Phase, PhaseId, Pipeline, Retry, Service, ServiceId, Workflow};
 use super::resolution::{Kind, Resolution, Values};
-use super::{HashMap, NameMap, duration, variables};
+use super::{HashMap, NameMap, duration, secrets, variables};
 use crate::syntax::ast::{self, Assignment, Ast, Clause, ClauseKind, DeclKind, Ident, Raw, Template};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
@@ -32,6 +32,7 @@ pub(super) fn resolve<'s>(ast: Ast<'s>, diagnostics: &mut Vec<Diagnostic>) -> (P
     resolver.phases(declared.phase_clauses);
     resolver.workflows(declared.workflow_members);
     variables::check(&resolver.pipeline, &resolver.hidden, resolver.diagnostics);
+    secrets::clashes(&resolver.pipeline, resolver.diagnostics);
     resolver.values.uses(&mut resolver.resolution, &resolver.pipeline);
     resolver.resolution.finish();
     (resolver.pipeline, resolver.resolution)
@@ -100,20 +101,14 @@ impl<'s> Resolver<'s, '_> {
                 self.pipeline.vars.insert(var.name.name, var.value);
             }
         }
-        for decl in ast.envs {
-            let first = self.pipeline.envs.get(decl.name.name).map(|e| e.name.span);
-            if self.unique(Kind::Env, &decl.name, first) {
-                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values, false);
-                let env = Env {
-                    name: decl.name,
-                    extends: decl.extends,
-                    parent: None,
-                    protected: decl.protected,
-                    values,
-                };
-                self.pipeline.envs.insert(decl.name.name, env);
-            }
-        }
+        self.pipeline.secrets = secrets::lower(
+            ast.secrets,
+            None,
+            &mut self.values,
+            &mut self.resolution,
+            self.diagnostics,
+        );
+        self.declare_envs(ast.envs);
         for decl in ast.services {
             let first = self.pipeline.services.get(decl.name.name).map(|s| s.name.span);
             if self.unique(Kind::Service, &decl.name, first) {
@@ -155,6 +150,33 @@ impl<'s> Resolver<'s, '_> {
             }
         }
         declared
+    }
+
+    /// Enters each env with its values and secrets (a repeated env is
+    /// reported, and its body not checked).
+    fn declare_envs(&mut self, envs: Vec<ast::EnvDecl<'s>>) {
+        for decl in envs {
+            let first = self.pipeline.envs.get(decl.name.name).map(|e| e.name.span);
+            if self.unique(Kind::Env, &decl.name, first) {
+                let values = self.assignments(&format!("env `{}`", decl.name.name), decl.values, false);
+                let secrets = secrets::lower(
+                    decl.secrets,
+                    Some(decl.name.name),
+                    &mut self.values,
+                    &mut self.resolution,
+                    self.diagnostics,
+                );
+                let env = Env {
+                    name: decl.name,
+                    extends: decl.extends,
+                    parent: None,
+                    protected: decl.protected,
+                    values,
+                    secrets,
+                };
+                self.pipeline.envs.insert(decl.name.name, env);
+            }
+        }
     }
 
     /// Whether `name` is new; reports it as a duplicate of `first` if not.

@@ -13,7 +13,7 @@ use super::cycle;
 use super::pipeline::Pipeline;
 use super::{HashMap, HashSet, NameMap};
 use crate::syntax::ast::{Template, VarRef};
-use crate::syntax::{Code, Diagnostic, Span, did_you_mean};
+use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
 /// Names every scope defines, whatever the file says.
 pub(crate) const BUILTINS: &[&str] = &["env", "version", "release", "pipeline", "workflow", "phase", "push"];
@@ -121,19 +121,27 @@ impl<'p> Checker<'p> {
                 .label(var.span, "this phase runs once, not per service")
                 .help("add `for each service` to the phase, or use a value that does not mention `service`"),
             );
+        } else if !self.known_set.contains(var.name) && self.pipeline.is_secret(var.name) {
+            diagnostics.push(secret_interpolation(var));
         } else if !self.known_set.contains(var.name) && !self.hidden.may_define_variable(var.name) {
             let mut candidates = self.known.clone();
             if context != Context::GlobalPhase {
                 candidates.push("service");
             }
+            let secrets = self.pipeline.secrets.keys().copied();
+            let secrets = secrets.chain(self.pipeline.envs.values().flat_map(|env| env.secrets.keys().copied()));
+            candidates.extend(secrets);
+            let help = match suggest(var.name, candidates) {
+                Some(secret) if !self.known_set.contains(secret) && self.pipeline.is_secret(secret) => {
+                    format!("`{secret}` is a secret: a command reads it as `${secret}`")
+                }
+                Some(name) => format!("did you mean `{name}`?"),
+                None => format!("declare it with `var {} = \"…\"` or set it in an env", var.name),
+            };
             diagnostics.push(
                 Diagnostic::error(Code::UnknownVariable, format!("unknown variable `{}`", var.name))
                     .label(var.span, "not a var, an env value or a built-in")
-                    .help(
-                        did_you_mean(var.name, candidates).unwrap_or_else(|| {
-                            format!("declare it with `var {} = \"…\"` or set it in an env", var.name)
-                        }),
-                    ),
+                    .help(help),
             );
         }
     }
@@ -184,6 +192,20 @@ impl<'p> Checker<'p> {
                 ),
         );
     }
+}
+
+/// `{{name}}` where `name` is a secret: its value would be written into
+/// the command line (and the process table).
+fn secret_interpolation(var: &VarRef) -> Diagnostic {
+    let name = var.name;
+    Diagnostic::error(
+        Code::SecretInterpolation,
+        format!("secret `{name}` cannot be interpolated"),
+    )
+    .label(var.span, "this would write the secret's value into the command")
+    .help(format!(
+        "use `${name}` in the command: it runs with the secret in its environment"
+    ))
 }
 
 /// The names some value of which (global or in any env) mentions `service`,

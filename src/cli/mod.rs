@@ -36,6 +36,7 @@ mod releases;
 mod render;
 mod report;
 mod run;
+mod secrets;
 mod snippet;
 
 use std::fmt::Write as _;
@@ -543,9 +544,11 @@ fn plan(args: &PlanArgs) -> Outcome {
         push,
         ..PlanRequest::default()
     };
+    secrets::refuse_set(&pipeline, &args.set)?;
     let plan = engine::plan(&pipeline, &graph, &request).map_err(|e| plan_failure(&source, e))?;
+    let secrets = secrets::planned(&pipeline, &plan.env);
     match args.format {
-        PlanFormat::Text => write_with(|out| render::plan_text(&plan, out)),
+        PlanFormat::Text => write_with(|out| render::plan_text(&plan, &secrets, out)),
         PlanFormat::Json => write_with(|out| plan.write_json(out)),
         PlanFormat::Ron => write_stdout(&render::plan_ron(&plan).map_err(internal)?),
     }

@@ -6,12 +6,15 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::output::escape;
+use super::secrets;
+use crate::check::Secret;
 use crate::engine::{GraphView, Plan, PlannedInstance};
 
-/// A plan for people: a header, then one row per instance (number, id,
+/// A plan for people: a header, the secrets commands will see (where each
+/// comes from, never its value), then one row per instance (number, id,
 /// what it waits for, policies) with its command beneath, `$`-prefixed.
 /// Written as it goes: a plan of 10,000 instances is megabytes of text.
-pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+pub(super) fn plan_text(plan: &Plan, secrets: &[&Secret<'_>], out: &mut impl Write) -> io::Result<()> {
     let count = plan.instances.len();
     writeln!(
         out,
@@ -22,6 +25,7 @@ pub(super) fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         escape(&plan.version),
         if count == 1 { "" } else { "s" }
     )?;
+    secrets::text(secrets, out)?;
     let number_width = count.to_string().len();
     let id_width = plan.instances.iter().map(|p| p.id.chars().count()).max().unwrap_or(0);
     let after_width = plan.instances.iter().map(|p| after_len(plan, p)).max().unwrap_or(0);

@@ -11,7 +11,7 @@ use super::confirm;
 use super::progress::{self, Progress};
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
-    render, write_with,
+    render, secrets, write_with,
 };
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
@@ -254,6 +254,9 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Unknown env, workflow or service, or a built-in given to `--set`, is
     // a user error before any state is read.
     plan_for(&base)?;
+    secrets::refuse_set(&pipeline, request.set)?;
+    // Every secret is read before anything runs or is written.
+    let secrets = secrets::read(&pipeline, request.env, &dir)?;
     let confirm = !request.execution.dry_run && confirm::needed(&pipeline, request.env, request.execution.yes)?;
     let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
     let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
@@ -267,7 +270,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         };
         let (plan_request, _) = run_request(base, request, &state, &live, &git, &all_services)?;
         let plan = plan_for(&plan_request)?;
-        return write_with(|out| render::plan_text(&plan, out));
+        let planned = secrets::planned(&pipeline, request.env);
+        return write_with(|out| render::plan_text(&plan, &planned, out));
     }
     let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
@@ -301,6 +305,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         log_dir: Some(output.output_dir(id)),
         skip_backoff: false,
         grace: request.execution.grace,
+        secrets,
     };
     let summary = run_release(&plan, &options, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
@@ -494,7 +499,7 @@ fn run_plan(
     journal: &mut Journal<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
-    let runner = ShellRunner::default();
+    let runner = ShellRunner::default().with_secrets(&options.secrets);
     let mut progress = Progress::new(plan, journal);
     let mut output = progress.output();
     let result = engine::execute(plan, options, &runner, &mut progress, &mut output, cancel);

@@ -347,7 +347,7 @@ impl<'a> Running<'a> {
             instance,
             number,
             child: runner.start(&job),
-            output: Capture::new(run.tracks[instance].log.clone(), number),
+            output: Capture::new(run.tracks[instance].log.clone(), number, options.secrets.values()),
         }
     }
 
@@ -366,6 +366,7 @@ impl<'a> Running<'a> {
             output.flush();
             return None;
         };
+        output.end(*instance, id, stream);
         let (output, tail, log_ok) = self.output.finish(self.number, &outcome);
         Some(Done {
             instance: self.instance,

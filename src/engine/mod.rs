@@ -18,6 +18,9 @@
 //!   commands need no shell). The test doubles are in [`crate::testing`].
 //! * `event`: [`Event`], [`Reason`], [`Recorder`] and [`Syncer`], the seam
 //!   to the state layer, which this layer never imports.
+//! * `secrets`: [`read_secrets`], a run's [`Secrets`] read before anything
+//!   runs; their values reach commands only through their environment, and
+//!   are masked in output ([`SecretValues`], [`MASK`]).
 //! * `source`: [`Source`], what git says about the pipeline's directory
 //!   (commit, dirty) and the default version every planning command uses.
 
@@ -27,6 +30,7 @@ mod output;
 mod plan;
 mod runner;
 mod schedule;
+mod secrets;
 mod shell;
 mod source;
 mod summary;
@@ -35,11 +39,12 @@ mod view;
 
 pub use event::{Event, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
-pub use output::OutputSink;
 pub(crate) use output::log_name;
+pub use output::{MASK, OutputSink, SecretValues};
 pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan};
 pub use runner::{Cancel, Child, DEFAULT_GRACE, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
+pub use secrets::{MissingSecret, Secrets, read_secrets};
 pub use shell::ShellRunner;
 pub use source::{Source, UNKNOWN_VERSION, digest};
 pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};

@@ -11,6 +11,7 @@ use super::event::{Event, Reason};
 use super::output::{Grouped, log_name};
 use super::plan::Plan;
 use super::runner::{DEFAULT_GRACE, Outcome};
+use super::secrets::Secrets;
 use super::summary::{InstanceStatus, InstanceSummary, Summary};
 use super::sync::Claims;
 
@@ -34,6 +35,10 @@ pub struct ExecuteOptions {
     /// `SIGTERM` and `SIGKILL` (set on the [`Cancel`](super::Cancel)
     /// handle); [`DEFAULT_GRACE`] by default.
     pub grace: Duration,
+    /// The run's secrets: their values are masked as `***` in everything
+    /// kept of the commands' output (streamed, logged, in the summary).
+    /// (The runner puts them in the commands' environment.)
+    pub secrets: Secrets,
 }
 
 impl Default for ExecuteOptions {
@@ -46,6 +51,7 @@ impl Default for ExecuteOptions {
             log_dir: None,
             skip_backoff: false,
             grace: DEFAULT_GRACE,
+            secrets: Secrets::default(),
         }
     }
 }

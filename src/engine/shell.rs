@@ -10,6 +10,7 @@
 //!   (so the group id is the child's pid), with stdin from `/dev/null`,
 //!   `SIGPIPE` back to its default and the inherited environment as it was
 //!   when the runner was made, without `STAGECRAFT_STATE_DIR` and `STAGECRAFT_FILE`, plus the
+//!   run's secrets ([`ShellRunner::with_secrets`]) and the
 //!   variables of [`Job::variables`]. Because the group is not the terminal's foreground
 //!   group, Ctrl-C reaches only stagecraft, which then kills the groups
 //!   (see below).
@@ -198,6 +199,14 @@ impl ShellRunner {
         }
         args.push(command);
         args
+    }
+
+    /// This runner with a run's secrets in every command's environment,
+    /// each as a variable of its name (never in a command line).
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: &super::Secrets) -> Self {
+        self.spawner = Arc::new(self.spawner.with(secrets.variables()));
+        self
     }
 
     /// Whether the shell runs commands with `pipefail`: it does when it

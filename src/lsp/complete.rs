@@ -13,6 +13,7 @@
 //! | Before the cursor | Offered |
 //! |---|---|
 //! | `{{` inside a string (no `}}` yet) | variables and built-ins; after `{{service.`, attributes |
+//! | `$` or `${` inside a string | secrets (a command reads them from its environment) |
 //! | `extends` | envs |
 //! | `after` or `after a,` in a phase | phases; after `P[`, services |
 //! | `after` or `after a,` in a service | services |
@@ -37,6 +38,8 @@ pub(super) enum Item {
     Builtin,
     /// A service attribute.
     Attr,
+    /// A secret.
+    Secret,
 }
 
 /// The names declared in a document, in file order.
@@ -47,6 +50,7 @@ struct Names<'t> {
     envs: Vec<&'t str>,
     vars: Vec<&'t str>,
     attrs: Vec<&'t str>,
+    secrets: Vec<&'t str>,
 }
 
 impl<'t> Names<'t> {
@@ -63,6 +67,7 @@ impl<'t> Names<'t> {
                 Kind::Env => &mut names.envs,
                 Kind::Var => &mut names.vars,
                 Kind::Attr => &mut names.attrs,
+                Kind::Secret => &mut names.secrets,
                 Kind::Pipeline | Kind::Workflow => continue,
             };
             list.push(document.slice(span));
@@ -116,6 +121,7 @@ pub(super) fn complete(document: &Document, analysis: &Analysis, offset: usize) 
             push(BUILTINS, Item::Builtin);
             push(&["service"], Item::Builtin);
         }
+        Context::Secrets => push(&names.secrets, Item::Secret),
         Context::Envs => push(&names.envs, Item::Env),
         Context::Phases => push(&names.phases, Item::Phase),
         Context::Services => push(&names.services, Item::Service),
@@ -132,6 +138,7 @@ enum Context {
         attr: bool,
     },
     Condition,
+    Secrets,
     Envs,
     Phases,
     Services,
@@ -306,6 +313,10 @@ fn string_end(text: &str, from: usize, triple: bool) -> usize {
 
 /// The context inside a string whose text up to the cursor is `before`.
 fn interpolation(before: &str) -> Context {
+    let word = before.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    if word.ends_with('$') || word.ends_with("${") {
+        return Context::Secrets;
+    }
     let Some(open) = before.rfind("{{") else {
         return Context::Nothing;
     };
@@ -356,6 +367,16 @@ mod tests {
         assert_eq!(at("deploy { build  }", 15), ["build", "ship"]);
         assert!(at("pipeline app", 9).is_empty());
         assert!(at("\"p\"", 2).is_empty());
+    }
+
+    #[test]
+    fn offers_secrets_after_a_dollar_never_in_braces() {
+        let text = "pipeline a\nsecret token from env \"T\"\nenv dev { secret key from file \"k\" }\n\
+                    phase p { run \"curl -H $to ${ {{\" }\n";
+        let at = |marker: &str| names(text, text.find(marker).unwrap() + marker.len());
+        assert_eq!(at("$to"), ["token", "key"]);
+        assert_eq!(at("${"), ["token", "key"]);
+        assert!(!at("{{").contains(&"token".to_owned()));
     }
 
     #[test]

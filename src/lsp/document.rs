@@ -60,6 +60,7 @@ fn kind(kind: DeclKind) -> Kind {
     match kind {
         DeclKind::Pipeline => Kind::Pipeline,
         DeclKind::Var => Kind::Var,
+        DeclKind::Secret => Kind::Secret,
         DeclKind::Env => Kind::Env,
         DeclKind::Service => Kind::Service,
         DeclKind::Phase => Kind::Phase,
@@ -113,11 +114,17 @@ impl Document {
         this.analysis.as_ref().map(|analysis| (this, analysis))
     }
 
-    /// The document, its analysis and the name at an LSP position.
+    /// The document, its analysis and the name at an LSP position (a
+    /// secret read as `$NAME` in a string counts as a use of it).
     pub(super) fn at(&mut self, position: lsp_types::Position) -> Option<(&Self, &Analysis, Name)> {
         let offset = self.offset(position);
         let (this, analysis) = self.analyzed()?;
-        Some((this, analysis, analysis.resolution.at(offset)?))
+        let name = analysis.resolution.at(offset);
+        Some((
+            this,
+            analysis,
+            name.or_else(|| super::hover::shell_secret(this, analysis, offset))?,
+        ))
     }
 
     pub(super) fn offset(&self, position: lsp_types::Position) -> usize {

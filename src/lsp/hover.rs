@@ -65,6 +65,32 @@ impl Hovers {
     }
 }
 
+/// A `$NAME` or `${NAME}` at byte `offset` (a command reading a secret
+/// from its environment) where `NAME` is a declared secret, as a use of it.
+pub(super) fn shell_secret(document: &Document, analysis: &Analysis, offset: usize) -> Option<Name> {
+    let text = document.text.as_str();
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let offset = crate::syntax::floor_char_boundary(text, offset);
+    let start = text[..offset].trim_end_matches(is_name).len();
+    let end = offset + text[offset..].len() - text[offset..].trim_start_matches(is_name).len();
+    let before = &text[..start];
+    if start == end || !(before.ends_with('$') || before.ends_with("${")) {
+        return None;
+    }
+    let word = &text[start..end];
+    let declaration = analysis
+        .resolution
+        .names()
+        .iter()
+        .find(|n| n.kind == Kind::Secret && n.definition && document.slice(n.span) == word)?;
+    Some(Name {
+        kind: Kind::Secret,
+        span: Span::new(start, end),
+        target: declaration.target,
+        definition: false,
+    })
+}
+
 /// The hover text of the name `name`.
 pub(super) fn hover(document: &Document, analysis: &Analysis, name: Name) -> Option<String> {
     match name.kind {
@@ -159,5 +185,11 @@ fn name_hover(document: &Document, analysis: &Analysis, name: Name) -> String {
         out.push('\n');
     }
     out.push_str("```");
+    if name.kind == Kind::Secret {
+        let _ = write!(
+            out,
+            "\n\ncommands read it as `${text}`; its value is read when a run starts and never shown"
+        );
+    }
     out
 }

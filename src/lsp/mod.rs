@@ -322,6 +322,7 @@ impl Server {
                     Item::Var => (CompletionItemKind::VARIABLE, "variable"),
                     Item::Builtin => (CompletionItemKind::CONSTANT, "built-in variable"),
                     Item::Attr => (CompletionItemKind::PROPERTY, "service attribute"),
+                    Item::Secret => (CompletionItemKind::VARIABLE, "secret (read as an environment variable)"),
                 };
                 CompletionItem {
                     label: name,
@@ -356,6 +357,7 @@ fn symbol(document: &Document, declaration: &Declaration) -> DocumentSymbol {
     let kind = match declaration.kind {
         Kind::Pipeline => SymbolKind::PACKAGE,
         Kind::Var => SymbolKind::VARIABLE,
+        Kind::Secret => SymbolKind::KEY,
         Kind::Env => SymbolKind::NAMESPACE,
         Kind::Service => SymbolKind::CLASS,
         Kind::Attr => SymbolKind::PROPERTY,

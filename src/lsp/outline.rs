@@ -4,7 +4,7 @@
 //! others.
 
 use crate::check::Kind;
-use crate::syntax::ast::{Assignment, Ast, ClauseKind};
+use crate::syntax::ast::{Assignment, Ast, ClauseKind, SecretDecl};
 use crate::syntax::{Span, skip_trivia};
 
 /// A declaration for the outline, with its children (env values, service
@@ -48,9 +48,14 @@ impl Builder<'_> {
         for var in &ast.vars {
             self.declare(Kind::Var, var.name.span, var.value.span.end(), None, Vec::new());
         }
+        for secret in &ast.secrets {
+            self.declare(Kind::Secret, secret.name.span, secret.span.end(), None, Vec::new());
+        }
         for env in &ast.envs {
             let mut last = env.extends.map_or(env.name.span, |parent| parent.span).end();
-            let children = assignments(Kind::Var, &env.values, &mut last);
+            let mut children = assignments(Kind::Var, &env.values, &mut last);
+            children.extend(env.secrets.iter().map(|secret| secret_child(secret, &mut last)));
+            children.sort_by_key(|c| c.span.start());
             let end = self.block_end(last);
             let detail = env.extends.map(|parent| format!("extends {}", parent.name));
             self.declare(Kind::Env, env.name.span, end, detail, children);
@@ -126,6 +131,18 @@ fn assignments(kind: Kind, assignments: &[Assignment<'_>], last: &mut usize) -> 
         });
     }
     children
+}
+
+/// A secret of an env, as a child of it; `last` becomes its end if later.
+fn secret_child(secret: &SecretDecl<'_>, last: &mut usize) -> Declaration {
+    *last = (*last).max(secret.span.end());
+    Declaration {
+        kind: Kind::Secret,
+        name: secret.name.span,
+        span: secret.span,
+        detail: None,
+        children: Vec::new(),
+    }
 }
 
 /// The start of the keyword before the name at `name_start` (the word

@@ -25,6 +25,8 @@ pub struct Ast<'s> {
     pub pipelines: Vec<Ident<'s>>,
     /// Global `var NAME = "…"` declarations.
     pub vars: Vec<Assignment<'s>>,
+    /// Global `secret NAME from …` declarations.
+    pub secrets: Vec<SecretDecl<'s>>,
     /// `env` blocks.
     pub envs: Vec<EnvDecl<'s>>,
     /// `service` blocks.
@@ -58,6 +60,8 @@ pub enum DeclKind {
     Pipeline,
     /// `var`
     Var,
+    /// `secret`
+    Secret,
     /// `env`
     Env,
     /// `service`
@@ -70,9 +74,10 @@ pub enum DeclKind {
 
 impl DeclKind {
     /// Every kind, as its keyword.
-    pub(crate) const KEYWORDS: [(&'static str, Self); 6] = [
+    pub(crate) const KEYWORDS: [(&'static str, Self); 7] = [
         ("pipeline", Self::Pipeline),
         ("var", Self::Var),
+        ("secret", Self::Secret),
         ("env", Self::Env),
         ("service", Self::Service),
         ("phase", Self::Phase),
@@ -106,6 +111,42 @@ pub struct EnvDecl<'s> {
     pub protected: Option<Span>,
     /// Values set (or overridden) in this env.
     pub values: Vec<Assignment<'s>>,
+    /// Secrets declared (or overridden) in this env.
+    pub secrets: Vec<SecretDecl<'s>>,
+}
+
+/// `secret NAME from env "VAR"` or `secret NAME from file "PATH"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretDecl<'s> {
+    /// The secret's name: the environment variable commands see.
+    pub name: Ident<'s>,
+    /// Where its value is read from when a run starts.
+    pub from: SecretFrom,
+    /// The variable's name or the file's path, as a string (`check`
+    /// requires plain text, without `{{…}}`).
+    pub source: Template<'s>,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// Where a secret's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretFrom {
+    /// `from env "VAR"`: stagecraft's own environment variable `VAR`.
+    Env,
+    /// `from file "PATH"`: a file, relative to the pipeline file's directory.
+    File,
+}
+
+impl SecretFrom {
+    /// The keyword after `from`.
+    #[must_use]
+    pub const fn keyword(self) -> &'static str {
+        match self {
+            Self::Env => "env",
+            Self::File => "file",
+        }
+    }
 }
 
 /// `service NAME { attributes; after OTHER, … }`.

@@ -87,6 +87,10 @@ codes! {
     InvalidDuration => "invalid-duration",
     /// A `retry` count that does not fit.
     InvalidCount => "invalid-count",
+    /// A secret's name, or where it comes from, is not usable.
+    InvalidSecret => "invalid-secret",
+    /// `{{name}}` names a secret, which commands read as `$name`.
+    SecretInterpolation => "secret-interpolation",
     /// A variable has no value in the chosen environment (reported by `plan`).
     UndefinedVariable => "undefined-variable",
     /// A phase that no workflow lists (warning).

@@ -328,7 +328,7 @@ impl<'s> Printer<'s> {
 
     fn declaration(&mut self, item: Pair<'s, Rule>) {
         match item.as_rule() {
-            Rule::pipeline_decl => {
+            Rule::pipeline_decl | Rule::secret_decl => {
                 self.keyword(&item);
                 for child in item.into_inner() {
                     self.pair(&child, true);
@@ -441,7 +441,7 @@ impl<'s> Printer<'s> {
                     }
                 }
             }
-            Rule::for_each | Rule::run_clause | Rule::timeout_clause | Rule::retry_clause => {
+            Rule::for_each | Rule::run_clause | Rule::timeout_clause | Rule::retry_clause | Rule::secret_decl => {
                 self.keyword(&entry);
                 for child in entry.into_inner() {
                     self.pair(&child, true);
@@ -679,6 +679,20 @@ mod tests {
 
         workflow deploy { build push }
         workflow empty {}
+        "#);
+    }
+
+    #[test]
+    fn secrets_are_laid_out_like_values() {
+        let source = "pipeline app\nsecret   token from  env \"T\"\nenv dev{secret key from file\"k\" x=\"1\"}\n";
+        insta::assert_snapshot!(fmt(source), @r#"
+        pipeline app
+        secret token from env "T"
+
+        env dev {
+          secret key from file "k"
+          x = "1"
+        }
         "#);
     }
 

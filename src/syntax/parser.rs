@@ -6,15 +6,18 @@
 //! added without them.
 
 use pest::Parser as _;
-use pest::error::{ErrorVariant, InputLocation};
+use pest::error::InputLocation;
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::{
-    Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, ServiceDecl,
-    Template, VarRef, WorkflowDecl,
+    Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, SecretDecl,
+    SecretFrom, ServiceDecl, Template, VarRef, WorkflowDecl,
 };
-use super::{Code, Diagnostic, Span, lexical, recover, template};
+use super::{Code, Diagnostic, Span, recover, template};
+use error::syntax_error;
+
+mod error;
 
 /// The pest binding of `grammar/stagecraft.pest` (shared with the
 /// formatter, which walks its tokens).
@@ -34,6 +37,9 @@ impl Rule {
             Rule::env_decl => "`env`",
             Rule::extends => "`extends`",
             Rule::protected => "`protected`",
+            Rule::secret_decl => "`secret`",
+            Rule::kw_from => "`from`",
+            Rule::secret_from => "`env` or `file`",
             Rule::assignment => "an assignment `name = \"value\"`",
             Rule::service_decl | Rule::kw_service => "`service`",
             Rule::service_after | Rule::after_clause => "`after`",
@@ -147,121 +153,9 @@ pub fn parse(source: &str) -> Parsed<'_> {
 }
 
 /// Where pest's error is, relative to the text it parsed.
-fn error_offset(error: &pest::error::Error<Rule>) -> usize {
+pub(super) fn error_offset(error: &pest::error::Error<Rule>) -> usize {
     match error.location {
         InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
-    }
-}
-
-fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let offset = base + error_offset(error);
-    if let Some(diagnostic) =
-        lexical::unterminated_string(source, offset).or_else(|| lexical::invalid_name(source, offset))
-    {
-        return diagnostic;
-    }
-    let found = found_at(source, offset);
-    let (message, label) = match &error.variant {
-        ErrorVariant::ParsingError { positives, .. } if !positives.is_empty() => {
-            let mut expected: Vec<&str> = positives.iter().map(|rule| rule.describe()).collect();
-            expected.sort_unstable();
-            expected.dedup();
-            let expected = join_or(&expected);
-            (
-                format!("expected {expected}, found {}", found.0),
-                format!("expected {expected}"),
-            )
-        }
-        ErrorVariant::ParsingError { .. } => (format!("unexpected {}", found.0), "not expected here".to_owned()),
-        ErrorVariant::CustomError { message } => (message.clone(), message.clone()),
-    };
-    let mut diagnostic = Diagnostic::error(Code::Syntax, message).label(Span::new(offset, offset + found.1), label);
-    let expects_close =
-        matches!(&error.variant, ErrorVariant::ParsingError { positives, .. } if positives.contains(&Rule::close));
-    // A declaration keyword (or the end of the file) where a clause or `}`
-    // should be means the block above was never closed.
-    let next_declaration = matches!(
-        found.0.as_str(),
-        "`phase`" | "`env`" | "`service`" | "`workflow`" | "`var`" | "`pipeline`" | "end of file"
-    );
-    if expects_close
-        && next_declaration
-        && let Some(open) = block_open(source, base, offset)
-    {
-        diagnostic = diagnostic
-            .label(Span::new(open, open + 1), "the block opened here is not closed")
-            .help("close the block with `}`");
-        return diagnostic;
-    }
-    match syntax_help(source, offset) {
-        Some(help) => diagnostic.help(help),
-        None => diagnostic,
-    }
-}
-
-/// The `{` that opens the declaration starting at `base`: the first one
-/// before `offset` outside comments and strings.
-fn block_open(source: &str, base: usize, offset: usize) -> Option<usize> {
-    let text = source.get(base..offset)?;
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '{' => return Some(base + i),
-            '#' => {
-                chars.by_ref().find(|&(_, c)| c == '\n');
-            }
-            '"' => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// What stands at `offset`, in words, and how many bytes of it to underline.
-fn found_at(source: &str, offset: usize) -> (String, usize) {
-    let rest = &source[offset.min(source.len())..];
-    let Some(first) = rest.chars().next() else {
-        return ("end of file".to_owned(), 0);
-    };
-    if first == '\n' || first == '\r' {
-        return ("end of line".to_owned(), 1);
-    }
-    if first == '"' {
-        return ("a string".to_owned(), 1);
-    }
-    let word: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
-    if word.is_empty() {
-        (format!("`{first}`"), first.len_utf8())
-    } else {
-        (format!("`{word}`"), word.len())
-    }
-}
-
-/// A hint for the mistakes people make most.
-fn syntax_help(source: &str, offset: usize) -> Option<&'static str> {
-    let rest = &source[offset.min(source.len())..];
-    let line = &source[source[..offset.min(source.len())].rfind('\n').map_or(0, |i| i + 1)..];
-    if rest.starts_with(':') || rest.starts_with('=') && line.trim_start().starts_with("var") {
-        None
-    } else if rest.starts_with('\'') {
-        Some("strings use double quotes: \"…\"")
-    } else if line.trim_start().starts_with("depends") || rest.starts_with("depends") {
-        Some("dependencies are written `after other_phase`")
-    } else if rest.is_empty() {
-        Some("a block may be missing its closing `}`")
-    } else {
-        None
-    }
-}
-
-fn join_or(items: &[&str]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 
@@ -289,6 +183,10 @@ impl<'s> Lowering<'s> {
             Rule::var_decl => {
                 let assignment = self.assignment(pair);
                 self.ast.vars.push(assignment);
+            }
+            Rule::secret_decl => {
+                let secret = self.secret(pair);
+                self.ast.secrets.push(secret);
             }
             Rule::env_decl => {
                 let env = self.env(pair);
@@ -329,15 +227,38 @@ impl<'s> Lowering<'s> {
             extends: None,
             protected: None,
             values: Vec::new(),
+            secrets: Vec::new(),
         };
         for part in inner {
             match part.as_rule() {
                 Rule::extends => env.extends = Some(self.ident(&last_inner(part))),
                 Rule::protected => _ = env.protected.get_or_insert(self.span(&part)),
+                Rule::secret_decl => {
+                    let secret = self.secret(part);
+                    env.secrets.push(secret);
+                }
                 _ => env.values.push(self.assignment(part)),
             }
         }
         env
+    }
+
+    /// `secret NAME from env|file "…"`.
+    fn secret(&mut self, pair: Pair<'s, Rule>) -> SecretDecl<'s> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(&inner.next().expect("secret name"));
+        let from = match inner.nth(1).expect("secret source").as_str() {
+            "file" => SecretFrom::File,
+            _ => SecretFrom::Env,
+        };
+        let source = self.string(&inner.next().expect("secret location"));
+        SecretDecl {
+            name,
+            from,
+            source,
+            span,
+        }
     }
 
     fn service(&mut self, pair: Pair<'s, Rule>) -> ServiceDecl<'s> {

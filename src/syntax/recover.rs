@@ -7,7 +7,8 @@
 //! declaration keyword (`pipeline`, `var`, `env`, `service`, `phase`,
 //! `workflow`), spaces or tabs, then the first character of a name. Requiring
 //! the name keeps a value such as `phase = "x"` inside an `env` block from
-//! passing for a declaration. Lines before the error's line are never
+//! passing for a declaration. `secret`, which may also be written inside an
+//! `env` block, starts a declaration only at the start of a line. Lines before the error's line are never
 //! candidates: pest got that far inside the broken declaration, so they
 //! belong to it (they may be inside one of its strings). A missing `}` is
 //! the exception that proves the rule: the error is then *at* the next
@@ -32,7 +33,10 @@ pub(super) fn resume_at(source: &str, start: usize, error: usize) -> Option<usiz
     loop {
         let indent = source[line..].len() - source[line..].trim_start_matches([' ', '\t']).len();
         let at = line + indent;
-        if at > start && declaration_line(&source[at..]) {
+        // `secret` also starts a line inside an env block: only one that is
+        // not indented is taken for a declaration.
+        let nested_secret = indent > 0 && source[at..].starts_with("secret");
+        if at > start && !nested_secret && declaration_line(&source[at..]) {
             return Some(at);
         }
         line += source[line..].find('\n')? + 1;
@@ -105,6 +109,13 @@ mod tests {
     fn a_value_named_like_a_keyword_is_not_a_declaration() {
         let source = "env dev {\n  x = 'y'\n  phase = \"z\"\n}\n";
         assert_eq!(resume_at(source, 0, source.find('\'').unwrap()), None);
+    }
+
+    #[test]
+    fn an_indented_secret_is_part_of_its_env_block() {
+        let source = "env dev {\n  secret x frm env \"X\"\n  secret y from env \"Y\"\n}\nsecret z from env \"Z\"\n";
+        let error = source.find("frm").unwrap();
+        assert_eq!(resume_at(source, 0, error), source.find("secret z"));
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! and stderr on the given pipe, a new process group (its pid), this
 //! thread's signal mask (the executor blocks none) and `SIGPIPE` back to
 //! its default (Rust ignores it in this process). Its environment is the
-//! one this process had when the [`Spawner`] was made, plus the variables
+//! one this process had when the [`Spawner`] was made, with a run's secrets
+//! ([`Spawner::with`]), plus the variables
 //! of each spawn. Every other descriptor of this process is close-on-exec
 //! (the standard library opens them so, and so does the runner).
 
@@ -25,10 +26,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// What every spawn shares: the inherited environment, without the
-/// variables each spawn sets.
-#[derive(Debug)]
+/// variables each spawn sets, and with a run's secrets. Its `Debug` shows
+/// no value.
 pub(super) struct Spawner {
     environment: Vec<(OsString, OsString)>,
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Spawner({} variables)", self.environment.len())
+    }
 }
 
 impl Spawner {
@@ -38,6 +45,19 @@ impl Spawner {
         let environment = std::env::vars_os()
             .filter(|(key, _)| !overridden.iter().any(|name| key == OsStr::new(name)))
             .collect();
+        Self { environment }
+    }
+
+    /// This environment with `variables` set (over inherited ones of the
+    /// same names).
+    pub(super) fn with(&self, variables: &[(String, String)]) -> Self {
+        let mut environment: Vec<(OsString, OsString)> = self
+            .environment
+            .iter()
+            .filter(|(key, _)| !variables.iter().any(|(name, _)| key == OsStr::new(name)))
+            .cloned()
+            .collect();
+        environment.extend(variables.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         Self { environment }
     }
 
@@ -82,6 +102,14 @@ mod tests {
     fn overridden_variables_are_left_out() {
         let spawner = Spawner::new(&["PATH"]);
         assert!(!spawner.environment.iter().any(|(key, _)| key == "PATH"));
+    }
+
+    #[test]
+    fn secrets_are_added_over_inherited_variables_and_never_shown() {
+        let spawner = Spawner::new(&[]).with(&[("PATH".to_owned(), "hunter2".to_owned())]);
+        let paths: Vec<_> = spawner.environment.iter().filter(|(key, _)| key == "PATH").collect();
+        assert_eq!(paths, [&(OsString::from("PATH"), OsString::from("hunter2"))]);
+        assert!(!format!("{spawner:?}").contains("hunter2"));
     }
 
     #[test]
