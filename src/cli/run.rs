@@ -262,6 +262,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         all_services,
     );
     let output = store.dir().clone();
+    let mut runner = ShellRunner::default();
+    runner.script_dir = Some(store.script_dir());
     let cancel = interrupts.arm();
     let (journal, plan) = store.begin_with(&meta, |id| {
         plan_for(&PlanRequest {
@@ -279,7 +281,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         skip_backoff: false,
         grace: request.execution.grace,
     };
-    let summary = run_release(&plan, &options, journal, cancel)?;
+    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
     outcome(&summary, id, &path)
 }
@@ -385,7 +387,9 @@ fn restore(
 fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let (store, recovered) = Store::open(state_path, pipeline, request.env, &holder, wait, clock).map_err(|error| {
+    let grace = request.execution.grace;
+    let opened = Store::open_with(state_path, pipeline, request.env, &holder, wait, clock, grace);
+    let (store, recovered) = opened.map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
                 "waited {}; wait longer with --wait=DURATION",
@@ -441,15 +445,20 @@ impl Interrupts {
 }
 
 /// Runs the release and finishes its record. A panic is a bug, reported
-/// as one (exit 5) by `main`; the release is recorded interrupted first, so
-/// that it is not left running.
+/// as one (exit 5) by `main`; the commands running are killed as the panic
+/// unwinds through the executor (each running attempt, dropped, kills its
+/// process group and reaps it), and the release is recorded interrupted,
+/// so that it is not left running.
 fn run_release(
     plan: &Plan,
     options: &ExecuteOptions,
+    runner: &ShellRunner,
     mut journal: Journal<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
-    let run = std::panic::catch_unwind(AssertUnwindSafe(|| run_plan(plan, options, &mut journal, cancel)));
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run_plan(plan, options, runner, &mut journal, cancel)
+    }));
     match run {
         Ok(summary) => {
             let summary = summary?;
@@ -468,13 +477,13 @@ fn run_release(
 fn run_plan(
     plan: &Plan,
     options: &ExecuteOptions,
+    runner: &ShellRunner,
     journal: &mut Journal<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
-    let runner = ShellRunner::default();
     let mut progress = Progress::new(plan, journal);
     let mut output = progress.output();
-    let result = engine::execute(plan, options, &runner, &mut progress, &mut output, cancel);
+    let result = engine::execute(plan, options, runner, &mut progress, &mut output, cancel);
     progress.close();
     result.map_err(|error| Failure {
         exit: Exit::State,

@@ -33,7 +33,7 @@ mod summary;
 mod sync;
 mod view;
 
-pub use event::{Event, Reason, RecordError, Recorder, Syncer};
+pub use event::{Event, Process, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
 pub use output::OutputSink;
 pub(crate) use output::log_name;
@@ -41,6 +41,7 @@ pub use plan::{Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan
 pub use runner::{Cancel, Child, DEFAULT_GRACE, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use shell::ShellRunner;
+pub(crate) use shell::procfs;
 pub use source::{Source, UNKNOWN_VERSION, digest};
 pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};
 pub use sync::CLAIM_AHEAD;

@@ -11,6 +11,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::backward::{self, Tail};
 use super::boot;
@@ -24,10 +25,11 @@ use super::journal::{Journal, read_log};
 use super::legacy;
 use super::live::{Live, advance};
 use super::lock::{Holder, Lock, Wait};
+use super::orphans::{self, Orphan};
 use super::query::{ReleaseSummary, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
 use super::release::{Release, ReleaseHeader, ReleaseMeta};
-use crate::engine::{Event, Plan};
+use crate::engine::{DEFAULT_GRACE, Event, Plan};
 
 /// One env of one pipeline under its lock: what a run writes through.
 ///
@@ -54,12 +56,12 @@ pub struct Store {
 impl Store {
     /// Locks env `env` of pipeline `pipeline` in the state directory at
     /// `path` (creating what is missing), then recovers the env's release
-    /// left unfinished by a run that died.
+    /// left unfinished by a run that died: [`open_with`](Self::open_with)
+    /// with a grace of [`DEFAULT_GRACE`].
     ///
     /// # Errors
     ///
-    /// [`StateError::Locked`] if another run of the env holds the lock
-    /// (after `wait`); a file cannot be read or written, or is corrupt.
+    /// See [`open_with`](Self::open_with).
     pub fn open(
         path: &Path,
         pipeline: &str,
@@ -67,6 +69,29 @@ impl Store {
         holder: &Holder,
         wait: Wait,
         clock: Clock,
+    ) -> Result<(Self, Vec<Recovered>), StateError> {
+        Self::open_with(path, pipeline, env, holder, wait, clock, DEFAULT_GRACE)
+    }
+
+    /// [`open`](Self::open), where the commands a dead run left running
+    /// get `grace` between `SIGTERM` and `SIGKILL` (see *Recovery* in
+    /// `spec/state.md`). Script files a dead run left in the env's
+    /// [`script_dir`](Self::script_dir) are removed.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Locked`] if another run of the env holds the lock
+    /// (after `wait`); [`StateError::StillRunning`] if commands of a dead
+    /// run of the env still run after `SIGKILL`; a file cannot be read or
+    /// written, or is corrupt.
+    pub fn open_with(
+        path: &Path,
+        pipeline: &str,
+        env: &str,
+        holder: &Holder,
+        wait: Wait,
+        clock: Clock,
+        grace: Duration,
     ) -> Result<(Self, Vec<Recovered>), StateError> {
         let dir = StateDir::new(path).pipeline(pipeline);
         let lock = Lock::acquire(&dir.env_dir(env), holder, wait)?;
@@ -91,8 +116,18 @@ impl Store {
             newest,
             lock,
         };
-        let recovered = store.recover(&tail)?;
+        let recovered = store.recover(&tail, grace)?;
+        remove_scripts(&store.script_dir());
         Ok((store, recovered))
+    }
+
+    /// Where the env's runs write long commands' script files:
+    /// `envs/<env>/scripts/`, emptied each time the env is opened (nothing
+    /// else of the env runs then), so that a run killed outright leaves
+    /// none behind for long.
+    #[must_use]
+    pub fn script_dir(&self) -> PathBuf {
+        self.dir.env_dir(&self.env).join("scripts")
     }
 
     /// The pipeline's state, to read.
@@ -293,7 +328,7 @@ impl Store {
     /// Finishes the env's release whose run died: the one the index shows
     /// unfinished, or one whose log exists but whose `Started` line was
     /// never written (the run died between the two).
-    fn recover(&mut self, tail: &Tail) -> Result<Vec<Recovered>, StateError> {
+    fn recover(&mut self, tail: &Tail, grace: Duration) -> Result<Vec<Recovered>, StateError> {
         let mut unfinished = tail.unfinished;
         for &id in &tail.reserved {
             let path = self.dir.log_path(id);
@@ -321,11 +356,50 @@ impl Store {
             return Ok(Vec::new());
         }
         let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
-        let (events, report) = interrupt_events(&release, lost);
+        // Processes do not outlive the machine: in another boot (or an
+        // unknown one) nothing recorded can still run.
+        let stopped = if lost {
+            Vec::new()
+        } else {
+            stop_orphans(&release, &self.env, grace)?
+        };
+        let (events, mut report) = interrupt_events(&release, lost);
+        report.stopped = stopped;
         self.close_release(&mut release, &events, |text| {
             append(&open_append(&path)?, &path, text.as_bytes())
         })?;
         Ok(vec![report])
+    }
+}
+
+/// Stops the process groups `release`'s dead run left running (see
+/// `orphans`).
+fn stop_orphans(release: &Release, env: &str, grace: Duration) -> Result<Vec<orphans::Stopped>, StateError> {
+    let orphans: Vec<Orphan> = release
+        .instances()
+        .iter()
+        .filter_map(|instance| {
+            instance.running_process().map(|process| Orphan {
+                instance: instance.id().to_owned(),
+                process,
+            })
+        })
+        .collect();
+    orphans::stop(orphans, grace).map_err(|running| StateError::StillRunning {
+        id: release.id,
+        env: env.to_owned(),
+        running,
+    })
+}
+
+/// Removes the script files in `dir` (a missing directory has none).
+fn remove_scripts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        // One that cannot be removed stays for the next time.
+        let _ = std::fs::remove_file(entry.path());
     }
 }
 
