@@ -115,7 +115,16 @@ fn the_next_command_stops_what_a_killed_run_left_running_before_it_runs() {
         began.elapsed() < Duration::from_secs(8),
         "SIGTERM was enough: no grace waited out"
     );
-    let note = stderr.lines().next().unwrap_or_default();
+    let mut notes = stderr.lines();
+    // Said before it waits, then what happened.
+    let stopping = notes.next().unwrap_or_default();
+    assert!(
+        stopping.starts_with(&format!(
+            "note: stopping long (process group {group}), left running by release rel-"
+        )) && stopping.ends_with(" whose run died: `SIGTERM`, then `SIGKILL` after 10s"),
+        "{stderr}"
+    );
+    let note = notes.next().unwrap_or_default();
     // `sh` and the two `sleep`s (or two, if the shell runs the last
     // command in its own place).
     assert!(

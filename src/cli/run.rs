@@ -14,7 +14,7 @@ use super::{
 };
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    self, Clock, Commit, Holder, Journal, Live, PipelineDir, ReleaseId, ReleaseMeta, Restore, RollbackError,
+    self, Clock, Commit, Holder, Journal, Live, PipelineDir, Reap, ReleaseId, ReleaseMeta, Restore, RollbackError,
     RollbackTarget, Scope, Services, StateDir, StateError, Store, Wait, user_at_host,
 };
 
@@ -387,8 +387,11 @@ fn restore(
 fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let grace = request.execution.grace;
-    let opened = Store::open_with(state_path, pipeline, request.env, &holder, wait, clock, grace);
+    let reap = Reap {
+        grace: request.execution.grace,
+        notice: &|notice| eprintln!("note: {notice}"),
+    };
+    let opened = Store::open_with(state_path, pipeline, request.env, &holder, wait, clock, &reap);
     let (store, recovered) = opened.map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(

@@ -54,4 +54,4 @@ pub use recovery::Recovered;
 pub use release::{Commit, EventError, Release, ReleaseHeader, ReleaseMeta, ReleaseStatus};
 pub use rollback::{Change, Restore, Scope, restore};
 pub use status::{IllegalTransition, PhaseStatus, transition};
-pub use store::Store;
+pub use store::{Reap, Store};

@@ -89,17 +89,22 @@ pub(crate) fn running(process: Process) -> Vec<u32> {
         .collect()
 }
 
-/// Stops every group of `orphans` still running: `SIGTERM`, up to `grace`,
-/// `SIGKILL`, up to [`KILL_WAIT`]. Returns what was stopped, or the groups
-/// still running after all that.
-pub(crate) fn stop(orphans: Vec<Orphan>, grace: Duration) -> Result<Vec<Stopped>, Vec<StillRunning>> {
-    let mut live: Vec<(Orphan, usize)> = orphans
+/// The groups of `orphans` still running, each with how many of its
+/// processes run.
+pub(crate) fn still_running(orphans: Vec<Orphan>) -> Vec<(Orphan, usize)> {
+    orphans
         .into_iter()
         .filter_map(|orphan| {
             let count = running(orphan.process).len();
             (count > 0).then_some((orphan, count))
         })
-        .collect();
+        .collect()
+}
+
+/// Stops the groups of `live` (from [`still_running`]): `SIGTERM`, up to
+/// `grace`, `SIGKILL`, up to [`KILL_WAIT`]. Returns what was stopped, or
+/// the groups still running after all that.
+pub(crate) fn stop(mut live: Vec<(Orphan, usize)>, grace: Duration) -> Result<Vec<Stopped>, Vec<StillRunning>> {
     let mut stopped = Vec::new();
     for (signal, within, killed) in [(Signal::TERM, grace, false), (Signal::KILL, KILL_WAIT, true)] {
         if live.is_empty() {
@@ -186,13 +191,15 @@ mod tests {
         };
         // The test reaps its own child, as init would an orphan.
         let reaper = std::thread::spawn(move || child.wait());
-        let stopped = stop(vec![orphan.clone()], Duration::from_secs(5)).unwrap();
+        let live = still_running(vec![orphan.clone()]);
+        assert_eq!(live.len(), 1);
+        let stopped = stop(live, Duration::from_secs(5)).unwrap();
         assert_eq!(stopped.len(), 1);
         assert!(!stopped[0].killed);
         assert_eq!(stopped[0].processes, 3);
         assert!(running(process).is_empty());
         reaper.join().unwrap().unwrap();
-        assert_eq!(stop(vec![orphan], Duration::from_secs(5)).unwrap(), []);
+        assert!(still_running(vec![orphan]).is_empty());
     }
 
     #[test]
@@ -204,7 +211,7 @@ mod tests {
             process,
         };
         let reaper = std::thread::spawn(move || child.wait());
-        let stopped = stop(vec![orphan], Duration::from_millis(200)).unwrap();
+        let stopped = stop(still_running(vec![orphan]), Duration::from_millis(200)).unwrap();
         assert!(stopped[0].killed, "{stopped:?}");
         reaper.join().unwrap().unwrap();
     }

@@ -70,12 +70,17 @@ impl Store {
         wait: Wait,
         clock: Clock,
     ) -> Result<(Self, Vec<Recovered>), StateError> {
-        Self::open_with(path, pipeline, env, holder, wait, clock, DEFAULT_GRACE)
+        let reap = Reap {
+            grace: DEFAULT_GRACE,
+            notice: &|_| {},
+        };
+        Self::open_with(path, pipeline, env, holder, wait, clock, &reap)
     }
 
     /// [`open`](Self::open), where the commands a dead run left running
-    /// get `grace` between `SIGTERM` and `SIGKILL` (see *Recovery* in
-    /// `spec/state.md`). Script files a dead run left in the env's
+    /// get `reap.grace` between `SIGTERM` and `SIGKILL` (see *Recovery* in
+    /// `spec/state.md`), and `reap.notice` is told before they are
+    /// signalled. Script files a dead run left in the env's
     /// [`script_dir`](Self::script_dir) are removed.
     ///
     /// # Errors
@@ -91,7 +96,7 @@ impl Store {
         holder: &Holder,
         wait: Wait,
         clock: Clock,
-        grace: Duration,
+        reap: &Reap<'_>,
     ) -> Result<(Self, Vec<Recovered>), StateError> {
         let dir = StateDir::new(path).pipeline(pipeline);
         let lock = Lock::acquire(&dir.env_dir(env), holder, wait)?;
@@ -116,7 +121,7 @@ impl Store {
             newest,
             lock,
         };
-        let recovered = store.recover(&tail, grace)?;
+        let recovered = store.recover(&tail, reap)?;
         remove_scripts(&store.script_dir());
         Ok((store, recovered))
     }
@@ -328,7 +333,7 @@ impl Store {
     /// Finishes the env's release whose run died: the one the index shows
     /// unfinished, or one whose log exists but whose `Started` line was
     /// never written (the run died between the two).
-    fn recover(&mut self, tail: &Tail, grace: Duration) -> Result<Vec<Recovered>, StateError> {
+    fn recover(&mut self, tail: &Tail, reap: &Reap<'_>) -> Result<Vec<Recovered>, StateError> {
         let mut unfinished = tail.unfinished;
         for &id in &tail.reserved {
             let path = self.dir.log_path(id);
@@ -361,7 +366,7 @@ impl Store {
         let stopped = if lost {
             Vec::new()
         } else {
-            stop_orphans(&release, &self.env, grace)?
+            stop_orphans(&release, &self.env, reap)?
         };
         let (events, mut report) = interrupt_events(&release, lost);
         report.stopped = stopped;
@@ -374,7 +379,7 @@ impl Store {
 
 /// Stops the process groups `release`'s dead run left running (see
 /// `orphans`).
-fn stop_orphans(release: &Release, env: &str, grace: Duration) -> Result<Vec<orphans::Stopped>, StateError> {
+fn stop_orphans(release: &Release, env: &str, reap: &Reap<'_>) -> Result<Vec<orphans::Stopped>, StateError> {
     let orphans: Vec<Orphan> = release
         .instances()
         .iter()
@@ -385,11 +390,45 @@ fn stop_orphans(release: &Release, env: &str, grace: Duration) -> Result<Vec<orp
             })
         })
         .collect();
-    orphans::stop(orphans, grace).map_err(|running| StateError::StillRunning {
+    let live = orphans::still_running(orphans);
+    if !live.is_empty() {
+        let groups: Vec<String> = live
+            .iter()
+            .map(|(orphan, _)| format!("{} (process group {})", orphan.instance, orphan.process.group))
+            .collect();
+        (reap.notice)(&format!(
+            "stopping {}, left running by release {} whose run died: `SIGTERM`, then `SIGKILL` after {}",
+            groups.join(", "),
+            release.id,
+            seconds(reap.grace)
+        ));
+    }
+    orphans::stop(live, reap.grace).map_err(|running| StateError::StillRunning {
         id: release.id,
         env: env.to_owned(),
         running,
     })
+}
+
+/// How [`Store::open_with`] stops the commands a dead run left running.
+pub struct Reap<'a> {
+    /// How long they get between `SIGTERM` and `SIGKILL`.
+    pub grace: Duration,
+    /// Told what is about to be stopped (the CLI prints it as a note).
+    pub notice: &'a dyn Fn(&str),
+}
+
+impl std::fmt::Debug for Reap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reap")
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `10s`, `1.5s`.
+fn seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs_f64())
 }
 
 /// Removes the script files in `dir` (a missing directory has none).
