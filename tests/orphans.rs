@@ -241,3 +241,124 @@ fn a_panic_in_the_middle_of_a_run_leaves_no_command_running() {
     let json: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(json[0]["status"], "failed", "{json}");
 }
+
+// Through the library: the records recovery reads.
+
+mod records {
+    use std::cell::RefCell;
+    use std::fs;
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use stagecraft::engine::{Event, Plan, PlannedInstance, Process, Recorder};
+    use stagecraft::state::{Clock, Holder, Reap, ReleaseMeta, Store, Timestamp, Wait};
+
+    use super::alive;
+
+    const NOW: &str = "2026-11-25T17:02:29.123Z";
+
+    fn plan() -> Plan {
+        Plan {
+            pipeline: "webapp".to_owned(),
+            env: "prod".to_owned(),
+            workflow: "deploy".to_owned(),
+            version: "v1".to_owned(),
+            instances: vec![PlannedInstance {
+                id: "long".to_owned(),
+                phase: "long".to_owned(),
+                service: None,
+                after: vec![],
+                command: Some("sleep 30".to_owned()),
+                enabled: true,
+                unchanged: false,
+                version: "v1".to_owned(),
+                timeout_ms: None,
+                retry: 0,
+                backoff_ms: 0,
+            }],
+        }
+    }
+
+    fn open(dir: &Path, notices: &RefCell<Vec<String>>) -> (Store, Vec<stagecraft::state::Recovered>) {
+        let holder = Holder::current("deploy", Some("prod"), Timestamp::parse(NOW).unwrap());
+        let notice = |text: &str| notices.borrow_mut().push(text.to_owned());
+        let reap = Reap {
+            grace: Duration::from_secs(5),
+            notice: &notice,
+        };
+        let clock = Clock::from_setting(Some(NOW)).unwrap();
+        Store::open_with(dir, "webapp", "prod", &holder, Wait::No, clock, &reap).unwrap()
+    }
+
+    /// Records `events` in a new release of the env and dies.
+    fn record_and_die(dir: &Path, events: &[Event]) {
+        let notices = RefCell::default();
+        let (mut store, _) = open(dir, &notices);
+        let id = store.next_id();
+        let mut journal = store.begin(id, &plan(), ReleaseMeta::default()).unwrap();
+        journal.record(events).unwrap();
+    }
+
+    #[test]
+    fn a_recorded_group_is_stopped_and_a_format_3_log_is_recovered_as_before() {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", "sleep 30"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = child.id();
+        let stat = fs::read_to_string(format!("/proc/{group}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let began: u64 = fields[19].parse().unwrap();
+        let reaper = std::thread::spawn(move || child.wait());
+        let started = Event::Started {
+            instance: 0,
+            attempt: 1,
+        };
+
+        // Format 4: the group is recorded, and stopped before the release is
+        // marked interrupted.
+        let temp = tempfile::tempdir().unwrap();
+        let spawned = Event::Spawned {
+            instance: 0,
+            attempt: 1,
+            process: Process { group, start: began },
+        };
+        record_and_die(temp.path(), &[started.clone(), spawned]);
+        let notices = RefCell::default();
+        let (_, recovered) = open(temp.path(), &notices);
+        let notices = notices.into_inner();
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].starts_with(&format!(
+            "stopping long (process group {group}), left running by release rel-"
+        )));
+        assert_eq!(recovered[0].stopped.len(), 1);
+        assert!(!alive(group));
+        reaper.join().unwrap().unwrap();
+
+        // Format 3 (no process recorded) reads and recovers as it did.
+        let temp = tempfile::tempdir().unwrap();
+        record_and_die(temp.path(), &[started]);
+        let pipeline = temp.path().join("pipelines/webapp");
+        let releases = fs::read_dir(pipeline.join("releases")).unwrap();
+        for path in releases
+            .map(|e| e.unwrap().path())
+            .chain([pipeline.join("envs/prod/index.ron")])
+        {
+            let text = fs::read(&path).unwrap();
+            assert!(text.starts_with(b"Format(version: 4)\n"));
+            fs::write(&path, [b"Format(version: 3)\n", &text[19..]].concat()).unwrap();
+        }
+        let notices = RefCell::default();
+        let (_, recovered) = open(temp.path(), &notices);
+        assert!(notices.into_inner().is_empty());
+        assert!(recovered[0].stopped.is_empty());
+        assert!(
+            recovered[0]
+                .to_string()
+                .ends_with("was interrupted: long marked failed (interrupted)")
+        );
+    }
+}
