@@ -129,9 +129,13 @@ fn a_200_kib_command_runs_from_a_script_file_removed_after() {
         run_measured(dir.path(), tmp.path(), &["deploy", "--env", "dev", "--version", "v1"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(String::from_utf8(stdout).unwrap(), "long | marker-at-the-end\n");
+    // In the env's directory of the state (where the next run of the env
+    // removes what a run killed outright left behind), not in TMPDIR.
     let script = fs::read_to_string(dir.path().join("script-path")).unwrap();
-    assert!(Path::new(script.trim()).starts_with(tmp.path()), "{script}");
-    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "the script is removed");
+    let scripts = Path::new(".stagecraft/pipelines/p/envs/dev/scripts");
+    assert!(Path::new(script.trim()).starts_with(scripts), "{script}");
+    let left = fs::read_dir(dir.path().join(scripts)).unwrap().count();
+    assert_eq!(left, 0, "the script is removed");
 }
 
 // Cancellation.

@@ -67,7 +67,7 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     fn show(&mut self, event: &Event, lines: &mut String) {
         let id = self.id(event.instance()).to_owned();
         let line = match event {
-            Event::Claimed { .. } => return,
+            Event::Claimed { .. } | Event::Spawned { .. } => return,
             Event::Started { instance, attempt } => {
                 self.running.push(*instance);
                 if *attempt == 1 {
@@ -150,6 +150,13 @@ impl Recorder for Progress<'_, '_, '_> {
         #[cfg(debug_assertions)]
         if let Some(message) = std::env::var_os("STAGECRAFT_DEBUG_PANIC_IN_RUN")
             && events.iter().any(|e| matches!(e, Event::Started { .. }))
+        {
+            panic!("{}", message.to_string_lossy());
+        }
+        // The same once an instance has completed (while others may run).
+        #[cfg(debug_assertions)]
+        if let Some(message) = std::env::var_os("STAGECRAFT_DEBUG_PANIC_ON_COMPLETED")
+            && events.iter().any(|e| matches!(e, Event::Completed { .. }))
         {
             panic!("{}", message.to_string_lossy());
         }
@@ -255,12 +262,7 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         .and_then(|i| summary.instances.get(i).map(|s| (i, s)))
     {
         let (position, failed) = first;
-        let how = match (&failed.reason, failed.exit_code) {
-            (Some(crate::engine::Reason::Timeout), _) => "timed out".to_owned(),
-            (_, Some(code)) => format!("exited with code {code}"),
-            (Some(reason), None) => reason.to_string(),
-            (None, None) => "failed".to_owned(),
-        };
+        let how = how_it_failed(failed);
         let attempts = if failed.attempts > 1 {
             format!(" after {} attempts", failed.attempts)
         } else {
@@ -282,4 +284,18 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// How the instance that failed first failed: "exited with code 2", ….
+fn how_it_failed(failed: &crate::engine::InstanceSummary) -> String {
+    match (&failed.reason, failed.exit_code) {
+        (Some(crate::engine::Reason::Timeout), _) => "timed out".to_owned(),
+        (Some(crate::engine::Reason::Log(error)), code) => format!(
+            "exited with code {}, but its output could not all be logged: {error}",
+            code.unwrap_or(0)
+        ),
+        (_, Some(code)) => format!("exited with code {code}"),
+        (Some(reason), None) => reason.to_string(),
+        (None, None) => "failed".to_owned(),
+    }
 }

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    self, Clock, Commit, Holder, Journal, Live, PipelineDir, ReleaseId, ReleaseMeta, Restore, RollbackError,
+    self, Clock, Commit, Holder, Journal, Live, PipelineDir, Reap, ReleaseId, ReleaseMeta, Restore, RollbackError,
     RollbackTarget, Scope, Services, StateDir, StateError, Store, Wait, user_at_host,
 };
 
@@ -289,6 +289,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         all_services,
     );
     let output = store.dir().clone();
+    let mut runner = ShellRunner::default().with_secrets(&secrets);
+    runner.script_dir = Some(store.script_dir());
     let cancel = interrupts.arm();
     let (journal, plan) = store.begin_with(&meta, |id| {
         plan_for(&PlanRequest {
@@ -307,7 +309,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         grace: request.execution.grace,
         secrets,
     };
-    let summary = run_release(&plan, &options, journal, cancel)?;
+    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
     outcome(&summary, id, &path)
 }
@@ -413,7 +415,12 @@ fn restore(
 fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
-    let (store, recovered) = Store::open(state_path, pipeline, request.env, &holder, wait, clock).map_err(|error| {
+    let reap = Reap {
+        grace: request.execution.grace,
+        notice: &|notice| eprintln!("note: {notice}"),
+    };
+    let opened = Store::open_with(state_path, pipeline, request.env, &holder, wait, clock, &reap);
+    let (store, recovered) = opened.map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
                 "waited {}; wait longer with --wait=DURATION",
@@ -469,15 +476,20 @@ impl Interrupts {
 }
 
 /// Runs the release and finishes its record. A panic is a bug, reported
-/// as one (exit 5) by `main`; the release is recorded interrupted first, so
-/// that it is not left running.
+/// as one (exit 5) by `main`; the commands running are killed as the panic
+/// unwinds through the executor (each running attempt, dropped, kills its
+/// process group and reaps it), and the release is recorded interrupted,
+/// so that it is not left running.
 fn run_release(
     plan: &Plan,
     options: &ExecuteOptions,
+    runner: &ShellRunner,
     mut journal: Journal<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
-    let run = std::panic::catch_unwind(AssertUnwindSafe(|| run_plan(plan, options, &mut journal, cancel)));
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run_plan(plan, options, runner, &mut journal, cancel)
+    }));
     match run {
         Ok(summary) => {
             let summary = summary?;
@@ -496,13 +508,13 @@ fn run_release(
 fn run_plan(
     plan: &Plan,
     options: &ExecuteOptions,
+    runner: &ShellRunner,
     journal: &mut Journal<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
-    let runner = ShellRunner::default().with_secrets(&options.secrets);
     let mut progress = Progress::new(plan, journal);
     let mut output = progress.output();
-    let result = engine::execute(plan, options, &runner, &mut progress, &mut output, cancel);
+    let result = engine::execute(plan, options, runner, &mut progress, &mut output, cancel);
     progress.close();
     result.map_err(|error| Failure {
         exit: Exit::State,

@@ -38,6 +38,18 @@ pub enum Event {
         /// 1 for the first attempt.
         attempt: u32,
     },
+    /// The attempt's command started, as this process: written right after
+    /// the spawn (its `Started` is written before, when the process is not
+    /// known yet), so that a command that recovers a run killed outright
+    /// can find what it left running. Not a status change.
+    Spawned {
+        /// Position in the plan.
+        instance: usize,
+        /// The attempt it runs.
+        attempt: u32,
+        /// Its process group.
+        process: Process,
+    },
     /// An attempt failed and the instance will be retried.
     AttemptFailed {
         /// Position in the plan.
@@ -82,12 +94,25 @@ impl Event {
         match self {
             Self::Claimed { instance }
             | Self::Started { instance, .. }
+            | Self::Spawned { instance, .. }
             | Self::AttemptFailed { instance, .. }
             | Self::Completed { instance, .. }
             | Self::Failed { instance, .. }
             | Self::Skipped { instance, .. } => *instance,
         }
     }
+}
+
+/// A command's process group as it started: the group id (the pid of the
+/// process spawned, which leads it) and that process's start time, in
+/// clock ticks after boot (`/proc/PID/stat`, field 22), so that a pid used
+/// again by another process is never taken for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// The process group id: the leader's pid.
+    pub group: u32,
+    /// The leader's start time, in clock ticks after boot.
+    pub start: u64,
 }
 
 /// Why an instance failed or was skipped.
@@ -114,6 +139,9 @@ pub enum Reason {
     /// Skipped: the named instance failed first (fail-fast), or, with
     /// `--keep-going`, this instance depends on it.
     Failed(String),
+    /// Failed: the command's output could not be written to its log (the
+    /// disk is full, …), so the log would have been cut short.
+    Log(String),
 }
 
 impl fmt::Display for Reason {
@@ -126,6 +154,7 @@ impl fmt::Display for Reason {
             Self::Spawn(error) => write!(f, "could not start: {error}"),
             Self::Interrupted => f.write_str("interrupted"),
             Self::Failed(instance) => write!(f, "{instance} failed"),
+            Self::Log(error) => write!(f, "log not written: {error}"),
         }
     }
 }

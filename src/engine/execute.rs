@@ -116,6 +116,10 @@
 //!   `Started` was being recorded when the handle was cancelled is not run
 //!   and fails the same way. The executor notices a cancellation within
 //!   50 ms even when no command is running (during a backoff).
+//! * **Processes.** Right after a command starts, its process group and
+//!   its leader's start time ([`Child::process`]) are recorded
+//!   ([`Event::Spawned`], one `record` call of its own), so that a command
+//!   that recovers a run killed outright can stop what it left running.
 //! * **Recorder errors.** If `record` or a sync fails, the run stops: the handle is
 //!   cancelled without grace ([`Cancel::kill_now`]: `SIGKILL` to what
 //!   runs; it stays cancelled), the executor waits
@@ -132,7 +136,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::event::{RecordError, Recorder};
+use super::event::{Event, RecordError, Recorder};
 use super::output::{Capture, OutputSink};
 use super::plan::Plan;
 use super::runner::{Cancel, Child, Job, Runner, wait_readable};
@@ -291,7 +295,19 @@ impl Executor<'_, '_> {
                 continue;
             }
             let running = Running::start(self.runner, self.cancel, self.run, instance, attempt);
+            let process = running.child.process();
             self.active.push(running);
+            if let Some(process) = process {
+                // At once, so that a run killed from now on leaves its
+                // group to the command that recovers it.
+                let spawned = [Event::Spawned {
+                    instance,
+                    attempt,
+                    process,
+                }];
+                self.recorder.record(&spawned)?;
+                self.sync.wrote(&spawned);
+            }
         }
         Ok(())
     }
@@ -367,7 +383,7 @@ impl<'a> Running<'a> {
             return None;
         };
         output.end(*instance, id, stream);
-        let (output, tail, log_ok) = self.output.finish(self.number, &outcome);
+        let (output, tail, log_ok, log_error) = self.output.finish(self.number, &outcome);
         Some(Done {
             instance: self.instance,
             attempt: self.number,
@@ -375,6 +391,7 @@ impl<'a> Running<'a> {
             output,
             tail,
             log_ok,
+            log_error,
         })
     }
 }

@@ -37,7 +37,7 @@ mod summary;
 mod sync;
 mod view;
 
-pub use event::{Event, Reason, RecordError, Recorder, Syncer};
+pub use event::{Event, Process, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
 pub(crate) use output::log_name;
 pub use output::{MASK, OutputSink, SecretValues};
@@ -46,6 +46,7 @@ pub use runner::{Cancel, Child, DEFAULT_GRACE, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use secrets::{MissingSecret, Secrets, read_secrets};
 pub use shell::ShellRunner;
+pub(crate) use shell::procfs;
 pub use source::{Source, UNKNOWN_VERSION, digest};
 pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};
 pub use sync::CLAIM_AHEAD;

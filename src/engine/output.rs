@@ -150,9 +150,10 @@ impl Capture {
     }
 
     /// Attempt `attempt` ended with `outcome`: a failure ends its log with
-    /// a line saying how. Returns its grouped output, its tail, and
-    /// whether a log file was written.
-    pub(super) fn finish(&mut self, attempt: u32, outcome: &Outcome) -> (Grouped, Vec<String>, bool) {
+    /// a line saying how. Returns its grouped output, its tail, whether a
+    /// log file was written, and why the log is incomplete if it is (it
+    /// could not be opened or written: the disk is full, …).
+    pub(super) fn finish(&mut self, attempt: u32, outcome: &Outcome) -> (Grouped, Vec<String>, bool, Option<String>) {
         self.flush();
         let grouped = self.group.finish(&mut self.log);
         if let Some((_, reason)) = failure(outcome) {
@@ -165,7 +166,7 @@ impl Capture {
             self.log.flush();
         }
         let tail = std::mem::take(&mut self.tail).into();
-        (grouped, tail, self.log.opened())
+        (grouped, tail, self.log.opened(), self.log.error().map(str::to_owned))
     }
 }
 
@@ -231,7 +232,7 @@ mod tests {
                 capture.flush();
             }
         }
-        let (grouped, tail, log_ok) = capture.finish(attempt, &Outcome::Exited(1));
+        let (grouped, tail, log_ok, _) = capture.finish(attempt, &Outcome::Exited(1));
         assert_eq!(tail.len(), TAIL_LINES.min(count));
         let (mut lines, mut calls) = (Vec::new(), 0);
         grouped.deliver(0, "i", &mut |_: usize, _: &str, block: &[String]| {
@@ -309,7 +310,7 @@ mod tests {
         );
         capture.end(0, "i", Some(&mut sink));
         assert_eq!(*streamed.borrow(), ["pw=***", "x *** y", "a"]);
-        let (_, tail, _) = capture.finish(1, &Outcome::Exited(1));
+        let (_, tail, _, _) = capture.finish(1, &Outcome::Exited(1));
         assert_eq!(tail, ["pw=***", "x *** y", "a"]);
         let log = std::fs::read_to_string(&path).unwrap();
         assert!(log.contains("pw=***\nx *** y\na\n"), "{log}");

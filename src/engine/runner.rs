@@ -36,6 +36,8 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, kill_process_group};
 
+use super::event::Process;
+
 /// One attempt of one instance, as a runner sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Job<'a> {
@@ -165,6 +167,12 @@ pub trait Child {
 
     /// When it must be polled even if nothing is readable (a timeout).
     fn deadline(&self) -> Option<Instant>;
+
+    /// The process group it runs as, to record (none for a scripted
+    /// child, or one that could not start).
+    fn process(&self) -> Option<Process> {
+        None
+    }
 
     /// Passes on the output there is, acts on a deadline that has passed,
     /// and returns how the attempt ended once it has.

@@ -93,6 +93,8 @@ pub(super) struct Done {
     pub(super) output: Grouped,
     pub(super) tail: Vec<String>,
     pub(super) log_ok: bool,
+    /// Why its log is incomplete, if it is.
+    pub(super) log_error: Option<String>,
 }
 
 /// The executor's state, owned by the thread that called [`execute`].
@@ -194,12 +196,16 @@ impl<'p> Run<'p> {
             outcome,
             tail,
             log_ok,
+            log_error,
             ..
         } = done;
         let plan = self.plan;
         let track = &mut self.tracks[instance];
         track.log_ok |= log_ok;
-        let Some((exit_code, reason)) = failure(&outcome) else {
+        // A command that succeeded but whose log was cut fails: the log
+        // would say less than it did.
+        let failed = failure(&outcome).or_else(|| log_error.map(|error| (Some(0), Reason::Log(error))));
+        let Some((exit_code, reason)) = failed else {
             track.exit_code = Some(0);
             self.events.push(Event::Completed {
                 instance,
@@ -212,7 +218,7 @@ impl<'p> Run<'p> {
         let reason = if self.interrupted { Reason::Interrupted } else { reason };
         track.exit_code = exit_code;
         let planned = &plan.instances[instance];
-        if reason != Reason::Interrupted && attempt <= planned.retry {
+        if !matches!(reason, Reason::Interrupted | Reason::Log(_)) && attempt <= planned.retry {
             self.events.push(Event::AttemptFailed {
                 instance,
                 attempt,
@@ -531,6 +537,7 @@ impl Done {
             output: Grouped::default(),
             tail: Vec::new(),
             log_ok: false,
+            log_error: None,
         }
     }
 }

@@ -26,8 +26,12 @@
 //!   command is run through `sh -c` after all, so the error message and the
 //!   exit code (127, 126) are exactly the shell's.
 //! * **Long commands.** A command longer than 64 KiB, or whose spawn fails
-//!   with `E2BIG`, is written to a script file (see `script.rs`) and run as
-//!   `/bin/sh -e [-o pipefail] FILE`; the file is removed with the attempt.
+//!   with `E2BIG`, is written to a script file (see `script.rs`) in
+//!   [`ShellRunner::script_dir`] and run as `/bin/sh -e [-o pipefail]
+//!   FILE`; the file is removed with the attempt.
+//! * **Recorded.** Each child's [`Child::process`] is its group and its
+//!   start time (from `/proc`, see `procfs.rs`), which the executor records
+//!   so that a command recovering a run killed outright can stop it.
 //! * **Errexit.** The shell runs with `-e`, so a script (one line or many)
 //!   stops at its first failing command, with that command's exit code, as
 //!   GitHub Actions, GitLab CI and `just` do. When `/bin/sh` accepts
@@ -60,6 +64,7 @@
 //!   so its id cannot have been reused by an unrelated process.
 
 mod detect;
+pub(crate) mod procfs;
 mod script;
 mod spawn;
 
@@ -77,6 +82,7 @@ use std::time::{Duration, Instant};
 use rustix::io::ioctl_fionbio;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
 
+use super::event::Process;
 use super::output::LineSplitter;
 use super::runner::{Cancel, Child, Job, NOT_INHERITED, Outcome, ProcessGroup, Runner, VARIABLES};
 use detect::direct_words;
@@ -92,6 +98,11 @@ pub struct ShellRunner {
     pub grace: Duration,
     /// Spawn commands without shell syntax directly (see the module docs).
     pub direct: bool,
+    /// Where long commands' script files go; the temporary directory
+    /// (`TMPDIR`, else `/tmp`) when `None`. The CLI gives a directory of
+    /// the state, where the next run of the env removes what a run killed
+    /// outright left behind.
+    pub script_dir: Option<PathBuf>,
     /// Programs already looked up in `PATH`, so a direct spawn tries one
     /// `execve` instead of one per `PATH` entry.
     programs: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
@@ -108,6 +119,7 @@ impl Default for ShellRunner {
             shell: PathBuf::from("/bin/sh"),
             grace: Duration::from_secs(2),
             direct: true,
+            script_dir: None,
             programs: Arc::default(),
             spawner: Arc::new(Spawner::new(&[&VARIABLES[..], &NOT_INHERITED[..]].concat())),
             pipefail: Arc::default(),
@@ -120,6 +132,11 @@ impl Runner for ShellRunner {
         match self.spawn_command(job) {
             Ok((process, reader, script)) => Box::new(ShellChild {
                 group: Some(job.cancel.register(Pid::from_child(&process))),
+                // Not reaped yet, so `/proc` shows it (even if it exited).
+                recorded: procfs::stat(process.id()).map(|stat| Process {
+                    group: process.id(),
+                    start: stat.start,
+                }),
                 pid: Pid::from_child(&process),
                 process,
                 reaped: false,
@@ -170,7 +187,7 @@ impl ShellRunner {
                 spawned => return spawned.map(|(process, reader)| (process, reader, None)),
             }
         }
-        let script = Script::write(job.command)?;
+        let script = Script::write(self.script_dir.as_deref(), job.command)?;
         let (process, reader) = self.spawn(job, &self.shell, &self.shell_args(script.path().as_os_str(), false))?;
         Ok((process, reader, Some(script)))
     }
@@ -285,6 +302,8 @@ struct ShellChild<'a> {
     grace: Duration,
     /// The script file the command runs from, removed when this goes.
     _script: Option<Script>,
+    /// Its process group and leader's start time, from `/proc`.
+    recorded: Option<Process>,
 }
 
 /// How long a leader whose output ended is waited for before the executor
@@ -302,6 +321,10 @@ impl Child for ShellChild<'_> {
             (None, Some(exit)) => Some(exit.as_fd()),
             (None, None) => None,
         }
+    }
+
+    fn process(&self) -> Option<Process> {
+        self.recorded
     }
 
     fn deadline(&self) -> Option<Instant> {

@@ -43,8 +43,17 @@ pub(crate) struct InPlaceLog {
     len: u64,
 }
 
-/// How much a log grows at a time.
+/// How much a log grows at a time, when the disk has room.
 const GROWTH: u64 = 64 * 1024;
+
+/// How much it grows at a time when the disk is short of room for
+/// [`GROWTH`]: a page, enough for a run's last lines (a failure, the
+/// skips, the finish) if the disk fills up meanwhile.
+const SMALL_GROWTH: u64 = 4 * 1024;
+
+/// Zeros are written ahead only if the disk keeps this many times as much
+/// free: preallocation never turns an almost full disk into a full one.
+const FREE_FACTOR: u64 = 8;
 
 impl InPlaceLog {
     /// Opens an existing log whose whole length is data.
@@ -61,19 +70,39 @@ impl InPlaceLog {
     pub(crate) fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         let needed = self.end + bytes.len() as u64;
         if needed > self.len {
-            // Zeros first (the next sync covers them and the new length).
-            let len = needed.div_ceil(GROWTH) * GROWTH + GROWTH;
-            let zeros = vec![0; usize::try_from(len - self.len).unwrap_or(0)];
-            self.file
-                .write_all_at(&zeros, self.len)
-                .map_err(StateError::io("append to", path))?;
-            self.len = len;
+            self.grow(needed);
         }
         self.file
             .write_all_at(bytes, self.end)
             .map_err(StateError::io("append to", path))?;
         self.end = needed;
+        self.len = self.len.max(needed);
         Ok(())
+    }
+
+    /// Writes zeros ahead so that the file holds `needed` bytes and room
+    /// after them (the next sync covers them and the new length): 64 KiB
+    /// ahead, or 4 KiB when the disk is short of room, or none, so that
+    /// the zeros never take more than an eighth of the free space. Zeros
+    /// that cannot all be written are cut off again: the data is then
+    /// appended past the end of the file.
+    fn grow(&mut self, needed: u64) {
+        let free = free_space(&self.file);
+        for ahead in [GROWTH, SMALL_GROWTH] {
+            let len = needed.div_ceil(ahead) * ahead + ahead;
+            let count = len - self.len;
+            if count.saturating_mul(FREE_FACTOR) > free {
+                continue;
+            }
+            let zeros = vec![0; usize::try_from(count).unwrap_or(0)];
+            if self.file.write_all_at(&zeros, self.len).is_ok() {
+                self.len = len;
+            } else {
+                // Only zeros past the data: cutting them removes no line.
+                let _ = self.file.set_len(self.len);
+            }
+            return;
+        }
     }
 
     /// Makes everything written so far durable.
@@ -95,6 +124,12 @@ impl InPlaceLog {
         }
         self.sync(path)
     }
+}
+
+/// The bytes free for this user on the file system of `file` (as many as
+/// can be when the system does not say).
+fn free_space(file: &File) -> u64 {
+    rustix::fs::fstatvfs(file).map_or(u64::MAX, |stat| stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Opens an existing file for appending.

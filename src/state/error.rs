@@ -72,6 +72,19 @@ pub enum StateError {
     },
     /// The executor reported an event that does not fit the release.
     Event(EventError),
+    /// A run of the env killed outright left commands running that did
+    /// not end on `SIGTERM` nor on `SIGKILL` (another user's processes,
+    /// say): its release stays unfinished, and no new run of the env
+    /// starts while they run.
+    StillRunning {
+        /// The release they belong to.
+        id: super::ReleaseId,
+        /// The env.
+        env: String,
+        /// Each instance still running, its process group and the pids
+        /// of its processes still running.
+        running: Vec<(String, u32, Vec<u32>)>,
+    },
 }
 
 /// What is wrong with a damaged release log (see [`StateError::Damaged`]).
@@ -133,6 +146,19 @@ impl fmt::Display for StateError {
             Self::IdTaken { id } => write!(f, "release id {id} was taken by another run"),
             Self::UnknownRelease { id } => write!(f, "unknown release `{id}`"),
             Self::Event(error) => error.fmt(f),
+            Self::StillRunning { id, env, running } => {
+                write!(f, "release {id} left commands running that did not stop on `SIGKILL`: ")?;
+                for (position, (instance, group, pids)) in running.iter().enumerate() {
+                    let pids: Vec<String> = pids.iter().map(ToString::to_string).collect();
+                    let separator = if position == 0 { "" } else { ", " };
+                    write!(
+                        f,
+                        "{separator}{instance} (process group {group}, pids {})",
+                        pids.join(" ")
+                    )?;
+                }
+                write!(f, "; no new run of `{env}` starts while they run")
+            }
         }
     }
 }

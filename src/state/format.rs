@@ -1,14 +1,15 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 3)`, then
+//! Every state file starts with a format line, `Format(version: 4)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
 //! header, one line per event and at last a [`LogLine::Finished`] line. An
 //! env's index (`envs/<env>/index.ron`) holds an [`IndexLine::Reserved`]
 //! line before a release's log is created, an [`IndexLine::Started`] line
 //! once it is, and an [`IndexLine::Finished`] line (with the env's live
-//! state after a deploy or rollback) when it ends. Files of versions 1 and
-//! 2 read with their missing fields unknown.
+//! state after a deploy or rollback) when it ends. Files of versions 1 to
+//! 3 read with their missing fields unknown (version 4 added the log's
+//! `Spawned` lines and the reason `Log`).
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
@@ -25,19 +26,19 @@ use super::clock::Timestamp;
 use super::error::StateError;
 use super::id::ReleaseId;
 use super::release::ReleaseStatus;
-use crate::engine::{Event, Reason};
+use crate::engine::{Event, Process, Reason};
 
 mod header;
 
 pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
 
 /// The format version this code writes and the newest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 3)`.
+    /// `Format(version: 4)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
@@ -92,6 +93,14 @@ pub(crate) enum LogLine {
         instance: usize,
         attempt: u32,
     },
+    /// [`Event::Spawned`] (version 4 on).
+    Spawned {
+        at: Timestamp,
+        instance: usize,
+        attempt: u32,
+        group: u32,
+        start: u64,
+    },
     /// [`Event::AttemptFailed`].
     AttemptFailed {
         at: Timestamp,
@@ -129,6 +138,17 @@ impl LogLine {
         match event {
             &Event::Claimed { instance } => Self::Claimed { at, instance },
             &Event::Started { instance, attempt } => Self::Started { at, instance, attempt },
+            &Event::Spawned {
+                instance,
+                attempt,
+                process: Process { group, start },
+            } => Self::Spawned {
+                at,
+                instance,
+                attempt,
+                group,
+                start,
+            },
             Event::AttemptFailed {
                 instance,
                 attempt,
@@ -170,6 +190,20 @@ impl LogLine {
             Self::Release { .. } | Self::Finished { .. } => return None,
             &Self::Claimed { at, instance } => (Event::Claimed { instance }, at),
             &Self::Started { at, instance, attempt } => (Event::Started { instance, attempt }, at),
+            &Self::Spawned {
+                at,
+                instance,
+                attempt,
+                group,
+                start,
+            } => (
+                Event::Spawned {
+                    instance,
+                    attempt,
+                    process: Process { group, start },
+                },
+                at,
+            ),
             Self::AttemptFailed {
                 at,
                 instance,
@@ -226,6 +260,8 @@ pub(crate) enum StoredReason {
     Spawn(String),
     Interrupted,
     Failed(String),
+    /// Version 4 on.
+    Log(String),
 }
 
 impl From<&Reason> for StoredReason {
@@ -238,6 +274,7 @@ impl From<&Reason> for StoredReason {
             Reason::Spawn(error) => Self::Spawn(error.clone()),
             Reason::Interrupted => Self::Interrupted,
             Reason::Failed(instance) => Self::Failed(instance.clone()),
+            Reason::Log(error) => Self::Log(error.clone()),
         }
     }
 }
@@ -252,6 +289,7 @@ impl From<&StoredReason> for Reason {
             StoredReason::Spawn(error) => Self::Spawn(error.clone()),
             StoredReason::Interrupted => Self::Interrupted,
             StoredReason::Failed(instance) => Self::Failed(instance.clone()),
+            StoredReason::Log(error) => Self::Log(error.clone()),
         }
     }
 }
@@ -413,7 +451,7 @@ mod tests {
         let text = format!("{}{}", head_line(), line(&finished));
         assert_eq!(
             text,
-            "Format(version: 3)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
+            "Format(version: 4)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
         );
         let read = lines(&text).unwrap();
         assert_eq!(read.lines, [(2, finished)]);

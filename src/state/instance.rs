@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::clock::Timestamp;
 use super::release::EventError;
 use super::status::{PhaseStatus, transition};
-use crate::engine::{Event, Reason};
+use crate::engine::{Event, Process, Reason};
 
 /// One instance of a release.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -40,6 +40,10 @@ pub struct Attempt {
     pub exit_code: Option<i32>,
     /// Why it failed, if it did.
     pub reason: Option<Reason>,
+    /// Its process group and leader's start time, once recorded (format
+    /// 4 on): what recovery stops if the run died while it ran.
+    #[serde(skip)]
+    pub process: Option<Process>,
 }
 
 /// One status change, as recorded.
@@ -113,6 +117,13 @@ impl InstanceRecord {
         self.claimed && self.status == PhaseStatus::Pending
     }
 
+    /// The process group of its attempt that is running, if recorded.
+    #[must_use]
+    pub(crate) fn running_process(&self) -> Option<Process> {
+        let open = self.attempts.last().filter(|a| a.finished_at.is_none())?;
+        open.process.filter(|_| self.status == PhaseStatus::Running)
+    }
+
     /// Its status changes, in order.
     #[must_use]
     pub fn transitions(&self) -> &[Transition] {
@@ -146,6 +157,16 @@ impl InstanceRecord {
         match event {
             Event::Claimed { .. } => self.claim(),
             &Event::Started { attempt, .. } => self.start(attempt, at),
+            &Event::Spawned { attempt, process, .. } => {
+                let Some(open) = self
+                    .open_attempt()
+                    .filter(|a| a.number == attempt && a.process.is_none())
+                else {
+                    return Err(self.attempt_error(format!("attempt {attempt} spawned but it is not running")));
+                };
+                open.process = Some(process);
+                Ok(())
+            }
             Event::AttemptFailed {
                 attempt,
                 exit_code,
@@ -219,6 +240,7 @@ impl InstanceRecord {
             finished_at: None,
             exit_code: None,
             reason: None,
+            process: None,
         });
         Ok(())
     }

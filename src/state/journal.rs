@@ -34,6 +34,8 @@ pub struct Journal<'s> {
     /// A write failed: the file may end in a torn line, so nothing more is
     /// written through this journal.
     broken: bool,
+    /// Batches of events written so far (for the debug builds' fault).
+    writes: u32,
 }
 
 impl<'s> Journal<'s> {
@@ -45,6 +47,7 @@ impl<'s> Journal<'s> {
             path,
             release,
             broken: false,
+            writes: 0,
         })
     }
 
@@ -138,9 +141,22 @@ impl<'s> Journal<'s> {
     }
 
     fn write(&mut self, text: &str) -> Result<(), StateError> {
-        self.log
-            .write(&self.path, text.as_bytes())
+        self.writes += 1;
+        self.fault()
+            .and_then(|()| self.log.write(&self.path, text.as_bytes()))
             .inspect_err(|_| self.broken = true)
+    }
+
+    /// A way to test a disk that fills up during a run, compiled only into
+    /// debug builds: with `STAGECRAFT_DEBUG_FAIL_WRITE=N`, the N-th batch
+    /// of events fails as on a full disk (`ENOSPC`).
+    fn fault(&self) -> Result<(), StateError> {
+        #[cfg(debug_assertions)]
+        if std::env::var("STAGECRAFT_DEBUG_FAIL_WRITE").is_ok_and(|n| n == self.writes.to_string()) {
+            let error = std::io::Error::from_raw_os_error(28);
+            return Err(StateError::io("append to", &self.path)(error));
+        }
+        Ok(())
     }
 
     /// What makes written events durable, from any thread: one

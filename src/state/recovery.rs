@@ -14,6 +14,10 @@
 //! claimed instance may have started with its `Started` line lost, and it
 //! becomes `failed` (interrupted) like a running one, through `running`.
 //!
+//! A run killed outright may have left commands running: before marking
+//! their instances interrupted, recovery stops their process groups (see
+//! `orphans`), and says so.
+//!
 //! [`Journal::interrupt`]: super::Journal::interrupt
 
 use std::fmt;
@@ -21,6 +25,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::id::ReleaseId;
+use super::orphans::Stopped;
 use super::release::Release;
 use crate::engine::{Event, Reason};
 
@@ -36,12 +41,15 @@ pub struct Recovered {
     pub maybe_started: Vec<String>,
     /// The instances that had not started, now `skipped` (interrupted).
     pub skipped: Vec<String>,
+    /// The process groups the dead run left running, stopped before the
+    /// release was marked interrupted.
+    pub stopped: Vec<Stopped>,
 }
 
 impl fmt::Display for Recovered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "release {} was interrupted", self.release)?;
-        let mut parts = Vec::new();
+        let mut parts: Vec<String> = self.stopped.iter().map(ToString::to_string).collect();
         if !self.failed.is_empty() {
             parts.push(format!("{} marked failed (interrupted)", self.failed.join(", ")));
         }
@@ -81,6 +89,7 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
         failed: failed.iter().map(name).collect(),
         maybe_started: maybe_started.iter().map(name).collect(),
         skipped: pending.iter().map(name).collect(),
+        stopped: Vec::new(),
     };
     let mut events = Vec::new();
     for instance in failed {
@@ -112,6 +121,7 @@ mod tests {
             failed: vec!["build[api]".into()],
             maybe_started: vec![],
             skipped: vec!["a".into(), "b".into(), "c".into()],
+            stopped: vec![],
         };
         assert_eq!(
             recovered.to_string(),
@@ -122,16 +132,23 @@ mod tests {
             failed: vec![],
             maybe_started: vec![],
             skipped: vec!["a".into()],
+            stopped: vec![Stopped {
+                instance: "migrate".into(),
+                group: 4242,
+                processes: 1,
+                killed: false,
+            }],
         };
         assert_eq!(
             recovered.to_string(),
-            "release rel-20261125-170229123 was interrupted: 1 not-started instance skipped"
+            "release rel-20261125-170229123 was interrupted: migrate was still running (process group 4242) and was stopped (`SIGTERM`), 1 not-started instance skipped"
         );
         let recovered = Recovered {
             release,
             failed: vec!["a".into(), "b".into()],
             maybe_started: vec!["b".into()],
             skipped: vec![],
+            stopped: vec![],
         };
         assert_eq!(
             recovered.to_string(),

@@ -11,6 +11,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::backward::{self, Tail};
 use super::boot;
@@ -24,10 +25,11 @@ use super::journal::{Journal, read_log};
 use super::legacy;
 use super::live::{Live, advance};
 use super::lock::{Holder, Lock, Wait};
+use super::orphans::{self, Orphan};
 use super::query::{ReleaseSummary, is_deployment};
 use super::recovery::{Recovered, interrupt_events};
 use super::release::{Release, ReleaseHeader, ReleaseMeta};
-use crate::engine::{Event, Plan};
+use crate::engine::{DEFAULT_GRACE, Event, Plan};
 
 /// One env of one pipeline under its lock: what a run writes through.
 ///
@@ -54,12 +56,12 @@ pub struct Store {
 impl Store {
     /// Locks env `env` of pipeline `pipeline` in the state directory at
     /// `path` (creating what is missing), then recovers the env's release
-    /// left unfinished by a run that died.
+    /// left unfinished by a run that died: [`open_with`](Self::open_with)
+    /// with a grace of [`DEFAULT_GRACE`].
     ///
     /// # Errors
     ///
-    /// [`StateError::Locked`] if another run of the env holds the lock
-    /// (after `wait`); a file cannot be read or written, or is corrupt.
+    /// See [`open_with`](Self::open_with).
     pub fn open(
         path: &Path,
         pipeline: &str,
@@ -67,6 +69,34 @@ impl Store {
         holder: &Holder,
         wait: Wait,
         clock: Clock,
+    ) -> Result<(Self, Vec<Recovered>), StateError> {
+        let reap = Reap {
+            grace: DEFAULT_GRACE,
+            notice: &|_| {},
+        };
+        Self::open_with(path, pipeline, env, holder, wait, clock, &reap)
+    }
+
+    /// [`open`](Self::open), where the commands a dead run left running
+    /// get `reap.grace` between `SIGTERM` and `SIGKILL` (see *Recovery* in
+    /// `spec/state.md`), and `reap.notice` is told before they are
+    /// signalled. Script files a dead run left in the env's
+    /// [`script_dir`](Self::script_dir) are removed.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Locked`] if another run of the env holds the lock
+    /// (after `wait`); [`StateError::StillRunning`] if commands of a dead
+    /// run of the env still run after `SIGKILL`; a file cannot be read or
+    /// written, or is corrupt.
+    pub fn open_with(
+        path: &Path,
+        pipeline: &str,
+        env: &str,
+        holder: &Holder,
+        wait: Wait,
+        clock: Clock,
+        reap: &Reap<'_>,
     ) -> Result<(Self, Vec<Recovered>), StateError> {
         let dir = StateDir::new(path).pipeline(pipeline);
         let lock = Lock::acquire(&dir.env_dir(env), holder, wait)?;
@@ -91,8 +121,18 @@ impl Store {
             newest,
             lock,
         };
-        let recovered = store.recover(&tail)?;
+        let recovered = store.recover(&tail, reap)?;
+        remove_scripts(&store.script_dir());
         Ok((store, recovered))
+    }
+
+    /// Where the env's runs write long commands' script files:
+    /// `envs/<env>/scripts/`, emptied each time the env is opened (nothing
+    /// else of the env runs then), so that a run killed outright leaves
+    /// none behind for long.
+    #[must_use]
+    pub fn script_dir(&self) -> PathBuf {
+        self.dir.env_dir(&self.env).join("scripts")
     }
 
     /// The pipeline's state, to read.
@@ -293,7 +333,7 @@ impl Store {
     /// Finishes the env's release whose run died: the one the index shows
     /// unfinished, or one whose log exists but whose `Started` line was
     /// never written (the run died between the two).
-    fn recover(&mut self, tail: &Tail) -> Result<Vec<Recovered>, StateError> {
+    fn recover(&mut self, tail: &Tail, reap: &Reap<'_>) -> Result<Vec<Recovered>, StateError> {
         let mut unfinished = tail.unfinished;
         for &id in &tail.reserved {
             let path = self.dir.log_path(id);
@@ -321,11 +361,84 @@ impl Store {
             return Ok(Vec::new());
         }
         let lost = boot::may_have_lost_writes(log.boot.as_deref(), boot::current().as_deref());
-        let (events, report) = interrupt_events(&release, lost);
+        // Processes do not outlive the machine: in another boot (or an
+        // unknown one) nothing recorded can still run.
+        let stopped = if lost {
+            Vec::new()
+        } else {
+            stop_orphans(&release, &self.env, reap)?
+        };
+        let (events, mut report) = interrupt_events(&release, lost);
+        report.stopped = stopped;
         self.close_release(&mut release, &events, |text| {
             append(&open_append(&path)?, &path, text.as_bytes())
         })?;
         Ok(vec![report])
+    }
+}
+
+/// Stops the process groups `release`'s dead run left running (see
+/// `orphans`).
+fn stop_orphans(release: &Release, env: &str, reap: &Reap<'_>) -> Result<Vec<orphans::Stopped>, StateError> {
+    let orphans: Vec<Orphan> = release
+        .instances()
+        .iter()
+        .filter_map(|instance| {
+            instance.running_process().map(|process| Orphan {
+                instance: instance.id().to_owned(),
+                process,
+            })
+        })
+        .collect();
+    let live = orphans::still_running(orphans);
+    if !live.is_empty() {
+        let groups: Vec<String> = live
+            .iter()
+            .map(|(orphan, _)| format!("{} (process group {})", orphan.instance, orphan.process.group))
+            .collect();
+        (reap.notice)(&format!(
+            "stopping {}, left running by release {} whose run died: `SIGTERM`, then `SIGKILL` after {}",
+            groups.join(", "),
+            release.id,
+            seconds(reap.grace)
+        ));
+    }
+    orphans::stop(live, reap.grace).map_err(|running| StateError::StillRunning {
+        id: release.id,
+        env: env.to_owned(),
+        running,
+    })
+}
+
+/// How [`Store::open_with`] stops the commands a dead run left running.
+pub struct Reap<'a> {
+    /// How long they get between `SIGTERM` and `SIGKILL`.
+    pub grace: Duration,
+    /// Told what is about to be stopped (the CLI prints it as a note).
+    pub notice: &'a dyn Fn(&str),
+}
+
+impl std::fmt::Debug for Reap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reap")
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `10s`, `1.5s`.
+fn seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs_f64())
+}
+
+/// Removes the script files in `dir` (a missing directory has none).
+fn remove_scripts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        // One that cannot be removed stays for the next time.
+        let _ = std::fs::remove_file(entry.path());
     }
 }
 

@@ -20,12 +20,16 @@ pub(super) struct LogFile {
     file: Option<File>,
     /// Where this attempt's output starts in the file.
     start: u64,
+    /// The file's path, once opened (for messages).
+    path_shown: PathBuf,
     /// How much of the file is written.
     written: u64,
     /// Bytes not written yet; once a write failed, those it did not write.
     pending: Vec<u8>,
     /// A write failed: nothing more is written.
     failed: bool,
+    /// Why the file could not be opened or written, naming it.
+    error: Option<String>,
 }
 
 impl LogFile {
@@ -36,9 +40,11 @@ impl LogFile {
             attempt,
             file: None,
             start: 0,
+            path_shown: PathBuf::new(),
             written: 0,
             pending: Vec::new(),
             failed: false,
+            error: None,
         }
     }
 
@@ -68,9 +74,16 @@ impl LogFile {
         } else {
             options.append(true);
         }
-        let Ok(file) = options.open(path) else { return };
-        let Ok(metadata) = file.metadata() else { return };
-        self.written = metadata.len();
+        let opened = options.open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
+        let (len, file) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.error = Some(format!("cannot write `{}`: {error}", path.display()));
+                return;
+            }
+        };
+        self.written = len;
+        self.path_shown = path;
         if self.attempt > 1 {
             self.pending
                 .extend_from_slice(format!("--- attempt {} ---\n", self.attempt).as_bytes());
@@ -88,15 +101,18 @@ impl LogFile {
         }
         let mut done = 0;
         while done < self.pending.len() {
-            match file.write(&self.pending[done..]) {
-                Ok(0) => self.failed = true,
-                Ok(count) => done += count,
+            let error = match file.write(&self.pending[done..]) {
+                Ok(0) => io::ErrorKind::WriteZero.into(),
+                Ok(count) => {
+                    done += count;
+                    continue;
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => self.failed = true,
-            }
-            if self.failed {
-                break;
-            }
+                Err(error) => error,
+            };
+            self.failed = true;
+            self.error = Some(format!("cannot write `{}`: {error}", self.path_shown.display()));
+            break;
         }
         self.written += done as u64;
         self.pending.drain(..done);
@@ -105,6 +121,12 @@ impl LogFile {
     /// Whether the file was opened.
     pub(super) fn opened(&self) -> bool {
         self.file.is_some()
+    }
+
+    /// Why the log is incomplete: it could not be opened, or a write
+    /// failed (the disk is full, …).
+    pub(super) fn error(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// Whether the file was opened and every write so far succeeded.

@@ -35,6 +35,7 @@ fn end(run: &mut Run<'_>, instance: usize, attempt: u32, outcome: Outcome) {
         output: Grouped::default(),
         tail: Vec::new(),
         log_ok: false,
+        log_error: None,
     });
 }
 

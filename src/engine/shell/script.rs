@@ -4,9 +4,11 @@
 //! Linux refuses a single argument over 128 KiB (`E2BIG`, "Argument list
 //! too long"), and every system limits the total size of the arguments
 //! and the environment. A command longer than [`SCRIPT_THRESHOLD`], or
-//! one whose spawn fails with `E2BIG`, is written to a file in the
-//! temporary directory, readable, writable and executable by this user
-//! only (mode 0700).
+//! one whose spawn fails with `E2BIG`, is written to a file readable,
+//! writable and executable by this user only (mode 0700), in the runner's
+//! script directory (the CLI gives one in the state directory, which the
+//! next run of the env empties, so that a run killed outright leaves
+//! nothing behind for long), else in the temporary directory.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -22,14 +24,15 @@ pub(super) const SCRIPT_THRESHOLD: usize = 64 * 1024;
 pub(super) struct Script(PathBuf);
 
 impl Script {
-    /// Writes `command` to a new script file in the temporary directory.
+    /// Writes `command` to a new script file in `dir` (created if
+    /// missing), else in the temporary directory.
     ///
     /// # Errors
     ///
     /// The file could not be created or written (nothing is left behind).
-    pub(super) fn write(command: &str) -> io::Result<Self> {
+    pub(super) fn write(dir: Option<&Path>, command: &str) -> io::Result<Self> {
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir();
+        let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
         let context = |error: io::Error| {
             io::Error::new(
                 error.kind(),
@@ -39,6 +42,7 @@ impl Script {
                 ),
             )
         };
+        fs::create_dir_all(&dir).map_err(context)?;
         loop {
             let count = COUNT.fetch_add(1, Ordering::Relaxed);
             let path = dir.join(format!("stagecraft-{}-{count}.sh", std::process::id()));
@@ -77,11 +81,15 @@ mod tests {
 
     #[test]
     fn a_script_is_private_and_removed_when_dropped() {
-        let script = Script::write("echo hi").unwrap();
+        let script = Script::write(None, "echo hi").unwrap();
         let path = script.path().to_owned();
         assert_eq!(fs::read_to_string(&path).unwrap(), "echo hi\n");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
         drop(script);
         assert!(!path.exists());
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("scripts");
+        let script = Script::write(Some(&inner), "echo hi").unwrap();
+        assert_eq!(script.path().parent(), Some(inner.as_path()));
     }
 }
