@@ -144,3 +144,6 @@ impl Document {
         self.text.get(span.start()..span.end()).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -94,6 +94,9 @@ impl Tree {
         self.update(text, unchanged);
         let mut ast = Ast::default();
         let mut diagnostics = Vec::new();
+        // Each list at its size at once (phases are most of a large file).
+        let phases = self.steps.iter().filter(|k| matches!(k.item, Item::Phase(_))).count();
+        ast.phases.reserve_exact(phases);
         for kept in &self.steps {
             let delta = isize::try_from(kept.base).unwrap_or(isize::MAX) - isize::try_from(kept.origin).unwrap_or(0);
             let attach = Attach { text, delta };
