@@ -11,11 +11,21 @@
 //! Besides wall times (which a loaded machine stretches), it prints the
 //! server's CPU time per change, from `/proc/PID/stat` (10 ms ticks, so
 //! read it as an average over the changes).
+//!
+//! Instruction counts, which load does not change: `LSP_BENCH_WRAP` is a
+//! command the server runs under and `LSP_BENCH_CHANGES` the number of
+//! changes (30 by default), so the count per change is the difference of
+//! two runs divided by the difference of their changes:
+//!
+//! ```text
+//! LSP_BENCH_WRAP='valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p' \
+//!   LSP_BENCH_CHANGES=10 cargo bench --bench lsp
+//! ```
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::layered;
@@ -133,6 +143,25 @@ fn change(client: &mut Client, pid: u32, at: (i64, i64), changes: i32) -> (Vec<D
     (times, cpu)
 }
 
+/// Starts `stagecraft lsp` (under `LSP_BENCH_WRAP`, if set).
+fn spawn() -> (Child, Client) {
+    let wrap = std::env::var("LSP_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace().chain([env!("CARGO_BIN_EXE_stagecraft"), "lsp"]);
+    let mut child = Command::new(words.next().expect("a program"))
+        .args(words)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start stagecraft lsp");
+    let client = Client {
+        input: child.stdin.take().expect("stdin"),
+        output: BufReader::new(child.stdout.take().expect("stdout")),
+        next_id: 0,
+    };
+    (child, client)
+}
+
 fn main() {
     let phases = 10_000;
     let source = layered::pipeline(&layered::dependencies(phases));
@@ -147,19 +176,8 @@ fn main() {
         i64::try_from(line).expect("small"),
         i64::try_from(text.find("after t").expect("an after") + "after ".len()).expect("small"),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stagecraft"))
-        .arg("lsp")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start stagecraft lsp");
+    let (mut child, mut client) = spawn();
     let pid = child.id();
-    let mut client = Client {
-        input: child.stdin.take().expect("stdin"),
-        output: BufReader::new(child.stdout.take().expect("stdout")),
-        next_id: 0,
-    };
     client.request("initialize", &json!({"capabilities": {}}));
     client.notify("initialized", &json!({}));
     let start = Instant::now();
@@ -170,7 +188,10 @@ fn main() {
     let opened = client.diagnostics(1);
     assert_eq!(opened["diagnostics"], json!([]), "the generated file is valid");
     let open = start.elapsed();
-    let changes: i32 = 30;
+    let changes: i32 = std::env::var("LSP_BENCH_CHANGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
     let (mut times, cpu) = change(&mut client, pid, (line, character), changes);
     let at = json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character + 1}});
     let mut references = at.clone();
@@ -201,15 +222,17 @@ fn main() {
         source.len() / 1024
     );
     println!("  didOpen -> publishDiagnostics:   {:.1} ms", ms(open));
-    println!(
-        "  didChange -> publishDiagnostics: min {:.1} ms, median {:.1} ms, max {:.1} ms over {changes} changes (goal: 20 ms)",
-        ms(times[0]),
-        ms(times[times.len() / 2]),
-        ms(times[times.len() - 1]),
-    );
+    if let (Some(min), Some(max)) = (times.first(), times.last()) {
+        println!(
+            "  didChange -> publishDiagnostics: min {:.1} ms, median {:.1} ms, max {:.1} ms over {changes} changes (goal: 20 ms)",
+            ms(*min),
+            ms(times[times.len() / 2]),
+            ms(*max),
+        );
+    }
     println!(
         "  server CPU per change:           {:.1} ms",
-        ms(cpu) / f64::from(changes)
+        ms(cpu) / f64::from(changes.max(1))
     );
     for (name, (time, answer)) in requests {
         assert!(answer.get("error").is_none(), "{name}: {answer}");

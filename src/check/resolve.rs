@@ -122,6 +122,8 @@ impl<'s> Resolver<'s, '_> {
                 declared.service_after.push((id, decl.after));
             }
         }
+        self.pipeline.phases.reserve(ast.phases.len());
+        declared.phase_clauses.reserve(ast.phases.len());
         for decl in ast.phases {
             let first = self.pipeline.phases.get(decl.name.name).map(|p| p.name.span);
             if self.unique(Kind::Phase, &decl.name, first) {

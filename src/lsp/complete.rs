@@ -21,10 +21,10 @@
 //! | `when`, an operator, `(` or `!` in a phase | variables and built-ins |
 
 use super::document::{Analysis, Document};
-use crate::check::{BUILTINS, Kind};
+use crate::check::{BUILTINS, HashSet, Kind};
 
 /// What a completion item names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Item {
     /// A phase.
     Phase,
@@ -107,10 +107,12 @@ pub(super) fn complete(document: &Document, analysis: &Analysis, offset: usize) 
     scan.run(&text[from..], offset - from);
     let names = Names::new(document, analysis);
     let mut out: Vec<(String, Item)> = Vec::new();
+    // A set, not a search of `out`: a file may declare 10,000 phases.
+    let mut seen: HashSet<(String, Item)> = HashSet::default();
     let mut push = |list: &[&str], item: Item| {
-        for name in list {
-            if !out.iter().any(|(n, i)| n == name && *i == item) {
-                out.push(((*name).to_owned(), item));
+        for &name in list {
+            if seen.insert((name.to_owned(), item)) {
+                out.push((name.to_owned(), item));
             }
         }
     };

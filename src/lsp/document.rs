@@ -9,7 +9,7 @@ use super::outline::{self, Declaration};
 use super::position;
 use crate::check::{Kind, Name, Resolution};
 use crate::syntax::ast::DeclKind;
-use crate::syntax::{Diagnostic, LineIndex, Span};
+use crate::syntax::{Diagnostic, LineIndex, Span, Tree, Unchanged};
 
 /// What the front end says about one version of a document. It owns what
 /// it keeps (the compilation borrows the text, which changes).
@@ -30,9 +30,10 @@ pub(super) struct Analysis {
 }
 
 impl Analysis {
-    /// Parses, checks and builds the graph of `text`, once.
-    fn new(text: &str) -> Self {
-        let parsed = crate::syntax::parse(text);
+    /// Parses (again only what the edits since the last parse touched),
+    /// checks and builds the graph of `text`, once.
+    fn new(text: &str, tree: &mut Tree, unchanged: Unchanged) -> Self {
+        let parsed = tree.parse(text, unchanged);
         let outline = outline::outline(text, &parsed.ast);
         let broken = parsed
             .ast
@@ -76,6 +77,9 @@ pub(super) struct Document {
     pub(super) lines: LineIndex,
     /// The analysis of this version, made on first use.
     analysis: Option<Analysis>,
+    /// The last parse, and what the edits since left as it was.
+    tree: Tree,
+    unchanged: Unchanged,
 }
 
 impl Document {
@@ -86,17 +90,20 @@ impl Document {
             lines: LineIndex::new(&text),
             text,
             analysis: None,
+            tree: Tree::default(),
+            unchanged: Unchanged::all(0),
         }
     }
 
     pub(super) fn apply(&mut self, version: i32, changes: Vec<TextDocumentContentChangeEvent>) {
         for change in changes {
-            match change.range {
-                Some(range) => {
-                    let span = position::span(&self.lines, &self.text, range);
-                    self.text.replace_range(span.start()..span.end(), &change.text);
-                }
-                None => self.text = change.text,
+            if let Some(range) = change.range {
+                let span = position::span(&self.lines, &self.text, range);
+                self.unchanged.edit(self.text.len(), span.start(), span.end());
+                self.text.replace_range(span.start()..span.end(), &change.text);
+            } else {
+                self.tree = Tree::default();
+                self.text = change.text;
             }
             self.lines = LineIndex::new(&self.text);
         }
@@ -108,7 +115,8 @@ impl Document {
     /// it is not yet).
     pub(super) fn analyzed(&mut self) -> Option<(&Self, &Analysis)> {
         if self.analysis.is_none() {
-            self.analysis = Some(Analysis::new(&self.text));
+            self.analysis = Some(Analysis::new(&self.text, &mut self.tree, self.unchanged));
+            self.unchanged = Unchanged::all(self.text.len());
         }
         let this = &*self;
         this.analysis.as_ref().map(|analysis| (this, analysis))
@@ -143,3 +151,6 @@ impl Document {
         self.text.get(span.start()..span.end()).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,6 +40,43 @@ pub struct Ast<'s> {
     pub broken: Vec<Broken<'s>>,
 }
 
+impl<'s> Ast<'s> {
+    /// Adds a declaration after those already in the tree.
+    pub(crate) fn push(&mut self, item: Item<'s>) {
+        match item {
+            Item::Pipeline(name) => self.pipelines.push(name),
+            Item::Var(var) => self.vars.push(var),
+            Item::Env(env) => self.envs.push(env),
+            Item::Secret(secret) => self.secrets.push(secret),
+            Item::Service(service) => self.services.push(service),
+            Item::Phase(phase) => self.phases.push(phase),
+            Item::Workflow(workflow) => self.workflows.push(workflow),
+            Item::Broken(broken) => self.broken.push(broken),
+        }
+    }
+}
+
+/// One top-level declaration, parsed or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item<'s> {
+    /// `pipeline NAME`.
+    Pipeline(Ident<'s>),
+    /// `var NAME = "…"`.
+    Var(Assignment<'s>),
+    /// `env NAME { … }`.
+    Env(EnvDecl<'s>),
+    /// `secret NAME from env|file "…"`.
+    Secret(SecretDecl<'s>),
+    /// `service NAME { … }`.
+    Service(ServiceDecl<'s>),
+    /// `phase NAME { … }`.
+    Phase(PhaseDecl<'s>),
+    /// `workflow NAME { … }`.
+    Workflow(WorkflowDecl<'s>),
+    /// A declaration that did not parse.
+    Broken(Broken<'s>),
+}
+
 /// A declaration the parser gave up on: what it could tell of it before the
 /// syntax error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,10 +8,13 @@
 
 pub mod ast;
 mod diagnostic;
+mod errors;
 mod format;
+mod incremental;
 mod lexical;
 mod line_index;
 mod parser;
+mod rebase;
 mod recover;
 mod span;
 mod template;
@@ -19,6 +22,7 @@ mod template;
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub(crate) use diagnostic::{did_you_mean, suggest};
 pub use format::format;
+pub(crate) use incremental::{Tree, Unchanged};
 pub use line_index::LineIndex;
 pub use parser::{Parsed, decode, parse};
 pub use span::Span;

@@ -1,75 +1,28 @@
-//! The pest binding and the lowering of pest's pairs into the [`Ast`].
+//! The pest binding, the parse loop (one step per top-level declaration,
+//! recovering after a broken one) and the lowering of pest's pairs into the
+//! [`Ast`].
 //!
-//! Conventions: one `lower_<rule>` function per grammar rule that becomes an
-//! AST node; `Rule::describe` gives every rule the words used for it in a
-//! syntax error, in a match without a catch-all so a new rule cannot be
+//! Conventions: one method per grammar rule that becomes an AST node;
+//! `Rule::describe` (in `errors`) gives every rule the words used for it in
+//! a syntax error, in a match without a catch-all so a new rule cannot be
 //! added without them.
 
 use pest::Parser as _;
-use pest::error::InputLocation;
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::{
-    Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, PhaseDecl, Raw, SecretDecl,
+    Assignment, Ast, BinaryOp, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, Item, PhaseDecl, Raw, SecretDecl,
     SecretFrom, ServiceDecl, Template, VarRef, WorkflowDecl,
 };
+use super::errors::{error_offset, syntax_error};
 use super::{Code, Diagnostic, Span, recover, template};
-use error::syntax_error;
-
-mod error;
 
 /// The pest binding of `grammar/stagecraft.pest` (shared with the
 /// formatter, which walks its tokens).
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/stagecraft.pest"]
 pub(super) struct Grammar;
-
-impl Rule {
-    /// How the rule is named in "expected …" messages.
-    fn describe(self) -> &'static str {
-        match self {
-            Rule::EOI => "end of file",
-            Rule::WHITESPACE | Rule::COMMENT | Rule::comment => "whitespace",
-            Rule::file | Rule::next_items | Rule::item => "a declaration",
-            Rule::pipeline_decl => "`pipeline`",
-            Rule::var_decl => "`var`",
-            Rule::env_decl => "`env`",
-            Rule::extends => "`extends`",
-            Rule::protected => "`protected`",
-            Rule::secret_decl => "`secret`",
-            Rule::kw_from => "`from`",
-            Rule::secret_from => "`env` or `file`",
-            Rule::assignment => "an assignment `name = \"value\"`",
-            Rule::service_decl | Rule::kw_service => "`service`",
-            Rule::service_after | Rule::after_clause => "`after`",
-            Rule::workflow_decl => "`workflow`",
-            Rule::phase_decl => "`phase`",
-            Rule::for_each => "`for each service`",
-            Rule::kw_each => "`each`",
-            Rule::when_clause => "`when`",
-            Rule::run_clause => "`run`",
-            Rule::timeout_clause => "`timeout`",
-            Rule::retry_clause => "`retry`",
-            Rule::kw_backoff => "`backoff`",
-            Rule::expr | Rule::operand => "a condition",
-            Rule::infix => "an operator",
-            Rule::op_or => "`||`",
-            Rule::op_and => "`&&`",
-            Rule::op_eq => "`==`",
-            Rule::op_ne => "`!=`",
-            Rule::op_not => "`!`",
-            Rule::var_ref => "a variable",
-            // `dependency` spells out the phase's name: it fails where `ident` would.
-            Rule::ident | Rule::ident_char | Rule::dependency => "a name",
-            Rule::duration => "a duration such as `30s`",
-            Rule::count => "a number",
-            Rule::string => "a string",
-            Rule::close => "`}`",
-            Rule::equals => "`=`",
-        }
-    }
-}
 
 /// The result of parsing: the AST of every declaration that parsed, and
 /// every problem found (syntax errors and problems inside string literals).
@@ -115,99 +68,127 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
 /// resumes at the next line that starts a declaration (`recover`), so every
 /// broken declaration of a file is reported at once.
 pub fn parse(source: &str) -> Parsed<'_> {
-    // Up to 64 declarations a parse (`next_items`): pest holds every token
-    // of a parse in memory, and pays its setup once a parse. A batch stops
-    // before a declaration that does not parse; the next starts at it.
+    let mut ast = Ast::default();
+    let mut diagnostics = Vec::new();
+    steps(source, 0, true, &mut |step| {
+        ast.push(step.item);
+        diagnostics.extend(step.diagnostics);
+        true
+    });
+    Parsed { ast, diagnostics }
+}
+
+/// One step of a parse: a declaration, parsed or not.
+pub(super) struct Step<'s> {
+    /// Where the step began: where the one before ended (the blanks and
+    /// comments before the declaration are part of the step).
+    pub(super) base: usize,
+    /// Where the next step begins: the end of the declaration, or where
+    /// parsing resumes after a broken one.
+    pub(super) next: usize,
+    /// The declaration.
+    pub(super) item: Item<'s>,
+    /// The problems found in it, in order.
+    pub(super) diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses `source` from `base`, handing each step to `sink` until it says
+/// stop (then returns where the next step would begin) or the text ends
+/// (`None`). What a step holds depends only on the text from its base on, so
+/// a parse may start at any step's base. `batch` parses up to 64
+/// declarations a pest call (`next_items`): pest holds every token of a call
+/// in memory and pays its setup once a call, and a batch stops before a
+/// declaration that does not parse. Without it, one at a time.
+pub(super) fn steps<'s>(
+    source: &'s str,
+    mut base: usize,
+    batch: bool,
+    sink: &mut dyn FnMut(Step<'s>) -> bool,
+) -> Option<usize> {
+    let rule = if batch { Rule::next_items } else { Rule::next_item };
     let mut lowering = Lowering::default();
-    while lowering.base < source.len() {
-        let rest = &source[lowering.base..];
-        match Grammar::parse(Rule::next_items, rest) {
+    while base < source.len() {
+        let step = match Grammar::parse(rule, &source[base..]) {
             Ok(mut pairs) => {
-                let mut end = None;
+                lowering.base = base;
+                let mut any = false;
                 for item in pairs.next().into_iter().flat_map(Pair::into_inner) {
                     if item.as_rule() == Rule::EOI {
                         break;
                     }
-                    end = Some(item.as_span().end());
-                    lowering.item(item);
+                    any = true;
+                    let next = lowering.base + item.as_span().end();
+                    let item = lowering.item(item);
+                    let step = Step {
+                        base,
+                        next,
+                        item,
+                        diagnostics: std::mem::take(&mut lowering.diagnostics),
+                    };
+                    base = next;
+                    if !sink(step) {
+                        return Some(base);
+                    }
                 }
-                let Some(end) = end else { break };
-                lowering.base += end;
+                if any {
+                    continue;
+                }
+                return None;
             }
-            Err(error) => {
-                let base = lowering.base;
-                lowering.diagnostics.push(syntax_error(source, base, &error));
-                let start = recover::declaration_start(source, base);
-                let at = base + error_offset(&error);
-                let resume = recover::resume_at(source, start, at);
-                let end = resume.unwrap_or(source.len());
-                lowering.ast.broken.push(recover::broken(source, start, at, end));
-                lowering.base = end;
-            }
+            Err(error) => broken_step(source, base, &error),
+        };
+        base = step.next;
+        if !sink(step) {
+            return Some(base);
         }
     }
-    Parsed {
-        ast: lowering.ast,
-        diagnostics: lowering.diagnostics,
-    }
+    None
 }
 
-/// Where pest's error is, relative to the text it parsed.
-pub(super) fn error_offset(error: &pest::error::Error<Rule>) -> usize {
-    match error.location {
-        InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
+/// The step of a declaration that does not parse: from `base` to the next
+/// line that starts a declaration (or the end).
+fn broken_step<'s>(source: &'s str, base: usize, error: &pest::error::Error<Rule>) -> Step<'s> {
+    let diagnostic = syntax_error(source, base, error);
+    let start = recover::declaration_start(source, base);
+    let at = base + error_offset(error);
+    let next = recover::resume_at(source, start, at).unwrap_or(source.len());
+    Step {
+        base,
+        next,
+        item: Item::Broken(recover::broken(source, start, at, next)),
+        diagnostics: vec![diagnostic],
     }
 }
 
 /// Lowers one declaration at a time. Spans from pest are relative to the
 /// slice being parsed; `base` makes them offsets into the whole file.
 #[derive(Default)]
-struct Lowering<'s> {
-    ast: Ast<'s>,
+struct Lowering {
     diagnostics: Vec<Diagnostic>,
     base: usize,
 }
 
-impl<'s> Lowering<'s> {
+impl<'s> Lowering {
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let span = pair.as_span();
         Span::new(self.base + span.start(), self.base + span.end())
     }
 
-    fn item(&mut self, pair: Pair<'s, Rule>) {
+    fn item(&mut self, pair: Pair<'s, Rule>) -> Item<'s> {
         match pair.as_rule() {
-            Rule::pipeline_decl => {
-                let ident = self.ident(&last_inner(pair));
-                self.ast.pipelines.push(ident);
-            }
-            Rule::var_decl => {
-                let assignment = self.assignment(pair);
-                self.ast.vars.push(assignment);
-            }
-            Rule::secret_decl => {
-                let secret = self.secret(pair);
-                self.ast.secrets.push(secret);
-            }
-            Rule::env_decl => {
-                let env = self.env(pair);
-                self.ast.envs.push(env);
-            }
-            Rule::service_decl => {
-                let service = self.service(pair);
-                self.ast.services.push(service);
-            }
-            Rule::phase_decl => {
-                let phase = self.phase(pair);
-                self.ast.phases.push(phase);
-            }
+            Rule::pipeline_decl => Item::Pipeline(self.ident(&last_inner(pair))),
+            Rule::var_decl => Item::Var(self.assignment(pair)),
+            Rule::env_decl => Item::Env(self.env(pair)),
+            Rule::secret_decl => Item::Secret(self.secret(pair)),
+            Rule::service_decl => Item::Service(self.service(pair)),
+            Rule::phase_decl => Item::Phase(self.phase(pair)),
             Rule::workflow_decl => {
                 let mut inner = meaningful(pair);
                 let name = self.ident(&inner.next().expect("workflow name"));
                 let phases = inner.map(|p| self.ident(&p)).collect();
-                self.ast.workflows.push(WorkflowDecl { name, phases });
+                Item::Workflow(WorkflowDecl { name, phases })
             }
-            // `EOI` closes the file.
-            _ => {}
+            other => unreachable!("not a declaration: {other:?}"),
         }
     }
 
@@ -368,7 +349,13 @@ impl<'s> Lowering<'s> {
                     )
                     .help("simplify the condition; no real pipeline needs one this long"),
             );
-            return Expr::Str(Template::default());
+            // Its span keeps the condition's place (the incremental parse
+            // moves every span with its declaration).
+            let span = self.span(&pair);
+            return Expr::Str(Template {
+                parts: Vec::new(),
+                span,
+            });
         }
         let pratt = PrattParser::new()
             .op(Op::infix(Rule::op_or, Assoc::Left))
@@ -465,7 +452,8 @@ fn condition_end(expr: &Pair<'_, Rule>) -> usize {
     end
 }
 
-/// How many operators and parenthesised groups a condition may have: far more than any real one, few enough to recurse.
+/// How many operators and parenthesised groups a condition may have: far
+/// more than any real condition, few enough that recursion stays shallow.
 const MAX_OPERATORS: usize = 256;
 
 /// The inner pairs that carry meaning (`}` and `=`, kept for errors, dropped).

@@ -1,11 +1,65 @@
-//! Syntax errors in words: what pest expected and found at the place it
-//! stopped, with help for the mistakes people make most (an unclosed block
-//! or string, single quotes, `depends`).
+//! Syntax errors in words: what pest expected, named as the rules are
+//! named for users ([`Rule::describe`]), what was found instead, and help
+//! for the common mistakes (a string never closed, a block never closed,
+//! single quotes, `depends`).
 
-use pest::error::ErrorVariant;
+use pest::error::{ErrorVariant, InputLocation};
 
-use super::{Rule, error_offset};
-use crate::syntax::{Code, Diagnostic, Span, lexical};
+use super::parser::Rule;
+use super::{Code, Diagnostic, Span, lexical};
+
+impl Rule {
+    /// How the rule is named in "expected …" messages.
+    fn describe(self) -> &'static str {
+        match self {
+            Rule::EOI => "end of file",
+            Rule::WHITESPACE | Rule::COMMENT | Rule::comment => "whitespace",
+            Rule::file | Rule::next_items | Rule::next_item | Rule::item => "a declaration",
+            Rule::pipeline_decl => "`pipeline`",
+            Rule::var_decl => "`var`",
+            Rule::env_decl => "`env`",
+            Rule::extends => "`extends`",
+            Rule::protected => "`protected`",
+            Rule::secret_decl => "`secret`",
+            Rule::kw_from => "`from`",
+            Rule::secret_from => "`env` or `file`",
+            Rule::assignment => "an assignment `name = \"value\"`",
+            Rule::service_decl | Rule::kw_service => "`service`",
+            Rule::service_after | Rule::after_clause => "`after`",
+            Rule::workflow_decl => "`workflow`",
+            Rule::phase_decl => "`phase`",
+            Rule::for_each => "`for each service`",
+            Rule::kw_each => "`each`",
+            Rule::when_clause => "`when`",
+            Rule::run_clause => "`run`",
+            Rule::timeout_clause => "`timeout`",
+            Rule::retry_clause => "`retry`",
+            Rule::kw_backoff => "`backoff`",
+            Rule::expr | Rule::operand => "a condition",
+            Rule::infix => "an operator",
+            Rule::op_or => "`||`",
+            Rule::op_and => "`&&`",
+            Rule::op_eq => "`==`",
+            Rule::op_ne => "`!=`",
+            Rule::op_not => "`!`",
+            Rule::var_ref => "a variable",
+            // `dependency` spells out the phase's name: it fails where `ident` would.
+            Rule::ident | Rule::ident_char | Rule::dependency => "a name",
+            Rule::duration => "a duration such as `30s`",
+            Rule::count => "a number",
+            Rule::string => "a string",
+            Rule::close => "`}`",
+            Rule::equals => "`=`",
+        }
+    }
+}
+
+/// Where pest's error is, relative to the text it parsed.
+pub(super) fn error_offset(error: &pest::error::Error<Rule>) -> usize {
+    match error.location {
+        InputLocation::Pos(pos) | InputLocation::Span((pos, _)) => pos,
+    }
+}
 
 pub(super) fn syntax_error(source: &str, base: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
     let offset = base + error_offset(error);
