@@ -228,6 +228,7 @@ impl Executor<'_, '_> {
             self.run.start_due(now);
             self.run.start_ready(now);
             if self.sync.requests.is_some() {
+                self.run.claims.set_sync_time(self.sync.sync_time);
                 self.run.claim_next(now);
             }
             self.record()?;
