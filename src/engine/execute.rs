@@ -39,14 +39,16 @@
 //!   plan order, of those ready and those that would be ready if every
 //!   running attempt succeeded (the ones expected to start next); then the
 //!   next instances in plan order, until `jobs` plus as many as started in
-//!   the last [`CLAIM_WINDOW`] (5 ms) wait to be used, at most
-//!   [`CLAIM_AHEAD`] (8) × `jobs`. So commands that take milliseconds share
-//!   syncs, and longer ones claim little more than the next. Only enabled
-//!   instances with a command are claimed. The executor asks for a sync,
-//!   after starting the step's commands, at once when one of the claims
-//!   expected next or of the first `jobs` claims in plan order is not
-//!   covered by a sync already asked for, and otherwise within
-//!   [`SYNC_DELAY`]; when a command must start and its claim is not
+//!   the last [`CLAIM_WINDOW`] (5 ms), or in the last three sync times if
+//!   that is longer, wait to be used, at most [`CLAIM_AHEAD`] (8) × `jobs`.
+//!   So commands that take milliseconds share syncs, and longer ones claim
+//!   little more than the next. Only enabled instances with a command are
+//!   claimed. The executor asks for a sync, after starting the step's
+//!   commands, at once when one of the claims expected next, or of the
+//!   first `jobs` claims in plan order plus one for every start of the last
+//!   two sync times, is not covered by a sync already asked for, and
+//!   otherwise within [`SYNC_DELAY`] (a sync time is the last sync's, or
+//!   less when syncs got faster); when a command must start and its claim is not
 //!   durable yet, it waits for the sync. So the sync runs while commands
 //!   run, and a command that ends is usually followed at once by the next.
 //!   A claim changes no status: a claimed instance that does not start
@@ -232,6 +234,7 @@ impl Executor<'_, '_> {
             self.run.start_due(now);
             self.run.start_ready(now);
             if self.sync.requests.is_some() {
+                self.run.claims.set_sync_time(self.sync.sync_time);
                 self.run.claim_next(now);
             }
             self.record()?;

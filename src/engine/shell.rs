@@ -70,17 +70,18 @@ mod spawn;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use rustix::io::Errno;
 use rustix::io::ioctl_fionbio;
-use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, waitid};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitOptions, WaitStatus, waitid, waitpid};
 
 use super::event::Process;
 use super::output::LineSplitter;
@@ -130,15 +131,16 @@ impl Default for ShellRunner {
 impl Runner for ShellRunner {
     fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
         match self.spawn_command(job) {
-            Ok((process, reader, script)) => Box::new(ShellChild {
-                group: Some(job.cancel.register(Pid::from_child(&process))),
+            Ok((pid, reader, script)) => Box::new(ShellChild {
+                group: Some(job.cancel.register(pid)),
                 // Not reaped yet, so `/proc` shows it (even if it exited).
-                recorded: procfs::stat(process.id()).map(|stat| Process {
-                    group: process.id(),
-                    start: stat.start,
+                recorded: u32::try_from(pid.as_raw_nonzero().get()).ok().and_then(|raw| {
+                    procfs::stat(raw).map(|stat| Process {
+                        group: raw,
+                        start: stat.start,
+                    })
                 }),
-                pid: Pid::from_child(&process),
-                process,
+                pid,
                 reaped: false,
                 reader: Some(reader),
                 exit: None,
@@ -160,7 +162,7 @@ impl Runner for ShellRunner {
 
 /// A spawned command, its output's read end, and its script file if it
 /// runs from one.
-type Spawned = (process::Child, io::PipeReader, Option<Script>);
+type Spawned = (Pid, io::PipeReader, Option<Script>);
 
 impl ShellRunner {
     /// Spawns the job's command: directly when it can be, else through
@@ -177,31 +179,31 @@ impl ShellRunner {
             let direct = self.resolve(program).ok_or(io::ErrorKind::NotFound.into());
             // A failed direct spawn goes through the shell, which reports
             // it as a shell would (and exits 127 or 126).
-            if let Ok((process, reader)) = direct.and_then(|program| self.spawn(job, &program, &args)) {
-                return Ok((process, reader, None));
+            if let Ok((pid, reader)) = direct.and_then(|program| self.spawn(job, &program, &args)) {
+                return Ok((pid, reader, None));
             }
         }
         if !long {
             match self.spawn(job, &self.shell, &self.shell_args(OsStr::new(job.command), true)) {
                 Err(error) if error.kind() == io::ErrorKind::ArgumentListTooLong => {}
-                spawned => return spawned.map(|(process, reader)| (process, reader, None)),
+                spawned => return spawned.map(|(pid, reader)| (pid, reader, None)),
             }
         }
         let script = Script::write(self.script_dir.as_deref(), job.command)?;
-        let (process, reader) = self.spawn(job, &self.shell, &self.shell_args(script.path().as_os_str(), false))?;
-        Ok((process, reader, Some(script)))
+        let (pid, reader) = self.spawn(job, &self.shell, &self.shell_args(script.path().as_os_str(), false))?;
+        Ok((pid, reader, Some(script)))
     }
 
     /// Spawns `program` with `args` with its output going to a new pipe,
     /// and returns it and the pipe's read end (which does not block).
-    fn spawn(&self, job: &Job<'_>, program: &Path, args: &[&OsStr]) -> io::Result<(process::Child, io::PipeReader)> {
+    fn spawn(&self, job: &Job<'_>, program: &Path, args: &[&OsStr]) -> io::Result<(Pid, io::PipeReader)> {
         let (reader, writer) = io::pipe()?;
         ioctl_fionbio(&reader, true)?;
         // The write end moves into the spawn and closes there: the read end
         // sees the end of the output when the command's processes have
         // closed their copies.
-        let process = self.spawner.spawn(program, args, job.dir, &job.variables(), writer)?;
-        Ok((process, reader))
+        let pid = self.spawner.spawn(program, args, job.dir, &job.variables(), writer)?;
+        Ok((pid, reader))
     }
 
     /// The shell's arguments: `-e [-o pipefail] -c COMMAND` for a command
@@ -283,7 +285,6 @@ impl Child for Failed {
 /// process holding the pipe has closed it, then the leader is reaped.
 struct ShellChild<'a> {
     /// The leader: the process spawned, whose pid is the group's id.
-    process: process::Child,
     pid: Pid,
     reaped: bool,
     /// `None` once the output has ended.
@@ -339,15 +340,16 @@ impl Child for ShellChild<'_> {
         if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             self.escalate(output);
         }
-        if let Some(reader) = &mut self.reader {
-            let mut buffer = [0_u8; 8192];
+        if let Some(reader) = &self.reader {
+            // Not zeroed: most polls read nothing (the end, or not yet).
+            let mut buffer = [MaybeUninit::<u8>::uninit(); 8192];
             let mut reads = 0;
             loop {
-                match reader.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(read) => self.lines.push(&buffer[..read], output),
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                match rustix::io::read(reader, &mut buffer) {
+                    Ok(([], _)) => break,
+                    Ok((read, _)) => self.lines.push(read, output),
+                    Err(Errno::INTR) => continue,
+                    Err(Errno::AGAIN) => return None,
                     Err(_) => break,
                 }
                 reads += 1;
@@ -432,19 +434,20 @@ impl ShellChild<'_> {
         // Unregister before reaping: once reaped, the group id may be reused.
         self.group = None;
         self.exit = None;
-        let status = match self.process.wait() {
+        let status = match wait(self.pid) {
             Ok(status) => status,
             Err(error) => return Outcome::SpawnFailed(format!("cannot wait for the command: {error}")),
         };
         self.reaped = true;
+        let code = status.exit_status();
         if self.timed_out {
             Outcome::TimedOut
-        } else if self.cancel.is_cancelled() && !status.success() {
+        } else if self.cancel.is_cancelled() && code != Some(0) {
             Outcome::Interrupted
-        } else if let Some(code) = status.code() {
+        } else if let Some(code) = code {
             Outcome::Exited(code)
         } else {
-            Outcome::Signalled(status.signal().unwrap_or(0))
+            Outcome::Signalled(status.terminating_signal().unwrap_or(0))
         }
     }
 }
@@ -456,7 +459,19 @@ impl Drop for ShellChild<'_> {
         if !self.reaped {
             self.signal(Signal::KILL);
             self.group = None;
-            let _ = self.process.wait();
+            let _ = wait(self.pid);
+        }
+    }
+}
+
+/// Reaps the child `pid`: waits for its end.
+fn wait(pid: Pid) -> io::Result<WaitStatus> {
+    loop {
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(status),
+            Ok(None) => return Err(io::Error::other("no status")),
+            Err(Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
         }
     }
 }

@@ -12,16 +12,17 @@ use super::event::{Event, RecordError, Syncer};
 /// The most instances per job the executor keeps claimed ahead.
 pub const CLAIM_AHEAD: usize = 8;
 
-/// Claims ahead cover about as many starts as this long saw, so that short
-/// commands share syncs and long ones claim little more than the next.
+/// Claims ahead cover about as many starts as this long saw (or three
+/// syncs, if longer), so that short commands share syncs and long ones
+/// claim little more than the next.
 pub(super) const CLAIM_WINDOW: Duration = Duration::from_millis(5);
 
 /// The longest a recorded event waits for a sync when no claim needs one.
 pub(super) const SYNC_DELAY: Duration = Duration::from_millis(10);
 
 /// What the sync thread tells the executor: every step up to this one is
-/// durable, or the sync failed.
-pub(super) type Synced = Result<u64, RecordError>;
+/// durable, and how long the sync took; or the sync failed.
+pub(super) type Synced = Result<(u64, Duration), RecordError>;
 
 /// Which steps are written and which are durable, when the recorder syncs
 /// on a thread of its own (see the module docs). Without a syncer, every
@@ -40,6 +41,9 @@ pub(super) struct Durability {
     pub(super) requests: Option<Sender<u64>>,
     /// When to ask for a sync of the steps written and not yet asked for.
     pub(super) due: Option<Instant>,
+    /// How long a sync takes: the last one's time if longer, else
+    /// drifting down towards it.
+    pub(super) sync_time: Duration,
 }
 
 impl Durability {
@@ -51,6 +55,7 @@ impl Durability {
             claimed: vec![0; instances],
             requests: None,
             due: None,
+            sync_time: Duration::ZERO,
         }
     }
 
@@ -90,11 +95,14 @@ impl Durability {
 
     /// Asks for a sync after the step's commands started (so that the
     /// sync thread does not compete with them): at once if a claim expected
-    /// next, or one of the first `jobs` in plan order, is not covered by a
-    /// sync asked for; else within [`SYNC_DELAY`] of `now`.
+    /// next, or one of the claims to be used within about two syncs (the
+    /// first `jobs` in plan order, and one more for every start of the last
+    /// two sync times), is not covered by a sync asked for; else within
+    /// [`SYNC_DELAY`] of `now`.
     pub(super) fn request_for(&mut self, claims: &Claims, now: Instant) {
         let uncovered = |instance: &usize| self.claimed[*instance] > self.requested;
-        if claims.imminent.iter().any(uncovered) || claims.claimed.iter().take(claims.jobs).any(uncovered) {
+        let soon = claims.jobs + claims.starts_within(2 * self.sync_time, now);
+        if claims.imminent.iter().any(uncovered) || claims.claimed.iter().take(soon).any(uncovered) {
             self.request();
         } else {
             self.request_by(now + SYNC_DELAY);
@@ -113,8 +121,14 @@ impl Durability {
     }
 
     /// The syncer answered.
-    pub(super) fn synced(&mut self, result: Result<u64, RecordError>) -> Result<(), RecordError> {
-        self.durable = self.durable.max(result?);
+    pub(super) fn synced(&mut self, result: Synced) -> Result<(), RecordError> {
+        let (step, took) = result?;
+        self.durable = self.durable.max(step);
+        self.sync_time = if took > self.sync_time {
+            took
+        } else {
+            (self.sync_time * 3 + took) / 4
+        };
         Ok(())
     }
 
@@ -149,7 +163,8 @@ pub(super) fn spawn_syncer<'scope>(
         .spawn_scoped(scope, move || {
             while let Ok(step) = received.recv() {
                 let step = received.try_iter().fold(step, u64::max);
-                let result = syncer.sync().map(|()| step);
+                let began = Instant::now();
+                let result = syncer.sync().map(|()| (step, began.elapsed()));
                 let failed = result.is_err();
                 if reply.send(result).is_err() || failed {
                     break;
@@ -171,8 +186,11 @@ pub(super) struct Claims {
     cursor: usize,
     /// The claimed instances expected to start first.
     imminent: Vec<usize>,
-    /// When the instances started in the last [`CLAIM_WINDOW`] did.
+    /// When the instances started in the last `window` did.
     recent: VecDeque<Instant>,
+    /// How far back starts count: [`CLAIM_WINDOW`], or three sync times
+    /// if longer ([`Claims::set_sync_time`]).
+    window: Duration,
 }
 
 impl Claims {
@@ -183,13 +201,28 @@ impl Claims {
             cursor: 0,
             imminent: Vec::new(),
             recent: VecDeque::new(),
+            window: CLAIM_WINDOW,
         }
+    }
+
+    /// How long a sync takes now: claims ahead cover the starts of three.
+    pub(super) fn set_sync_time(&mut self, sync_time: Duration) {
+        self.window = CLAIM_WINDOW.max(3 * sync_time);
+    }
+
+    /// How many instances started in the `span` before `now`.
+    fn starts_within(&self, span: Duration, now: Instant) -> usize {
+        self.recent
+            .iter()
+            .rev()
+            .take_while(|&&start| now.duration_since(start) <= span)
+            .count()
     }
 
     /// Claims the first `jobs` of `expected` (the instances expected to
     /// start next, in plan order), then the next instances in plan order
     /// for which `claimable` holds, among the `count` of the plan, until
-    /// `jobs` plus the number of starts in the last [`CLAIM_WINDOW`] are
+    /// `jobs` plus the number of starts in the last `window` are
     /// claimed, at most [`CLAIM_AHEAD`] × `jobs`. Returns the instances
     /// newly claimed, in the order they were.
     pub(super) fn claim(
@@ -225,12 +258,12 @@ impl Claims {
         self.recent.push_back(now);
     }
 
-    /// Keeps only the starts of the [`CLAIM_WINDOW`] before `now`.
+    /// Keeps only the starts of the `window` before `now`.
     fn forget_starts_before(&mut self, now: Instant) {
         while self
             .recent
             .front()
-            .is_some_and(|&start| now.duration_since(start) > CLAIM_WINDOW)
+            .is_some_and(|&start| now.duration_since(start) > self.window)
         {
             self.recent.pop_front();
         }
@@ -245,5 +278,58 @@ impl Claims {
     #[cfg(test)]
     pub(super) fn claimed(&self) -> impl Iterator<Item = usize> + '_ {
         self.claimed.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn claims_ahead_cover_the_starts_of_three_syncs() {
+        let start = Instant::now();
+        let now = start + 10 * MS;
+        let claims_with = |sync_time: Duration| {
+            let mut claims = Claims::new(1);
+            claims.set_sync_time(sync_time);
+            // 10, 8, 6 and 1 ms ago.
+            for after in [0, 2, 4, 9] {
+                claims.started(start + after * MS);
+            }
+            claims.claim(BTreeSet::new(), 100, |_| true, now)
+        };
+        // Within 5 ms: one start, so 1 + 1 claims.
+        assert_eq!(claims_with(Duration::ZERO), [0, 1]);
+        // Syncs of 4 ms: the starts of the last 12 ms count.
+        assert_eq!(claims_with(4 * MS), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_sync_is_asked_for_when_a_claim_is_needed_within_two_syncs() {
+        let start = Instant::now();
+        let now = start + 2 * MS;
+        let asked = |sync_time: Duration| {
+            let (sender, requests) = mpsc::channel();
+            let mut durability = Durability::new(3);
+            durability.requests = Some(sender);
+            durability.sync_time = sync_time;
+            let mut claims = Claims::new(1);
+            claims.started(start);
+            claims.started(start + MS);
+            claims.claimed.extend([0, 1, 2]);
+            // Instance 0's claim is asked for already; 1 and 2 are new.
+            durability.wrote(&[Event::Claimed { instance: 0 }]);
+            durability.request();
+            durability.wrote(&[Event::Claimed { instance: 1 }, Event::Claimed { instance: 2 }]);
+            durability.request_for(&claims, now);
+            requests.try_iter().collect::<Vec<_>>()
+        };
+        // Instant syncs: the next claim is covered, the rest can wait.
+        assert_eq!(asked(Duration::ZERO), [1]);
+        // Syncs of 2 ms: the two starts of the last 4 ms say instance 1
+        // is needed before a sync asked later would end.
+        assert_eq!(asked(2 * MS), [1, 2]);
     }
 }

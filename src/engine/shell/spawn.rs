@@ -1,35 +1,57 @@
-//! Starting a command's process: `std::process::Command`, set up so that
-//! the standard library starts it with `posix_spawn(3)`, as ninja does,
-//! rather than `fork` and `exec`.
+//! Starting a command's process with `posix_spawn(3)`, as ninja does,
+//! through `nix`'s safe wrapper.
 //!
-//! The standard library takes the `posix_spawn` path on Linux (glibc 2.29
-//! or later, for the working directory) as long as the command sets no
-//! user, group or `pre_exec` hook and its program is a path whenever the
-//! environment sets `PATH`: the runner always passes a path (`/bin/sh`, or
-//! a program it looked up itself). A new process group and the working
-//! directory are spawn attributes; `SIGPIPE` goes back to its default in
-//! the child.
+//! The inherited environment is turned into `KEY=VALUE` strings once per
+//! [`Spawner`], and `/dev/null` is opened once: a spawn only builds the
+//! job's variables and its arguments. (`std::process::Command` rebuilds
+//! the whole environment into two maps and a string array at every spawn
+//! when any variable is set, and opens `/dev/null` and duplicates the
+//! output pipe in this process: with the environment of a `cargo` build,
+//! most of the executor's own time per command.)
 //!
-//! The child gets: the working directory, stdin from `/dev/null`, stdout
-//! and stderr on the given pipe, a new process group (its pid), this
-//! thread's signal mask (the executor blocks none) and `SIGPIPE` back to
-//! its default (Rust ignores it in this process). Its environment is the
-//! one this process had when the [`Spawner`] was made, with a run's secrets
-//! ([`Spawner::with`]), plus the variables
-//! of each spawn. Every other descriptor of this process is close-on-exec
-//! (the standard library opens them so, and so does the runner).
+//! The child gets: stdin from `/dev/null`, stdout and stderr on the given
+//! pipe, a new process group (its pid), an empty signal mask and `SIGPIPE`
+//! back to its default (Rust ignores it in this process). Its environment
+//! is the one this process had when the [`Spawner`] was made, with a run's
+//! secrets ([`Spawner::with`]), plus the variables of each spawn. Every
+//! other descriptor of this process is close-on-exec (the standard library
+//! opens them so, and so does the runner).
+//!
+//! **The working directory.** `nix` has no safe call for the spawn action
+//! that changes directory (`posix_spawn_file_actions_addchdir_np`). A
+//! command whose directory is this process's own (`.` or empty: what the
+//! CLI passes when the pipeline file is in the current directory) needs
+//! none; for any other directory the spawn goes through
+//! `std::process::Command`, which takes the same `posix_spawn` path with
+//! the directory as a spawn action.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
+use nix::sys::signal::{SigSet, Signal};
+use rustix::process::Pid;
+
+/// The standard streams, as file descriptors in the child.
+const STDIN: i32 = 0;
+const STDOUT: i32 = 1;
+const STDERR: i32 = 2;
 
 /// What every spawn shares: the inherited environment, without the
-/// variables each spawn sets, and with a run's secrets. Its `Debug` shows
-/// no value.
+/// variables each spawn sets, with a run's secrets, and `/dev/null`. Its
+/// `Debug` shows no value.
 pub(super) struct Spawner {
-    environment: Vec<(OsString, OsString)>,
+    /// `KEY=VALUE`, for `posix_spawn`.
+    environment: Vec<CString>,
+    /// `/dev/null`, for the children's stdin; `None` if it could not be
+    /// opened (each spawn then fails with the error of opening it again).
+    null: Option<File>,
 }
 
 impl std::fmt::Debug for Spawner {
@@ -40,30 +62,42 @@ impl std::fmt::Debug for Spawner {
 
 impl Spawner {
     /// Reads this process's environment, leaving out the variables named
-    /// in `overridden` (each spawn sets them).
+    /// in `overridden` (each spawn sets them) and any entry a C string
+    /// cannot hold, and opens `/dev/null`.
     pub(super) fn new(overridden: &[&str]) -> Self {
         let environment = std::env::vars_os()
             .filter(|(key, _)| !overridden.iter().any(|name| key == OsStr::new(name)))
+            .filter_map(|(key, value)| entry(key.as_bytes(), value.as_bytes()))
             .collect();
-        Self { environment }
+        Self {
+            environment,
+            null: File::open("/dev/null").ok(),
+        }
     }
 
     /// This environment with `variables` set (over inherited ones of the
     /// same names).
     pub(super) fn with(&self, variables: &[(String, String)]) -> Self {
-        let mut environment: Vec<(OsString, OsString)> = self
+        let mut environment: Vec<CString> = self
             .environment
             .iter()
-            .filter(|(key, _)| !variables.iter().any(|(name, _)| key == OsStr::new(name)))
+            .filter(|entry| {
+                let key = entry.as_bytes().split(|&b| b == b'=').next().unwrap_or_default();
+                !variables.iter().any(|(name, _)| key == name.as_bytes())
+            })
             .cloned()
             .collect();
-        environment.extend(variables.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
-        Self { environment }
+        environment.extend(variables.iter().filter_map(|(k, v)| entry(k.as_bytes(), v.as_bytes())));
+        Self {
+            environment,
+            null: self.null.as_ref().and_then(|null| null.try_clone().ok()),
+        }
     }
 
     /// Starts `program` with `args` (its `argv[0]` is `program`) in `dir`,
     /// with `variables` added to the environment and stdout and stderr on
-    /// `output`.
+    /// `output`, and returns its pid. `output` is closed here once the
+    /// child has its copies.
     ///
     /// # Errors
     ///
@@ -78,80 +112,227 @@ impl Spawner {
         dir: &Path,
         variables: &[(impl AsRef<str>, impl AsRef<str>)],
         output: io::PipeWriter,
-    ) -> io::Result<Child> {
+    ) -> io::Result<Pid> {
+        if !is_current(dir) {
+            return self.spawn_in(program, args, dir, variables, output);
+        }
+        let Some(null) = &self.null else {
+            let error = File::open("/dev/null").err();
+            return Err(error.unwrap_or_else(|| io::Error::other("cannot open `/dev/null`")));
+        };
+        let words = std::iter::once(program.as_os_str())
+            .chain(args.iter().copied())
+            .map(|arg| CString::new(arg.as_bytes()).map_err(|_| nul_error("the command")))
+            .collect::<io::Result<Vec<_>>>()?;
+        let own = variables
+            .iter()
+            .map(|(key, value)| entry(key.as_ref().as_bytes(), value.as_ref().as_bytes()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| nul_error("a variable"))?;
+        let envp: Vec<&CStr> = self.environment.iter().chain(&own).map(CString::as_c_str).collect();
+        let mut actions = PosixSpawnFileActions::init()?;
+        actions.add_dup2(null.as_raw_fd(), STDIN)?;
+        actions.add_dup2(output.as_raw_fd(), STDOUT)?;
+        actions.add_dup2(output.as_raw_fd(), STDERR)?;
+        let pid = posix_spawn(words[0].as_c_str(), &actions, &attributes()?, &words, &envp)?;
+        drop(output);
+        // A pid from a successful spawn is positive.
+        Pid::from_raw(pid.as_raw()).ok_or_else(|| io::Error::other("`posix_spawn` gave no pid"))
+    }
+
+    /// The spawn of a command that runs in another directory than this
+    /// process: `std::process::Command` (see the module docs).
+    fn spawn_in(
+        &self,
+        program: &Path,
+        args: &[&OsStr],
+        dir: &Path,
+        variables: &[(impl AsRef<str>, impl AsRef<str>)],
+        output: io::PipeWriter,
+    ) -> io::Result<Pid> {
         let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(dir)
             .env_clear()
-            .envs(self.environment.iter().map(|(key, value)| (key, value)))
+            .envs(self.environment.iter().filter_map(|entry| split(entry)))
             .envs(variables.iter().map(|(key, value)| (key.as_ref(), value.as_ref())))
             .stdin(Stdio::null())
             .stderr(output.try_clone()?)
             .stdout(output)
             .process_group(0);
-        command.spawn()
+        let child = command.spawn()?;
+        // Reaped by pid, like a child of `posix_spawn`.
+        Ok(Pid::from_child(&child))
     }
+}
+
+/// The spawn attributes: a new process group, an empty signal mask and
+/// `SIGPIPE` back to its default.
+fn attributes() -> io::Result<PosixSpawnAttr> {
+    let mut attributes = PosixSpawnAttr::init()?;
+    attributes.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
+    )?;
+    // Group 0: the child's own pid.
+    attributes.set_pgroup(nix::unistd::Pid::from_raw(0))?;
+    let mut default = SigSet::empty();
+    default.add(Signal::SIGPIPE);
+    attributes.set_sigdefault(&default)?;
+    attributes.set_sigmask(&SigSet::empty())?;
+    Ok(attributes)
+}
+
+/// Whether `dir` is this process's current directory as written: `.` or
+/// empty.
+fn is_current(dir: &Path) -> bool {
+    dir.as_os_str().is_empty() || dir == Path::new(".")
+}
+
+/// `KEY=VALUE` as a C string, or `None` if either holds a NUL byte.
+fn entry(key: &[u8], value: &[u8]) -> Option<CString> {
+    let mut bytes = Vec::with_capacity(key.len() + value.len() + 1);
+    bytes.extend_from_slice(key);
+    bytes.push(b'=');
+    bytes.extend_from_slice(value);
+    CString::new(bytes).ok()
+}
+
+/// The key and value of a `KEY=VALUE` entry.
+fn split(entry: &CString) -> Option<(&OsStr, &OsStr)> {
+    let bytes = entry.as_bytes();
+    let equals = bytes.iter().position(|&byte| byte == b'=')?;
+    Some((
+        OsStr::from_bytes(&bytes[..equals]),
+        OsStr::from_bytes(&bytes[equals + 1..]),
+    ))
+}
+
+fn nul_error(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{what} contains a NUL byte"))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
+    use rustix::process::{WaitOptions, waitpid};
+
     use super::*;
+
+    /// Runs `script` with `sh -c` in `dir`; its output, and whether it
+    /// exited 0.
+    fn run(spawner: &Spawner, dir: &Path, script: &str, variables: &[(&str, &str)]) -> (String, Pid, bool) {
+        let (mut reader, writer) = io::pipe().unwrap();
+        let pid = spawner
+            .spawn(
+                Path::new("/bin/sh"),
+                &[OsStr::new("-c"), OsStr::new(script)],
+                dir,
+                variables,
+                writer,
+            )
+            .unwrap();
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap();
+        let (_, status) = waitpid(Some(pid), WaitOptions::empty()).unwrap().unwrap();
+        (text, pid, status.exit_status() == Some(0))
+    }
 
     #[test]
     fn overridden_variables_are_left_out() {
         let spawner = Spawner::new(&["PATH"]);
-        assert!(!spawner.environment.iter().any(|(key, _)| key == "PATH"));
+        assert!(
+            !spawner
+                .environment
+                .iter()
+                .any(|entry| entry.as_bytes().starts_with(b"PATH="))
+        );
     }
 
     #[test]
     fn secrets_are_added_over_inherited_variables_and_never_shown() {
         let spawner = Spawner::new(&[]).with(&[("PATH".to_owned(), "hunter2".to_owned())]);
-        let paths: Vec<_> = spawner.environment.iter().filter(|(key, _)| key == "PATH").collect();
-        assert_eq!(paths, [&(OsString::from("PATH"), OsString::from("hunter2"))]);
+        let paths: Vec<_> = spawner
+            .environment
+            .iter()
+            .filter(|entry| entry.as_bytes().starts_with(b"PATH="))
+            .collect();
+        assert_eq!(paths, [&CString::new("PATH=hunter2").unwrap()]);
         assert!(!format!("{spawner:?}").contains("hunter2"));
     }
 
     #[test]
     fn a_nul_byte_is_an_error_not_a_truncation() {
         let spawner = Spawner::new(&[]);
-        let (_reader, writer) = io::pipe().unwrap();
-        let error = spawner
-            .spawn(
-                Path::new("/bin/sh"),
-                &[OsStr::new("-c"), OsStr::new("true\0false")],
-                Path::new("/"),
-                &[] as &[(&str, &str)],
-                writer,
-            )
-            .unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        for dir in [".", "/"] {
+            let (_reader, writer) = io::pipe().unwrap();
+            let error = spawner
+                .spawn(
+                    Path::new("/bin/sh"),
+                    &[OsStr::new("-c"), OsStr::new("true\0false")],
+                    Path::new(dir),
+                    &[] as &[(&str, &str)],
+                    writer,
+                )
+                .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "in {dir}");
+        }
     }
 
     #[test]
-    fn the_child_leads_a_new_group_in_its_directory_with_the_variables() {
+    fn a_program_that_cannot_run_is_the_error_of_exec() {
+        let spawner = Spawner::new(&[]);
+        for dir in [".", "/"] {
+            let (_reader, writer) = io::pipe().unwrap();
+            let error = spawner
+                .spawn(
+                    Path::new("/nonexistent/program"),
+                    &[],
+                    Path::new(dir),
+                    &[] as &[(&str, &str)],
+                    writer,
+                )
+                .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::NotFound, "in {dir}");
+        }
+    }
+
+    #[test]
+    fn the_child_leads_a_new_group_with_the_variables_and_stdin_from_null() {
         let spawner = Spawner::new(&["STAGECRAFT_TEST"]);
-        let (mut reader, writer) = io::pipe().unwrap();
-        let mut child = spawner
-            .spawn(
-                Path::new("/bin/sh"),
-                &[
-                    OsStr::new("-c"),
-                    OsStr::new("pwd; echo $STAGECRAFT_TEST; ps -o pgid= -p $$ >&2"),
-                ],
-                Path::new("/"),
-                &[("STAGECRAFT_TEST", "v")],
-                writer,
-            )
-            .unwrap();
-        let mut text = String::new();
-        io::Read::read_to_string(&mut reader, &mut text).unwrap();
-        assert!(child.wait().unwrap().success());
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[..2], ["/", "v"]);
-        if let Some(group) = lines.get(2) {
-            // `ps` may be missing; when it is there, the group is the child's.
-            assert_eq!(group.trim(), child.id().to_string());
+        let here = std::env::current_dir().unwrap();
+        for (dir, expected) in [(".", here.as_path()), ("", here.as_path()), ("/", Path::new("/"))] {
+            let script = "pwd; echo $STAGECRAFT_TEST; cat; ps -o pgid= -p $$ >&2";
+            let (text, pid, success) = run(&spawner, Path::new(dir), script, &[("STAGECRAFT_TEST", "v")]);
+            assert!(success, "in {dir:?}");
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[..2], [expected.to_str().unwrap(), "v"], "in {dir:?}");
+            if let Some(group) = lines.get(2) {
+                // `ps` may be missing; when it is there, the group is the child's.
+                assert_eq!(group.trim(), pid.as_raw_nonzero().to_string(), "in {dir:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sigpipe_is_back_to_its_default_and_the_mask_empty() {
+        let spawner = Spawner::new(&[]);
+        for dir in [".", "/"] {
+            // `SigIgn`/`SigBlk` of the spawned process (the shell, replaced
+            // by `grep`, which inherits both): nothing ignored or blocked
+            // that the spawn should have reset (bit 13 is SIGPIPE).
+            let script = "exec grep -E '^Sig(Ign|Blk)' /proc/self/status";
+            let (text, _, _) = run(&spawner, Path::new(dir), script, &[]);
+            for line in text.lines() {
+                let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+                assert_eq!(mask & (1 << 12), 0, "{line} in {dir}");
+                if line.starts_with("SigBlk") {
+                    assert_eq!(mask, 0, "{line} in {dir}");
+                }
+            }
         }
     }
 }
