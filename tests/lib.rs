@@ -23,3 +23,4 @@ mod shell;
 mod state;
 mod state_layout;
 mod support;
+mod textmate;
