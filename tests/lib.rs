@@ -15,6 +15,7 @@ mod live;
 mod lsp;
 mod orphans;
 mod plans;
+mod postgres;
 mod protected;
 mod release;
 mod robustness;

@@ -1,6 +1,7 @@
-//! [`StateError`]: everything that can go wrong with the state directory.
+//! [`StateError`]: everything that can go wrong with the state directory
+//! or the PostgreSQL state.
 //!
-//! Every variant names the file or directory involved; the CLI shows the
+//! Every variant names the file, directory or database involved; the CLI shows the
 //! message as is and exits 4 (`UnknownRelease` is a user error, exit 1).
 //! [`Damage`] says what is wrong with a release log the index vouches for.
 
@@ -85,6 +86,17 @@ pub enum StateError {
         /// of its processes still running.
         running: Vec<(String, u32, Vec<u32>)>,
     },
+    /// The PostgreSQL state could not be reached, read or written: the
+    /// connection failed or timed out, a statement failed, or the schema is
+    /// newer than this stagecraft knows.
+    Database {
+        /// What was being done: `connect to`, `migrate`, `lock an env in`, ….
+        action: &'static str,
+        /// The server and database (`host:port/dbname`, never a password).
+        target: String,
+        /// The server's or the driver's message.
+        message: String,
+    },
 }
 
 /// What is wrong with a damaged release log (see [`StateError::Damaged`]).
@@ -158,6 +170,13 @@ impl fmt::Display for StateError {
                     )?;
                 }
                 write!(f, "; no new run of `{env}` starts while they run")
+            }
+            Self::Database {
+                action,
+                target,
+                message,
+            } => {
+                write!(f, "cannot {action} the PostgreSQL state `{target}`: {message}")
             }
         }
     }

@@ -16,6 +16,8 @@
 //! * [`Lock`] and [`Holder`]; [`Recovered`] for runs that died.
 //! * [`restore`] (what a rollback restores, per service) and [`current`]:
 //!   pure functions over the history.
+//! * [`postgres`]: the groundwork of the PostgreSQL state (connection,
+//!   schema and migrations, per-env advisory locks), not selectable yet.
 //!
 //! `spec/state.md` documents the directory, the formats and the rules.
 
@@ -33,6 +35,7 @@ mod legacy;
 mod live;
 mod lock;
 mod orphans;
+pub mod postgres;
 mod query;
 mod recovery;
 mod release;
