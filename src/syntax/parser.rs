@@ -46,6 +46,7 @@ impl Rule {
             Rule::workflow_decl => "`workflow`",
             Rule::phase_decl => "`phase`",
             Rule::for_each => "`for each service`",
+            Rule::finally_clause => "`finally`",
             Rule::kw_each => "`each`",
             Rule::when_clause => "`when`",
             Rule::run_clause => "`run`",
@@ -312,6 +313,7 @@ impl<'s> Lowering<'s> {
         let mut inner = pair.into_inner();
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
+            Rule::finally_clause => ClauseKind::Finally,
             Rule::after_clause => {
                 let after = exact(inner.map(|p| self.dependency(p)));
                 span = Span::new(span.start(), after.last().map_or(span.end(), |d| d.span.end()));
