@@ -142,3 +142,33 @@ fn fmt_keeps_finally_and_check_accepts_it() {
     let out = run(&dir, &["fmt", "--check"]);
     assert_eq!(out.status.code(), Some(0), "formatting is stable");
 }
+
+#[test]
+fn a_finally_command_is_killed_when_the_grace_of_ctrl_c_has_passed() {
+    let dir = project(&pipeline("echo started > started; sleep 30", "sleep 30"));
+    let mut child = command(&dir, &["deploy", "--env", "dev", "--grace", "300ms"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn stagecraft");
+    let started = dir.path().join("started");
+    for _ in 0..300 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(started.exists(), "deploy never started");
+    let signalled = std::time::Instant::now();
+    // SAFETY: sending a signal to a child we own.
+    unsafe {
+        libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT);
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "the finally `sleep 30` outlived the grace"
+    );
+    assert_eq!(notified(&dir), "", "page waits for notify, which was killed: skipped");
+}
