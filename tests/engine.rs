@@ -745,7 +745,8 @@ fn jobs_see_the_variables_and_the_directory() {
             "STAGECRAFT_SERVICE=api",
             "STAGECRAFT_WORKFLOW=deploy",
             "STAGECRAFT_PIPELINE=t",
-            "STAGECRAFT_ATTEMPT=1"
+            "STAGECRAFT_ATTEMPT=1",
+            "STAGECRAFT_OUTCOME="
         ]
     );
     assert_eq!(vars("ship")[3..5], ["STAGECRAFT_PHASE=ship", "STAGECRAFT_SERVICE="]);
@@ -934,6 +935,7 @@ fn shell(command: &str, dir: &Path, timeout: Option<Duration>, cancel: &Cancel) 
         workflow: "deploy",
         pipeline: "t",
         timeout,
+        outcome: None,
         cancel,
     };
     let mut lines = Vec::new();

@@ -4,6 +4,7 @@ mod cli;
 mod damage;
 mod diagnostics;
 mod engine;
+mod finally;
 mod flags;
 mod fmt;
 mod full_disk;

@@ -277,6 +277,7 @@ mod records {
                 timeout_ms: None,
                 retry: 0,
                 backoff_ms: 0,
+                on_failure: None,
             }],
         }
     }

@@ -177,6 +177,7 @@ fn a_shell_with_pipefail_fails_a_pipeline_whose_first_command_fails() {
         workflow: "deploy",
         pipeline: "p",
         timeout: None,
+        outcome: None,
         cancel: &cancel,
     };
     let mut lines = Vec::new();

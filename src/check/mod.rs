@@ -13,6 +13,7 @@
 mod broken;
 pub(crate) mod cycle;
 pub mod duration;
+mod finally;
 mod pipeline;
 mod resolution;
 mod resolve;

@@ -103,6 +103,9 @@ pub struct Phase<'s> {
     pub timeout: Option<Duration>,
     /// Re-run policy on failure.
     pub retry: Retry,
+    /// `finally`, where it is written: the phase runs after every other
+    /// instance of the workflow has ended, whatever happened.
+    pub finally: Option<Span>,
 }
 
 /// `after P` or `after P[svc]`, resolved.

@@ -135,6 +135,7 @@ impl<'s> Resolver<'s, '_> {
                     run: None,
                     timeout: None,
                     retry: Retry::default(),
+                    finally: None,
                 };
                 let (id, _) = self.pipeline.phases.insert_full(decl.name.name, phase);
                 declared.phase_clauses.push((id, decl.clauses));
@@ -305,7 +306,7 @@ impl<'s> Resolver<'s, '_> {
     fn phase_clauses(&mut self, id: PhaseId, clauses: Vec<Clause<'s>>) -> Vec<ast::Dependency<'s>> {
         let name = self.pipeline.phases[id].name;
         let mut after = Vec::new();
-        let mut seen: [Option<Span>; 5] = [None; 5];
+        let mut seen: [Option<Span>; 6] = [None; 6];
         for clause in clauses {
             let (kind, keyword) = match clause.kind {
                 ClauseKind::ForEach => (0, "for each service"),
@@ -322,6 +323,7 @@ impl<'s> Resolver<'s, '_> {
                 ClauseKind::Run(_) => (2, "run"),
                 ClauseKind::Timeout(_) => (3, "timeout"),
                 ClauseKind::Retry { .. } => (4, "retry"),
+                ClauseKind::Finally => (5, "finally"),
             };
             if let Some(first) = seen[kind] {
                 self.diagnostics.push(
@@ -352,18 +354,7 @@ impl<'s> Resolver<'s, '_> {
                 }
                 ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(expr),
                 ClauseKind::Run(command) => self.pipeline.phases[id].run = Some(command),
-                ClauseKind::Timeout(raw) => {
-                    let timeout = self.duration(&raw, "timeout");
-                    if timeout.is_some_and(|t| t.is_zero()) {
-                        self.diagnostics.push(
-                            Diagnostic::error(Code::InvalidDuration, "a timeout of zero would kill every command")
-                                .label(raw.span, "zero")
-                                .help("give a positive duration such as `30s`, or remove the timeout"),
-                        );
-                    } else {
-                        self.pipeline.phases[id].timeout = timeout;
-                    }
-                }
+                ClauseKind::Timeout(raw) => self.timeout(id, &raw),
                 ClauseKind::Retry { count, backoff } => {
                     let parsed = count.text.parse::<u32>().ok().filter(|&n| n <= 1000);
                     if parsed.is_none() {
@@ -379,10 +370,25 @@ impl<'s> Resolver<'s, '_> {
                         backoff: backoff.unwrap_or_default(),
                     };
                 }
+                ClauseKind::Finally => self.pipeline.phases[id].finally = Some(clause.span),
                 ClauseKind::After(_) => {}
             }
         }
         after
+    }
+
+    /// Takes in a phase's `timeout`, which may not be zero.
+    fn timeout(&mut self, id: PhaseId, raw: &Raw<'s>) {
+        let timeout = self.duration(raw, "timeout");
+        if timeout.is_some_and(|t| t.is_zero()) {
+            self.diagnostics.push(
+                Diagnostic::error(Code::InvalidDuration, "a timeout of zero would kill every command")
+                    .label(raw.span, "zero")
+                    .help("give a positive duration such as `30s`, or remove the timeout"),
+            );
+        } else {
+            self.pipeline.phases[id].timeout = timeout;
+        }
     }
 
     fn duration(&mut self, raw: &Raw<'s>, what: &str) -> Option<std::time::Duration> {
@@ -477,6 +483,7 @@ impl<'s> Resolver<'s, '_> {
                 span: dependency.span,
             });
         }
+        super::finally::check_order(&self.pipeline.phases, id, &resolved, self.diagnostics);
         self.pipeline.phases[id].after = resolved;
     }
 

@@ -24,6 +24,9 @@ pub(crate) struct Builtins {
     pub workflow: String,
     /// `{{push}}`: `"true"` or `"false"`.
     pub push: bool,
+    /// `{{outcome}}`: `success` or `failure` in a `finally` phase, unset
+    /// elsewhere.
+    pub outcome: Option<&'static str>,
 }
 
 /// Everything a variable may resolve against.
@@ -186,6 +189,16 @@ impl<'a> Scope<'a> {
             "workflow" => Some(self.builtins.workflow.as_str()),
             "phase" => self.phase.map(|id| pipeline.phases[id].name.name),
             "push" => Some(if self.builtins.push { "true" } else { "false" }),
+            "outcome" => {
+                return self.builtins.outcome.map(Binding::Literal).ok_or_else(|| {
+                    Diagnostic::error(
+                        Code::UndefinedVariable,
+                        "`outcome` has a value only in a `finally` phase",
+                    )
+                    .label(var.span, "this phase is not `finally`")
+                    .help("use `{{outcome}}` in a phase declared `finally`")
+                });
+            }
             _ => None,
         };
         builtin.map(Binding::Literal).ok_or_else(|| {

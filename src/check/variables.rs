@@ -16,7 +16,9 @@ use crate::syntax::ast::{Template, VarRef};
 use crate::syntax::{Code, Diagnostic, Span, did_you_mean, suggest};
 
 /// Names every scope defines, whatever the file says.
-pub(crate) const BUILTINS: &[&str] = &["env", "version", "release", "pipeline", "workflow", "phase", "push"];
+pub(crate) const BUILTINS: &[&str] = &[
+    "env", "version", "release", "pipeline", "workflow", "phase", "push", "outcome",
+];
 
 /// Where a reference appears, which decides whether `service` is in scope.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -169,6 +169,10 @@ pub fn execute(
             .map_err(|error| RecordError(format!("cannot create the log directory {}: {error}", dir.display())))?;
     }
     cancel.set_grace(options.grace);
+    // `finally` commands run after a cancellation: under a handle of their
+    // own, killed once the run's is killing (the grace passed, or a second
+    // cancel).
+    let finally_cancel = Cancel::new();
     let mut run = Run::new(plan, options);
     let syncer = recorder.syncer()?;
     thread::scope(|scope| {
@@ -180,6 +184,7 @@ pub fn execute(
         let mut executor = Executor {
             runner,
             cancel,
+            finally_cancel: &finally_cancel,
             recorder,
             sink,
             run: &mut run,
@@ -192,6 +197,7 @@ pub fn execute(
         if result.is_err() {
             // Kills what runs; the attempts are reaped as they are dropped.
             cancel.kill_now();
+            finally_cancel.kill_now();
         }
         result
     })?;
@@ -202,6 +208,8 @@ pub fn execute(
 struct Executor<'a, 'e> {
     runner: &'a dyn Runner,
     cancel: &'a Cancel,
+    /// The handle `finally` commands run under.
+    finally_cancel: &'a Cancel,
     recorder: &'e mut dyn Recorder,
     sink: &'e mut dyn OutputSink,
     run: &'e mut Run<'a>,
@@ -226,6 +234,9 @@ impl Executor<'_, '_> {
             self.poll_all();
             self.sync.take_synced(&self.synced)?;
             self.cancel.enforce_grace();
+            if self.cancel.is_killing() && !self.finally_cancel.is_cancelled() {
+                self.finally_cancel.kill_now();
+            }
             if self.cancel.is_cancelled() && !self.run.interrupted {
                 self.run.interrupt();
             }
@@ -292,12 +303,17 @@ impl Executor<'_, '_> {
         let needed = to_spawn.iter().map(|&(instance, _)| self.sync.claimed[instance]).max();
         self.sync.wait(needed.unwrap_or(0), &self.synced)?;
         for (instance, attempt) in to_spawn {
-            if self.cancel.is_cancelled() {
+            let cancel = if self.run.plan.instances[instance].is_finally() {
+                self.finally_cancel
+            } else {
+                self.cancel
+            };
+            if cancel.is_cancelled() {
                 // Cancelled while the start was being recorded.
                 self.ended.push(Done::interrupted(instance, attempt));
                 continue;
             }
-            let running = Running::start(self.runner, self.cancel, self.run, instance, attempt);
+            let running = Running::start(self.runner, cancel, self.run, instance, attempt);
             let process = running.child.process();
             self.active.push(running);
             if let Some(process) = process {
@@ -350,7 +366,7 @@ impl<'a> Running<'a> {
             instance,
             id: &planned.id,
             attempt: number,
-            command: planned.command.as_deref().unwrap_or(""),
+            command: planned.command_on(run.failed_outcome()).unwrap_or(""),
             dir: &options.dir,
             env: &plan.env,
             version: &planned.version,
@@ -360,6 +376,7 @@ impl<'a> Running<'a> {
             workflow: &plan.workflow,
             pipeline: &plan.pipeline,
             timeout: planned.timeout_ms.map(Duration::from_millis),
+            outcome: if planned.is_finally() { run.outcome() } else { None },
             cancel,
         };
         Self {

@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
 use super::event::Reason;
-use crate::check::{Builtins, EnvId, Pipeline, Scope, ServiceId, Workflow};
+
+mod json;
+use crate::check::{Builtins, EnvId, Phase, Pipeline, Scope, ServiceId, Workflow};
 use crate::graph::PhaseGraph;
 use crate::syntax::{Diagnostic, Span, did_you_mean};
 
@@ -74,7 +76,7 @@ pub enum PlanError {
 }
 
 /// The built-ins `--set` cannot override, each with what sets it instead.
-pub const SET_BUILTINS: [(&str, &str); 8] = [
+pub const SET_BUILTINS: [(&str, &str); 9] = [
     ("env", "use `--env`"),
     ("version", "use `--version`"),
     ("push", "use `build --push` (`deploy` always pushes)"),
@@ -83,6 +85,7 @@ pub const SET_BUILTINS: [(&str, &str); 8] = [
     ("workflow", "it is set by stagecraft"),
     ("phase", "it is set by stagecraft"),
     ("service", "it is set by stagecraft"),
+    ("outcome", "it is set by stagecraft"),
 ];
 
 impl std::fmt::Display for PlanError {
@@ -151,6 +154,19 @@ pub struct PlannedInstance {
     pub retry: u32,
     /// Pause between attempts in milliseconds.
     pub backoff_ms: u64,
+    /// For an instance of a `finally` phase, its command and condition
+    /// when the release failed (`{{outcome}}` is `failure`); `command` and
+    /// `enabled` above are those of a success. `None` for other phases.
+    pub on_failure: Option<Box<OnFailure>>,
+}
+
+/// A `finally` instance's command and condition when the release failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnFailure {
+    /// The command, with `{{outcome}}` = `failure`.
+    pub command: Option<String>,
+    /// The `when` result, with `outcome` = `failure`.
+    pub enabled: bool,
 }
 
 impl PlannedInstance {
@@ -164,6 +180,33 @@ impl PlannedInstance {
             None
         } else {
             Some(Reason::Condition)
+        }
+    }
+
+    /// Whether its phase is `finally`.
+    #[must_use]
+    pub fn is_finally(&self) -> bool {
+        self.on_failure.is_some()
+    }
+
+    /// Why it is skipped when the release's other instances `failed` (or
+    /// not), if it is: as [`skip`](Self::skip), with a `finally` phase's
+    /// condition for that outcome.
+    #[must_use]
+    pub fn skip_on(&self, failed: bool) -> Option<Reason> {
+        match &self.on_failure {
+            Some(on_failure) if failed && !self.unchanged && !on_failure.enabled => Some(Reason::Condition),
+            Some(_) if failed && !self.unchanged => None,
+            _ => self.skip(),
+        }
+    }
+
+    /// Its command when the release's other instances `failed` (or not).
+    #[must_use]
+    pub fn command_on(&self, failed: bool) -> Option<&str> {
+        match &self.on_failure {
+            Some(on_failure) if failed => on_failure.command.as_deref(),
+            _ => self.command.as_deref(),
         }
     }
 }
@@ -208,6 +251,7 @@ impl Serialize for Instances<'_> {
             timeout_ms: instance.timeout_ms,
             retry: instance.retry,
             backoff_ms: instance.backoff_ms,
+            finally: instance.is_finally(),
         }))
     }
 }
@@ -226,6 +270,8 @@ struct InstanceOut<'p> {
     timeout_ms: Option<u64>,
     retry: u32,
     backoff_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    finally: bool,
 }
 
 struct AfterIds<'p>(&'p Plan, &'p [usize]);
@@ -234,143 +280,6 @@ impl Serialize for AfterIds<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.1.iter().map(|&position| &self.0.instances[position].id))
     }
-}
-
-impl Plan {
-    /// Writes the plan as pretty JSON followed by a newline: the same bytes
-    /// as `serde_json::to_writer_pretty` on its [`Serialize`] form, without
-    /// serde's per-value dispatch (a plan of 10,000 instances is megabytes).
-    ///
-    /// # Errors
-    ///
-    /// Whatever `out` returns.
-    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut buffer = Vec::with_capacity(4096);
-        buffer.extend_from_slice(b"{\n  \"pipeline\": ");
-        json_string(&mut buffer, &self.pipeline);
-        buffer.extend_from_slice(b",\n  \"env\": ");
-        json_string(&mut buffer, &self.env);
-        buffer.extend_from_slice(b",\n  \"workflow\": ");
-        json_string(&mut buffer, &self.workflow);
-        buffer.extend_from_slice(b",\n  \"version\": ");
-        json_string(&mut buffer, &self.version);
-        buffer.extend_from_slice(b",\n  \"phases\": [");
-        for (position, instance) in self.instances.iter().enumerate() {
-            buffer.extend_from_slice(if position == 0 { b"\n" } else { b",\n" });
-            self.instance_json(&mut buffer, instance);
-            if buffer.len() >= 1 << 16 {
-                out.write_all(&buffer)?;
-                buffer.clear();
-            }
-        }
-        buffer.extend_from_slice(if self.instances.is_empty() {
-            b"]\n}\n"
-        } else {
-            b"\n  ]\n}\n"
-        });
-        out.write_all(&buffer)
-    }
-
-    /// One element of `phases`, indented as `write_json` nests it.
-    fn instance_json(&self, buffer: &mut Vec<u8>, instance: &PlannedInstance) {
-        buffer.extend_from_slice(b"    {\n      \"id\": ");
-        json_string(buffer, &instance.id);
-        buffer.extend_from_slice(b",\n      \"phase\": ");
-        json_string(buffer, &instance.phase);
-        buffer.extend_from_slice(b",\n      \"service\": ");
-        json_option_string(buffer, instance.service.as_deref());
-        buffer.extend_from_slice(b",\n      \"after\": [");
-        for (index, id) in self.after_ids(instance).enumerate() {
-            buffer.extend_from_slice(if index == 0 { b"\n        " } else { b",\n        " });
-            json_string(buffer, id);
-        }
-        buffer.extend_from_slice(if instance.after.is_empty() { b"]" } else { b"\n      ]" });
-        buffer.extend_from_slice(b",\n      \"command\": ");
-        json_option_string(buffer, instance.command.as_deref());
-        buffer.extend_from_slice(b",\n      \"enabled\": ");
-        buffer.extend_from_slice(if instance.enabled { b"true" } else { b"false" });
-        buffer.extend_from_slice(b",\n      \"unchanged\": ");
-        buffer.extend_from_slice(if instance.unchanged { b"true" } else { b"false" });
-        buffer.extend_from_slice(b",\n      \"version\": ");
-        json_string(buffer, &instance.version);
-        buffer.extend_from_slice(b",\n      \"timeout_ms\": ");
-        match instance.timeout_ms {
-            Some(ms) => json_number(buffer, ms),
-            None => buffer.extend_from_slice(b"null"),
-        }
-        buffer.extend_from_slice(b",\n      \"retry\": ");
-        json_number(buffer, u64::from(instance.retry));
-        buffer.extend_from_slice(b",\n      \"backoff_ms\": ");
-        json_number(buffer, instance.backoff_ms);
-        buffer.extend_from_slice(b"\n    }");
-    }
-}
-
-/// `value` as a JSON string, escaped as `serde_json` escapes it.
-fn json_string(buffer: &mut Vec<u8>, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = value.as_bytes();
-    buffer.reserve(bytes.len() + 2);
-    buffer.push(b'"');
-    // Ids, names and most commands need no escape: one scan, one copy.
-    if !bytes.iter().any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\') {
-        buffer.extend_from_slice(bytes);
-        buffer.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..0x20 => &[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0xf)],
-            ],
-            _ => continue,
-        };
-        buffer.extend_from_slice(&bytes[start..index]);
-        buffer.extend_from_slice(escape);
-        start = index + 1;
-    }
-    buffer.extend_from_slice(&bytes[start..]);
-    buffer.push(b'"');
-}
-
-/// `value` as a JSON string, or `null`.
-fn json_option_string(buffer: &mut Vec<u8>, value: Option<&str>) {
-    match value {
-        Some(value) => json_string(buffer, value),
-        None => buffer.extend_from_slice(b"null"),
-    }
-}
-
-/// `value` in decimal, without going through `fmt` (three numbers per
-/// instance).
-fn json_number(buffer: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        // `value % 10` is below 10, so the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation)]
-        let digit = (value % 10) as u8;
-        digits[start] = b'0' + digit;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    buffer.extend_from_slice(&digits[start..]);
 }
 
 /// Plans `request.workflow` of a checked, acyclic pipeline.
@@ -400,6 +309,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         release: request.release.clone(),
         workflow: request.workflow.clone(),
         push: request.push,
+        outcome: None,
     };
     // The built-ins of each service with a version of its own.
     let mut service_builtins: IndexMap<ServiceId, Builtins> = IndexMap::new();
@@ -433,6 +343,7 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         problems.sort_by_key(|d| d.primary_span().map_or(0, Span::start));
         return Err(PlanError::Invalid(problems));
     }
+    let instances = finally_last(instances);
     Ok(Plan {
         pipeline: pipeline.name.to_owned(),
         env: request.env.clone(),
@@ -458,18 +369,25 @@ fn plan_instance(
             problems.push(problem);
         }
     };
-    let enabled = match &phase.when {
-        None => true,
-        Some(expr) => scope.eval(expr).unwrap_or_else(|problem| {
-            report(problem);
-            false
-        }),
+    // A `finally` phase is decided for both outcomes (see `OnFailure`).
+    let with_outcome = |outcome| Builtins {
+        outcome: Some(outcome),
+        ..scope.builtins.clone()
     };
-    let command = phase.run.as_ref().map(|run| {
-        scope.expand(run).unwrap_or_else(|problem| {
-            report(problem);
-            String::new()
-        })
+    let success = phase.finally.map(|_| with_outcome("success"));
+    let main = success.as_ref().map_or(*scope, |builtins| Scope { builtins, ..*scope });
+    let (enabled, command) = decide(&main, phase, &mut report);
+    let on_failure = phase.finally.map(|_| {
+        let builtins = with_outcome("failure");
+        let (enabled, command) = decide(
+            &Scope {
+                builtins: &builtins,
+                ..*scope
+            },
+            phase,
+            &mut report,
+        );
+        Box::new(OnFailure { command, enabled })
     });
     PlannedInstance {
         id: graph.instance_id(pipeline, node),
@@ -483,7 +401,52 @@ fn plan_instance(
         timeout_ms: phase.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         retry: phase.retry.count,
         backoff_ms: u64::try_from(phase.retry.backoff.as_millis()).unwrap_or(u64::MAX),
+        on_failure,
     }
+}
+
+/// `instances` with the `finally` ones moved after all others, each group
+/// in its order: neither group waits for the other (`check` sees to it),
+/// so every instance still comes after those it waits for.
+fn finally_last(instances: Vec<PlannedInstance>) -> Vec<PlannedInstance> {
+    if !instances.iter().any(PlannedInstance::is_finally) {
+        return instances;
+    }
+    let (main, finally): (Vec<_>, Vec<_>) = instances
+        .into_iter()
+        .enumerate()
+        .partition(|(_, instance)| !instance.is_finally());
+    let mut moved = vec![0; main.len() + finally.len()];
+    for (new, (old, _)) in main.iter().chain(&finally).enumerate() {
+        moved[*old] = new;
+    }
+    main.into_iter()
+        .chain(finally)
+        .map(|(_, mut instance)| {
+            for position in &mut instance.after {
+                *position = moved[*position];
+            }
+            instance
+        })
+        .collect()
+}
+
+/// A phase's condition and command in `scope`.
+fn decide(scope: &Scope<'_>, phase: &Phase<'_>, report: &mut impl FnMut(Diagnostic)) -> (bool, Option<String>) {
+    let enabled = match &phase.when {
+        None => true,
+        Some(expr) => scope.eval(expr).unwrap_or_else(|problem| {
+            report(problem);
+            false
+        }),
+    };
+    let command = phase.run.as_ref().map(|run| {
+        scope.expand(run).unwrap_or_else(|problem| {
+            report(problem);
+            String::new()
+        })
+    });
+    (enabled, command)
 }
 
 /// The env named `name`.
@@ -541,6 +504,7 @@ mod tests {
             timeout_ms: command.map(|_| 1500),
             retry: 3,
             backoff_ms: u64::MAX,
+            on_failure: None,
         }
     }
 

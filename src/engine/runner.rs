@@ -18,9 +18,10 @@
 //! directory and file), plus
 //! `STAGECRAFT_ENV`, `STAGECRAFT_VERSION`, `STAGECRAFT_RELEASE`,
 //! `STAGECRAFT_PHASE`, `STAGECRAFT_SERVICE`, `STAGECRAFT_WORKFLOW`,
-//! `STAGECRAFT_PIPELINE` (the `pipeline` name) and `STAGECRAFT_ATTEMPT`
-//! (1, then 2, 3, … for retries). `STAGECRAFT_SERVICE` is **always set**:
-//! to the service's name for a per-service instance, and to the empty
+//! `STAGECRAFT_PIPELINE` (the `pipeline` name), `STAGECRAFT_ATTEMPT`
+//! (1, then 2, 3, … for retries) and `STAGECRAFT_OUTCOME` (`success` or
+//! `failure` in a `finally` phase, empty elsewhere).
+//! `STAGECRAFT_SERVICE` is **always set**: to the service's name for a per-service instance, and to the empty
 //! string for a global phase (so scripts under `set -u` can read it, and a
 //! value inherited from an outer stagecraft never leaks in).
 
@@ -67,6 +68,9 @@ pub struct Job<'a> {
     pub pipeline: &'a str,
     /// Kill the command's process group after this long.
     pub timeout: Option<Duration>,
+    /// `STAGECRAFT_OUTCOME` in a `finally` phase: `success` or `failure`;
+    /// `None` elsewhere (set to empty).
+    pub outcome: Option<&'a str>,
     /// The run's cancellation handle.
     pub cancel: &'a Cancel,
 }
@@ -76,8 +80,18 @@ impl<'a> Job<'a> {
     /// environment (see the module docs), in that order.
     /// `STAGECRAFT_SERVICE` is empty for a global phase.
     #[must_use]
-    pub fn variables(&self) -> [(&'static str, Cow<'a, str>); 8] {
-        let [env, version, release, phase, service, workflow, pipeline, attempt] = VARIABLES;
+    pub fn variables(&self) -> [(&'static str, Cow<'a, str>); 9] {
+        let [
+            env,
+            version,
+            release,
+            phase,
+            service,
+            workflow,
+            pipeline,
+            attempt,
+            outcome,
+        ] = VARIABLES;
         [
             (env, Cow::Borrowed(self.env)),
             (version, Cow::Borrowed(self.version)),
@@ -87,12 +101,13 @@ impl<'a> Job<'a> {
             (workflow, Cow::Borrowed(self.workflow)),
             (pipeline, Cow::Borrowed(self.pipeline)),
             (attempt, Cow::Owned(self.attempt.to_string())),
+            (outcome, Cow::Borrowed(self.outcome.unwrap_or(""))),
         ]
     }
 }
 
 /// The names of [`Job::variables`], in order.
-pub(super) const VARIABLES: [&str; 8] = [
+pub(super) const VARIABLES: [&str; 9] = [
     "STAGECRAFT_ENV",
     "STAGECRAFT_VERSION",
     "STAGECRAFT_RELEASE",
@@ -101,6 +116,7 @@ pub(super) const VARIABLES: [&str; 8] = [
     "STAGECRAFT_WORKFLOW",
     "STAGECRAFT_PIPELINE",
     "STAGECRAFT_ATTEMPT",
+    "STAGECRAFT_OUTCOME",
 ];
 
 /// Variables of the inherited environment that commands do not inherit:
@@ -280,6 +296,13 @@ impl Cancel {
         for &group in &state.groups {
             signal_group(group, Signal::KILL);
         }
+    }
+
+    /// Whether the handle kills without grace: [`Cancel::kill_now`], a
+    /// second cancel, or the grace has passed.
+    #[must_use]
+    pub fn is_killing(&self) -> bool {
+        self.is_cancelled() && self.state().killing
     }
 
     /// Whether [`Cancel::cancel`] (or [`Cancel::kill_now`]) was called.

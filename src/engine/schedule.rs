@@ -122,6 +122,14 @@ pub(super) struct Run<'p> {
     /// Fail-fast stopped the run.
     pub(super) stopping: bool,
     pub(super) interrupted: bool,
+    /// How many instances of phases that are not `finally` are not final.
+    pub(super) main_left: usize,
+    /// `finally` instances whose dependencies are final, held until the
+    /// others have all ended.
+    pub(super) held: Vec<usize>,
+    /// Once every other instance has ended, whether the release failed
+    /// (`{{outcome}}`): the `finally` instances are released then.
+    pub(super) released: Option<bool>,
 }
 
 impl<'p> Run<'p> {
@@ -151,14 +159,17 @@ impl<'p> Run<'p> {
                 duration: None,
             });
         }
-        let ready = (0..count)
+        let finally = |position: usize| plan.instances[position].is_finally();
+        let (held, ready): (Vec<usize>, Vec<usize>) = (0..count)
             .filter(|&position| waiting[position] == 0)
-            .collect::<BTreeSet<_>>();
+            .partition(|&p| finally(p));
+        let ready = ready.into_iter().collect::<BTreeSet<_>>();
+        let main_left = (0..count).filter(|&position| !finally(position)).count();
         for &position in &ready {
             tracks[position].state = State::Ready;
         }
         let jobs = options.jobs.max(1);
-        Self {
+        let mut run = Self {
             plan,
             options,
             jobs,
@@ -174,7 +185,12 @@ impl<'p> Run<'p> {
             first_failed: None,
             stopping: false,
             interrupted: false,
-        }
+            main_left,
+            held,
+            released: None,
+        };
+        run.release_finally();
+        run
     }
 
     /// When the next retry is due, if one waits.
@@ -215,9 +231,14 @@ impl<'p> Run<'p> {
             self.finish(instance, InstanceStatus::Completed);
             return;
         };
-        let reason = if self.interrupted { Reason::Interrupted } else { reason };
-        track.exit_code = exit_code;
         let planned = &plan.instances[instance];
+        // A `finally` command runs after the interruption: its own reason.
+        let reason = if self.interrupted && !planned.is_finally() {
+            Reason::Interrupted
+        } else {
+            reason
+        };
+        track.exit_code = exit_code;
         if !matches!(reason, Reason::Interrupted | Reason::Log(_)) && attempt <= planned.retry {
             self.events.push(Event::AttemptFailed {
                 instance,
@@ -250,6 +271,11 @@ impl<'p> Run<'p> {
 
     /// `instance` is now failed: fail-fast, or decide its dependents.
     fn failed(&mut self, instance: usize) {
+        if self.plan.instances[instance].is_finally() {
+            // Reported, but it changes neither the outcome nor the run.
+            self.finish(instance, InstanceStatus::Failed);
+            return;
+        }
         if !self.interrupted && self.first_failed.is_none() {
             self.first_failed = Some(instance);
         }
@@ -267,6 +293,7 @@ impl<'p> Run<'p> {
         let mut ended = Vec::new();
         for instance in 0..self.tracks.len() {
             match self.tracks[instance].state {
+                State::Pending | State::Ready if self.plan.instances[instance].is_finally() => {}
                 State::Pending | State::Ready => {
                     self.tracks[instance].reason = Some(reason.clone());
                     self.tracks[instance].state = State::Done(InstanceStatus::Skipped);
@@ -292,7 +319,8 @@ impl<'p> Run<'p> {
                 _ => {}
             }
         }
-        self.ready.clear();
+        let plan = self.plan;
+        self.ready.retain(|&instance| plan.instances[instance].is_finally());
         self.backoff
             .retain(|&instance| matches!(self.tracks[instance].state, State::Backoff { .. }));
         for instance in ended {
@@ -319,6 +347,9 @@ impl<'p> Run<'p> {
         track.duration = track.started.map(|started| started.elapsed());
         let mut ended = vec![instance];
         while let Some(done) = ended.pop() {
+            if !self.plan.instances[done].is_finally() {
+                self.main_left -= 1;
+            }
             for position in 0..self.dependents[done].len() {
                 let dependent = self.dependents[done][position];
                 self.waiting[dependent] -= 1;
@@ -336,12 +367,15 @@ impl<'p> Run<'p> {
                         reason,
                     });
                     ended.push(dependent);
+                } else if self.plan.instances[dependent].is_finally() && self.released.is_none() {
+                    self.held.push(dependent);
                 } else {
                     self.tracks[dependent].state = State::Ready;
                     self.ready.insert(dependent);
                 }
             }
         }
+        self.release_finally();
     }
 
     /// For an instance whose dependencies are all final, the failed
@@ -386,17 +420,19 @@ impl<'p> Run<'p> {
 
     /// Starts ready instances in plan order while there are free slots.
     pub(super) fn start_ready(&mut self, now: Instant) {
-        if self.stopping || self.interrupted {
+        // Once released, only `finally` instances are ready.
+        if (self.stopping || self.interrupted) && self.released.is_none() {
             return;
         }
+        let failed = self.failed_outcome();
         while let Some(&instance) = self.ready.first() {
             let planned = &self.plan.instances[instance];
-            if let Some(reason) = planned.skip() {
+            if let Some(reason) = planned.skip_on(failed) {
                 self.ready.remove(&instance);
                 self.tracks[instance].reason = Some(reason.clone());
                 self.events.push(Event::Skipped { instance, reason });
                 self.finish(instance, InstanceStatus::Skipped);
-            } else if planned.command.is_none() {
+            } else if planned.command_on(failed).is_none() {
                 self.ready.remove(&instance);
                 let track = &mut self.tracks[instance];
                 track.attempts = 1;
@@ -427,9 +463,9 @@ impl<'p> Run<'p> {
             return;
         }
         let expected = self.expected_next();
-        let (plan, tracks) = (self.plan, &self.tracks);
+        let (plan, tracks, failed) = (self.plan, &self.tracks, self.failed_outcome());
         let claimable = |instance: usize| {
-            runs_command(plan, instance) && matches!(tracks[instance].state, State::Pending | State::Ready)
+            runs_command(plan, instance, failed) && matches!(tracks[instance].state, State::Pending | State::Ready)
         };
         for instance in self.claims.claim(expected, tracks.len(), claimable, now) {
             self.events.push(Event::Claimed { instance });
@@ -444,7 +480,7 @@ impl<'p> Run<'p> {
             .ready
             .iter()
             .copied()
-            .filter(|&instance| runs_command(self.plan, instance))
+            .filter(|&instance| runs_command(self.plan, instance, self.failed_outcome()))
             .take(self.jobs)
             .collect();
         for &running in &self.running {
@@ -456,7 +492,7 @@ impl<'p> Run<'p> {
                     .count();
                 if self.tracks[dependent].state == State::Pending
                     && unfinished == self.waiting[dependent]
-                    && runs_command(self.plan, dependent)
+                    && runs_command(self.plan, dependent, self.failed_outcome())
                 {
                     next.insert(dependent);
                 }
@@ -496,6 +532,7 @@ impl<'p> Run<'p> {
                     log: track.log.filter(|_| track.log_ok),
                     tail: track.tail,
                     duration: track.duration,
+                    finally: planned.is_finally(),
                 }
             })
             .collect();
@@ -510,9 +547,9 @@ impl<'p> Run<'p> {
 
 /// Whether the instance at `instance` runs a command (it is not skipped
 /// and not a marker).
-fn runs_command(plan: &Plan, instance: usize) -> bool {
+fn runs_command(plan: &Plan, instance: usize, failed: bool) -> bool {
     let planned = &plan.instances[instance];
-    planned.skip().is_none() && planned.command.is_some()
+    planned.skip_on(failed).is_none() && planned.command_on(failed).is_some()
 }
 
 /// `None` for a success, else the exit code and reason of a failure.
@@ -542,5 +579,6 @@ impl Done {
     }
 }
 
+mod finally;
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,9 @@ pub struct InstanceSummary {
     pub tail: Vec<String>,
     /// From its first start to its end; `None` when skipped.
     pub duration: Option<Duration>,
+    /// Its phase is `finally`: its failure is reported but is not the
+    /// run's.
+    pub finally: bool,
 }
 
 /// What a run did.
@@ -55,14 +58,15 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether every instance completed or was skipped for its condition.
+    /// Whether every instance completed or was skipped for its condition,
+    /// not counting `finally` instances (whose failure is not the run's).
     #[must_use]
     pub fn succeeded(&self) -> bool {
         !self.interrupted
             && self
                 .instances
                 .iter()
-                .all(|instance| instance.status != InstanceStatus::Failed)
+                .all(|instance| instance.finally || instance.status != InstanceStatus::Failed)
     }
 
     /// The instances skipped because the instance at `failed` failed.

@@ -54,6 +54,8 @@ pub fn graph_view(
         release: "dry-run".to_owned(),
         workflow: workflow.unwrap_or_default().to_owned(),
         push: false,
+        // The view shows a `finally` phase as it runs after a success.
+        outcome: Some("success"),
     };
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut nodes = Vec::with_capacity(selection.order.len());

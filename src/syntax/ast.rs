@@ -229,6 +229,9 @@ pub struct Clause<'s> {
 pub enum ClauseKind<'s> {
     /// `for each service`.
     ForEach,
+    /// `finally`: runs after every other instance of the workflow has
+    /// ended, whatever happened.
+    Finally,
     /// `after A, B[svc]`.
     After(Vec<Dependency<'s>>),
     /// `when EXPR`.

@@ -75,6 +75,8 @@ codes! {
     ServiceOutsideForEach => "service-outside-for-each",
     /// A phase or service depends on itself.
     SelfDependency => "self-dependency",
+    /// `after` between a `finally` phase and one that is not.
+    FinallyOrder => "finally-order",
     /// Phase instances depend on each other in a circle.
     DependencyCycle => "dependency-cycle",
     /// Environments extend each other in a circle.

@@ -29,6 +29,7 @@ impl Rule {
             Rule::workflow_decl => "`workflow`",
             Rule::phase_decl => "`phase`",
             Rule::for_each => "`for each service`",
+            Rule::finally_clause => "`finally`",
             Rule::kw_each => "`each`",
             Rule::when_clause => "`when`",
             Rule::run_clause => "`run`",

@@ -293,6 +293,7 @@ impl<'s> Lowering {
         let mut inner = pair.into_inner();
         let kind = match rule {
             Rule::for_each => ClauseKind::ForEach,
+            Rule::finally_clause => ClauseKind::Finally,
             Rule::after_clause => {
                 let after = exact(inner.map(|p| self.dependency(p)));
                 span = Span::new(span.start(), after.last().map_or(span.end(), |d| d.span.end()));

@@ -146,6 +146,7 @@ fn secret<'x, 'b>(secret: &'x SecretDecl<'_>, m: &impl Rebase<'x, 'b>) -> Secret
 fn clause<'x, 'b>(clause: &'x Clause<'_>, m: &impl Rebase<'x, 'b>) -> Clause<'b> {
     let kind = match &clause.kind {
         ClauseKind::ForEach => ClauseKind::ForEach,
+        ClauseKind::Finally => ClauseKind::Finally,
         ClauseKind::After(after) => ClauseKind::After(exact(after.iter().map(|d| Dependency {
             phase: ident(&d.phase, m),
             service: d.service.as_ref().map(|s| ident(s, m)),

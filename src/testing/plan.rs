@@ -26,6 +26,7 @@ pub fn instance(id: &str, after: &[usize]) -> PlannedInstance {
         timeout_ms: None,
         retry: 0,
         backoff_ms: 0,
+        on_failure: None,
     }
 }
 

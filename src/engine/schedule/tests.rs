@@ -301,3 +301,107 @@ fn signals_are_reported_as_the_shell_would() {
     assert_eq!(failure(&Outcome::Exited(0)), None);
     assert_eq!(failure(&Outcome::TimedOut), Some((None, Reason::Timeout)));
 }
+
+/// A `finally` instance that runs `true` whatever the outcome.
+fn finally(id: &str, after: &[usize]) -> PlannedInstance {
+    PlannedInstance {
+        on_failure: Some(Box::new(crate::engine::OnFailure {
+            command: Some("true".to_owned()),
+            enabled: true,
+        })),
+        ..instance(id, after)
+    }
+}
+
+#[test]
+fn finally_instances_start_once_every_other_has_ended() {
+    // notify waits for nothing, yet starts last; cleanup waits for notify.
+    let plan = plan(vec![
+        instance("a", &[]),
+        instance("b", &[0]),
+        finally("notify", &[]),
+        finally("cleanup", &[2]),
+    ]);
+    let two = options(2, false);
+    let mut run = Run::new(&plan, &two);
+    assert_eq!(step(&mut run, Instant::now()), [(0, 1)], "notify is held");
+    assert_eq!(run.outcome(), None);
+    end(&mut run, 0, 1, Outcome::Exited(0));
+    assert_eq!(step(&mut run, Instant::now()), [(1, 1)]);
+    end(&mut run, 1, 1, Outcome::Exited(0));
+    assert_eq!(run.outcome(), Some("success"));
+    assert_eq!(step(&mut run, Instant::now()), [(2, 1)]);
+    end(&mut run, 2, 1, Outcome::Exited(0));
+    assert_eq!(step(&mut run, Instant::now()), [(3, 1)]);
+}
+
+#[test]
+fn finally_instances_run_after_a_failure_and_their_failure_is_not_the_runs() {
+    use InstanceStatus::{Completed, Failed, Skipped};
+    let plan = plan(vec![
+        instance("a", &[]),
+        instance("b", &[0]),
+        finally("notify", &[]),
+        finally("cleanup", &[2]),
+    ]);
+    let one = options(1, false);
+    let mut run = Run::new(&plan, &one);
+    let started = drive(&mut run, |instance, _| match instance {
+        0 | 2 => Outcome::Exited(1),
+        _ => Outcome::Exited(0),
+    });
+    assert_eq!(started, [(0, 1), (2, 1)], "b is skipped, notify still runs");
+    assert_eq!(run.outcome(), Some("failure"));
+    let summary = run.summary(Duration::ZERO);
+    assert_eq!(summary.first_failed, Some(0), "a finally failure is not the first");
+    let statuses: Vec<_> = summary.instances.iter().map(|i| i.status).collect();
+    assert_eq!(statuses, [Failed, Skipped, Failed, Skipped]);
+
+    // When only a `finally` instance fails, the run succeeded.
+    let mut run = Run::new(&plan, &one);
+    drive(&mut run, |instance, _| Outcome::Exited(i32::from(instance == 3)));
+    let summary = run.summary(Duration::ZERO);
+    assert!(summary.succeeded());
+    assert_eq!(summary.first_failed, None);
+    assert_eq!(summary.instances[3].status, Failed);
+    assert_eq!(summary.instances[2].status, Completed);
+}
+
+#[test]
+fn finally_instances_run_after_an_interruption_and_see_failure() {
+    let plan = plan(vec![instance("a", &[]), instance("b", &[0]), finally("notify", &[])]);
+    let one = options(1, false);
+    let mut run = Run::new(&plan, &one);
+    assert_eq!(step(&mut run, Instant::now()), [(0, 1)]);
+    run.interrupt();
+    assert!(step(&mut run, Instant::now()).is_empty(), "a still runs");
+    end(&mut run, 0, 1, Outcome::Interrupted);
+    assert_eq!(run.outcome(), Some("failure"));
+    assert_eq!(step(&mut run, Instant::now()), [(2, 1)]);
+    end(&mut run, 2, 1, Outcome::Exited(0));
+    let statuses: Vec<_> = statuses(run).into_iter().map(|(status, _)| status).collect();
+    assert_eq!(
+        statuses,
+        [
+            InstanceStatus::Failed,
+            InstanceStatus::Skipped,
+            InstanceStatus::Completed
+        ]
+    );
+}
+
+#[test]
+fn a_finally_condition_is_decided_by_the_outcome() {
+    // notify runs only on failure: skipped after a success.
+    let only_on_failure = PlannedInstance {
+        enabled: false,
+        ..finally("notify", &[])
+    };
+    let plan = plan(vec![instance("a", &[]), only_on_failure]);
+    let one = options(1, false);
+    let mut run = Run::new(&plan, &one);
+    assert_eq!(drive(&mut run, |_, _| Outcome::Exited(0)), [(0, 1)]);
+    assert_eq!(statuses(run)[1], (InstanceStatus::Skipped, Some(Reason::Condition)));
+    let mut run = Run::new(&plan, &one);
+    assert_eq!(drive(&mut run, |_, _| Outcome::Exited(1)), [(0, 1), (1, 1)]);
+}

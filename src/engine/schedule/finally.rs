@@ -1,0 +1,33 @@
+//! `finally` instances in the schedule: held back until every other
+//! instance of the run has ended (completed, failed or skipped, also after
+//! fail-fast, a timeout or an interruption), then released with the run's
+//! outcome, which decides their condition and command (`{{outcome}}`).
+
+use super::{Run, State};
+
+impl Run<'_> {
+    /// Releases the held `finally` instances once no other instance is
+    /// left, deciding the outcome then.
+    pub(super) fn release_finally(&mut self) {
+        if self.main_left > 0 || self.released.is_some() {
+            return;
+        }
+        self.released = Some(self.first_failed.is_some() || self.interrupted);
+        for instance in std::mem::take(&mut self.held) {
+            self.tracks[instance].state = State::Ready;
+            self.ready.insert(instance);
+        }
+    }
+
+    /// Whether the other instances failed (or were interrupted), once
+    /// known; `false` before.
+    pub(in crate::engine) fn failed_outcome(&self) -> bool {
+        self.released.unwrap_or(false)
+    }
+
+    /// The outcome the `finally` instances see: `success` or `failure`;
+    /// `None` before they are released.
+    pub(in crate::engine) fn outcome(&self) -> Option<&'static str> {
+        self.released.map(|failed| if failed { "failure" } else { "success" })
+    }
+}
