@@ -100,6 +100,18 @@ fn a_failing_finally_phase_is_reported_but_the_exit_code_is_the_releases() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("notify"), "{stderr}");
     assert_eq!(notified(&dir), "after\n");
+    // The history agrees with the exit code: the release completed, and
+    // the finally instance's failure is still recorded on it.
+    let list = run(&dir, &["releases", "list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["status"], "completed", "{list}");
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let show = run(&dir, &["releases", "show", &id, "--format", "json"]);
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(show.contains("\"failed\""), "{show}");
+    let status = run(&dir, &["status", "--env", "dev", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["current"]["status"], "completed", "{status}");
 }
 
 #[test]

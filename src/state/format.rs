@@ -66,6 +66,10 @@ pub(crate) enum LogLine {
         /// `instances` (`None`: a marker phase). Absent before version 3.
         #[serde(default)]
         commands: Vec<Option<String>>,
+        /// The positions in `instances` of `finally` phases' instances,
+        /// whose failure does not fail the release (absent when none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        finally: Vec<usize>,
         /// The boot of the machine that ran it (Linux's `boot_id`), which
         /// tells recovery whether writes not yet synced can have been lost.
         /// Version 1 logs have none.

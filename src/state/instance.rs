@@ -25,6 +25,10 @@ pub struct InstanceRecord {
     /// [`Event::Claimed`]); only recovery looks at it.
     #[serde(skip)]
     claimed: bool,
+    /// An instance of a `finally` phase: its failure does not fail the
+    /// release (see [`Release::status`](super::Release::status)).
+    #[serde(skip)]
+    pub(super) finally: bool,
 }
 
 /// One run of an instance's command.
@@ -70,6 +74,7 @@ impl InstanceRecord {
             transitions: Vec::new(),
             command: None,
             claimed: false,
+            finally: false,
         }
     }
 

@@ -227,12 +227,14 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
         message,
     };
     let mut lines_iter = lines.lines.into_iter();
-    let Some((header, instances, commands, boot)) = lines_iter.next().and_then(|(_, first)| first.into_release())
+    let Some((header, instances, commands, finally, boot)) =
+        lines_iter.next().and_then(|(_, first)| first.into_release())
     else {
         return Err(corrupt(2, "the second line is not the release header".to_owned()));
     };
     let mut release = Release::new(header, instances);
     release.set_commands(commands);
+    release.set_finally(&finally);
     for (number, entry) in lines_iter {
         if let LogLine::Finished { at } = entry {
             release.finish(at).map_err(|error| corrupt(number, error.to_string()))?;

@@ -158,6 +158,16 @@ impl Release {
         }
     }
 
+    /// Marks the instances at `positions` as those of `finally` phases,
+    /// whose failure is shown but does not fail the release.
+    pub(crate) fn set_finally(&mut self, positions: &[usize]) {
+        for &position in positions {
+            if let Some(instance) = self.instances.get_mut(position) {
+                instance.finally = true;
+            }
+        }
+    }
+
     /// Records each instance's command, in plan order (`None`: a marker
     /// phase, or a release recorded before commands were). Extra or
     /// missing entries are ignored.
@@ -179,17 +189,20 @@ impl Release {
         self.finished_at.is_some()
     }
 
-    /// The release's status, derived from its instances: failed if any
-    /// failed; completed once finished with every instance completed or
-    /// skipped for its condition or as `unchanged` (failed if finished otherwise); pending
-    /// while nothing has started; running otherwise.
+    /// The release's status, derived from its instances other than those
+    /// of `finally` phases: failed if any failed; completed once finished
+    /// with every one completed or skipped for its condition or as
+    /// `unchanged` (failed if finished otherwise); pending while nothing has
+    /// started; running otherwise.
     #[must_use]
     pub fn status(&self) -> ReleaseStatus {
-        if self.instances.iter().any(|i| i.status() == PhaseStatus::Failed) {
+        // A `finally` instance's failure is shown, not the release's outcome.
+        let main = || self.instances.iter().filter(|i| !i.finally);
+        if main().any(|i| i.status() == PhaseStatus::Failed) {
             return ReleaseStatus::Failed;
         }
         if self.is_finished() {
-            let done = self.instances.iter().all(|i| {
+            let done = main().all(|i| {
                 i.status() == PhaseStatus::Completed
                     || (i.status() == PhaseStatus::Skipped
                         && matches!(i.reason(), Some(Reason::Condition | Reason::Unchanged)))

@@ -254,10 +254,14 @@ impl Store {
         let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
         let commands: Vec<Option<String>> = plan.instances.iter().map(|p| p.command.clone()).collect();
         release.set_commands(commands.clone());
+        let finally: Vec<usize> = (0..plan.instances.len())
+            .filter(|&i| plan.instances[i].is_finally())
+            .collect();
+        release.set_finally(&finally);
         self.append_index(&IndexLine::Reserved { id })?;
         self.newest = Some(id);
         let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
-        let head = LogLine::release(&release.header, instances, commands, boot::current());
+        let head = LogLine::release(&release.header, instances, commands, finally, boot::current());
         create_atomic(&path, format!("{}{}", head_line(), line(&head)).as_bytes()).map_err(|error| match error {
             StateError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 StateError::IdTaken { id }

@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 
 use super::ast::{
-    Assignment, Broken, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, Item, Part, PhaseDecl, Raw, SecretDecl, ServiceDecl,
-    Template, VarRef, WorkflowDecl,
+    Assignment, Broken, Clause, ClauseKind, Dependency, EnvDecl, Expr, Ident, Item, Part, PhaseDecl, Raw, SecretDecl,
+    ServiceDecl, Template, VarRef, WorkflowDecl,
 };
 use super::{Diagnostic, Span};
 

@@ -166,8 +166,14 @@ pub(crate) fn read_live(stored: Vec<StoredService>) -> Live {
 }
 
 /// A log's header line, read: the release header, the instances, their
-/// commands and the boot.
-pub(crate) type StoredRelease = (ReleaseHeader, Vec<String>, Vec<Option<String>>, Option<String>);
+/// commands, the positions of `finally` instances and the boot.
+pub(crate) type StoredRelease = (
+    ReleaseHeader,
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<usize>,
+    Option<String>,
+);
 
 /// The stored form of a [`ReleaseHeader`]: the only place its fields are
 /// listed one by one besides the type itself, in the two lines that hold it
@@ -178,6 +184,7 @@ impl LogLine {
         header: &ReleaseHeader,
         instances: Vec<String>,
         commands: Vec<Option<String>>,
+        finally: Vec<usize>,
         boot: Option<String>,
     ) -> Self {
         let h = header.clone();
@@ -200,6 +207,7 @@ impl LogLine {
             started_at: h.started_at,
             instances,
             commands,
+            finally,
             boot,
             commit,
             services,
@@ -224,6 +232,7 @@ impl LogLine {
             started_at,
             instances,
             commands,
+            finally,
             boot,
             commit,
             services,
@@ -253,7 +262,7 @@ impl LogLine {
             digest,
             user,
         };
-        Some((extra.header(base), instances, commands, boot))
+        Some((extra.header(base), instances, commands, finally, boot))
     }
 }
 
