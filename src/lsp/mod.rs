@@ -25,6 +25,9 @@ mod outline;
 mod position;
 mod transport;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
