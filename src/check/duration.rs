@@ -4,6 +4,14 @@
 
 use std::time::Duration;
 
+/// The units, largest first, and their length in milliseconds.
+const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+
+/// The length of `unit` in milliseconds, if it is one.
+fn unit_millis(unit: &str) -> Option<u64> {
+    UNITS.iter().find(|(name, _)| *name == unit).map(|&(_, millis)| millis)
+}
+
 /// Parses a duration, or says in words what is wrong with it.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total: u64 = 0;
@@ -26,13 +34,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let millis = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "" => return Err(format!("`{text}` has no unit")),
-            other => return Err(format!("`{other}` is not a unit of time")),
+        let millis = match unit_millis(unit) {
+            Some(millis) => millis,
+            None if unit.is_empty() => return Err(format!("`{text}` has no unit")),
+            None => return Err(format!("`{unit}` is not a unit of time")),
         };
         total = number
             .checked_mul(millis)
@@ -50,13 +55,7 @@ fn fraction(text: &str) -> String {
         let (whole, rest) = text.split_once('.')?;
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let (fraction, unit) = rest.split_at(digits);
-        let size: u128 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return None,
-        };
+        let size = u128::from(unit_millis(unit)?);
         let scale = 10u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
         let whole: u128 = whole.parse().ok()?;
         let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
@@ -84,7 +83,7 @@ pub fn format(duration: Duration) -> String {
         return "0s".to_owned();
     }
     let mut text = String::new();
-    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in UNITS.map(|(unit, size)| (unit, u128::from(size))) {
         let count = millis / size;
         millis %= size;
         if count > 0 {
