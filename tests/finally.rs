@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::support::BIN;
+use crate::support;
 
 /// A pipeline whose `deploy` phase runs `deploy`; `notify` (finally) and
 /// `page` (finally, on failure only) append to `notified`.
@@ -49,14 +49,7 @@ fn project(source: &str) -> TempDir {
 }
 
 fn command(dir: &TempDir, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env_remove("STAGECRAFT_STATE_DIR")
-        .stdin(Stdio::null());
-    command
+    support::command(dir.path(), args)
 }
 
 fn run(dir: &TempDir, args: &[&str]) -> Output {

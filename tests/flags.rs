@@ -3,9 +3,9 @@
 //! `stagecraft completions`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::support::{BIN, FLAG_VARIABLES};
+use crate::support;
 
 const PIPELINE: &str = r#"pipeline shop
 env dev {}
@@ -19,16 +19,7 @@ workflow deploy { hello }
 /// Runs stagecraft in `dir` with these variables (and none other of the
 /// flag variables); returns (exit code, stdout, stderr).
 fn with_env(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("STAGECRAFT_STATE_DIR")
-        .stdin(Stdio::null());
-    for name in FLAG_VARIABLES {
-        command.env_remove(name);
-    }
+    let mut command = support::command(dir, args);
     command.envs(vars.iter().copied());
     let output = command.output().expect("run stagecraft");
     (

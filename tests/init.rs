@@ -2,27 +2,17 @@
 //! is, and runs (deploy twice, roll back, status) on this machine as it is.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use crate::support::{BIN, FLAG_VARIABLES};
+use crate::support;
 
 const FILE: &str = "pipeline.stagecraft";
 
 /// Runs the binary in `dir` without a terminal, with a fixed user.
 pub(crate) fn stagecraft(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
+    let output = support::command(dir, args)
         .env("STAGECRAFT_USER", "ada@laptop")
-        .env_remove("STAGECRAFT_STATE_DIR")
-        .env_remove("STAGECRAFT_NOW")
-        .stdin(Stdio::null());
-    for name in FLAG_VARIABLES {
-        command.env_remove(name);
-    }
-    let output = command.output().expect("run stagecraft");
+        .output()
+        .expect("run stagecraft");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

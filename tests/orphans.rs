@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::BIN;
+use crate::support;
 
 /// A pipeline whose `deploy` runs `long`, a command that writes its
 /// shell's pid (its process group's id) to `leader.pid` and then waits,
@@ -23,15 +23,7 @@ fn pipeline(long: &str) -> String {
 }
 
 fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("STAGECRAFT_STATE_DIR")
-        .env_remove("STAGECRAFT_NOW")
-        .stdin(Stdio::null());
-    command
+    support::command(dir, args)
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {

@@ -5,11 +5,11 @@
 use std::io::{Read as _, Write as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::init::stagecraft;
-use crate::support::{BIN, FLAG_VARIABLES, Test};
+use crate::support::{self, Test};
 
 const FILE: &str = "pipeline.stagecraft";
 
@@ -153,19 +153,12 @@ fn pty() -> (OwnedFd, OwnedFd) {
 /// the terminal showed, and the exit code.
 fn on_a_terminal(dir: &Path, args: &[&str], prompt: &str, answer: &str) -> (String, i32) {
     let (controller, terminal) = pty();
-    let mut command = Command::new(BIN);
+    let mut command = support::command(dir, args);
     command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
         .env("STAGECRAFT_USER", "ada@laptop")
-        .env_remove("STAGECRAFT_STATE_DIR")
         .stdin(Stdio::from(terminal.try_clone().expect("dup")))
         .stdout(Stdio::from(terminal.try_clone().expect("dup")))
         .stderr(Stdio::from(terminal));
-    for name in FLAG_VARIABLES {
-        command.env_remove(name);
-    }
     let mut child = command.spawn().expect("spawn stagecraft");
     // The command holds the only copies of the terminal now: reading the
     // controller ends (EIO) once it exits.

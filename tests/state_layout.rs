@@ -15,7 +15,7 @@ use stagecraft::state::{
 };
 use stagecraft::testing;
 
-use crate::support::BIN;
+use crate::support::{self, BIN};
 
 const NOW: &str = "2026-11-25T17:02:29.123Z";
 
@@ -280,15 +280,7 @@ fn two_pipelines_in_one_state_directory_never_see_each_other() {
 
 /// Runs the binary in `dir` with a fixed clock.
 fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("STAGECRAFT_NOW", NOW)
-        .env_remove("STAGECRAFT_STATE_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    support::command(dir, args).env("STAGECRAFT_NOW", NOW).output().unwrap()
 }
 
 /// Writes `NAME.stagecraft` for each name into `dir`: one env, `prod`, and

@@ -27,6 +27,26 @@ pub(crate) const FLAG_VARIABLES: [&str; 3] = ["STAGECRAFT_FILE", "STAGECRAFT_ENV
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_stagecraft");
 
+/// The binary with `args`, run in `dir` as the tests run it: no colour, no
+/// terminal on stdin, and none of the variables that stand for flags or
+/// fix the clock (`STAGECRAFT_STATE_DIR`, `STAGECRAFT_NOW`, the
+/// [`FLAG_VARIABLES`]) inherited from the test's own environment. A test
+/// adds what it needs.
+pub(crate) fn command(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .env_remove("STAGECRAFT_NOW")
+        .stdin(std::process::Stdio::null());
+    for name in FLAG_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// What a run printed and how it ended.
 #[derive(Debug)]
 pub(crate) struct Output {
