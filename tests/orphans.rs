@@ -271,6 +271,7 @@ mod records {
                 backoff_ms: 0,
                 on_failure: None,
             }],
+            secrets: Vec::new(),
         }
     }
 

@@ -245,6 +245,58 @@ fn plans_and_dry_runs_say_where_each_secret_comes_from() {
     assert!(!project.path().join(".stagecraft").exists());
 }
 
+/// `plan --format json|ron` lists the env's secrets by name and source
+/// (an env's own overriding the global one), never a value.
+#[test]
+fn machine_plans_list_each_secret_by_source() {
+    let project = Project::new();
+    for (format, env) in [("json", "prod"), ("ron", "dev")] {
+        let plan = project.run(
+            &["plan", "--workflow", "deploy", "--env", env, "--format", format],
+            true,
+        );
+        assert_eq!(plan.status, 0, "{}", plan.text());
+        plan.lacks_values();
+        let secrets: String = plan
+            .stdout
+            .split_inclusive('\n')
+            .skip_while(|line| !line.contains("secrets"))
+            .take_while(|line| !line.contains("phases"))
+            .collect();
+        insta::assert_snapshot!(format!("plan_secrets_{format}"), secrets);
+    }
+    let json = project.run(
+        &["plan", "--workflow", "deploy", "--env", "prod", "--format", "json"],
+        true,
+    );
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["secrets"][1]["source"], "SC_TEST_PROD_DB", "{}", json.text());
+}
+
+/// A file secret holding a NUL byte cannot be put in an environment: the
+/// run stops before anything runs, naming the secret and its file.
+#[test]
+fn a_secret_with_a_nul_byte_stops_the_run() {
+    let project = Project::new();
+    std::fs::write(project.path().join("secrets/dev-db"), b"pass\0word\n").unwrap();
+    for args in [
+        &["run", "wait", "--env", "dev"][..],
+        &["deploy", "--env", "dev", "--dry-run"],
+    ] {
+        let run = project.run(args, true);
+        assert_eq!(run.status, 1, "{}", run.text());
+        assert!(
+            run.stderr
+                .contains("secret `db_password` is missing: file `secrets/dev-db` holds a NUL byte"),
+            "{}",
+            run.text()
+        );
+        assert!(run.stdout.is_empty(), "{}", run.text());
+    }
+    assert!(!project.path().join("held").exists(), "nothing ran");
+    assert!(!project.path().join(".stagecraft").exists(), "nothing was written");
+}
+
 #[test]
 fn set_cannot_give_a_secret_a_value() {
     let project = Project::new();

@@ -41,7 +41,7 @@ pub use event::{Event, Process, Reason, RecordError, Recorder, Syncer};
 pub use execute::execute;
 pub(crate) use output::log_name;
 pub use output::{MASK, OutputSink, SecretValues};
-pub use plan::{OnFailure, Plan, PlanError, PlanRequest, PlannedInstance, SET_BUILTINS, plan};
+pub use plan::{OnFailure, Plan, PlanError, PlanRequest, PlannedInstance, PlannedSecret, SET_BUILTINS, plan};
 pub use runner::{Cancel, Child, DEFAULT_GRACE, Job, Outcome, Runner};
 pub use schedule::ExecuteOptions;
 pub use secrets::{MissingSecret, Secrets, read_secrets};

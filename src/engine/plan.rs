@@ -122,6 +122,21 @@ pub struct Plan {
     /// Instances, in the order they run with `--jobs 1` (serialised as
     /// `phases`).
     pub instances: Vec<PlannedInstance>,
+    /// The secrets of the env, in the order `check` lists them (omitted
+    /// from JSON and RON when there is none). Never a value.
+    pub secrets: Vec<PlannedSecret>,
+}
+
+/// A secret in a plan: the variable commands read and where its value is
+/// read when the run starts, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedSecret {
+    /// The secret's name: commands read it as `$NAME`.
+    pub name: String,
+    /// `env` (stagecraft's own environment variable) or `file`.
+    pub from: String,
+    /// The variable's name or the file's path.
+    pub source: String,
 }
 
 /// One instance in a plan.
@@ -223,11 +238,17 @@ impl Plan {
 
 impl Serialize for Plan {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut plan = serializer.serialize_struct("Plan", 5)?;
+        let fields = if self.secrets.is_empty() { 5 } else { 6 };
+        let mut plan = serializer.serialize_struct("Plan", fields)?;
         plan.serialize_field("pipeline", &self.pipeline)?;
         plan.serialize_field("env", &self.env)?;
         plan.serialize_field("workflow", &self.workflow)?;
         plan.serialize_field("version", &self.version)?;
+        if self.secrets.is_empty() {
+            plan.skip_field("secrets")?;
+        } else {
+            plan.serialize_field("secrets", &self.secrets)?;
+        }
         plan.serialize_field("phases", &Instances(self))?;
         plan.end()
     }
@@ -350,6 +371,15 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         workflow: request.workflow.clone(),
         version: request.version.clone(),
         instances,
+        secrets: pipeline
+            .secrets_in(env)
+            .into_iter()
+            .map(|secret| PlannedSecret {
+                name: secret.name.name.to_owned(),
+                from: secret.from.keyword().to_owned(),
+                source: secret.source.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -480,7 +510,7 @@ fn find_service(pipeline: &Pipeline, name: &str) -> Result<ServiceId, PlanError>
 
 #[cfg(test)]
 mod tests {
-    use super::{Plan, PlannedInstance, SET_BUILTINS};
+    use super::{Plan, PlannedInstance, PlannedSecret, SET_BUILTINS};
 
     #[test]
     fn every_built_in_and_service_is_refused_by_set() {
@@ -524,7 +554,21 @@ mod tests {
             workflow: "default".to_owned(),
             version: tricky.to_owned(),
             instances: Vec::new(),
+            secrets: Vec::new(),
         };
+        assert_same_as_serde(&plan);
+        plan.secrets = vec![
+            PlannedSecret {
+                name: "token".to_owned(),
+                from: "env".to_owned(),
+                source: "API_TOKEN".to_owned(),
+            },
+            PlannedSecret {
+                name: "db".to_owned(),
+                from: "file".to_owned(),
+                source: tricky.to_owned(),
+            },
+        ];
         assert_same_as_serde(&plan);
         plan.instances = vec![
             instance("a", vec![], Some(tricky)),

@@ -40,5 +40,6 @@ pub fn plan(pipeline: &str, env: &str, workflow: &str, version: &str, instances:
         workflow: workflow.to_owned(),
         version: version.to_owned(),
         instances,
+        secrets: Vec::new(),
     }
 }

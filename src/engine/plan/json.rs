@@ -22,6 +22,23 @@ impl Plan {
         json_string(&mut buffer, &self.workflow);
         buffer.extend_from_slice(b",\n  \"version\": ");
         json_string(&mut buffer, &self.version);
+        for (position, secret) in self.secrets.iter().enumerate() {
+            buffer.extend_from_slice(if position == 0 {
+                b",\n  \"secrets\": [\n"
+            } else {
+                b",\n"
+            });
+            buffer.extend_from_slice(b"    {\n      \"name\": ");
+            json_string(&mut buffer, &secret.name);
+            buffer.extend_from_slice(b",\n      \"from\": ");
+            json_string(&mut buffer, &secret.from);
+            buffer.extend_from_slice(b",\n      \"source\": ");
+            json_string(&mut buffer, &secret.source);
+            buffer.extend_from_slice(b"\n    }");
+        }
+        if !self.secrets.is_empty() {
+            buffer.extend_from_slice(b"\n  ]");
+        }
         buffer.extend_from_slice(b",\n  \"phases\": [");
         for (position, instance) in self.instances.iter().enumerate() {
             buffer.extend_from_slice(if position == 0 { b"\n" } else { b",\n" });
