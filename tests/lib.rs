@@ -14,6 +14,7 @@ mod limits;
 mod list;
 mod live;
 mod lsp;
+mod lsp_edits;
 mod orphans;
 mod plans;
 mod postgres;

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use crate::support::{BIN, root};
 
-const URI: &str = "file:///project/pipeline.stagecraft";
+pub(crate) const URI: &str = "file:///project/pipeline.stagecraft";
 const BROKEN_URI: &str = "file:///project/broken.stagecraft";
 
 /// A client talking to one server process.
-struct Client {
+pub(crate) struct Client {
     child: Child,
     stdin: ChildStdin,
     messages: Receiver<Value>,
@@ -28,7 +28,7 @@ struct Client {
 }
 
 impl Client {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let mut child = Command::new(BIN)
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -81,7 +81,7 @@ impl Client {
         self.stdin.flush().expect("flush");
     }
 
-    fn notify(&mut self, method: &str, params: Value) {
+    pub(crate) fn notify(&mut self, method: &str, params: Value) {
         let mut message = json!({"jsonrpc": "2.0", "method": method});
         message["params"] = params;
         self.send(&message);
@@ -94,7 +94,7 @@ impl Client {
     }
 
     /// Sends a request and returns its whole response (`result` or `error`).
-    fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
@@ -109,14 +109,14 @@ impl Client {
         }
     }
 
-    fn request(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn request(&mut self, method: &str, params: Value) -> Value {
         let response = self.call(method, params);
         assert!(response.get("error").is_none(), "{method} failed: {response}");
         response["result"].clone()
     }
 
     /// The next diagnostics published for `uri`.
-    fn diagnostics(&mut self, uri: &str) -> Value {
+    pub(crate) fn diagnostics(&mut self, uri: &str) -> Value {
         let published = |m: &Value| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri;
         if let Some(i) = self.pending.iter().position(published) {
             return self.pending.remove(i)["params"].clone();
@@ -130,7 +130,7 @@ impl Client {
         }
     }
 
-    fn initialize(&mut self) -> Value {
+    pub(crate) fn initialize(&mut self) -> Value {
         let result = self.request(
             "initialize",
             json!({"processId": null, "rootUri": "file:///project", "capabilities": {}}),
@@ -139,7 +139,7 @@ impl Client {
         result
     }
 
-    fn shutdown(mut self) -> i32 {
+    pub(crate) fn shutdown(mut self) -> i32 {
         assert_eq!(self.request("shutdown", Value::Null), Value::Null);
         self.notify("exit", Value::Null);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -160,7 +160,7 @@ impl Drop for Client {
     }
 }
 
-fn at(uri: &str, line: u32, character: u32) -> Value {
+pub(crate) fn at(uri: &str, line: u32, character: u32) -> Value {
     json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
 }
 

@@ -246,7 +246,7 @@ impl<'s> Resolver<'s, '_> {
                         format!("env `{}` extends unknown env `{}`", env.name.name, parent.name),
                     )
                     .label(parent.span, "no env has this name")
-                    .maybe_help(did_you_mean(parent.name, self.pipeline.envs.keys().copied())),
+                    .did_you_mean(parent.name, self.pipeline.envs.keys().copied()),
                 ),
             }
         }
@@ -284,7 +284,7 @@ impl<'s> Resolver<'s, '_> {
                             format!("service `{}` comes after unknown service `{}`", name.name, other.name),
                         )
                         .label(other.span, "no service has this name")
-                        .maybe_help(did_you_mean(other.name, self.pipeline.services.keys().copied())),
+                        .did_you_mean(other.name, self.pipeline.services.keys().copied()),
                     ),
                 }
             }
@@ -438,7 +438,7 @@ impl<'s> Resolver<'s, '_> {
                         format!("phase `{}` depends on unknown phase `{}`", name.name, target.name),
                     )
                     .label(target.span, "no phase has this name")
-                    .maybe_help(did_you_mean(target.name, phases.keys().copied())),
+                    .did_you_mean(target.name, phases.keys().copied()),
                 );
                 continue;
             };
@@ -470,7 +470,8 @@ impl<'s> Resolver<'s, '_> {
                         self.diagnostics.push(
                             Diagnostic::error(Code::UnknownInstance, format!("unknown instance `{instance}`"))
                                 .label(service.span, "no service has this name")
-                                .maybe_help(did_you_mean(&instance, candidates.iter().map(String::as_str))),
+                                .maybe_help(did_you_mean(&instance, candidates.iter().map(String::as_str)))
+                                .suggestion(meant_service(&instance, target.name, &candidates)),
                         );
                         continue;
                     };
@@ -518,7 +519,7 @@ impl<'s> Resolver<'s, '_> {
                             format!("workflow `{}` lists unknown phase `{}`", name.name, member.name),
                         )
                         .label(member.span, "no phase has this name")
-                        .maybe_help(did_you_mean(member.name, self.pipeline.phases.keys().copied())),
+                        .did_you_mean(member.name, self.pipeline.phases.keys().copied()),
                     );
                     continue;
                 };
@@ -554,4 +555,12 @@ impl<'s> Resolver<'s, '_> {
             }
         }
     }
+}
+
+/// The service of the instance that `instance` (`P[svc]`, a typo) most
+/// likely meant, among `candidates` (`P[api]`, …): what replaces `svc`.
+fn meant_service(instance: &str, phase: &str, candidates: &[String]) -> Option<String> {
+    let best = suggest(instance, candidates.iter().map(String::as_str))?;
+    let service = best.strip_prefix(phase)?.strip_prefix('[')?.strip_suffix(']')?;
+    Some(service.to_owned())
 }

@@ -133,17 +133,22 @@ impl<'p> Checker<'p> {
             let secrets = self.pipeline.secrets.keys().copied();
             let secrets = secrets.chain(self.pipeline.envs.values().flat_map(|env| env.secrets.keys().copied()));
             candidates.extend(secrets);
-            let help = match suggest(var.name, candidates) {
-                Some(secret) if !self.known_set.contains(secret) && self.pipeline.is_secret(secret) => {
-                    format!("`{secret}` is a secret: a command reads it as `${secret}`")
-                }
-                Some(name) => format!("did you mean `{name}`?"),
-                None => format!("declare it with `var {} = \"…\"` or set it in an env", var.name),
+            let (help, meant) = match suggest(var.name, candidates) {
+                Some(secret) if !self.known_set.contains(secret) && self.pipeline.is_secret(secret) => (
+                    format!("`{secret}` is a secret: a command reads it as `${secret}`"),
+                    None,
+                ),
+                Some(name) => (format!("did you mean `{name}`?"), Some(name.to_owned())),
+                None => (
+                    format!("declare it with `var {} = \"…\"` or set it in an env", var.name),
+                    None,
+                ),
             };
             diagnostics.push(
                 Diagnostic::error(Code::UnknownVariable, format!("unknown variable `{}`", var.name))
                     .label(var.span, "not a var, an env value or a built-in")
-                    .help(help),
+                    .help(help)
+                    .suggestion(meant),
             );
         }
     }
@@ -191,7 +196,8 @@ impl<'p> Checker<'p> {
                 .help(
                     did_you_mean(attr, attrs.iter().copied())
                         .unwrap_or_else(|| format!("set `{attr} = \"…\"` in each service block")),
-                ),
+                )
+                .suggestion(suggest(attr, attrs.iter().copied()).map(|meant| format!("service.{meant}"))),
         );
     }
 }

@@ -18,7 +18,8 @@
 //! | `after` or `after a,` in a phase | phases; after `P[`, services |
 //! | `after` or `after a,` in a service | services |
 //! | anything inside a `workflow { … }` | phases |
-//! | `when`, an operator, `(` or `!` in a phase | variables and built-ins |
+//! | `when`, an operator, `(` or `!` in a phase | variables and built-ins (`outcome` too) |
+//! | where a clause may start in a phase | the `finally` keyword |
 
 use super::document::{Analysis, Document};
 use crate::check::{BUILTINS, HashSet, Kind};
@@ -40,6 +41,8 @@ pub(super) enum Item {
     Attr,
     /// A secret.
     Secret,
+    /// A clause keyword (`finally`).
+    Keyword,
 }
 
 /// The names declared in a document, in file order.
@@ -127,6 +130,7 @@ pub(super) fn complete(document: &Document, analysis: &Analysis, offset: usize) 
         Context::Envs => push(&names.envs, Item::Env),
         Context::Phases => push(&names.phases, Item::Phase),
         Context::Services => push(&names.services, Item::Service),
+        Context::Clause => push(&["finally"], Item::Keyword),
         Context::Nothing => {}
     }
     out
@@ -144,6 +148,8 @@ enum Context {
     Envs,
     Phases,
     Services,
+    /// Where a phase's clause may start.
+    Clause,
 }
 
 #[derive(Default)]
@@ -266,6 +272,16 @@ impl<'t> Scan<'t> {
                 {
                     return Context::Condition;
                 }
+                let argument = matches!(
+                    previous,
+                    Some(
+                        Tok::Word("run" | "timeout" | "retry" | "backoff" | "for" | "each" | "when" | "after")
+                            | Tok::Punct(_)
+                    )
+                );
+                if block == Block::Phase && (!argument || previous == Some(Tok::Punct("{"))) {
+                    return Context::Clause;
+                }
                 Context::Nothing
             }
             _ => Context::Nothing,
@@ -368,6 +384,10 @@ mod tests {
         assert_eq!(at("when  }", 5)[0], "image");
         assert_eq!(at("deploy { build  }", 15), ["build", "ship"]);
         assert!(at("pipeline app", 9).is_empty());
+        assert!(at("when  }", 5).contains(&"outcome".to_owned()));
+        assert_eq!(at("build { for", 8), ["finally"]);
+        assert_eq!(at("}}\" }\nphase ship", 4), ["finally"]);
+        assert!(at("build { for each", 13).is_empty());
         assert!(at("\"p\"", 2).is_empty());
     }
 

@@ -5,7 +5,8 @@
 //! (`stagecraft::unknown-phase`); secondary labels become related
 //! information in the same file; help is appended to the message on a line
 //! `help: …` (editors show the message, not `data`) and is also in `data`
-//! as `{"help": …, "label": …}` with the primary label's note.
+//! as `{"help": …, "label": …, "suggestion": …}` with the primary label's
+//! note and the text that fixes the problem in its range (a quick fix).
 
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, Location, NumberOrString, Uri};
 
@@ -46,6 +47,7 @@ pub(super) fn to_lsp(diagnostic: &Diagnostic, uri: &Uri, text: &str, lines: &Lin
         data: Some(serde_json::json!({
             "help": diagnostic.help,
             "label": primary.map(|label| label.message.as_str()),
+            "suggestion": diagnostic.suggestion,
         })),
     }
 }

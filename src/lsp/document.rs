@@ -8,7 +8,7 @@ use super::hover::Hovers;
 use super::outline::{self, Declaration};
 use super::position;
 use crate::check::{Kind, Name, Resolution};
-use crate::syntax::ast::DeclKind;
+use crate::syntax::ast::{ClauseKind, DeclKind};
 use crate::syntax::{Diagnostic, LineIndex, Span, Tree, Unchanged};
 
 /// What the front end says about one version of a document. It owns what
@@ -27,6 +27,9 @@ pub(super) struct Analysis {
     pub(super) starts: Vec<usize>,
     /// Phases and their instances, for hovers.
     pub(super) hovers: Hovers,
+    /// The string of each `run` clause that parsed, in file order (where
+    /// commands read secrets as `$NAME`).
+    pub(super) commands: Vec<Span>,
 }
 
 impl Analysis {
@@ -44,6 +47,17 @@ impl Analysis {
         let mut starts: Vec<usize> = outline.iter().map(|d| d.span.start()).collect();
         starts.extend(parsed.ast.broken.iter().map(|b| b.span.start()));
         starts.sort_unstable();
+        let mut commands: Vec<Span> = parsed
+            .ast
+            .phases
+            .iter()
+            .flat_map(|phase| &phase.clauses)
+            .filter_map(|clause| match &clause.kind {
+                ClauseKind::Run(template) => Some(template.span),
+                _ => None,
+            })
+            .collect();
+        commands.sort_unstable_by_key(|span| span.start());
         let mut compilation = crate::graph::compile_parsed(parsed);
         let hovers = Hovers::new(&mut compilation);
         Self {
@@ -53,6 +67,7 @@ impl Analysis {
             broken,
             starts,
             hovers,
+            commands,
         }
     }
 }

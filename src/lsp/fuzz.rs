@@ -1,16 +1,21 @@
 //! The server's requests at every position of a document, as an editor may
-//! send them: definition, references, hover and completion at each line
-//! and UTF-16 column (and past the end of each line and of the file),
-//! then symbols and formatting, on the examples and on random texts made
-//! of valid and broken pieces. No request may panic or answer an error,
-//! and every range answered must lie inside the document.
+//! send them: definition, references, hover, completion, code actions,
+//! prepare-rename and rename at each line and UTF-16 column (and past the
+//! end of each line and of the file), then symbols, formatting and
+//! semantic tokens, on the examples and on random texts made of valid and
+//! broken pieces. No request may panic or answer an error (except a
+//! rename's refusal, a `RequestFailed` with a message), every range
+//! answered must lie inside the document, and every semantic token inside
+//! its line.
 
 use std::str::FromStr as _;
 
+use lsp_server::ErrorCode;
 use lsp_server::{Notification, Request, RequestId};
 use lsp_types::notification::{DidOpenTextDocument, Notification as _};
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, References, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _, SemanticTokensFullRequest,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -80,12 +85,43 @@ fn check_ranges(value: &Value, lines: &[u32], context: &str) {
     }
 }
 
-/// One request; it must not answer an error.
-fn ask(server: &mut Server, id: i32, method: &str, params: Value, lines: &[u32]) {
+/// One request; it must not answer an error (a rename may refuse).
+fn ask(server: &mut Server, id: i32, method: &str, params: Value, lines: &[u32]) -> Value {
     let response = server.request(Request::new(RequestId::from(id), method.to_owned(), params));
     match response.response_result {
-        Ok(result) => check_ranges(&result, lines, method),
+        Ok(result) => {
+            check_ranges(&result, lines, method);
+            result
+        }
+        Err(error)
+            if matches!(method, PrepareRenameRequest::METHOD | Rename::METHOD)
+                && error.code == ErrorCode::RequestFailed as i32
+                && !error.message.is_empty() =>
+        {
+            Value::Null
+        }
         Err(error) => panic!("{method}: {error:?}"),
+    }
+}
+
+/// Semantic tokens, decoded: each must lie inside its line.
+fn check_tokens(result: &Value, lines: &[u32]) {
+    let data = result["data"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert_eq!(data.len() % 5, 0, "semantic tokens come in fives");
+    let (mut line, mut column) = (0, 0);
+    for token in data.chunks(5) {
+        let number = |i: usize| token[i].as_u64().unwrap_or(u64::MAX);
+        if number(0) > 0 {
+            column = 0;
+        }
+        line += number(0);
+        column += number(1);
+        let length = usize::try_from(line).ok().and_then(|l| lines.get(l)).copied();
+        assert!(
+            length.is_some_and(|length| column + number(2) <= u64::from(length) && number(2) > 0),
+            "a semantic token at {line}:{column} ({} units) is outside its line",
+            number(2)
+        );
     }
 }
 
@@ -107,6 +143,16 @@ fn every_position(text: &str) {
             references["context"] = json!({"includeDeclaration": true});
             id += 1;
             ask(&mut server, id, References::METHOD, references, &lines);
+            id += 1;
+            ask(&mut server, id, PrepareRenameRequest::METHOD, at.clone(), &lines);
+            let mut rename = at.clone();
+            rename["newName"] = json!("renamed_x");
+            id += 1;
+            ask(&mut server, id, Rename::METHOD, rename, &lines);
+            let point = json!({"line": line, "character": character});
+            let actions = json!({"textDocument": document, "range": {"start": point, "end": point}, "context": {"diagnostics": []}});
+            id += 1;
+            ask(&mut server, id, CodeActionRequest::METHOD, actions, &lines);
         }
     }
     ask(
@@ -124,6 +170,14 @@ fn every_position(text: &str) {
         json!({"textDocument": document, "options": options}),
         &lines,
     );
+    let tokens = ask(
+        &mut server,
+        -3,
+        SemanticTokensFullRequest::METHOD,
+        json!({"textDocument": document}),
+        &lines,
+    );
+    check_tokens(&tokens, &lines);
     assert!(lsp_types::Uri::from_str(URI).is_ok());
 }
 

@@ -91,6 +91,47 @@ pub(super) fn shell_secret(document: &Document, analysis: &Analysis, offset: usi
     })
 }
 
+/// Every `$NAME` and `${NAME}` in a `run` command where `NAME` is a
+/// declared secret, as uses of it, in file order (rename and semantic
+/// tokens treat them as the `{{…}}` uses of the checker's table).
+pub(super) fn shell_uses(document: &Document, analysis: &Analysis) -> Vec<Name> {
+    let mut secrets: Vec<(&str, Option<Span>)> = analysis
+        .resolution
+        .names()
+        .iter()
+        .filter(|n| n.kind == Kind::Secret && n.definition)
+        .map(|n| (document.slice(n.span), n.target))
+        .collect();
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    // The first declaration of a name is its target (stable sort).
+    secrets.sort_by_key(|&(name, _)| name);
+    secrets.dedup_by_key(|&mut (name, _)| name);
+    let mut uses = Vec::new();
+    for &command in &analysis.commands {
+        let text = document.slice(command);
+        let bytes = text.as_bytes();
+        for (at, _) in text.match_indices('$') {
+            let start = at + 1 + usize::from(bytes.get(at + 1) == Some(&b'{'));
+            let len = bytes[start.min(bytes.len())..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count();
+            let word = &text[start.min(text.len())..(start + len).min(text.len())];
+            if let Ok(found) = secrets.binary_search_by_key(&word, |&(name, _)| name) {
+                uses.push(Name {
+                    kind: Kind::Secret,
+                    span: Span::new(command.start() + start, command.start() + start + len),
+                    target: secrets[found].1,
+                    definition: false,
+                });
+            }
+        }
+    }
+    uses
+}
+
 /// The hover text of the name `name`.
 pub(super) fn hover(document: &Document, analysis: &Analysis, name: Name) -> Option<String> {
     match name.kind {

@@ -17,12 +17,15 @@
 //! Speed: diagnostics are published once the queue of incoming messages is
 //! empty, so a burst of changes is compiled once, for the last text.
 
+mod actions;
 mod complete;
 mod diagnostics;
 mod document;
 mod hover;
 mod outline;
 mod position;
+mod rename;
+mod tokens;
 mod transport;
 
 #[cfg(test)]
@@ -36,14 +39,18 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _, PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, References, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _, SemanticTokensFullRequest,
 };
 use lsp_types::{
+    CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams, CodeActionProviderCapability,
     CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
     DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams,
     GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, InitializeResult, Location,
-    MarkupContent, MarkupKind, OneOf, PublishDiagnosticsParams, ReferenceParams, ServerCapabilities, ServerInfo,
-    SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+    MarkupContent, MarkupKind, OneOf, PrepareRenameResponse, PublishDiagnosticsParams, ReferenceParams, RenameOptions,
+    RenameParams, SemanticTokens, SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensParams,
+    SemanticTokensResult, SemanticTokensServerCapabilities, ServerCapabilities, ServerInfo, SymbolKind,
+    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -89,6 +96,21 @@ pub(crate) fn capabilities() -> ServerCapabilities {
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..CodeActionOptions::default()
+        })),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: lsp_types::WorkDoneProgressOptions::default(),
+        })),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: tokens::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                ..SemanticTokensOptions::default()
+            },
+        )),
         ..ServerCapabilities::default()
     }
 }
@@ -254,6 +276,10 @@ impl Server {
             Completion::METHOD => answer(id, request.params, |p| self.completion(&p)),
             DocumentSymbolRequest::METHOD => answer(id, request.params, |p| self.symbols(&p)),
             Formatting::METHOD => answer(id, request.params, |p| self.formatting(&p)),
+            CodeActionRequest::METHOD => answer(id, request.params, |p| self.code_actions(&p)),
+            PrepareRenameRequest::METHOD => refusable(id, request.params, |p| self.prepare_rename(&p)),
+            Rename::METHOD => refusable(id, request.params, |p| self.rename(&p)),
+            SemanticTokensFullRequest::METHOD => answer(id, request.params, |p| self.semantic_tokens(&p)),
             method => Response::new_err(
                 id,
                 ErrorCode::MethodNotFound as i32,
@@ -326,6 +352,10 @@ impl Server {
                     Item::Builtin => (CompletionItemKind::CONSTANT, "built-in variable"),
                     Item::Attr => (CompletionItemKind::PROPERTY, "service attribute"),
                     Item::Secret => (CompletionItemKind::VARIABLE, "secret (read as an environment variable)"),
+                    Item::Keyword => (
+                        CompletionItemKind::KEYWORD,
+                        "clause: runs after the rest of the workflow, whatever happened",
+                    ),
                 };
                 CompletionItem {
                     label: name,
@@ -352,6 +382,65 @@ impl Server {
         }
         let whole = crate::syntax::Span::new(0, document.text.len());
         Some(vec![TextEdit::new(document.range(whole), formatted)])
+    }
+}
+
+impl Server {
+    fn code_actions(&mut self, params: &CodeActionParams) -> Option<Vec<CodeActionOrCommand>> {
+        // Only quick fixes are offered.
+        if let Some(only) = &params.context.only
+            && !only
+                .iter()
+                .any(|kind| CodeActionKind::QUICKFIX.as_str().starts_with(kind.as_str()))
+        {
+            return Some(Vec::new());
+        }
+        let document = self.document(&params.text_document.uri)?;
+        let range = position::span(&document.lines, &document.text, params.range);
+        let (document, analysis) = document.analyzed()?;
+        let actions = actions::actions(document, analysis, range);
+        Some(actions.into_iter().map(CodeActionOrCommand::CodeAction).collect())
+    }
+
+    fn prepare_rename(
+        &mut self,
+        params: &TextDocumentPositionParams,
+    ) -> Result<Option<PrepareRenameResponse>, rename::Refusal> {
+        let Some(document) = self.document(&params.text_document.uri) else {
+            return Ok(None);
+        };
+        let Some((document, _, name)) = document.at(params.position) else {
+            return Ok(None);
+        };
+        let span = rename::prepare(document, name)?;
+        Ok(Some(PrepareRenameResponse::Range(document.range(span))))
+    }
+
+    fn rename(&mut self, params: &RenameParams) -> Result<Option<WorkspaceEdit>, rename::Refusal> {
+        let position = &params.text_document_position;
+        let Some(document) = self.document(&position.text_document.uri) else {
+            return Ok(None);
+        };
+        let Some((document, analysis, name)) = document.at(position.position) else {
+            return Ok(None);
+        };
+        let spans = rename::rename(document, analysis, name, &params.new_name)?;
+        let edits = spans
+            .into_iter()
+            .map(|span| TextEdit::new(document.range(span), params.new_name.clone()))
+            .collect();
+        Ok(Some(WorkspaceEdit {
+            changes: Some(std::collections::HashMap::from([(document.uri.clone(), edits)])),
+            ..WorkspaceEdit::default()
+        }))
+    }
+
+    fn semantic_tokens(&mut self, params: &SemanticTokensParams) -> Option<SemanticTokensResult> {
+        let (document, analysis) = self.document(&params.text_document.uri)?.analyzed()?;
+        Some(SemanticTokensResult::Tokens(SemanticTokens {
+            result_id: None,
+            data: tokens::tokens(document, analysis),
+        }))
     }
 }
 
@@ -393,6 +482,23 @@ fn answer<P: DeserializeOwned, R: Serialize>(
 ) -> Response {
     match parse::<P>(params) {
         Ok(params) => match serde_json::to_value(handler(params)) {
+            Ok(value) => Response::new_ok(id, value),
+            Err(error) => Response::new_err(id, ErrorCode::InternalError as i32, error.to_string()),
+        },
+        Err(error) => Response::new_err(id, ErrorCode::InvalidParams as i32, error.to_string()),
+    }
+}
+
+/// As [`answer`], for a handler that may refuse: a refusal is a
+/// `RequestFailed` error with its message, which editors show.
+fn refusable<P: DeserializeOwned, R: Serialize>(
+    id: RequestId,
+    params: serde_json::Value,
+    handler: impl FnOnce(P) -> Result<R, String>,
+) -> Response {
+    match parse::<P>(params).map(handler) {
+        Ok(Err(refusal)) => Response::new_err(id, ErrorCode::RequestFailed as i32, refusal),
+        Ok(Ok(result)) => match serde_json::to_value(result) {
             Ok(value) => Response::new_ok(id, value),
             Err(error) => Response::new_err(id, ErrorCode::InternalError as i32, error.to_string()),
         },

@@ -138,6 +138,10 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     /// What to do about it, if something useful can be said.
     pub help: Option<String>,
+    /// Text that fixes the problem when it replaces the primary label's
+    /// span (the name a typo most likely meant), if there is one: what an
+    /// editor's quick fix applies. The help says the same in words.
+    pub suggestion: Option<String>,
 }
 
 impl Diagnostic {
@@ -149,6 +153,7 @@ impl Diagnostic {
             message: message.into(),
             labels: Vec::new(),
             help: None,
+            suggestion: None,
         }
     }
 
@@ -183,6 +188,26 @@ impl Diagnostic {
         if help.is_some() {
             self.help = help;
         }
+        self
+    }
+
+    /// "did you mean `x`?" as the help, and `x` as the suggestion, for the
+    /// candidate closest to `name` if one is close enough to be a plausible
+    /// typo (the primary label must be `name` as written).
+    #[must_use]
+    pub(crate) fn did_you_mean<'a>(mut self, name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        if let Some(best) = suggest(name, candidates) {
+            self.help = Some(format!("did you mean `{best}`?"));
+            self.suggestion = Some(best.to_owned());
+        }
+        self
+    }
+
+    /// Sets the replacement of the primary label's span that fixes the
+    /// problem, if there is one.
+    #[must_use]
+    pub(crate) fn suggestion(mut self, replacement: Option<String>) -> Self {
+        self.suggestion = replacement;
         self
     }
 

@@ -48,12 +48,13 @@ fn answers(document: &mut Document) -> String {
         broken,
         starts,
         hovers: _,
+        commands,
     } = analysis;
     let published: Vec<lsp_types::Diagnostic> = diagnostics
         .iter()
         .map(|d| diagnostics::to_lsp(d, &document.uri, &document.text, &document.lines))
         .collect();
-    format!("{published:?}\n{resolution:?}\n{outline:?}\n{broken:?}\n{starts:?}")
+    format!("{published:?}\n{resolution:?}\n{outline:?}\n{broken:?}\n{starts:?}\n{commands:?}")
 }
 
 proptest! {

@@ -1,0 +1,87 @@
+//! Rename of a phase, env, service, variable, secret or service attribute
+//! across the file, from the checker's resolution table: every declaration
+//! and every use of the same thing (for a secret, also each `$NAME` and
+//! `${NAME}` in a command). A new name is refused when it is not a name
+//! (the syntax's rule), when something of the same namespace already has
+//! it, or when a built-in has it; built-ins, workflows, the pipeline and
+//! names that resolve to nothing cannot be renamed.
+
+use super::document::{Analysis, Document};
+use super::hover::shell_uses;
+use crate::check::{BUILTINS, Kind, Name};
+use crate::syntax::{Span, is_ident};
+
+/// Why a rename is refused: the message the editor shows.
+pub(super) type Refusal = String;
+
+/// Whether `name` can be renamed; the span to edit if so.
+pub(super) fn prepare(document: &Document, name: Name) -> Result<Span, Refusal> {
+    let text = document.slice(name.span);
+    match name.kind {
+        Kind::Pipeline | Kind::Workflow => {
+            return Err(format!(
+                "a {} cannot be renamed here: commands name it (only phases, envs, services, variables, secrets and service attributes can)",
+                name.kind.word()
+            ));
+        }
+        Kind::Var if is_builtin(text) => {
+            return Err(format!("`{text}` is a built-in variable: it cannot be renamed"));
+        }
+        _ => {}
+    }
+    if name.target.is_none() {
+        return Err(format!(
+            "`{text}` names no declared {}: nothing to rename",
+            name.kind.word()
+        ));
+    }
+    Ok(name.span)
+}
+
+/// The spans to replace with `new` to rename `name` everywhere in the
+/// file, in file order.
+pub(super) fn rename(document: &Document, analysis: &Analysis, name: Name, new: &str) -> Result<Vec<Span>, Refusal> {
+    prepare(document, name)?;
+    if !is_ident(new) {
+        return Err(format!(
+            "`{new}` is not a valid name: a name starts with an ASCII letter or `_`, then ASCII letters, digits, `_` and `-`"
+        ));
+    }
+    let values = matches!(name.kind, Kind::Var | Kind::Secret);
+    if values && is_builtin(new) {
+        return Err(format!("`{new}` is a built-in variable"));
+    }
+    if name.kind == Kind::Secret && (new.contains('-') || new.starts_with("STAGECRAFT_")) {
+        return Err(format!(
+            "`{new}` cannot be a secret's name: commands read a secret as `$NAME` (no `-`), and `STAGECRAFT_…` names are stagecraft's"
+        ));
+    }
+    let old = document.slice(name.span);
+    if new == old {
+        return Ok(Vec::new());
+    }
+    // Variables and secrets share one namespace: `{{name}}` reads either.
+    let clash = |kind: Kind| kind == name.kind || values && matches!(kind, Kind::Var | Kind::Secret);
+    let declared = analysis.resolution.names().iter().filter(|n| n.definition);
+    let declared = declared
+        .map(|n| (n.kind, n.span))
+        .chain(analysis.broken.iter().copied());
+    if let Some((kind, _)) = declared
+        .filter(|&(kind, _)| clash(kind))
+        .find(|&(_, span)| document.slice(span) == new)
+    {
+        return Err(format!("a {} named `{new}` already exists", kind.word()));
+    }
+    let mut spans: Vec<Span> = analysis.resolution.same(name).map(|n| n.span).collect();
+    if name.kind == Kind::Secret {
+        let uses = shell_uses(document, analysis);
+        spans.extend(uses.iter().filter(|n| n.target == name.target).map(|n| n.span));
+        spans.sort_by_key(|span| span.start());
+    }
+    Ok(spans)
+}
+
+/// A built-in variable, or `service` (the service in scope).
+fn is_builtin(name: &str) -> bool {
+    name == "service" || BUILTINS.contains(&name)
+}
