@@ -52,6 +52,10 @@ pub(super) struct Spawner {
     /// `/dev/null`, for the children's stdin; `None` if it could not be
     /// opened (each spawn then fails with the error of opening it again).
     null: Option<File>,
+    /// The name of a secret added with a NUL byte in its name or value
+    /// (which no environment can hold): every spawn then fails naming it,
+    /// rather than run the command without it.
+    refused: Option<String>,
 }
 
 impl std::fmt::Debug for Spawner {
@@ -72,11 +76,13 @@ impl Spawner {
         Self {
             environment,
             null: File::open("/dev/null").ok(),
+            refused: None,
         }
     }
 
     /// This environment with `variables` set (over inherited ones of the
-    /// same names).
+    /// same names). A variable with a NUL byte cannot be set: every spawn
+    /// of the result fails, naming it.
     pub(super) fn with(&self, variables: &[(String, String)]) -> Self {
         let mut environment: Vec<CString> = self
             .environment
@@ -87,10 +93,19 @@ impl Spawner {
             })
             .cloned()
             .collect();
-        environment.extend(variables.iter().filter_map(|(k, v)| entry(k.as_bytes(), v.as_bytes())));
+        let mut refused = self.refused.clone();
+        for (key, value) in variables {
+            match entry(key.as_bytes(), value.as_bytes()) {
+                Some(entry) => environment.push(entry),
+                None => {
+                    refused.get_or_insert_with(|| key.clone());
+                }
+            }
+        }
         Self {
             environment,
             null: self.null.as_ref().and_then(|null| null.try_clone().ok()),
+            refused,
         }
     }
 
@@ -101,8 +116,8 @@ impl Spawner {
     ///
     /// # Errors
     ///
-    /// An argument, the directory or a variable holds a NUL byte (an
-    /// `InvalidInput` error), or the spawn failed (the program cannot be
+    /// An argument, the directory, a variable or a secret given to
+    /// [`with`](Self::with) holds a NUL byte (an `InvalidInput` error), or the spawn failed (the program cannot be
     /// executed, the directory does not exist, …): the error is the one
     /// `exec` or `chdir` gave.
     pub(super) fn spawn(
@@ -113,6 +128,9 @@ impl Spawner {
         variables: &[(impl AsRef<str>, impl AsRef<str>)],
         output: io::PipeWriter,
     ) -> io::Result<Pid> {
+        if let Some(name) = &self.refused {
+            return Err(nul_error(&format!("the secret `{}`", name.escape_debug())));
+        }
         if !is_current(dir) {
             return self.spawn_in(program, args, dir, variables, output);
         }
@@ -279,6 +297,21 @@ mod tests {
                 )
                 .unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "in {dir}");
+        }
+    }
+
+    #[test]
+    fn a_secret_with_a_nul_byte_fails_every_spawn_never_runs_without_it() {
+        let spawner = Spawner::new(&[]).with(&[("token".to_owned(), "a\0b".to_owned())]);
+        for dir in [".", "/"] {
+            let (_reader, writer) = io::pipe().unwrap();
+            let no_args: [&OsStr; 0] = [];
+            let variables: [(&str, &str); 0] = [];
+            let error = spawner
+                .spawn(Path::new("/bin/true"), &no_args, Path::new(dir), &variables, writer)
+                .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(error.to_string(), "the secret `token` contains a NUL byte");
         }
     }
 
