@@ -640,3 +640,36 @@ fn secrets_are_completed_and_hovered_without_values() {
     );
     assert_eq!(client.shutdown(), 0);
 }
+
+/// Completion offers the `finally` clause where a clause may start in a
+/// phase, and the built-in `outcome` in a condition.
+#[test]
+fn finally_and_outcome_are_completed() {
+    let text = "pipeline shop\nphase notify {\n  \n  when \n  run \"echo {{\"\n}\nworkflow deploy { notify }\n";
+    let mut client = Client::start();
+    client.initialize();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
+    );
+    client.diagnostics(URI);
+    let labels = |client: &mut Client, line, character| -> Vec<(String, i64)> {
+        let items = client.request("textDocument/completion", at(URI, line, character));
+        items
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| {
+                (
+                    i["label"].as_str().expect("a label").to_owned(),
+                    i["kind"].as_i64().expect("a kind"),
+                )
+            })
+            .collect()
+    };
+    // Kind 14 is `Keyword`, 21 `Constant`.
+    assert_eq!(labels(&mut client, 2, 2), [("finally".to_owned(), 14)]);
+    assert!(labels(&mut client, 3, 7).contains(&("outcome".to_owned(), 21)));
+    assert!(labels(&mut client, 4, 14).contains(&("outcome".to_owned(), 21)));
+    assert_eq!(client.shutdown(), 0);
+}
