@@ -228,6 +228,17 @@ fn rename_refuses_clashes_invalid_names_and_built_ins() {
     assert!(message.starts_with("a workflow cannot be renamed here"), "{message}");
     // Nothing at the position: nothing to rename.
     assert_eq!(client.request("textDocument/prepareRename", at(URI, 0, 3)), Value::Null);
+    // A declaration that does not parse may use the name: no rename.
+    let broken = format!("{RENAME}phase broken {{ after build, }}\n");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": broken}]}),
+    );
+    let message = refused(rename(&mut client, 10, 7, "compile"));
+    assert!(
+        message.starts_with("the file has a syntax error: fix it first"),
+        "{message}"
+    );
     assert_eq!(client.shutdown(), 0);
 }
 

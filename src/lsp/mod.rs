@@ -409,10 +409,10 @@ impl Server {
         let Some(document) = self.document(&params.text_document.uri) else {
             return Ok(None);
         };
-        let Some((document, _, name)) = document.at(params.position) else {
+        let Some((document, analysis, name)) = document.at(params.position) else {
             return Ok(None);
         };
-        let span = rename::prepare(document, name)?;
+        let span = rename::prepare(document, analysis, name)?;
         Ok(Some(PrepareRenameResponse::Range(document.range(span))))
     }
 

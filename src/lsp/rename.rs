@@ -4,19 +4,26 @@
 //! `${NAME}` in a command). A new name is refused when it is not a name
 //! (the syntax's rule), when something of the same namespace already has
 //! it, or when a built-in has it; built-ins, workflows, the pipeline and
-//! names that resolve to nothing cannot be renamed.
+//! names that resolve to nothing cannot be renamed, and nothing is renamed
+//! while a declaration does not parse (it may use the name, and the table
+//! does not know its uses).
 
 use super::document::{Analysis, Document};
 use super::hover::shell_uses;
 use crate::check::{BUILTINS, Kind, Name};
-use crate::syntax::{Span, is_ident};
+use crate::syntax::{Code, Span, is_ident};
 
 /// Why a rename is refused: the message the editor shows.
 pub(super) type Refusal = String;
 
 /// Whether `name` can be renamed; the span to edit if so.
-pub(super) fn prepare(document: &Document, name: Name) -> Result<Span, Refusal> {
+pub(super) fn prepare(document: &Document, analysis: &Analysis, name: Name) -> Result<Span, Refusal> {
     let text = document.slice(name.span);
+    if analysis.diagnostics.iter().any(|d| d.code == Code::Syntax) {
+        return Err(
+            "the file has a syntax error: fix it first (a declaration that does not parse may use the name)".to_owned(),
+        );
+    }
     match name.kind {
         Kind::Pipeline | Kind::Workflow => {
             return Err(format!(
@@ -41,7 +48,7 @@ pub(super) fn prepare(document: &Document, name: Name) -> Result<Span, Refusal> 
 /// The spans to replace with `new` to rename `name` everywhere in the
 /// file, in file order.
 pub(super) fn rename(document: &Document, analysis: &Analysis, name: Name, new: &str) -> Result<Vec<Span>, Refusal> {
-    prepare(document, name)?;
+    prepare(document, analysis, name)?;
     if !is_ident(new) {
         return Err(format!(
             "`{new}` is not a valid name: a name starts with an ASCII letter or `_`, then ASCII letters, digits, `_` and `-`"
