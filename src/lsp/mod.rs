@@ -6,7 +6,8 @@
 //! `check` prints), definition and references (from the checker's
 //! resolution table), hovers (from the pipeline and graph), completion and
 //! the outline (from the tree of the declarations that parsed, so a broken
-//! declaration does not hide the others) all read that one compilation.
+//! declaration does not hide the others), quick fixes (`actions`), rename
+//! (`rename`) and semantic tokens (`tokens`) all read that one compilation.
 //! Formatting comes from [`crate::syntax::format`].
 //!
 //! Robustness: client input is never unwrapped; every message is handled
