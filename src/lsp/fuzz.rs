@@ -170,6 +170,16 @@ fn every_position(text: &str) {
         json!({"textDocument": document, "options": options}),
         &lines,
     );
+    // Every quick fix of the document at once.
+    let end = json!({"line": lines.len(), "character": 0});
+    let whole = json!({"start": {"line": 0, "character": 0}, "end": end});
+    ask(
+        &mut server,
+        -4,
+        CodeActionRequest::METHOD,
+        json!({"textDocument": document, "range": whole, "context": {"diagnostics": []}}),
+        &lines,
+    );
     let tokens = ask(
         &mut server,
         -3,
@@ -212,5 +222,76 @@ proptest! {
             text.truncate(at.max(text.len() / 2));
         }
         every_position(&text);
+    }
+}
+
+/// Secrets read as `$NAME` and `${NAME}`, and every other kind of name.
+const SECRETS: &str = "pipeline p\nsecret token from env \"TOKEN\"\nvar region = \"eu\"\n\
+                       env prod {\n  secret token from file \"t\"\n  region = \"us\"\n}\n\
+                       env dev extends prod {}\nservice api { path = \"p\" }\n\
+                       phase build { for each service when region == \"eu\" run \"curl $token ${token} {{service.path}} {{region}}\" }\n\
+                       phase ship { after build[api] run \"echo $token\" }\nworkflow w { build ship }\n";
+
+/// Renaming any declared name of an example leaves it meaning the same:
+/// the same diagnostics (none) after the edits, and the new name written
+/// once per edit.
+#[test]
+fn a_rename_keeps_every_example_valid() {
+    for text in [
+        include_str!("../../pipelines/webapp/pipeline.stagecraft"),
+        include_str!("../../pipelines/static-site/pipeline.stagecraft"),
+        include_str!("../../pipelines/monorepo-lib/pipeline.stagecraft"),
+        include_str!("../../src/cli/templates/default.stagecraft"),
+        SECRETS,
+    ] {
+        let codes = |text: &str| -> Vec<&str> {
+            let compilation = crate::graph::compile(text);
+            compilation.diagnostics.iter().map(|d| d.code.as_str()).collect()
+        };
+        let before = codes(text);
+        assert!(before.is_empty(), "{before:?} in\n{text}");
+        let index = crate::syntax::LineIndex::new(text);
+        let mut server = open(text);
+        let targets: std::collections::BTreeSet<(usize, usize)> = crate::graph::compile(text)
+            .resolution
+            .names()
+            .iter()
+            .filter(|n| n.definition && !matches!(n.kind, super::Kind::Pipeline | super::Kind::Workflow))
+            .filter_map(|n| n.target)
+            .map(|span| (span.start(), span.end()))
+            .collect();
+        assert!(targets.len() > 3, "the example declares names");
+        for (id, &(start, end)) in targets.iter().enumerate() {
+            let (line, character) = index.utf16(text, start);
+            let params = json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}, "newName": "renamed_x"});
+            let id = i32::try_from(id).unwrap_or(i32::MAX);
+            let response = server.request(Request::new(RequestId::from(id), Rename::METHOD.to_owned(), params));
+            let result = response
+                .response_result
+                .unwrap_or_else(|e| panic!("at {line}:{character}: {e:?}"));
+            let edits = result["changes"][URI].as_array().cloned().unwrap_or_default();
+            let mut spans: Vec<(usize, usize)> = edits
+                .iter()
+                .map(|edit| {
+                    let at = |p: &Value| {
+                        let number = |key: &str| u32::try_from(p[key].as_u64().unwrap_or(0)).unwrap_or(0);
+                        index.utf16_offset(text, number("line"), number("character"))
+                    };
+                    (at(&edit["range"]["start"]), at(&edit["range"]["end"]))
+                })
+                .collect();
+            spans.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
+            let mut renamed = text.to_owned();
+            for (start, end) in spans {
+                renamed.replace_range(start..end, "renamed_x");
+            }
+            assert_eq!(codes(&renamed), before, "renaming at {line}:{character}:\n{renamed}");
+            assert_eq!(renamed.matches("renamed_x").count(), edits.len());
+            let old = &text[start..end];
+            assert!(
+                !renamed.contains(&format!("${old} ")) && !renamed.contains(&format!("${{{old}}}")),
+                "a `$NAME` use of `{old}` is left:\n{renamed}"
+            );
+        }
     }
 }
