@@ -270,6 +270,7 @@ mod records {
                 retry: 0,
                 backoff_ms: 0,
                 on_failure: None,
+                undo: None,
             }],
         }
     }
