@@ -67,7 +67,24 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     fn show(&mut self, event: &Event, lines: &mut String) {
         let id = self.id(event.instance()).to_owned();
         let line = match event {
-            Event::Claimed { .. } | Event::Spawned { .. } => return,
+            Event::Claimed { .. } | Event::Spawned { .. } | Event::UndoSpawned { .. } => return,
+            Event::UndoStarted { instance } => {
+                self.running.push(*instance);
+                format!("↶ undoing {id}")
+            }
+            Event::Undone { instance, .. } => {
+                self.running.retain(|&i| i != *instance);
+                format!("↶ {id} undone")
+            }
+            Event::UndoFailed {
+                instance,
+                exit_code,
+                reason,
+            } => {
+                self.running.retain(|&i| i != *instance);
+                format!("✗ undo of {id} failed ({})", outcome(*exit_code, reason))
+            }
+            Event::UndoNotAttempted { reason, .. } => format!("- undo of {id} not attempted ({reason})"),
             Event::Started { instance, attempt } => {
                 self.running.push(*instance);
                 if *attempt == 1 {

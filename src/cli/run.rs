@@ -55,6 +55,9 @@ pub(super) struct Execution {
     /// After a failure, still run every instance that does not depend on it
     #[arg(long)]
     pub keep_going: bool,
+    /// When the release fails, undo its completed instances that have an `undo`, latest first (also `undo on failure` in the env)
+    #[arg(long)]
+    pub undo_on_failure: bool,
     /// Where state is kept [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -280,7 +283,11 @@ fn execute(request: &Request<'_>) -> Outcome {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
     }
-    let meta = release_meta(
+    let undo_on_failure = request.execution.undo_on_failure
+        || pipeline
+            .env_id(request.env)
+            .is_some_and(|env| pipeline.undoes_on_failure(env));
+    let mut meta = release_meta(
         request,
         &plan_request,
         restore.as_ref(),
@@ -288,6 +295,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         &source.text,
         all_services,
     );
+    meta.undo_on_failure = undo_on_failure;
     let output = store.dir().clone();
     let mut runner = ShellRunner::default().with_secrets(&secrets);
     runner.script_dir = Some(store.script_dir());
@@ -308,6 +316,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         skip_backoff: false,
         grace: request.execution.grace,
         secrets,
+        undo_on_failure,
     };
     let summary = run_release(&plan, &options, &runner, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
@@ -375,6 +384,7 @@ fn release_meta(
         set_keys: plan.set.keys().cloned().collect(),
         digest: Some(engine::digest(text.as_bytes())),
         user: Some(user_at_host()),
+        undo_on_failure: false,
     }
 }
 

@@ -114,6 +114,9 @@ pub struct ReleaseMeta {
     pub digest: Option<String>,
     /// See [`ReleaseHeader::user`] ([`user_at_host`](super::user_at_host)).
     pub user: Option<String>,
+    /// The run undoes a failure (`undo on failure`): its log records each
+    /// instance's `undo` command, which recovery reads.
+    pub undo_on_failure: bool,
 }
 
 impl ReleaseHeader {
@@ -164,6 +167,16 @@ impl Release {
         for &position in positions {
             if let Some(instance) = self.instances.get_mut(position) {
                 instance.finally = true;
+            }
+        }
+    }
+
+    /// Records each instance's `undo` command, in plan order (the run
+    /// undoes a failure). Extra or missing entries are ignored.
+    pub(crate) fn set_undo(&mut self, commands: Vec<Option<String>>) {
+        for (instance, command) in self.instances.iter_mut().zip(commands) {
+            if let Some(command) = command {
+                instance.set_undo(command);
             }
         }
     }
@@ -254,14 +267,15 @@ impl Release {
         Ok(())
     }
 
-    /// The instances not yet done: `(running, pending)` positions.
+    /// The instances not yet done: `(running, pending)` positions, an
+    /// instance `undoing` counting as running.
     #[must_use]
     pub(crate) fn unsettled(&self) -> (Vec<usize>, Vec<usize>) {
         let mut running = Vec::new();
         let mut pending = Vec::new();
         for (position, instance) in self.instances.iter().enumerate() {
             match instance.status() {
-                PhaseStatus::Running => running.push(position),
+                PhaseStatus::Running | PhaseStatus::Undoing => running.push(position),
                 PhaseStatus::Pending => pending.push(position),
                 _ => {}
             }

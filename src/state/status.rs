@@ -1,10 +1,14 @@
 //! The status of one instance and the one function that changes it.
 //!
 //! ```text
-//! pending ──▶ running ──▶ completed
-//!    │           └──────▶ failed
+//! pending ──▶ running ──▶ completed ──▶ undoing ──▶ undone
+//!    │           └──────▶ failed                └──────▶ undo_failed
 //!    └──────▶ skipped
 //! ```
+//!
+//! The last three are those of a failed release that is undone (`undo on
+//! failure`): a completed instance with an `undo` command is `undoing`
+//! while that command runs, then `undone` or `undo_failed`.
 //!
 //! Every other move is an [`IllegalTransition`]. Nothing else in the crate
 //! assigns a status: a [`Release`](super::Release) changes one only through
@@ -29,16 +33,26 @@ pub enum PhaseStatus {
     /// It never ran: its condition is false, something it needs failed, or
     /// the run was interrupted first.
     Skipped,
+    /// It had completed, and its `undo` command is running.
+    Undoing,
+    /// Its `undo` command exited 0.
+    Undone,
+    /// Its `undo` command failed (or was interrupted).
+    #[serde(rename = "undo_failed")]
+    UndoFailed,
 }
 
 impl PhaseStatus {
     /// Every status, in life order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::Pending,
         Self::Running,
         Self::Completed,
         Self::Failed,
         Self::Skipped,
+        Self::Undoing,
+        Self::Undone,
+        Self::UndoFailed,
     ];
 
     /// The lowercase name, as stored and shown.
@@ -50,6 +64,9 @@ impl PhaseStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Undoing => "undoing",
+            Self::Undone => "undone",
+            Self::UndoFailed => "undo_failed",
         }
     }
 }
@@ -86,15 +103,20 @@ impl std::error::Error for IllegalTransition {}
 /// Moves `instance` from `from` to `to`: the only way a status changes.
 ///
 /// The legal moves are exactly `pending → running`, `running → completed`,
-/// `running → failed` and `pending → skipped`; staying put is not a move.
+/// `running → failed`, `pending → skipped`, `completed → undoing`,
+/// `undoing → undone` and `undoing → undo_failed`; staying put is not a
+/// move.
 ///
 /// # Errors
 ///
 /// Any other pair, naming the instance.
 pub fn transition(instance: &str, from: PhaseStatus, to: PhaseStatus) -> Result<PhaseStatus, IllegalTransition> {
-    use PhaseStatus::{Completed, Failed, Pending, Running, Skipped};
+    use PhaseStatus::{Completed, Failed, Pending, Running, Skipped, UndoFailed, Undoing, Undone};
     match (from, to) {
-        (Pending, Running | Skipped) | (Running, Completed | Failed) => Ok(to),
+        (Pending, Running | Skipped)
+        | (Running, Completed | Failed)
+        | (Completed, Undoing)
+        | (Undoing, Undone | UndoFailed) => Ok(to),
         _ => Err(IllegalTransition {
             instance: instance.to_owned(),
             from,
@@ -105,10 +127,10 @@ pub fn transition(instance: &str, from: PhaseStatus, to: PhaseStatus) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::PhaseStatus::{Completed, Failed, Pending, Running, Skipped};
+    use super::PhaseStatus::{Completed, Failed, Pending, Running, Skipped, UndoFailed, Undoing, Undone};
     use super::*;
 
-    /// Every one of the 25 pairs, with the expected answer written out.
+    /// Every one of the 64 pairs, with the expected answer written out.
     #[test]
     fn every_pair() {
         let table = [
@@ -117,28 +139,67 @@ mod tests {
             (Pending, Completed, false),
             (Pending, Failed, false),
             (Pending, Skipped, true),
+            (Pending, Undoing, false),
+            (Pending, Undone, false),
+            (Pending, UndoFailed, false),
             (Running, Pending, false),
             (Running, Running, false),
             (Running, Completed, true),
             (Running, Failed, true),
             (Running, Skipped, false),
+            (Running, Undoing, false),
+            (Running, Undone, false),
+            (Running, UndoFailed, false),
             (Completed, Pending, false),
             (Completed, Running, false),
             (Completed, Completed, false),
             (Completed, Failed, false),
             (Completed, Skipped, false),
+            (Completed, Undoing, true),
+            (Completed, Undone, false),
+            (Completed, UndoFailed, false),
             (Failed, Pending, false),
             (Failed, Running, false),
             (Failed, Completed, false),
             (Failed, Failed, false),
             (Failed, Skipped, false),
+            (Failed, Undoing, false),
+            (Failed, Undone, false),
+            (Failed, UndoFailed, false),
             (Skipped, Pending, false),
             (Skipped, Running, false),
             (Skipped, Completed, false),
             (Skipped, Failed, false),
             (Skipped, Skipped, false),
+            (Skipped, Undoing, false),
+            (Skipped, Undone, false),
+            (Skipped, UndoFailed, false),
+            (Undoing, Pending, false),
+            (Undoing, Running, false),
+            (Undoing, Completed, false),
+            (Undoing, Failed, false),
+            (Undoing, Skipped, false),
+            (Undoing, Undoing, false),
+            (Undoing, Undone, true),
+            (Undoing, UndoFailed, true),
+            (Undone, Pending, false),
+            (Undone, Running, false),
+            (Undone, Completed, false),
+            (Undone, Failed, false),
+            (Undone, Skipped, false),
+            (Undone, Undoing, false),
+            (Undone, Undone, false),
+            (Undone, UndoFailed, false),
+            (UndoFailed, Pending, false),
+            (UndoFailed, Running, false),
+            (UndoFailed, Completed, false),
+            (UndoFailed, Failed, false),
+            (UndoFailed, Skipped, false),
+            (UndoFailed, Undoing, false),
+            (UndoFailed, Undone, false),
+            (UndoFailed, UndoFailed, false),
         ];
-        assert_eq!(table.len(), 25);
+        assert_eq!(table.len(), 64);
         for from in PhaseStatus::ALL {
             for to in PhaseStatus::ALL {
                 assert!(
