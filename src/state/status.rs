@@ -234,4 +234,16 @@ mod tests {
             "illegal transition `running` → `pending` for `build[api]`"
         );
     }
+
+    #[test]
+    fn names_as_stored_and_shown() {
+        let names: Vec<&str> = PhaseStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            ["pending", "running", "completed", "failed", "skipped", "undoing", "undone", "undo_failed"]
+        );
+        for status in PhaseStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
 }

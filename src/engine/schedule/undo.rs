@@ -259,3 +259,6 @@ impl Run<'_> {
 pub(in crate::engine) fn undo_log(dir: Option<&PathBuf>, id: &str) -> Option<PathBuf> {
     dir.map(|dir| dir.join(format!("{}.undo.log", log_name(id))))
 }
+
+#[cfg(test)]
+mod tests;
