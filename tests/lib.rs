@@ -26,3 +26,4 @@ mod state;
 mod state_layout;
 mod support;
 mod textmate;
+mod undo;

@@ -379,7 +379,8 @@ impl<'s> Resolver<'s, '_> {
             }
         }
         if let (Some(finally), Some(undo)) = (seen[5], seen[6]) {
-            self.diagnostics.push(super::finally::undo_in_finally(name.name, undo, finally));
+            self.diagnostics
+                .push(super::finally::undo_in_finally(name.name, undo, finally));
         }
         after
     }

@@ -190,7 +190,8 @@ fn reason_cell(instance: &InstanceRecord) -> String {
     match (undo_state(instance), undo_reason) {
         ("failed", Some(crate::engine::Reason::ExitCode)) => format!(
             "undo: exit code {}",
-            undo.and_then(|u| u.exit_code).map_or_else(|| "-".to_owned(), |c| c.to_string())
+            undo.and_then(|u| u.exit_code)
+                .map_or_else(|| "-".to_owned(), |c| c.to_string())
         ),
         ("failed", Some(reason)) => format!("undo: {reason}"),
         ("not_attempted", Some(reason)) => format!("not undone: {reason}"),

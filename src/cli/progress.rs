@@ -246,9 +246,18 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         .max()
         .unwrap_or(0)
         .max(8);
-    let undone = |status| summary.instances.iter().filter(move |i| i.undo.as_ref().is_some_and(|u| u.status == status));
+    let undone = |status| {
+        summary
+            .instances
+            .iter()
+            .filter(move |i| i.undo.as_ref().is_some_and(|u| u.status == status))
+    };
     // `undo_failed` is wider than the other statuses.
-    let status_width = if undone(UndoStatus::Failed).next().is_some() { 11 } else { 9 };
+    let status_width = if undone(UndoStatus::Failed).next().is_some() {
+        11
+    } else {
+        9
+    };
     let _ = writeln!(
         out,
         "  {:<width$}  {:<status_width$}  {:>8}  {:>4}  {:>8}  reason",
@@ -273,7 +282,9 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
     let _ = writeln!(
         out,
         "{} completed · {} failed · {} skipped · {undo_count}{:.2}s",
-        summary.count(InstanceStatus::Completed) - undone(UndoStatus::Undone).count() - undone(UndoStatus::Failed).count(),
+        summary.count(InstanceStatus::Completed)
+            - undone(UndoStatus::Undone).count()
+            - undone(UndoStatus::Failed).count(),
         summary.count(InstanceStatus::Failed),
         summary.count(InstanceStatus::Skipped),
         summary.duration.as_secs_f64()
@@ -314,7 +325,10 @@ fn status_and_reason(instance: &crate::engine::InstanceSummary) -> (&'static str
     match &instance.undo {
         Some(undo) if undo.status == UndoStatus::Undone => ("undone", reason),
         Some(undo) if undo.status == UndoStatus::Failed => {
-            let how = undo.reason.as_ref().map_or_else(String::new, |r| outcome(undo.exit_code, r));
+            let how = undo
+                .reason
+                .as_ref()
+                .map_or_else(String::new, |r| outcome(undo.exit_code, r));
             ("undo_failed", format!("undo: {how}"))
         }
         Some(undo) => {
@@ -342,13 +356,22 @@ fn undo_report(summary: &Summary, out: &mut String) {
         .filter_map(|&i| summary.instances.get(i))
         .filter_map(|i| i.undo.as_ref().map(|u| (i.id.as_str(), u)))
         .collect();
-    let with = |status| -> Vec<&str> { undos.iter().filter(|(_, u)| u.status == status).map(|(id, _)| *id).collect() };
+    let with = |status| -> Vec<&str> {
+        undos
+            .iter()
+            .filter(|(_, u)| u.status == status)
+            .map(|(id, _)| *id)
+            .collect()
+    };
     let undone = with(UndoStatus::Undone);
     if !undone.is_empty() {
         let _ = writeln!(out, "undone, latest first: {}", undone.join(", "));
     }
     for (id, undo) in undos.iter().filter(|(_, u)| u.status == UndoStatus::Failed) {
-        let how = undo.reason.as_ref().map_or_else(String::new, |r| outcome(undo.exit_code, r));
+        let how = undo
+            .reason
+            .as_ref()
+            .map_or_else(String::new, |r| outcome(undo.exit_code, r));
         let _ = writeln!(out, "the undo of `{id}` failed ({how}): the undoing stopped there");
         if !undo.tail.is_empty() {
             let _ = writeln!(out, "last lines of its output:");

@@ -80,7 +80,10 @@ impl fmt::Display for Recovered {
             n => parts.push(format!("{n} not-started instances skipped")),
         }
         if !self.undo_failed.is_empty() {
-            parts.push(format!("the undo of {} marked failed (interrupted)", self.undo_failed.join(", ")));
+            parts.push(format!(
+                "the undo of {} marked failed (interrupted)",
+                self.undo_failed.join(", ")
+            ));
         }
         if !self.undo_not_attempted.is_empty() {
             parts.push(format!("not undone: {}", self.undo_not_attempted.join(", ")));
@@ -108,9 +111,9 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
     let mut failed: Vec<usize> = running.iter().chain(&maybe_started).copied().collect();
     failed.sort_unstable();
     // The release fails, and so would have been undone.
-    let fails = instances.iter().any(|i| {
-        !i.finally && !matches!(i.status(), PhaseStatus::Completed | PhaseStatus::Skipped)
-    });
+    let fails = instances
+        .iter()
+        .any(|i| !i.finally && !matches!(i.status(), PhaseStatus::Completed | PhaseStatus::Skipped));
     let not_attempted: Vec<usize> = (0..instances.len())
         .filter(|&position| fails && instances[position].undo_pending())
         .collect();

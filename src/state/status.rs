@@ -240,7 +240,16 @@ mod tests {
         let names: Vec<&str> = PhaseStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(
             names,
-            ["pending", "running", "completed", "failed", "skipped", "undoing", "undone", "undo_failed"]
+            [
+                "pending",
+                "running",
+                "completed",
+                "failed",
+                "skipped",
+                "undoing",
+                "undone",
+                "undo_failed"
+            ]
         );
         for status in PhaseStatus::ALL {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());

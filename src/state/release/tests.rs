@@ -245,7 +245,10 @@ fn undo_events_become_transitions() {
     release.apply(&[Event::UndoStarted { instance: 1 }], at(2)).unwrap();
     assert_eq!(release.instances()[1].status(), PhaseStatus::Undoing);
     // Not finished while an undo runs.
-    assert!(matches!(release.clone().finish(at(2)), Err(EventError::Unsettled { .. })));
+    assert!(matches!(
+        release.clone().finish(at(2)),
+        Err(EventError::Unsettled { .. })
+    ));
     let process = crate::engine::Process { group: 7, start: 9 };
     release
         .apply(&[Event::UndoSpawned { instance: 1, process }], at(2))
@@ -334,7 +337,10 @@ fn recovery_fails_a_running_undo_and_gives_up_the_others() {
             },
         ]
     );
-    assert_eq!((recovered.undo_failed, recovered.undo_not_attempted), (vec!["b".to_owned()], vec!["a".to_owned()]));
+    assert_eq!(
+        (recovered.undo_failed, recovered.undo_not_attempted),
+        (vec!["b".to_owned()], vec!["a".to_owned()])
+    );
     release.apply(&events, at(3)).unwrap();
     release.finish(at(3)).unwrap();
 }

@@ -124,7 +124,11 @@ fn an_undo_waits_for_the_undos_of_its_dependents_only() {
     ]);
     let one = options(1, true);
     let mut run = Run::new(&plan, &one);
-    assert_eq!(drive(&mut run, 3, |_| 0).0, [2, 1, 0], "one job: reverse order of completion");
+    assert_eq!(
+        drive(&mut run, 3, |_| 0).0,
+        [2, 1, 0],
+        "one job: reverse order of completion"
+    );
 
     // Two jobs: c and b at once; a waits for c, not for b.
     let options = options(2, true);
@@ -140,11 +144,7 @@ fn an_undo_waits_for_the_undos_of_its_dependents_only() {
     assert_eq!(step(&mut run).1, Vec::<usize>::new(), "a still waits for c");
     end(&mut run, 2, 0, true);
     assert_eq!(step(&mut run).1, [0]);
-    assert!(
-        run.events
-            .iter()
-            .all(|e| !matches!(e, Event::UndoNotAttempted { .. }))
-    );
+    assert!(run.events.iter().all(|e| !matches!(e, Event::UndoNotAttempted { .. })));
 }
 
 #[test]
@@ -171,10 +171,16 @@ fn a_failed_undo_stops_the_undoing() {
         reason: Reason::UndoFailed("b".to_owned()),
     }));
     let summary = run.summary(std::time::Duration::ZERO);
-    let statuses: Vec<_> = (0..3).map(|i| summary.instances[i].undo.as_ref().map(|u| u.status)).collect();
+    let statuses: Vec<_> = (0..3)
+        .map(|i| summary.instances[i].undo.as_ref().map(|u| u.status))
+        .collect();
     assert_eq!(
         statuses,
-        [Some(UndoStatus::NotAttempted), Some(UndoStatus::Failed), Some(UndoStatus::Undone)]
+        [
+            Some(UndoStatus::NotAttempted),
+            Some(UndoStatus::Failed),
+            Some(UndoStatus::Undone)
+        ]
     );
 }
 
