@@ -239,6 +239,40 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         plan.env,
         escape(&plan.version)
     );
+    instance_table(summary, &mut out);
+    if let Some(first) = summary
+        .first_failed
+        .and_then(|i| summary.instances.get(i).map(|s| (i, s)))
+    {
+        let (position, failed) = first;
+        let how = how_it_failed(failed);
+        let attempts = if failed.attempts > 1 {
+            format!(" after {} attempts", failed.attempts)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\n`{}` failed first: it {how}{attempts}", failed.id);
+        if !failed.tail.is_empty() {
+            let _ = writeln!(out, "last lines of its output:");
+            for line in &failed.tail {
+                let _ = writeln!(out, "  | {}", output_line(line));
+            }
+        }
+        if let Some(log) = &failed.log {
+            let _ = writeln!(out, "log: {}", log.display());
+        }
+        let skipped: Vec<&str> = summary.skipped_because(position).map(|s| s.id.as_str()).collect();
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "skipped because of it: {}", skipped.join(", "));
+        }
+    }
+    undo_report(summary, &mut out);
+    out
+}
+
+/// The table of instances, then the counts.
+fn instance_table(summary: &Summary, out: &mut String) {
+    use std::fmt::Write as _;
     let width = summary
         .instances
         .iter()
@@ -289,34 +323,6 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         summary.count(InstanceStatus::Skipped),
         summary.duration.as_secs_f64()
     );
-    if let Some(first) = summary
-        .first_failed
-        .and_then(|i| summary.instances.get(i).map(|s| (i, s)))
-    {
-        let (position, failed) = first;
-        let how = how_it_failed(failed);
-        let attempts = if failed.attempts > 1 {
-            format!(" after {} attempts", failed.attempts)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(out, "\n`{}` failed first: it {how}{attempts}", failed.id);
-        if !failed.tail.is_empty() {
-            let _ = writeln!(out, "last lines of its output:");
-            for line in &failed.tail {
-                let _ = writeln!(out, "  | {}", output_line(line));
-            }
-        }
-        if let Some(log) = &failed.log {
-            let _ = writeln!(out, "log: {}", log.display());
-        }
-        let skipped: Vec<&str> = summary.skipped_because(position).map(|s| s.id.as_str()).collect();
-        if !skipped.is_empty() {
-            let _ = writeln!(out, "skipped because of it: {}", skipped.join(", "));
-        }
-    }
-    undo_report(summary, &mut out);
-    out
 }
 
 /// An instance's status and reason cells: its own, or its undo's.

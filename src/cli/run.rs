@@ -52,12 +52,8 @@ pub(super) struct Execution {
     /// Run up to N independent instances at once
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
-    /// After a failure, still run every instance that does not depend on it
-    #[arg(long)]
-    pub keep_going: bool,
-    /// When the release fails, undo its completed instances that have an `undo`, latest first (also `undo on failure` in the env)
-    #[arg(long)]
-    pub undo_on_failure: bool,
+    #[command(flatten)]
+    pub on_failure: OnFailure,
     /// Where state is kept [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -74,6 +70,18 @@ pub(super) struct Execution {
     /// On Ctrl-C or SIGTERM, how long running commands get after SIGTERM before SIGKILL (a second Ctrl-C kills at once)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: std::time::Duration,
+}
+
+/// What a run does after a failure: the flags every executing command
+/// takes.
+#[derive(Args, Debug)]
+pub(super) struct OnFailure {
+    /// After a failure, still run every instance that does not depend on it
+    #[arg(long)]
+    pub keep_going: bool,
+    /// When the release fails, undo its completed instances that have an `undo`, latest first (also `undo on failure` in the env)
+    #[arg(long)]
+    pub undo_on_failure: bool,
 }
 
 /// `STAGECRAFT_DRY_RUN`'s value (the flag itself gives `true`): case
@@ -283,7 +291,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
     }
-    let undo_on_failure = request.execution.undo_on_failure
+    let undo_on_failure = request.execution.on_failure.undo_on_failure
         || pipeline
             .env_id(request.env)
             .is_some_and(|env| pipeline.undoes_on_failure(env));
@@ -311,7 +319,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         dir,
         release: id.to_string(),
         jobs: usize::from(request.execution.jobs),
-        keep_going: request.execution.keep_going,
+        keep_going: request.execution.on_failure.keep_going,
         log_dir: Some(output.output_dir(id)),
         skip_backoff: false,
         grace: request.execution.grace,

@@ -312,6 +312,17 @@ impl LogLine {
                 },
                 *at,
             ),
+            Self::UndoStarted { .. }
+            | Self::UndoSpawned { .. }
+            | Self::Undone { .. }
+            | Self::UndoFailed { .. }
+            | Self::UndoNotAttempted { .. } => return self.undo_event(),
+        })
+    }
+
+    /// The undo event on this line and its time (version 5 on).
+    fn undo_event(&self) -> Option<(Event, Timestamp)> {
+        Some(match self {
             &Self::UndoStarted { at, instance } => (Event::UndoStarted { instance }, at),
             &Self::UndoSpawned {
                 at,
@@ -350,6 +361,7 @@ impl LogLine {
                 },
                 *at,
             ),
+            _ => return None,
         })
     }
 }
@@ -543,45 +555,4 @@ pub(crate) fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Li
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(text: &str) -> Result<Lines<IndexLine>, StateError> {
-        parse(Path::new("index.ron"), text.as_bytes())
-    }
-
-    #[test]
-    fn format_line_and_torn_tail() {
-        let finished = IndexLine::Finished {
-            id: "rel-20261125-170229123".parse().unwrap(),
-            at: Timestamp::parse("2026-11-25T17:02:30Z").unwrap(),
-            status: ReleaseStatus::Completed,
-            live: None,
-        };
-        let text = format!("{}{}", head_line(), line(&finished));
-        assert_eq!(
-            text,
-            "Format(version: 5)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
-        );
-        let read = lines(&text).unwrap();
-        assert_eq!(read.lines, [(2, finished)]);
-        assert_eq!(read.torn, None);
-        let read = lines(&format!("{text}Finished(id: \"rel-2")).unwrap();
-        assert_eq!((read.lines.len(), read.torn), (1, Some(text.len() as u64)));
-    }
-
-    #[test]
-    fn corruption_is_named() {
-        let error = lines("Format(version: 1)\nnonsense\nFinished\n").unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("corrupt state file `index.ron` at line 2: "),
-            "{error}"
-        );
-        let error = lines("").unwrap_err();
-        assert!(error.to_string().contains("at line 1: no format line"), "{error}");
-        let error = lines("Format(version: 7)\nanything\n").unwrap_err();
-        assert!(matches!(error, StateError::UnsupportedFormat { version: 7, .. }));
-    }
-}
+mod tests;
