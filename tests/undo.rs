@@ -343,3 +343,22 @@ fn a_run_killed_during_an_undo_is_recovered_by_the_next_command() {
     );
     assert_eq!(killed["phases"][1]["undo"]["reason"], "interrupted");
 }
+
+#[test]
+fn the_plan_shows_each_undo_interpolated_like_its_run() {
+    let dir = project("");
+    let plan = json(
+        dir.path(),
+        &["plan", "--env", "prod", "--version", "v9", "--format", "json"],
+    );
+    let phase = |id: &str| -> serde_json::Value {
+        let phases = plan["phases"].as_array().expect("phases");
+        phases.iter().find(|p| p["id"] == id).cloned().unwrap_or_default()
+    };
+    assert_eq!(phase("migrate")["undo"], "echo undo-migrate prod >> marks");
+    assert_eq!(
+        phase("rollout[web]")["undo"],
+        "echo undo-rollout-web $STAGECRAFT_SERVICE >> marks"
+    );
+    assert!(phase("notify").get("undo").is_none(), "left out when there is none");
+}
