@@ -3,7 +3,8 @@
 //! then `migrate` before its `finally` phase; a failed undo stops the
 //! undoing; `undo on failure` is inherited from a parent env; nothing is
 //! undone on success or without the setting; a run killed during an undo
-//! is recovered by the next command.
+//! is recovered by the next command; Ctrl-C during an undo stops it and
+//! gives up the rest.
 
 use std::fs;
 use std::path::Path;
@@ -361,4 +362,34 @@ fn the_plan_shows_each_undo_interpolated_like_its_run() {
         "echo undo-rollout-web $STAGECRAFT_SERVICE >> marks"
     );
     assert!(phase("notify").get("undo").is_none(), "left out when there is none");
+}
+
+#[test]
+fn ctrl_c_during_an_undo_stops_it_and_gives_up_the_rest() {
+    let dir = project("echo started > undo.started; sleep 30");
+    let mut child = command(dir.path(), &["deploy", "--env", "prod", "--version", "bad"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn stagecraft");
+    let started = dir.path().join("undo.started");
+    wait_for("the undo to start", || started.exists());
+    // SAFETY: sending a signal to a child we own.
+    unsafe {
+        libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT);
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        marks(dir.path()),
+        ["migrate", "rollout-api", "rollout-web", "notify-failure"],
+        "the undo was stopped, migrate's not attempted, finally still ran"
+    );
+    let release = newest(dir.path());
+    assert_eq!(
+        undo_statuses(&release)[..2],
+        ["migrate completed not_attempted", "rollout[api] undo_failed failed"]
+    );
+    assert_eq!(release["phases"][0]["undo"]["reason"], "interrupted");
+    assert_eq!(release["phases"][1]["undo"]["reason"], "interrupted");
 }
