@@ -127,6 +127,13 @@
 //!   runs; it stays cancelled), the executor waits
 //!   for the running attempts to end without recording anything more, and
 //!   returns the error.
+//! * **Undo.** With [`ExecuteOptions::undo_on_failure`], a run that failed
+//!   (not one interrupted) undoes its completed instances that have an
+//!   `undo` command before its `finally` instances start: latest completed
+//!   first, each after the undos of the instances that depend on it, up to
+//!   `jobs` at once; each undo's `UndoStarted` is durable before its
+//!   command starts, its process group is recorded (`UndoSpawned`), and a
+//!   failed undo stops the undoing (see `schedule/undo.rs`).
 //! * **Summary.** For each instance in plan order: its final status,
 //!   attempts, exit code of the last attempt, reason, log path, the last 10
 //!   lines of its last attempt's output if it failed, and its duration
