@@ -115,7 +115,9 @@ pub struct ReleaseMeta {
     /// See [`ReleaseHeader::user`] ([`user_at_host`](super::user_at_host)).
     pub user: Option<String>,
     /// The run undoes a failure (`undo on failure`): its log records each
-    /// instance's `undo` command, which recovery reads.
+    /// instance's `undo` command, which recovery reads. It must agree with
+    /// the executor's `ExecuteOptions::undo_on_failure`: the journal
+    /// refuses the undo events of an instance whose undo is not recorded.
     pub undo_on_failure: bool,
 }
 
