@@ -1594,3 +1594,77 @@ fn per_service_versions_and_unchanged_services_must_be_services() {
         }
     }
 }
+
+#[test]
+fn a_failed_run_is_undone_with_durable_starts_before_its_finally_instances() {
+    let undoable = |id: &str, after: &[usize]| PlannedInstance {
+        undo: Some(format!("undo {id}")),
+        ..testing::instance(id, after)
+    };
+    let notify = PlannedInstance {
+        on_failure: Some(Box::new(engine::OnFailure {
+            command: Some("notify".to_owned()),
+            enabled: true,
+        })),
+        ..testing::instance("notify", &[])
+    };
+    let plan = testing::plan(
+        "p",
+        "dev",
+        "deploy",
+        "1",
+        vec![
+            undoable("a", &[]),
+            undoable("b", &[0]),
+            testing::instance("c", &[1]),
+            notify,
+        ],
+    );
+    let runner = ScriptedRunner::new().always("c", Outcome::Exited(1));
+    let options = ExecuteOptions {
+        undo_on_failure: true,
+        ..options()
+    };
+    let ran = run(&plan, &options, &runner);
+    let commands: Vec<String> = runner.calls().into_iter().map(|c| c.command).collect();
+    assert_eq!(commands, ["true", "true", "true", "undo b", "undo a", "notify"]);
+    let undo_events: Vec<Event> = ran
+        .events()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::UndoStarted { .. } | Event::Undone { .. } | Event::Started { instance: 3, .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        undo_events,
+        [
+            Event::UndoStarted { instance: 1 },
+            Event::Undone {
+                instance: 1,
+                exit_code: Some(0)
+            },
+            Event::UndoStarted { instance: 0 },
+            Event::Undone {
+                instance: 0,
+                exit_code: Some(0)
+            },
+            Event::Started {
+                instance: 3,
+                attempt: 1
+            },
+        ]
+    );
+    // The recorder syncs as it records: each undo started once recorded.
+    let started = |instance: usize| {
+        ran.recorder
+            .events
+            .iter()
+            .position(|(_, e)| *e == Event::UndoStarted { instance })
+    };
+    assert!(started(1) < started(0));
+    assert_eq!(ran.summary.undo_order, [1, 0]);
+    assert!(!ran.summary.succeeded(), "undoing does not make the run succeed");
+}

@@ -27,3 +27,4 @@ mod state;
 mod state_layout;
 mod support;
 mod textmate;
+mod undo;

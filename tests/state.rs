@@ -53,6 +53,7 @@ fn meta() -> ReleaseMeta {
         set_keys: vec!["region".into()],
         digest: Some("sha256:5f2b9c0e8a7d6f1e3c4b2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f".into()),
         user: Some("ci@vm".into()),
+        undo_on_failure: false,
     }
 }
 

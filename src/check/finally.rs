@@ -3,10 +3,25 @@
 //! among themselves only. A phase that is not `finally` cannot wait for
 //! one (it would never run), and a `finally` phase need not wait for one
 //! that is not (it always does).
+//!
+//! A `finally` phase has no `undo`: the undos of a failed release run
+//! before the `finally` phases, so nothing would ever undo one.
 
 use super::NameMap;
 use super::pipeline::{Dependency, Phase, PhaseId};
-use crate::syntax::{Code, Diagnostic};
+use crate::syntax::{Code, Diagnostic, Span};
+
+/// `undo` (at `undo`) in `finally` phase `name` (declared `finally` at
+/// `finally`).
+pub(super) fn undo_in_finally(name: &str, undo: Span, finally: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::UndoInFinally,
+        format!("`finally` phase `{name}` cannot have an `undo`"),
+    )
+    .label(undo, "never run: undos run before `finally` phases")
+    .label(finally, "declared `finally` here")
+    .help("remove the `undo`, or do the clean-up in the `finally` phase's own command")
+}
 
 /// Reports each dependency of phase `id` that crosses between `finally`
 /// and other phases.

@@ -49,6 +49,9 @@ pub struct Env<'s> {
     /// `protected`, where the env itself says so (see
     /// [`Pipeline::is_protected`] for what it inherits).
     pub protected: Option<Span>,
+    /// `undo on failure`, where the env itself says so (see
+    /// [`Pipeline::undoes_on_failure`] for what it inherits).
+    pub undo_on_failure: Option<Span>,
     /// Values it sets or overrides.
     pub values: NameMap<&'s str, Template<'s>>,
     /// Secrets it declares or overrides.
@@ -106,6 +109,9 @@ pub struct Phase<'s> {
     /// `finally`, where it is written: the phase runs after every other
     /// instance of the workflow has ended, whatever happened.
     pub finally: Option<Span>,
+    /// `undo "…"`: the command that undoes an instance's `run` when a
+    /// failed release is undone.
+    pub undo: Option<Template<'s>>,
 }
 
 /// `after P` or `after P[svc]`, resolved.
@@ -156,6 +162,13 @@ impl<'s> Pipeline<'s> {
     #[must_use]
     pub fn is_protected(&self, env: EnvId) -> bool {
         self.env_chain(env).any(|e| e.protected.is_some())
+    }
+
+    /// Whether a failed release in `env` is undone: it or an env it
+    /// extends says `undo on failure`.
+    #[must_use]
+    pub fn undoes_on_failure(&self, env: EnvId) -> bool {
+        self.env_chain(env).any(|e| e.undo_on_failure.is_some())
     }
 
     /// The workflows that run `phase`, in declaration order.

@@ -157,7 +157,10 @@ impl<'s> Values<'s> {
     pub(super) fn uses(&self, resolution: &mut Resolution, pipeline: &Pipeline<'_>) {
         let values = pipeline.envs.values().flat_map(|env| env.values.values());
         let attrs = pipeline.services.values().flat_map(|service| service.attrs.values());
-        let commands = pipeline.phases.values().filter_map(|phase| phase.run.as_ref());
+        let commands = pipeline
+            .phases
+            .values()
+            .flat_map(|phase| phase.run.iter().chain(&phase.undo));
         for template in pipeline.vars.values().chain(values).chain(attrs).chain(commands) {
             self.template(resolution, template);
         }

@@ -136,6 +136,7 @@ impl<'s> Resolver<'s, '_> {
                     timeout: None,
                     retry: Retry::default(),
                     finally: None,
+                    undo: None,
                 };
                 let (id, _) = self.pipeline.phases.insert_full(decl.name.name, phase);
                 declared.phase_clauses.push((id, decl.clauses));
@@ -174,6 +175,7 @@ impl<'s> Resolver<'s, '_> {
                     extends: decl.extends,
                     parent: None,
                     protected: decl.protected,
+                    undo_on_failure: decl.undo_on_failure,
                     values,
                     secrets,
                 };
@@ -306,7 +308,7 @@ impl<'s> Resolver<'s, '_> {
     fn phase_clauses(&mut self, id: PhaseId, clauses: Vec<Clause<'s>>) -> Vec<ast::Dependency<'s>> {
         let name = self.pipeline.phases[id].name;
         let mut after = Vec::new();
-        let mut seen: [Option<Span>; 6] = [None; 6];
+        let mut seen: [Option<Span>; 7] = [None; 7];
         for clause in clauses {
             let (kind, keyword) = match clause.kind {
                 ClauseKind::ForEach => (0, "for each service"),
@@ -324,6 +326,7 @@ impl<'s> Resolver<'s, '_> {
                 ClauseKind::Timeout(_) => (3, "timeout"),
                 ClauseKind::Retry { .. } => (4, "retry"),
                 ClauseKind::Finally => (5, "finally"),
+                ClauseKind::Undo(_) => (6, "undo"),
             };
             if let Some(first) = seen[kind] {
                 self.diagnostics.push(
@@ -371,8 +374,13 @@ impl<'s> Resolver<'s, '_> {
                     };
                 }
                 ClauseKind::Finally => self.pipeline.phases[id].finally = Some(clause.span),
+                ClauseKind::Undo(command) => self.pipeline.phases[id].undo = Some(command),
                 ClauseKind::After(_) => {}
             }
+        }
+        if let (Some(finally), Some(undo)) = (seen[5], seen[6]) {
+            self.diagnostics
+                .push(super::finally::undo_in_finally(name.name, undo, finally));
         }
         after
     }

@@ -155,14 +155,48 @@ pub(super) fn release_text(release: &Release, log_dir: &std::path::Path) -> Stri
         &rows,
     ));
     for instance in release.instances() {
-        if let Some(command) = instance.command() {
+        let undo = instance.undo().map(|u| u.command.as_str());
+        if instance.command().is_some() || undo.is_some() {
             let _ = writeln!(out, "\n{}:", instance.id());
-            for line in command.lines() {
-                let _ = writeln!(out, "  $ {}", escape(line));
-            }
+        }
+        for line in instance.command().iter().flat_map(|c| c.lines()) {
+            let _ = writeln!(out, "  $ {}", escape(line));
+        }
+        for line in undo.iter().flat_map(|c| c.lines()) {
+            let _ = writeln!(out, "  undo $ {}", escape(line));
         }
     }
     out
+}
+
+/// What became of an instance's undo, as `releases show` names it:
+/// `undone`, `failed`, `running`, `not_attempted`, or `not_needed` (the
+/// release did not fail, or the instance did not complete).
+fn undo_state(instance: &InstanceRecord) -> &'static str {
+    match (instance.status(), instance.undo()) {
+        (PhaseStatus::Undone, _) => "undone",
+        (PhaseStatus::UndoFailed, _) => "failed",
+        (PhaseStatus::Undoing, _) => "running",
+        (_, Some(undo)) if undo.not_attempted => "not_attempted",
+        _ => "not_needed",
+    }
+}
+
+/// The reason cell of an instance: its own reason, or what stopped its
+/// undo.
+fn reason_cell(instance: &InstanceRecord) -> String {
+    let undo = instance.undo();
+    let undo_reason = undo.and_then(|u| u.reason.as_ref());
+    match (undo_state(instance), undo_reason) {
+        ("failed", Some(crate::engine::Reason::ExitCode)) => format!(
+            "undo: exit code {}",
+            undo.and_then(|u| u.exit_code)
+                .map_or_else(|| "-".to_owned(), |c| c.to_string())
+        ),
+        ("failed", Some(reason)) => format!("undo: {reason}"),
+        ("not_attempted", Some(reason)) => format!("not undone: {reason}"),
+        _ => instance.reason().map_or_else(|| "-".to_owned(), ToString::to_string),
+    }
 }
 
 fn header_fields(header: &ReleaseHeader, finished_at: Option<Timestamp>) -> Vec<(&'static str, String)> {
@@ -227,7 +261,7 @@ fn instance_row(instance: &InstanceRecord, log_dir: &std::path::Path) -> [String
         instance.exit_code().map_or_else(|| "-".to_owned(), |c| c.to_string()),
         time_cell(started),
         time_cell(finished),
-        instance.reason().map_or_else(|| "-".to_owned(), ToString::to_string),
+        reason_cell(instance),
         log,
     ]
 }
@@ -265,6 +299,22 @@ struct PhaseJson<'r> {
     exit_code: Option<i32>,
     reason: Option<String>,
     command: Option<&'r str>,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    log: Option<String>,
+    /// Its undo, when the run undoes a failure and it has an `undo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undo: Option<UndoJson<'r>>,
+}
+
+/// An instance's undo in `releases show --format json`.
+#[derive(Serialize)]
+struct UndoJson<'r> {
+    command: &'r str,
+    /// `undone`, `failed`, `running`, `not_attempted` or `not_needed`.
+    status: &'static str,
+    exit_code: Option<i32>,
+    reason: Option<String>,
     started_at: Option<Timestamp>,
     finished_at: Option<Timestamp>,
     log: Option<String>,
@@ -319,6 +369,20 @@ impl<'r> ReleaseJson<'r> {
                             .join(format!("{}.log", log_name(instance.id())))
                             .display()
                             .to_string()
+                    }),
+                    undo: instance.undo().map(|undo| UndoJson {
+                        command: &undo.command,
+                        status: undo_state(instance),
+                        exit_code: undo.exit_code,
+                        reason: undo.reason.as_ref().map(ToString::to_string),
+                        started_at: undo.started_at,
+                        finished_at: undo.finished_at,
+                        log: undo.started_at.map(|_| {
+                            log_dir
+                                .join(format!("{}.undo.log", log_name(instance.id())))
+                                .display()
+                                .to_string()
+                        }),
                     }),
                 }
             })

@@ -12,7 +12,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{escape, output_line};
-use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer};
+use crate::engine::{
+    Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer, UndoStatus, UndoSummary,
+};
 use crate::state::Journal;
 
 /// Prints events and output, and passes events on to the journal.
@@ -67,7 +69,24 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     fn show(&mut self, event: &Event, lines: &mut String) {
         let id = self.id(event.instance()).to_owned();
         let line = match event {
-            Event::Claimed { .. } | Event::Spawned { .. } => return,
+            Event::Claimed { .. } | Event::Spawned { .. } | Event::UndoSpawned { .. } => return,
+            Event::UndoStarted { instance } => {
+                self.running.push(*instance);
+                format!("↶ undoing {id}")
+            }
+            Event::Undone { instance, .. } => {
+                self.running.retain(|&i| i != *instance);
+                format!("↶ {id} undone")
+            }
+            Event::UndoFailed {
+                instance,
+                exit_code,
+                reason,
+            } => {
+                self.running.retain(|&i| i != *instance);
+                format!("✗ undo of {id} failed ({})", outcome(*exit_code, reason))
+            }
+            Event::UndoNotAttempted { reason, .. } => format!("- undo of {id} not attempted ({reason})"),
             Event::Started { instance, attempt } => {
                 self.running.push(*instance);
                 if *attempt == 1 {
@@ -220,43 +239,7 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
         plan.env,
         escape(&plan.version)
     );
-    let width = summary
-        .instances
-        .iter()
-        .map(|i| i.id.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(8);
-    let _ = writeln!(
-        out,
-        "  {:<width$}  {:<9}  {:>8}  {:>4}  {:>8}  reason",
-        "instance", "status", "attempts", "exit", "time"
-    );
-    for instance in &summary.instances {
-        let status = match instance.status {
-            InstanceStatus::Completed => "completed",
-            InstanceStatus::Failed => "failed",
-            InstanceStatus::Skipped => "skipped",
-        };
-        let exit = instance.exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
-        let time = instance
-            .duration
-            .map_or_else(|| "-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
-        let reason = instance.reason.as_ref().map_or_else(String::new, ToString::to_string);
-        let line = format!(
-            "  {:<width$}  {status:<9}  {:>8}  {exit:>4}  {time:>8}  {reason}",
-            instance.id, instance.attempts
-        );
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    let _ = writeln!(
-        out,
-        "{} completed · {} failed · {} skipped · {:.2}s",
-        summary.count(InstanceStatus::Completed),
-        summary.count(InstanceStatus::Failed),
-        summary.count(InstanceStatus::Skipped),
-        summary.duration.as_secs_f64()
-    );
+    instance_table(summary, &mut out);
     if let Some(first) = summary
         .first_failed
         .and_then(|i| summary.instances.get(i).map(|s| (i, s)))
@@ -283,7 +266,133 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
             let _ = writeln!(out, "skipped because of it: {}", skipped.join(", "));
         }
     }
+    undo_report(summary, &mut out);
     out
+}
+
+/// The table of instances, then the counts.
+fn instance_table(summary: &Summary, out: &mut String) {
+    use std::fmt::Write as _;
+    let width = summary
+        .instances
+        .iter()
+        .map(|i| i.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let undone = |status| {
+        summary
+            .instances
+            .iter()
+            .filter(move |i| i.undo.as_ref().is_some_and(|u| u.status == status))
+    };
+    // `undo_failed` is wider than the other statuses.
+    let status_width = if undone(UndoStatus::Failed).next().is_some() {
+        11
+    } else {
+        9
+    };
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:<status_width$}  {:>8}  {:>4}  {:>8}  reason",
+        "instance", "status", "attempts", "exit", "time"
+    );
+    for instance in &summary.instances {
+        let (status, reason) = status_and_reason(instance);
+        let exit = instance.exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let time = instance
+            .duration
+            .map_or_else(|| "-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
+        let line = format!(
+            "  {:<width$}  {status:<status_width$}  {:>8}  {exit:>4}  {time:>8}  {reason}",
+            instance.id, instance.attempts
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let undo_count = match undone(UndoStatus::Undone).count() {
+        0 => String::new(),
+        n => format!("{n} undone · "),
+    };
+    let _ = writeln!(
+        out,
+        "{} completed · {} failed · {} skipped · {undo_count}{:.2}s",
+        summary.count(InstanceStatus::Completed)
+            - undone(UndoStatus::Undone).count()
+            - undone(UndoStatus::Failed).count(),
+        summary.count(InstanceStatus::Failed),
+        summary.count(InstanceStatus::Skipped),
+        summary.duration.as_secs_f64()
+    );
+}
+
+/// An instance's status and reason cells: its own, or its undo's.
+fn status_and_reason(instance: &crate::engine::InstanceSummary) -> (&'static str, String) {
+    let reason = instance.reason.as_ref().map_or_else(String::new, ToString::to_string);
+    match &instance.undo {
+        Some(undo) if undo.status == UndoStatus::Undone => ("undone", reason),
+        Some(undo) if undo.status == UndoStatus::Failed => {
+            let how = undo
+                .reason
+                .as_ref()
+                .map_or_else(String::new, |r| outcome(undo.exit_code, r));
+            ("undo_failed", format!("undo: {how}"))
+        }
+        Some(undo) => {
+            let why = undo.reason.as_ref().map_or_else(String::new, ToString::to_string);
+            ("completed", format!("not undone: {why}"))
+        }
+        None => (
+            match instance.status {
+                InstanceStatus::Completed => "completed",
+                InstanceStatus::Failed => "failed",
+                InstanceStatus::Skipped => "skipped",
+            },
+            reason,
+        ),
+    }
+}
+
+/// For a run that undid its failure: what was undone (latest first), the
+/// undo that failed, with its output and log, and what was not undone.
+fn undo_report(summary: &Summary, out: &mut String) {
+    use std::fmt::Write as _;
+    let undos: Vec<(&str, &UndoSummary)> = summary
+        .undo_order
+        .iter()
+        .filter_map(|&i| summary.instances.get(i))
+        .filter_map(|i| i.undo.as_ref().map(|u| (i.id.as_str(), u)))
+        .collect();
+    let with = |status| -> Vec<&str> {
+        undos
+            .iter()
+            .filter(|(_, u)| u.status == status)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let undone = with(UndoStatus::Undone);
+    if !undone.is_empty() {
+        let _ = writeln!(out, "undone, latest first: {}", undone.join(", "));
+    }
+    for (id, undo) in undos.iter().filter(|(_, u)| u.status == UndoStatus::Failed) {
+        let how = undo
+            .reason
+            .as_ref()
+            .map_or_else(String::new, |r| outcome(undo.exit_code, r));
+        let _ = writeln!(out, "the undo of `{id}` failed ({how}): the undoing stopped there");
+        if !undo.tail.is_empty() {
+            let _ = writeln!(out, "last lines of its output:");
+            for line in &undo.tail {
+                let _ = writeln!(out, "  | {}", output_line(line));
+            }
+        }
+        if let Some(log) = &undo.log {
+            let _ = writeln!(out, "log: {}", log.display());
+        }
+    }
+    let not_attempted = with(UndoStatus::NotAttempted);
+    if !not_attempted.is_empty() {
+        let _ = writeln!(out, "not undone (not attempted): {}", not_attempted.join(", "));
+    }
 }
 
 /// How the instance that failed first failed: "exited with code 2", ….

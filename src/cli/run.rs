@@ -52,9 +52,8 @@ pub(super) struct Execution {
     /// Run up to N independent instances at once
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
-    /// After a failure, still run every instance that does not depend on it
-    #[arg(long)]
-    pub keep_going: bool,
+    #[command(flatten)]
+    pub on_failure: OnFailure,
     /// Where state is kept [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -71,6 +70,18 @@ pub(super) struct Execution {
     /// On Ctrl-C or SIGTERM, how long running commands get after SIGTERM before SIGKILL (a second Ctrl-C kills at once)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: std::time::Duration,
+}
+
+/// What a run does after a failure: the flags every executing command
+/// takes.
+#[derive(Args, Debug)]
+pub(super) struct OnFailure {
+    /// After a failure, still run every instance that does not depend on it
+    #[arg(long)]
+    pub keep_going: bool,
+    /// When the release fails, undo its completed instances that have an `undo`, latest first (also `undo on failure` in the env)
+    #[arg(long)]
+    pub undo_on_failure: bool,
 }
 
 /// `STAGECRAFT_DRY_RUN`'s value (the flag itself gives `true`): case
@@ -280,7 +291,11 @@ fn execute(request: &Request<'_>) -> Outcome {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
     }
-    let meta = release_meta(
+    let undo_on_failure = request.execution.on_failure.undo_on_failure
+        || pipeline
+            .env_id(request.env)
+            .is_some_and(|env| pipeline.undoes_on_failure(env));
+    let mut meta = release_meta(
         request,
         &plan_request,
         restore.as_ref(),
@@ -288,6 +303,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         &source.text,
         all_services,
     );
+    meta.undo_on_failure = undo_on_failure;
     let output = store.dir().clone();
     let mut runner = ShellRunner::default().with_secrets(&secrets);
     runner.script_dir = Some(store.script_dir());
@@ -303,11 +319,12 @@ fn execute(request: &Request<'_>) -> Outcome {
         dir,
         release: id.to_string(),
         jobs: usize::from(request.execution.jobs),
-        keep_going: request.execution.keep_going,
+        keep_going: request.execution.on_failure.keep_going,
         log_dir: Some(output.output_dir(id)),
         skip_backoff: false,
         grace: request.execution.grace,
         secrets,
+        undo_on_failure,
     };
     let summary = run_release(&plan, &options, &runner, journal, cancel)?;
     eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
@@ -375,6 +392,7 @@ fn release_meta(
         set_keys: plan.set.keys().cloned().collect(),
         digest: Some(engine::digest(text.as_bytes())),
         user: Some(user_at_host()),
+        undo_on_failure: false,
     }
 }
 

@@ -85,6 +85,46 @@ pub enum Event {
         /// Why it did not run.
         reason: Reason,
     },
+    /// `completed → undoing`: the instance's `undo` command is about to
+    /// start (a failed release is undone). Durable before the command
+    /// starts.
+    UndoStarted {
+        /// Position in the plan.
+        instance: usize,
+    },
+    /// The `undo` command started, as this process (as [`Event::Spawned`]
+    /// for an attempt). Not a status change.
+    UndoSpawned {
+        /// Position in the plan.
+        instance: usize,
+        /// Its process group.
+        process: Process,
+    },
+    /// `undoing → undone`: the `undo` command exited 0.
+    Undone {
+        /// Position in the plan.
+        instance: usize,
+        /// 0.
+        exit_code: Option<i32>,
+    },
+    /// `undoing → undo_failed`: the `undo` command failed, timed out,
+    /// could not start or was interrupted.
+    UndoFailed {
+        /// Position in the plan.
+        instance: usize,
+        /// Its exit code, if it exited.
+        exit_code: Option<i32>,
+        /// Why it failed.
+        reason: Reason,
+    },
+    /// The instance's `undo` will not run: an earlier undo failed, or the
+    /// run was interrupted. Not a status change (it stays `completed`).
+    UndoNotAttempted {
+        /// Position in the plan.
+        instance: usize,
+        /// [`Reason::UndoFailed`] or [`Reason::Interrupted`].
+        reason: Reason,
+    },
 }
 
 impl Event {
@@ -98,7 +138,12 @@ impl Event {
             | Self::AttemptFailed { instance, .. }
             | Self::Completed { instance, .. }
             | Self::Failed { instance, .. }
-            | Self::Skipped { instance, .. } => *instance,
+            | Self::Skipped { instance, .. }
+            | Self::UndoStarted { instance }
+            | Self::UndoSpawned { instance, .. }
+            | Self::Undone { instance, .. }
+            | Self::UndoFailed { instance, .. }
+            | Self::UndoNotAttempted { instance, .. } => *instance,
         }
     }
 }
@@ -142,6 +187,9 @@ pub enum Reason {
     /// Failed: the command's output could not be written to its log (the
     /// disk is full, …), so the log would have been cut short.
     Log(String),
+    /// Undo not attempted: the undo of the named instance failed, which
+    /// stops the undoing.
+    UndoFailed(String),
 }
 
 impl fmt::Display for Reason {
@@ -155,6 +203,7 @@ impl fmt::Display for Reason {
             Self::Interrupted => f.write_str("interrupted"),
             Self::Failed(instance) => write!(f, "{instance} failed"),
             Self::Log(error) => write!(f, "log not written: {error}"),
+            Self::UndoFailed(instance) => write!(f, "the undo of {instance} failed"),
         }
     }
 }

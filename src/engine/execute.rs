@@ -127,6 +127,13 @@
 //!   runs; it stays cancelled), the executor waits
 //!   for the running attempts to end without recording anything more, and
 //!   returns the error.
+//! * **Undo.** With [`ExecuteOptions::undo_on_failure`], a run that failed
+//!   (not one interrupted) undoes its completed instances that have an
+//!   `undo` command before its `finally` instances start: latest completed
+//!   first, each after the undos of the instances that depend on it, up to
+//!   `jobs` at once; each undo's `UndoStarted` is durable before its
+//!   command starts, its process group is recorded (`UndoSpawned`), and a
+//!   failed undo stops the undoing (see `schedule/undo.rs`).
 //! * **Summary.** For each instance in plan order: its final status,
 //!   attempts, exit code of the last attempt, reason, log path, the last 10
 //!   lines of its last attempt's output if it failed, and its duration
@@ -142,7 +149,7 @@ use super::event::{Event, RecordError, Recorder};
 use super::output::{Capture, OutputSink};
 use super::plan::Plan;
 use super::runner::{Cancel, Child, Job, Runner, wait_readable};
-use super::schedule::{Done, ExecuteOptions, Run};
+use super::schedule::{Done, ExecuteOptions, Run, undo_log};
 use super::summary::Summary;
 use super::sync::{Durability, Synced, spawn_syncer};
 
@@ -281,6 +288,8 @@ impl Executor<'_, '_> {
         self.ended.sort_unstable_by_key(|done| done.instance);
         for mut done in self.ended.drain(..) {
             let id = &self.run.plan.instances[done.instance].id;
+            let undo = done.undo.then(|| format!("{id} undo"));
+            let id = undo.as_deref().unwrap_or(id);
             std::mem::take(&mut done.output).deliver(done.instance, id, &mut *self.sink);
             self.run.ended(done);
         }
@@ -300,8 +309,17 @@ impl Executor<'_, '_> {
     /// starts) are durable.
     fn spawn(&mut self) -> Result<(), RecordError> {
         let to_spawn = std::mem::take(&mut self.run.to_spawn);
-        let needed = to_spawn.iter().map(|&(instance, _)| self.sync.claimed[instance]).max();
+        let undos = std::mem::take(&mut self.run.undos.to_spawn);
+        let needed = to_spawn
+            .iter()
+            .map(|&(instance, _)| instance)
+            .chain(undos.iter().copied())
+            .map(|instance| self.sync.claimed[instance])
+            .max();
         self.sync.wait(needed.unwrap_or(0), &self.synced)?;
+        for instance in undos {
+            self.spawn_undo(instance)?;
+        }
         for (instance, attempt) in to_spawn {
             let cancel = if self.run.plan.instances[instance].is_finally() {
                 self.finally_cancel
@@ -332,6 +350,29 @@ impl Executor<'_, '_> {
     }
 }
 
+impl Executor<'_, '_> {
+    /// Starts the undo of the instance at `instance`, its `UndoStarted`
+    /// being durable.
+    fn spawn_undo(&mut self, instance: usize) -> Result<(), RecordError> {
+        if self.cancel.is_cancelled() {
+            self.ended.push(Done {
+                undo: true,
+                ..Done::interrupted(instance, 1)
+            });
+            return Ok(());
+        }
+        let running = Running::start_undo(self.runner, self.cancel, self.run, instance);
+        let process = running.child.process();
+        self.active.push(running);
+        if let Some(process) = process {
+            let spawned = [Event::UndoSpawned { instance, process }];
+            self.recorder.record(&spawned)?;
+            self.sync.wrote(&spawned);
+        }
+        Ok(())
+    }
+}
+
 /// Waits until one of the attempts has something to do, a deadline passes
 /// (theirs or one of `dues`), or [`POLL`] has passed.
 fn wait(active: &[Running<'_>], dues: impl Iterator<Item = Instant>) {
@@ -356,6 +397,8 @@ struct Running<'a> {
     number: u32,
     child: Box<dyn Child + 'a>,
     output: Capture,
+    /// The instance's undo, whose output lines are labelled `<id> undo`.
+    undo: Option<String>,
 }
 
 impl<'a> Running<'a> {
@@ -384,6 +427,39 @@ impl<'a> Running<'a> {
             number,
             child: runner.start(&job),
             output: Capture::new(run.tracks[instance].log.clone(), number, options.secrets.values()),
+            undo: None,
+        }
+    }
+
+    /// Starts the undo of the instance at `instance`: its `undo` command,
+    /// as its first attempt would run, logged to `<file>.undo.log`.
+    fn start_undo(runner: &'a dyn Runner, cancel: &'a Cancel, run: &Run<'a>, instance: usize) -> Self {
+        let (plan, options) = (run.plan, run.options);
+        let planned = &plan.instances[instance];
+        let job = Job {
+            instance,
+            id: &planned.id,
+            attempt: 1,
+            command: planned.undo.as_deref().unwrap_or(""),
+            dir: &options.dir,
+            env: &plan.env,
+            version: &planned.version,
+            release: &options.release,
+            phase: &planned.phase,
+            service: planned.service.as_deref(),
+            workflow: &plan.workflow,
+            pipeline: &plan.pipeline,
+            timeout: planned.timeout_ms.map(Duration::from_millis),
+            outcome: None,
+            cancel,
+        };
+        let log = undo_log(options.log_dir.as_ref(), &planned.id);
+        Self {
+            instance,
+            number: 1,
+            child: runner.start(&job),
+            output: Capture::new(log, 1, options.secrets.values()),
+            undo: Some(format!("{} undo", planned.id)),
         }
     }
 
@@ -394,9 +470,10 @@ impl<'a> Running<'a> {
             instance,
             child,
             output,
+            undo,
             ..
         } = self;
-        let id = &plan.instances[*instance].id;
+        let id = undo.as_deref().unwrap_or(&plan.instances[*instance].id);
         let polled = child.poll(&mut |line: &str| output.line(*instance, id, line, stream.as_deref_mut()));
         let Some(outcome) = polled else {
             output.flush();
@@ -412,6 +489,7 @@ impl<'a> Running<'a> {
             tail,
             log_ok,
             log_error,
+            undo: self.undo.is_some(),
         })
     }
 }

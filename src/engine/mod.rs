@@ -48,6 +48,6 @@ pub use secrets::{MissingSecret, Secrets, read_secrets};
 pub use shell::ShellRunner;
 pub(crate) use shell::procfs;
 pub use source::{Source, UNKNOWN_VERSION, digest};
-pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES};
+pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES, UndoStatus, UndoSummary};
 pub use sync::CLAIM_AHEAD;
 pub use view::{GraphView, ViewNode, graph_view};

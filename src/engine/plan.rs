@@ -173,6 +173,9 @@ pub struct PlannedInstance {
     /// when the release failed (`{{outcome}}` is `failure`); `command` and
     /// `enabled` above are those of a success. `None` for other phases.
     pub on_failure: Option<Box<OnFailure>>,
+    /// Its `undo` command, fully interpolated as `command` is: what undoes
+    /// it once it completed, when a failed release is undone.
+    pub undo: Option<String>,
 }
 
 /// A `finally` instance's command and condition when the release failed.
@@ -273,6 +276,7 @@ impl Serialize for Instances<'_> {
             retry: instance.retry,
             backoff_ms: instance.backoff_ms,
             finally: instance.is_finally(),
+            undo: instance.undo.as_deref(),
         }))
     }
 }
@@ -293,6 +297,8 @@ struct InstanceOut<'p> {
     backoff_ms: u64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     finally: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undo: Option<&'p str>,
 }
 
 struct AfterIds<'p>(&'p Plan, &'p [usize]);
@@ -407,6 +413,12 @@ fn plan_instance(
     let success = phase.finally.map(|_| with_outcome("success"));
     let main = success.as_ref().map_or(*scope, |builtins| Scope { builtins, ..*scope });
     let (enabled, command) = decide(&main, phase, &mut report);
+    let undo = phase.undo.as_ref().map(|undo| {
+        main.expand(undo).unwrap_or_else(|problem| {
+            report(problem);
+            String::new()
+        })
+    });
     let on_failure = phase.finally.map(|_| {
         let builtins = with_outcome("failure");
         let (enabled, command) = decide(
@@ -432,6 +444,7 @@ fn plan_instance(
         retry: phase.retry.count,
         backoff_ms: u64::try_from(phase.retry.backoff.as_millis()).unwrap_or(u64::MAX),
         on_failure,
+        undo,
     }
 }
 
@@ -535,6 +548,7 @@ mod tests {
             retry: 3,
             backoff_ms: u64::MAX,
             on_failure: None,
+            undo: command.map(|c| format!("undo {c}")),
         }
     }
 

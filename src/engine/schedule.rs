@@ -12,7 +12,7 @@ use super::output::{Grouped, log_name};
 use super::plan::Plan;
 use super::runner::{DEFAULT_GRACE, Outcome};
 use super::secrets::Secrets;
-use super::summary::{InstanceStatus, InstanceSummary, Summary};
+use super::summary::InstanceStatus;
 use super::sync::Claims;
 
 /// How to execute a plan.
@@ -39,6 +39,9 @@ pub struct ExecuteOptions {
     /// kept of the commands' output (streamed, logged, in the summary).
     /// (The runner puts them in the commands' environment.)
     pub secrets: Secrets,
+    /// When the run fails, undo its completed instances that have an
+    /// `undo` (see `schedule/undo.rs`).
+    pub undo_on_failure: bool,
 }
 
 impl Default for ExecuteOptions {
@@ -52,6 +55,7 @@ impl Default for ExecuteOptions {
             skip_backoff: false,
             grace: DEFAULT_GRACE,
             secrets: Secrets::default(),
+            undo_on_failure: false,
         }
     }
 }
@@ -95,6 +99,8 @@ pub(super) struct Done {
     pub(super) log_ok: bool,
     /// Why its log is incomplete, if it is.
     pub(super) log_error: Option<String>,
+    /// It is the instance's undo, not an attempt.
+    pub(super) undo: bool,
 }
 
 /// The executor's state, owned by the thread that called [`execute`].
@@ -130,6 +136,8 @@ pub(super) struct Run<'p> {
     /// Once every other instance has ended, whether the release failed
     /// (`{{outcome}}`): the `finally` instances are released then.
     pub(super) released: Option<bool>,
+    /// The undos of a failed run.
+    pub(super) undos: Undos,
 }
 
 impl<'p> Run<'p> {
@@ -188,6 +196,7 @@ impl<'p> Run<'p> {
             main_left,
             held,
             released: None,
+            undos: Undos::default(),
         };
         run.release_finally();
         run
@@ -206,6 +215,9 @@ impl<'p> Run<'p> {
 
     /// An attempt ended.
     pub(super) fn ended(&mut self, done: Done) {
+        if done.undo {
+            return self.undo_ended(done);
+        }
         let Done {
             instance,
             attempt,
@@ -336,6 +348,7 @@ impl<'p> Run<'p> {
     pub(super) fn interrupt(&mut self) {
         self.interrupted = true;
         self.halt(&Reason::Interrupted);
+        self.stop_undos(&Reason::Interrupted);
     }
 
     /// `instance` reached its final status: its dependents may be decided,
@@ -345,6 +358,9 @@ impl<'p> Run<'p> {
         let track = &mut self.tracks[instance];
         track.state = State::Done(status);
         track.duration = track.started.map(|started| started.elapsed());
+        if status == InstanceStatus::Completed && self.plan.instances[instance].undo.is_some() {
+            self.undos.completed.push(instance);
+        }
         let mut ended = vec![instance];
         while let Some(done) = ended.pop() {
             if !self.plan.instances[done].is_finally() {
@@ -420,6 +436,7 @@ impl<'p> Run<'p> {
 
     /// Starts ready instances in plan order while there are free slots.
     pub(super) fn start_ready(&mut self, now: Instant) {
+        self.start_undos(now);
         // Once released, only `finally` instances are ready.
         if (self.stopping || self.interrupted) && self.released.is_none() {
             return;
@@ -510,39 +527,6 @@ impl<'p> Run<'p> {
         self.events.push(Event::Started { instance, attempt });
         self.to_spawn.push((instance, attempt));
     }
-
-    pub(super) fn summary(self, duration: Duration) -> Summary {
-        let instances = self
-            .tracks
-            .into_iter()
-            .zip(&self.plan.instances)
-            .map(|(track, planned)| {
-                let status = match track.state {
-                    State::Done(status) => status,
-                    // Unreachable: the run ends when nothing is active, and
-                    // then every instance is final.
-                    _ => InstanceStatus::Skipped,
-                };
-                InstanceSummary {
-                    id: planned.id.clone(),
-                    status,
-                    attempts: track.attempts,
-                    exit_code: track.exit_code,
-                    reason: track.reason,
-                    log: track.log.filter(|_| track.log_ok),
-                    tail: track.tail,
-                    duration: track.duration,
-                    finally: planned.is_finally(),
-                }
-            })
-            .collect();
-        Summary {
-            instances,
-            first_failed: self.first_failed,
-            interrupted: self.interrupted,
-            duration,
-        }
-    }
 }
 
 /// Whether the instance at `instance` runs a command (it is not skipped
@@ -575,10 +559,14 @@ impl Done {
             tail: Vec::new(),
             log_ok: false,
             log_error: None,
+            undo: false,
         }
     }
 }
 
 mod finally;
+mod summary;
+mod undo;
+pub(super) use undo::{Undos, undo_log};
 #[cfg(test)]
 mod tests;

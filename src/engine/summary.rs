@@ -41,6 +41,37 @@ pub struct InstanceSummary {
     /// Its phase is `finally`: its failure is reported but is not the
     /// run's.
     pub finally: bool,
+    /// Its undo, when the failed run undid it (or did not attempt to).
+    pub undo: Option<UndoSummary>,
+}
+
+/// How an instance's undo ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UndoStatus {
+    /// Its `undo` command exited 0.
+    Undone,
+    /// Its `undo` command failed, which stopped the undoing.
+    Failed,
+    /// It was not started: an earlier undo failed, or the run was
+    /// interrupted.
+    NotAttempted,
+}
+
+/// What happened to one instance's undo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UndoSummary {
+    /// How it ended.
+    pub status: UndoStatus,
+    /// The undo command's exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed, or why it was not attempted.
+    pub reason: Option<Reason>,
+    /// Its log file (`<file>.undo.log`), if one was written.
+    pub log: Option<PathBuf>,
+    /// The last lines of its output, when it failed.
+    pub tail: Vec<String>,
+    /// How long it ran; `None` when not attempted.
+    pub duration: Option<Duration>,
 }
 
 /// What a run did.
@@ -53,6 +84,9 @@ pub struct Summary {
     pub first_failed: Option<usize>,
     /// Whether the run was cancelled.
     pub interrupted: bool,
+    /// The instances the failed run was to undo, in reverse order of
+    /// completion (empty when nothing was to be undone).
+    pub undo_order: Vec<usize>,
     /// The whole run.
     pub duration: Duration,
 }

@@ -35,7 +35,8 @@ pub(super) struct Durability {
     /// Steps known to be durable.
     pub(super) durable: u64,
     /// Per instance, the step that recorded its claim, or its first start if
-    /// it had none (0: neither yet).
+    /// it had none (0: neither yet); once its undo is recorded as started,
+    /// that step.
     pub(super) claimed: Vec<u64>,
     /// Requests to the syncer thread: sync up to this step.
     pub(super) requests: Option<Sender<u64>>,
@@ -63,10 +64,13 @@ impl Durability {
     pub(super) fn wrote(&mut self, events: &[Event]) {
         self.written += 1;
         for event in events {
-            if let Event::Claimed { instance } | Event::Started { instance, .. } = *event
-                && self.claimed[instance] == 0
-            {
-                self.claimed[instance] = self.written;
+            match *event {
+                Event::Claimed { instance } | Event::Started { instance, .. } if self.claimed[instance] == 0 => {
+                    self.claimed[instance] = self.written;
+                }
+                // An undo starts once its own `UndoStarted` is durable.
+                Event::UndoStarted { instance } => self.claimed[instance] = self.written,
+                _ => {}
             }
         }
         if self.requests.is_none() {

@@ -8,8 +8,9 @@
 //! line before a release's log is created, an [`IndexLine::Started`] line
 //! once it is, and an [`IndexLine::Finished`] line (with the env's live
 //! state after a deploy or rollback) when it ends. Files of versions 1 to
-//! 3 read with their missing fields unknown (version 4 added the log's
-//! `Spawned` lines and the reason `Log`).
+//! 4 read with their missing fields unknown (version 4 added the log's
+//! `Spawned` lines and the reason `Log`; version 5 the undo lines, the
+//! header's `undo` commands and the reason `UndoFailed`).
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
@@ -33,7 +34,7 @@ mod header;
 pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
 
 /// The format version this code writes and the newest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,6 +71,11 @@ pub(crate) enum LogLine {
         /// whose failure does not fail the release (absent when none).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         finally: Vec<usize>,
+        /// Each instance's `undo` command, in the order of `instances`,
+        /// when the run undoes a failure (`undo on failure`); absent when
+        /// it does not, or no instance has one (version 5 on).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        undo: Vec<Option<String>>,
         /// The boot of the machine that ran it (Linux's `boot_id`), which
         /// tells recovery whether writes not yet synced can have been lost.
         /// Version 1 logs have none.
@@ -132,6 +138,34 @@ pub(crate) enum LogLine {
         instance: usize,
         reason: StoredReason,
     },
+    /// [`Event::UndoStarted`] (version 5 on, as the four below).
+    UndoStarted { at: Timestamp, instance: usize },
+    /// [`Event::UndoSpawned`].
+    UndoSpawned {
+        at: Timestamp,
+        instance: usize,
+        group: u32,
+        start: u64,
+    },
+    /// [`Event::Undone`].
+    Undone {
+        at: Timestamp,
+        instance: usize,
+        exit_code: Option<i32>,
+    },
+    /// [`Event::UndoFailed`].
+    UndoFailed {
+        at: Timestamp,
+        instance: usize,
+        exit_code: Option<i32>,
+        reason: StoredReason,
+    },
+    /// [`Event::UndoNotAttempted`].
+    UndoNotAttempted {
+        at: Timestamp,
+        instance: usize,
+        reason: StoredReason,
+    },
     /// The last line: the release is over.
     Finished { at: Timestamp },
 }
@@ -181,6 +215,36 @@ impl LogLine {
                 reason: reason.into(),
             },
             Event::Skipped { instance, reason } => Self::Skipped {
+                at,
+                instance: *instance,
+                reason: reason.into(),
+            },
+            &Event::UndoStarted { instance } => Self::UndoStarted { at, instance },
+            &Event::UndoSpawned {
+                instance,
+                process: Process { group, start },
+            } => Self::UndoSpawned {
+                at,
+                instance,
+                group,
+                start,
+            },
+            &Event::Undone { instance, exit_code } => Self::Undone {
+                at,
+                instance,
+                exit_code,
+            },
+            Event::UndoFailed {
+                instance,
+                exit_code,
+                reason,
+            } => Self::UndoFailed {
+                at,
+                instance: *instance,
+                exit_code: *exit_code,
+                reason: reason.into(),
+            },
+            Event::UndoNotAttempted { instance, reason } => Self::UndoNotAttempted {
                 at,
                 instance: *instance,
                 reason: reason.into(),
@@ -248,6 +312,56 @@ impl LogLine {
                 },
                 *at,
             ),
+            Self::UndoStarted { .. }
+            | Self::UndoSpawned { .. }
+            | Self::Undone { .. }
+            | Self::UndoFailed { .. }
+            | Self::UndoNotAttempted { .. } => return self.undo_event(),
+        })
+    }
+
+    /// The undo event on this line and its time (version 5 on).
+    fn undo_event(&self) -> Option<(Event, Timestamp)> {
+        Some(match self {
+            &Self::UndoStarted { at, instance } => (Event::UndoStarted { instance }, at),
+            &Self::UndoSpawned {
+                at,
+                instance,
+                group,
+                start,
+            } => (
+                Event::UndoSpawned {
+                    instance,
+                    process: Process { group, start },
+                },
+                at,
+            ),
+            &Self::Undone {
+                at,
+                instance,
+                exit_code,
+            } => (Event::Undone { instance, exit_code }, at),
+            Self::UndoFailed {
+                at,
+                instance,
+                exit_code,
+                reason,
+            } => (
+                Event::UndoFailed {
+                    instance: *instance,
+                    exit_code: *exit_code,
+                    reason: reason.into(),
+                },
+                *at,
+            ),
+            Self::UndoNotAttempted { at, instance, reason } => (
+                Event::UndoNotAttempted {
+                    instance: *instance,
+                    reason: reason.into(),
+                },
+                *at,
+            ),
+            _ => return None,
         })
     }
 }
@@ -266,6 +380,8 @@ pub(crate) enum StoredReason {
     Failed(String),
     /// Version 4 on.
     Log(String),
+    /// Version 5 on.
+    UndoFailed(String),
 }
 
 impl From<&Reason> for StoredReason {
@@ -279,6 +395,7 @@ impl From<&Reason> for StoredReason {
             Reason::Interrupted => Self::Interrupted,
             Reason::Failed(instance) => Self::Failed(instance.clone()),
             Reason::Log(error) => Self::Log(error.clone()),
+            Reason::UndoFailed(instance) => Self::UndoFailed(instance.clone()),
         }
     }
 }
@@ -294,6 +411,7 @@ impl From<&StoredReason> for Reason {
             StoredReason::Interrupted => Self::Interrupted,
             StoredReason::Failed(instance) => Self::Failed(instance.clone()),
             StoredReason::Log(error) => Self::Log(error.clone()),
+            StoredReason::UndoFailed(instance) => Self::UndoFailed(instance.clone()),
         }
     }
 }
@@ -437,45 +555,4 @@ pub(crate) fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Li
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(text: &str) -> Result<Lines<IndexLine>, StateError> {
-        parse(Path::new("index.ron"), text.as_bytes())
-    }
-
-    #[test]
-    fn format_line_and_torn_tail() {
-        let finished = IndexLine::Finished {
-            id: "rel-20261125-170229123".parse().unwrap(),
-            at: Timestamp::parse("2026-11-25T17:02:30Z").unwrap(),
-            status: ReleaseStatus::Completed,
-            live: None,
-        };
-        let text = format!("{}{}", head_line(), line(&finished));
-        assert_eq!(
-            text,
-            "Format(version: 4)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
-        );
-        let read = lines(&text).unwrap();
-        assert_eq!(read.lines, [(2, finished)]);
-        assert_eq!(read.torn, None);
-        let read = lines(&format!("{text}Finished(id: \"rel-2")).unwrap();
-        assert_eq!((read.lines.len(), read.torn), (1, Some(text.len() as u64)));
-    }
-
-    #[test]
-    fn corruption_is_named() {
-        let error = lines("Format(version: 1)\nnonsense\nFinished\n").unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("corrupt state file `index.ron` at line 2: "),
-            "{error}"
-        );
-        let error = lines("").unwrap_err();
-        assert!(error.to_string().contains("at line 1: no format line"), "{error}");
-        let error = lines("Format(version: 7)\nanything\n").unwrap_err();
-        assert!(matches!(error, StateError::UnsupportedFormat { version: 7, .. }));
-    }
-}
+mod tests;

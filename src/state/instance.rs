@@ -29,6 +29,32 @@ pub struct InstanceRecord {
     /// release (see [`Release::status`](super::Release::status)).
     #[serde(skip)]
     pub(super) finally: bool,
+    /// Its undo, when the run undoes a failure and its phase has an
+    /// `undo` command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undo: Option<Undo>,
+}
+
+/// An instance's undo: its command and, once undone (or not), how that
+/// went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Undo {
+    /// The `undo` command, fully interpolated.
+    pub command: String,
+    /// When it started; `None` if it never did.
+    pub started_at: Option<Timestamp>,
+    /// When it ended; `None` while it runs (or if it never started).
+    pub finished_at: Option<Timestamp>,
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed, or why it was not attempted.
+    pub reason: Option<Reason>,
+    /// It was not started: an earlier undo failed, or the run was
+    /// interrupted.
+    pub not_attempted: bool,
+    /// Its process group, once recorded.
+    #[serde(skip)]
+    pub process: Option<Process>,
 }
 
 /// One run of an instance's command.
@@ -75,7 +101,38 @@ impl InstanceRecord {
             command: None,
             claimed: false,
             finally: false,
+            undo: None,
         }
+    }
+
+    /// Records its `undo` command (the run undoes a failure).
+    pub(super) fn set_undo(&mut self, command: String) {
+        self.undo = Some(Undo {
+            command,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            reason: None,
+            not_attempted: false,
+            process: None,
+        });
+    }
+
+    /// Its undo, when the run undoes a failure and it has an `undo`.
+    #[must_use]
+    pub fn undo(&self) -> Option<&Undo> {
+        self.undo.as_ref()
+    }
+
+    /// Completed, with an undo that neither ran nor was marked not
+    /// attempted.
+    #[must_use]
+    pub(crate) fn undo_pending(&self) -> bool {
+        self.status == PhaseStatus::Completed
+            && self
+                .undo
+                .as_ref()
+                .is_some_and(|u| u.started_at.is_none() && !u.not_attempted)
     }
 
     /// `build[api]` or `migrate`.
@@ -122,9 +179,13 @@ impl InstanceRecord {
         self.claimed && self.status == PhaseStatus::Pending
     }
 
-    /// The process group of its attempt that is running, if recorded.
+    /// The process group of its attempt, or of its undo, that is running,
+    /// if recorded.
     #[must_use]
     pub(crate) fn running_process(&self) -> Option<Process> {
+        if self.status == PhaseStatus::Undoing {
+            return self.undo.as_ref().and_then(|u| u.process);
+        }
         let open = self.attempts.last().filter(|a| a.finished_at.is_none())?;
         open.process.filter(|_| self.status == PhaseStatus::Running)
     }
@@ -206,7 +267,62 @@ impl InstanceRecord {
                 self.reason = Some(reason.clone());
                 Ok(())
             }
+            Event::UndoStarted { .. }
+            | Event::UndoSpawned { .. }
+            | Event::Undone { .. }
+            | Event::UndoFailed { .. }
+            | Event::UndoNotAttempted { .. } => self.apply_undo(event, at),
         }
+    }
+
+    /// Applies an undo event: `completed → undoing → undone | undo_failed`,
+    /// or marks the undo not attempted.
+    fn apply_undo(&mut self, event: &Event, at: Timestamp) -> Result<(), EventError> {
+        let attempt = self.attempt_count();
+        let status = self.status;
+        let Some(undo) = self.undo.as_ref() else {
+            return Err(self.attempt_error("undo recorded but it has no `undo` command".to_owned()));
+        };
+        let (started, process) = (undo.started_at.is_some(), undo.process.is_some());
+        match event {
+            Event::UndoStarted { .. } => {
+                if undo.not_attempted {
+                    return Err(self.attempt_error("undo started after it was not attempted".to_owned()));
+                }
+                self.change(PhaseStatus::Undoing, at, attempt)?;
+            }
+            Event::UndoSpawned { .. } if status != PhaseStatus::Undoing || process => {
+                return Err(self.attempt_error("undo spawned but it is not running".to_owned()));
+            }
+            Event::UndoNotAttempted { .. } if status != PhaseStatus::Completed || started || undo.not_attempted => {
+                return Err(self.attempt_error(format!("undo not attempted while `{status}`")));
+            }
+            Event::Undone { .. } => self.change(PhaseStatus::Undone, at, attempt)?,
+            Event::UndoFailed { .. } => self.change(PhaseStatus::UndoFailed, at, attempt)?,
+            _ => {}
+        }
+        let Some(undo) = self.undo.as_mut() else {
+            return Ok(());
+        };
+        match event {
+            Event::UndoStarted { .. } => undo.started_at = Some(at),
+            &Event::UndoSpawned { process, .. } => undo.process = Some(process),
+            &Event::Undone { exit_code, .. } => {
+                undo.finished_at = Some(at);
+                undo.exit_code = exit_code;
+            }
+            Event::UndoFailed { exit_code, reason, .. } => {
+                undo.finished_at = Some(at);
+                undo.exit_code = *exit_code;
+                undo.reason = Some(reason.clone());
+            }
+            Event::UndoNotAttempted { reason, .. } => {
+                undo.not_attempted = true;
+                undo.reason = Some(reason.clone());
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn claim(&mut self) -> Result<(), EventError> {

@@ -227,7 +227,7 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
         message,
     };
     let mut lines_iter = lines.lines.into_iter();
-    let Some((header, instances, commands, finally, boot)) =
+    let Some((header, instances, commands, finally, undo, boot)) =
         lines_iter.next().and_then(|(_, first)| first.into_release())
     else {
         return Err(corrupt(2, "the second line is not the release header".to_owned()));
@@ -235,6 +235,7 @@ pub(crate) fn read_log(path: &Path) -> Result<Log, StateError> {
     let mut release = Release::new(header, instances);
     release.set_commands(commands);
     release.set_finally(&finally);
+    release.set_undo(undo);
     for (number, entry) in lines_iter {
         if let LogLine::Finished { at } = entry {
             release.finish(at).map_err(|error| corrupt(number, error.to_string()))?;

@@ -11,7 +11,9 @@
 //!   instances were all skipped as `unchanged`, which keeps its entry;
 //! * a failed release marks each service it *touched* (one of the
 //!   service's instances started) as failed at its version, keeping the
-//!   last good version; services it did not touch keep their entry.
+//!   last good version; services it did not touch keep their entry, and
+//!   so do services it *undid* (see [`undid`]): they are back at their
+//!   previous version.
 //!
 //! The state store keeps the `Live` after each deployment release with
 //! that release, so what is live now, and what was live right after any
@@ -23,6 +25,7 @@ use serde::Serialize;
 
 use super::clock::Timestamp;
 use super::id::ReleaseId;
+use super::instance::InstanceRecord;
 use super::release::{Release, ReleaseStatus};
 use super::status::PhaseStatus;
 use crate::engine::Reason;
@@ -142,6 +145,19 @@ pub fn covered(release: &Release) -> Vec<String> {
     names
 }
 
+/// Whether a failed release undid what it did to a service, given the
+/// service's instances: at least one of them was undone, and every other
+/// one did not run, was skipped, or completed without an `undo` (none
+/// failed, none has an undo that failed or was not attempted).
+fn undid(instances: &[&InstanceRecord]) -> bool {
+    instances.iter().any(|i| i.status() == PhaseStatus::Undone)
+        && instances.iter().all(|i| match i.status() {
+            PhaseStatus::Undone | PhaseStatus::Skipped | PhaseStatus::Pending => true,
+            PhaseStatus::Completed => i.undo().is_none(),
+            _ => false,
+        })
+}
+
 /// The state of `release`'s env right after it finished, given the state
 /// right before. A release that is not a deploy or rollback, or is not
 /// finished, changes nothing.
@@ -182,7 +198,7 @@ pub fn advance(before: &Live, release: &Release) -> Live {
                 }
             }
             ReleaseStatus::Failed => {
-                if instances.iter().any(|i| !i.attempts().is_empty()) {
+                if instances.iter().any(|i| !i.attempts().is_empty()) && !undid(&instances) {
                     let entry = after.services.entry(service).or_insert(ServiceState {
                         version: None,
                         release: None,

@@ -47,7 +47,7 @@ pub use clock::{Clock, ClockError, Timestamp};
 pub use dir::{History, PipelineDir, StateDir};
 pub use error::{Damage, StateError};
 pub use id::{InvalidReleaseId, ReleaseId};
-pub use instance::{Attempt, InstanceRecord, Transition};
+pub use instance::{Attempt, InstanceRecord, Transition, Undo};
 pub use journal::Journal;
 pub use live::{FailedAt, Live, ServiceState, Services, advance, covered, service_of, version_for};
 pub use lock::{Holder, Lock, Wait, user_at_host};

@@ -18,6 +18,12 @@
 //! their instances interrupted, recovery stops their process groups (see
 //! `orphans`), and says so.
 //!
+//! An instance `undoing` (its `undo` command ran) is handled as a running
+//! one: its process group is stopped, and it becomes `undo_failed`
+//! (interrupted). When the release undoes a failure (its log has `undo`
+//! commands) and it failed, each completed instance whose undo did not
+//! run is recorded not attempted (interrupted): recovery runs no command.
+//!
 //! [`Journal::interrupt`]: super::Journal::interrupt
 
 use std::fmt;
@@ -27,6 +33,7 @@ use serde::Serialize;
 use super::id::ReleaseId;
 use super::orphans::Stopped;
 use super::release::Release;
+use super::status::PhaseStatus;
 use crate::engine::{Event, Reason};
 
 /// What recovery did to one release.
@@ -41,6 +48,12 @@ pub struct Recovered {
     pub maybe_started: Vec<String>,
     /// The instances that had not started, now `skipped` (interrupted).
     pub skipped: Vec<String>,
+    /// The instances whose undo was running, now `undo_failed`
+    /// (interrupted).
+    pub undo_failed: Vec<String>,
+    /// The completed instances whose undo never ran, now recorded not
+    /// attempted (interrupted).
+    pub undo_not_attempted: Vec<String>,
     /// The process groups the dead run left running, stopped before the
     /// release was marked interrupted.
     pub stopped: Vec<Stopped>,
@@ -66,6 +79,15 @@ impl fmt::Display for Recovered {
             1 => parts.push("1 not-started instance skipped".to_owned()),
             n => parts.push(format!("{n} not-started instances skipped")),
         }
+        if !self.undo_failed.is_empty() {
+            parts.push(format!(
+                "the undo of {} marked failed (interrupted)",
+                self.undo_failed.join(", ")
+            ));
+        }
+        if !self.undo_not_attempted.is_empty() {
+            parts.push(format!("not undone: {}", self.undo_not_attempted.join(", ")));
+        }
         if !parts.is_empty() {
             write!(f, ": {}", parts.join(", "))?;
         }
@@ -81,17 +103,41 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
     let (maybe_started, pending): (Vec<usize>, Vec<usize>) = pending
         .into_iter()
         .partition(|&position| lost_writes && release.instances()[position].is_claimed());
-    let name = |&position: &usize| release.instances()[position].id().to_owned();
+    let instances = release.instances();
+    let name = |&position: &usize| instances[position].id().to_owned();
+    let (undoing, running): (Vec<usize>, Vec<usize>) = running
+        .into_iter()
+        .partition(|&position| instances[position].status() == PhaseStatus::Undoing);
     let mut failed: Vec<usize> = running.iter().chain(&maybe_started).copied().collect();
     failed.sort_unstable();
+    // The release fails, and so would have been undone.
+    let fails = instances
+        .iter()
+        .any(|i| !i.finally && !matches!(i.status(), PhaseStatus::Completed | PhaseStatus::Skipped));
+    let not_attempted: Vec<usize> = (0..instances.len())
+        .filter(|&position| fails && instances[position].undo_pending())
+        .collect();
     let recovered = Recovered {
         release: release.id,
         failed: failed.iter().map(name).collect(),
         maybe_started: maybe_started.iter().map(name).collect(),
         skipped: pending.iter().map(name).collect(),
+        undo_failed: undoing.iter().map(name).collect(),
+        undo_not_attempted: not_attempted.iter().map(name).collect(),
         stopped: Vec::new(),
     };
-    let mut events = Vec::new();
+    let mut events: Vec<Event> = undoing
+        .into_iter()
+        .map(|instance| Event::UndoFailed {
+            instance,
+            exit_code: None,
+            reason: Reason::Interrupted,
+        })
+        .collect();
+    events.extend(not_attempted.into_iter().map(|instance| Event::UndoNotAttempted {
+        instance,
+        reason: Reason::Interrupted,
+    }));
     for instance in failed {
         if maybe_started.contains(&instance) {
             events.push(Event::Started { instance, attempt: 1 });
@@ -121,6 +167,8 @@ mod tests {
             failed: vec!["build[api]".into()],
             maybe_started: vec![],
             skipped: vec!["a".into(), "b".into(), "c".into()],
+            undo_failed: vec![],
+            undo_not_attempted: vec![],
             stopped: vec![],
         };
         assert_eq!(
@@ -132,6 +180,8 @@ mod tests {
             failed: vec![],
             maybe_started: vec![],
             skipped: vec!["a".into()],
+            undo_failed: vec![],
+            undo_not_attempted: vec![],
             stopped: vec![Stopped {
                 instance: "migrate".into(),
                 group: 4242,
@@ -148,6 +198,8 @@ mod tests {
             failed: vec!["a".into(), "b".into()],
             maybe_started: vec!["b".into()],
             skipped: vec![],
+            undo_failed: vec![],
+            undo_not_attempted: vec![],
             stopped: vec![],
         };
         assert_eq!(

@@ -114,6 +114,11 @@ pub struct ReleaseMeta {
     pub digest: Option<String>,
     /// See [`ReleaseHeader::user`] ([`user_at_host`](super::user_at_host)).
     pub user: Option<String>,
+    /// The run undoes a failure (`undo on failure`): its log records each
+    /// instance's `undo` command, which recovery reads. It must agree with
+    /// the executor's `ExecuteOptions::undo_on_failure`: the journal
+    /// refuses the undo events of an instance whose undo is not recorded.
+    pub undo_on_failure: bool,
 }
 
 impl ReleaseHeader {
@@ -164,6 +169,16 @@ impl Release {
         for &position in positions {
             if let Some(instance) = self.instances.get_mut(position) {
                 instance.finally = true;
+            }
+        }
+    }
+
+    /// Records each instance's `undo` command, in plan order (the run
+    /// undoes a failure). Extra or missing entries are ignored.
+    pub(crate) fn set_undo(&mut self, commands: Vec<Option<String>>) {
+        for (instance, command) in self.instances.iter_mut().zip(commands) {
+            if let Some(command) = command {
+                instance.set_undo(command);
             }
         }
     }
@@ -254,14 +269,15 @@ impl Release {
         Ok(())
     }
 
-    /// The instances not yet done: `(running, pending)` positions.
+    /// The instances not yet done: `(running, pending)` positions, an
+    /// instance `undoing` counting as running.
     #[must_use]
     pub(crate) fn unsettled(&self) -> (Vec<usize>, Vec<usize>) {
         let mut running = Vec::new();
         let mut pending = Vec::new();
         for (position, instance) in self.instances.iter().enumerate() {
             match instance.status() {
-                PhaseStatus::Running => running.push(position),
+                PhaseStatus::Running | PhaseStatus::Undoing => running.push(position),
                 PhaseStatus::Pending => pending.push(position),
                 _ => {}
             }
@@ -382,218 +398,4 @@ pub(crate) fn test_header(n: u64, workflow: &str, version: &str) -> ReleaseHeade
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(millis: u64) -> Timestamp {
-        Timestamp::from_millis(1_795_626_149_000 + millis)
-    }
-
-    fn release(ids: &[&str]) -> Release {
-        Release::new(test_header(0, "deploy", "v1"), ids.iter().map(|&id| id.to_owned()))
-    }
-
-    #[test]
-    fn events_become_transitions() {
-        let mut release = release(&["build[api]", "push[api]", "finalize"]);
-        assert_eq!(release.status(), ReleaseStatus::Pending);
-        release
-            .apply(
-                &[Event::Started {
-                    instance: 0,
-                    attempt: 1,
-                }],
-                at(1),
-            )
-            .unwrap();
-        assert_eq!(release.status(), ReleaseStatus::Running);
-        let failed = Event::AttemptFailed {
-            instance: 0,
-            attempt: 1,
-            exit_code: Some(2),
-            reason: Reason::ExitCode,
-        };
-        release.apply(&[failed], at(2)).unwrap();
-        assert_eq!(release.instances()[0].status(), PhaseStatus::Running);
-        release
-            .apply(
-                &[Event::Started {
-                    instance: 0,
-                    attempt: 2,
-                }],
-                at(3),
-            )
-            .unwrap();
-        release
-            .apply(
-                &[
-                    Event::Completed {
-                        instance: 0,
-                        exit_code: Some(0),
-                    },
-                    Event::Skipped {
-                        instance: 1,
-                        reason: Reason::Condition,
-                    },
-                    Event::Started {
-                        instance: 2,
-                        attempt: 1,
-                    },
-                ],
-                at(4),
-            )
-            .unwrap();
-        release
-            .apply(
-                &[Event::Completed {
-                    instance: 2,
-                    exit_code: None,
-                }],
-                at(4),
-            )
-            .unwrap();
-        let build = &release.instances()[0];
-        assert_eq!(build.attempts().len(), 2);
-        assert_eq!(build.attempts()[0].exit_code, Some(2));
-        assert_eq!(build.exit_code(), Some(0));
-        let steps: Vec<_> = build.transitions().iter().map(|t| (t.from, t.to, t.attempt)).collect();
-        assert_eq!(
-            steps,
-            [
-                (PhaseStatus::Pending, PhaseStatus::Running, 1),
-                (PhaseStatus::Running, PhaseStatus::Completed, 2)
-            ]
-        );
-        assert_eq!(release.instances()[1].transitions()[0].attempt, 0);
-        assert_eq!(release.status(), ReleaseStatus::Running);
-        release.finish(at(5)).unwrap();
-        assert_eq!(release.status(), ReleaseStatus::Completed);
-        assert!(matches!(release.apply(&[], at(6)), Err(EventError::Finished { .. })));
-    }
-
-    #[test]
-    fn illegal_events_are_rejected_whole() {
-        let mut release = release(&["build[api]", "rollout[api]"]);
-        let before = release.clone();
-        let error = release
-            .apply(
-                &[
-                    Event::Started {
-                        instance: 0,
-                        attempt: 1,
-                    },
-                    Event::Completed {
-                        instance: 1,
-                        exit_code: Some(0),
-                    },
-                ],
-                at(1),
-            )
-            .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "illegal transition `pending` → `completed` for `rollout[api]`"
-        );
-        assert_eq!(release, before, "nothing applied");
-        let error = release
-            .apply(
-                &[Event::Skipped {
-                    instance: 7,
-                    reason: Reason::Condition,
-                }],
-                at(1),
-            )
-            .unwrap_err();
-        assert!(matches!(error, EventError::UnknownInstance { position: 7, count: 2 }));
-        release
-            .apply(
-                &[Event::Started {
-                    instance: 0,
-                    attempt: 1,
-                }],
-                at(1),
-            )
-            .unwrap();
-        let error = release
-            .apply(
-                &[Event::Started {
-                    instance: 0,
-                    attempt: 2,
-                }],
-                at(2),
-            )
-            .unwrap_err();
-        assert!(matches!(error, EventError::Attempt { .. }), "{error}");
-        let error = release
-            .apply(
-                &[Event::Started {
-                    instance: 0,
-                    attempt: 1,
-                }],
-                at(2),
-            )
-            .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "illegal transition `running` → `running` for `build[api]`"
-        );
-        let error = release.finish(at(3)).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!("release {} cannot finish: `build[api]` is still `running`", release.id)
-        );
-    }
-
-    #[test]
-    fn failure_and_unfinished_statuses() {
-        let mut release = release(&["a", "b"]);
-        release
-            .apply(
-                &[Event::Started {
-                    instance: 0,
-                    attempt: 1,
-                }],
-                at(1),
-            )
-            .unwrap();
-        release
-            .apply(
-                &[Event::Failed {
-                    instance: 0,
-                    exit_code: Some(1),
-                    reason: Reason::ExitCode,
-                }],
-                at(2),
-            )
-            .unwrap();
-        assert_eq!(release.status(), ReleaseStatus::Failed);
-        release
-            .apply(
-                &[Event::Skipped {
-                    instance: 1,
-                    reason: Reason::Failed("a".into()),
-                }],
-                at(2),
-            )
-            .unwrap();
-        release.finish(at(3)).unwrap();
-        assert_eq!(release.status(), ReleaseStatus::Failed);
-
-        let mut interrupted = self::release(&["a"]);
-        interrupted
-            .apply(
-                &[Event::Skipped {
-                    instance: 0,
-                    reason: Reason::Interrupted,
-                }],
-                at(1),
-            )
-            .unwrap();
-        interrupted.finish(at(1)).unwrap();
-        assert_eq!(
-            interrupted.status(),
-            ReleaseStatus::Failed,
-            "finished without completing"
-        );
-    }
-}
+mod tests;

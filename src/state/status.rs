@@ -1,10 +1,14 @@
 //! The status of one instance and the one function that changes it.
 //!
 //! ```text
-//! pending ──▶ running ──▶ completed
-//!    │           └──────▶ failed
+//! pending ──▶ running ──▶ completed ──▶ undoing ──▶ undone
+//!    │           └──────▶ failed                └──────▶ undo_failed
 //!    └──────▶ skipped
 //! ```
+//!
+//! The last three are those of a failed release that is undone (`undo on
+//! failure`): a completed instance with an `undo` command is `undoing`
+//! while that command runs, then `undone` or `undo_failed`.
 //!
 //! Every other move is an [`IllegalTransition`]. Nothing else in the crate
 //! assigns a status: a [`Release`](super::Release) changes one only through
@@ -29,16 +33,26 @@ pub enum PhaseStatus {
     /// It never ran: its condition is false, something it needs failed, or
     /// the run was interrupted first.
     Skipped,
+    /// It had completed, and its `undo` command is running.
+    Undoing,
+    /// Its `undo` command exited 0.
+    Undone,
+    /// Its `undo` command failed (or was interrupted).
+    #[serde(rename = "undo_failed")]
+    UndoFailed,
 }
 
 impl PhaseStatus {
     /// Every status, in life order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::Pending,
         Self::Running,
         Self::Completed,
         Self::Failed,
         Self::Skipped,
+        Self::Undoing,
+        Self::Undone,
+        Self::UndoFailed,
     ];
 
     /// The lowercase name, as stored and shown.
@@ -50,6 +64,9 @@ impl PhaseStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Undoing => "undoing",
+            Self::Undone => "undone",
+            Self::UndoFailed => "undo_failed",
         }
     }
 }
@@ -86,15 +103,20 @@ impl std::error::Error for IllegalTransition {}
 /// Moves `instance` from `from` to `to`: the only way a status changes.
 ///
 /// The legal moves are exactly `pending → running`, `running → completed`,
-/// `running → failed` and `pending → skipped`; staying put is not a move.
+/// `running → failed`, `pending → skipped`, `completed → undoing`,
+/// `undoing → undone` and `undoing → undo_failed`; staying put is not a
+/// move.
 ///
 /// # Errors
 ///
 /// Any other pair, naming the instance.
 pub fn transition(instance: &str, from: PhaseStatus, to: PhaseStatus) -> Result<PhaseStatus, IllegalTransition> {
-    use PhaseStatus::{Completed, Failed, Pending, Running, Skipped};
+    use PhaseStatus::{Completed, Failed, Pending, Running, Skipped, UndoFailed, Undoing, Undone};
     match (from, to) {
-        (Pending, Running | Skipped) | (Running, Completed | Failed) => Ok(to),
+        (Pending, Running | Skipped)
+        | (Running, Completed | Failed)
+        | (Completed, Undoing)
+        | (Undoing, Undone | UndoFailed) => Ok(to),
         _ => Err(IllegalTransition {
             instance: instance.to_owned(),
             from,
@@ -105,64 +127,49 @@ pub fn transition(instance: &str, from: PhaseStatus, to: PhaseStatus) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::PhaseStatus::{Completed, Failed, Pending, Running, Skipped};
+    use super::PhaseStatus::{Completed, Failed, Pending, Running, Skipped, UndoFailed, Undoing, Undone};
     use super::*;
 
-    /// Every one of the 25 pairs, with the expected answer written out.
+    /// Every one of the 64 pairs, with the expected answer written out: one
+    /// row per `from`, one column per `to`, in [`PhaseStatus::ALL`]'s order
+    /// (`X` legal, `.` illegal).
     #[test]
     fn every_pair() {
         let table = [
-            (Pending, Pending, false),
-            (Pending, Running, true),
-            (Pending, Completed, false),
-            (Pending, Failed, false),
-            (Pending, Skipped, true),
-            (Running, Pending, false),
-            (Running, Running, false),
-            (Running, Completed, true),
-            (Running, Failed, true),
-            (Running, Skipped, false),
-            (Completed, Pending, false),
-            (Completed, Running, false),
-            (Completed, Completed, false),
-            (Completed, Failed, false),
-            (Completed, Skipped, false),
-            (Failed, Pending, false),
-            (Failed, Running, false),
-            (Failed, Completed, false),
-            (Failed, Failed, false),
-            (Failed, Skipped, false),
-            (Skipped, Pending, false),
-            (Skipped, Running, false),
-            (Skipped, Completed, false),
-            (Skipped, Failed, false),
-            (Skipped, Skipped, false),
+            // pending running completed failed skipped undoing undone undo_failed
+            (Pending, ". X . . X . . ."),
+            (Running, ". . X X . . . ."),
+            (Completed, ". . . . . X . ."),
+            (Failed, ". . . . . . . ."),
+            (Skipped, ". . . . . . . ."),
+            (Undoing, ". . . . . . X X"),
+            (Undone, ". . . . . . . ."),
+            (UndoFailed, ". . . . . . . ."),
         ];
-        assert_eq!(table.len(), 25);
-        for from in PhaseStatus::ALL {
-            for to in PhaseStatus::ALL {
-                assert!(
-                    table.iter().any(|&(f, t, _)| f == from && t == to),
-                    "{from} → {to} missing"
-                );
+        assert_eq!(table.map(|(from, _)| from), PhaseStatus::ALL);
+        let mut legal = 0;
+        for (from, row) in table {
+            let cells: Vec<&str> = row.split(' ').collect();
+            assert_eq!(cells.len(), 8, "{from}");
+            for (to, cell) in PhaseStatus::ALL.into_iter().zip(cells) {
+                let result = transition("build[api]", from, to);
+                if cell == "X" {
+                    legal += 1;
+                    assert_eq!(result, Ok(to), "{from} → {to}");
+                } else {
+                    let error = result.expect_err("illegal");
+                    assert_eq!(
+                        error,
+                        IllegalTransition {
+                            instance: "build[api]".into(),
+                            from,
+                            to
+                        }
+                    );
+                }
             }
         }
-        for (from, to, legal) in table {
-            let result = transition("build[api]", from, to);
-            if legal {
-                assert_eq!(result, Ok(to), "{from} → {to}");
-            } else {
-                let error = result.expect_err("illegal");
-                assert_eq!(
-                    error,
-                    IllegalTransition {
-                        instance: "build[api]".into(),
-                        from,
-                        to
-                    }
-                );
-            }
-        }
+        assert_eq!(legal, 7);
     }
 
     #[test]
@@ -172,5 +179,26 @@ mod tests {
             error.to_string(),
             "illegal transition `running` → `pending` for `build[api]`"
         );
+    }
+
+    #[test]
+    fn names_as_stored_and_shown() {
+        let names: Vec<&str> = PhaseStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pending",
+                "running",
+                "completed",
+                "failed",
+                "skipped",
+                "undoing",
+                "undone",
+                "undo_failed"
+            ]
+        );
+        for status in PhaseStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 }

@@ -250,6 +250,11 @@ impl Store {
         } else {
             None
         };
+        let undo: Vec<Option<String>> = if meta.undo_on_failure && plan.instances.iter().any(|p| p.undo.is_some()) {
+            plan.instances.iter().map(|p| p.undo.clone()).collect()
+        } else {
+            Vec::new()
+        };
         let header = header(id, plan, previous, meta, &self.clock);
         let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
         let commands: Vec<Option<String>> = plan.instances.iter().map(|p| p.command.clone()).collect();
@@ -258,10 +263,11 @@ impl Store {
             .filter(|&i| plan.instances[i].is_finally())
             .collect();
         release.set_finally(&finally);
+        release.set_undo(undo.clone());
         self.append_index(&IndexLine::Reserved { id })?;
         self.newest = Some(id);
         let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
-        let head = LogLine::release(&release.header, instances, commands, finally, boot::current());
+        let head = LogLine::release(&release.header, instances, commands, finally, undo, boot::current());
         create_atomic(&path, format!("{}{}", head_line(), line(&head)).as_bytes()).map_err(|error| match error {
             StateError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 StateError::IdTaken { id }
@@ -456,6 +462,7 @@ fn header(id: ReleaseId, plan: &Plan, previous: Option<ReleaseId>, meta: Release
         mut set_keys,
         digest,
         user,
+        undo_on_failure: _,
     } = meta;
     set_keys.sort();
     set_keys.dedup();

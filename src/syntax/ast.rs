@@ -146,6 +146,8 @@ pub struct EnvDecl<'s> {
     pub extends: Option<Ident<'s>>,
     /// `protected`: where it is written (the first time).
     pub protected: Option<Span>,
+    /// `undo on failure`: where it is written (the first time).
+    pub undo_on_failure: Option<Span>,
     /// Values set (or overridden) in this env.
     pub values: Vec<Assignment<'s>>,
     /// Secrets declared (or overridden) in this env.
@@ -238,6 +240,8 @@ pub enum ClauseKind<'s> {
     When(Expr<'s>),
     /// `run "…"`.
     Run(Template<'s>),
+    /// `undo "…"`: undoes what `run` did, when a failed release is undone.
+    Undo(Template<'s>),
     /// `timeout D`.
     Timeout(Raw<'s>),
     /// `retry N [backoff D]`.

@@ -77,6 +77,8 @@ codes! {
     SelfDependency => "self-dependency",
     /// `after` between a `finally` phase and one that is not.
     FinallyOrder => "finally-order",
+    /// `undo` in a `finally` phase, which runs after every undo.
+    UndoInFinally => "undo-in-finally",
     /// Phase instances depend on each other in a circle.
     DependencyCycle => "dependency-cycle",
     /// Environments extend each other in a circle.

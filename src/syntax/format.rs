@@ -441,7 +441,13 @@ impl<'s> Printer<'s> {
                     }
                 }
             }
-            Rule::for_each | Rule::run_clause | Rule::timeout_clause | Rule::retry_clause | Rule::secret_decl => {
+            Rule::for_each
+            | Rule::run_clause
+            | Rule::undo_clause
+            | Rule::undo_on_failure
+            | Rule::timeout_clause
+            | Rule::retry_clause
+            | Rule::secret_decl => {
                 self.keyword(&entry);
                 for child in entry.into_inner() {
                     self.pair(&child, true);

@@ -207,6 +207,7 @@ impl<'s> Lowering {
             name,
             extends: None,
             protected: None,
+            undo_on_failure: None,
             values: Vec::new(),
             secrets: Vec::new(),
         };
@@ -214,6 +215,7 @@ impl<'s> Lowering {
             match part.as_rule() {
                 Rule::extends => env.extends = Some(self.ident(&last_inner(part))),
                 Rule::protected => _ = env.protected.get_or_insert(self.span(&part)),
+                Rule::undo_on_failure => _ = env.undo_on_failure.get_or_insert(self.span(&part)),
                 Rule::secret_decl => {
                     let secret = self.secret(part);
                     env.secrets.push(secret);
@@ -301,6 +303,7 @@ impl<'s> Lowering {
             }
             Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
             Rule::run_clause => ClauseKind::Run(self.string(&inner.next().expect("command"))),
+            Rule::undo_clause => ClauseKind::Undo(self.string(&inner.next().expect("undo command"))),
             Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
             Rule::retry_clause => {
                 let count = self.raw(&inner.next().expect("retry count"));

@@ -77,6 +77,7 @@ pub(super) fn item<'x, 'b>(item: &'x Item<'_>, m: &impl Rebase<'x, 'b>) -> Item<
             name: ident(&env.name, m),
             extends: env.extends.as_ref().map(|e| ident(e, m)),
             protected: env.protected.map(|span| m.span(span)),
+            undo_on_failure: env.undo_on_failure.map(|span| m.span(span)),
             values: env.values.iter().map(|v| assignment(v, m)).collect(),
             secrets: env.secrets.iter().map(|s| secret(s, m)).collect(),
         }),
@@ -154,6 +155,7 @@ fn clause<'x, 'b>(clause: &'x Clause<'_>, m: &impl Rebase<'x, 'b>) -> Clause<'b>
         }))),
         ClauseKind::When(condition) => ClauseKind::When(expr(condition, m)),
         ClauseKind::Run(command) => ClauseKind::Run(template(command, m)),
+        ClauseKind::Undo(command) => ClauseKind::Undo(template(command, m)),
         ClauseKind::Timeout(duration) => ClauseKind::Timeout(raw(duration, m)),
         ClauseKind::Retry { count, backoff } => ClauseKind::Retry {
             count: raw(count, m),

@@ -27,6 +27,7 @@ pub fn instance(id: &str, after: &[usize]) -> PlannedInstance {
         retry: 0,
         backoff_ms: 0,
         on_failure: None,
+        undo: None,
     }
 }
 

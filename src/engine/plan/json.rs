@@ -90,6 +90,10 @@ impl Plan {
         if instance.is_finally() {
             buffer.extend_from_slice(b",\n      \"finally\": true");
         }
+        if let Some(undo) = &instance.undo {
+            buffer.extend_from_slice(b",\n      \"undo\": ");
+            json_string(buffer, undo);
+        }
         buffer.extend_from_slice(b"\n    }");
     }
 }

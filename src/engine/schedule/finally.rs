@@ -1,15 +1,16 @@
 //! `finally` instances in the schedule: held back until every other
 //! instance of the run has ended (completed, failed or skipped, also after
-//! fail-fast, a timeout or an interruption), then released with the run's
+//! fail-fast, a timeout or an interruption) and the undos of a failed run
+//! are over (see `undo`), then released with the run's
 //! outcome, which decides their condition and command (`{{outcome}}`).
 
 use super::{Run, State};
 
 impl Run<'_> {
     /// Releases the held `finally` instances once no other instance is
-    /// left, deciding the outcome then.
+    /// left and the undoing is over, deciding the outcome then.
     pub(super) fn release_finally(&mut self) {
-        if self.main_left > 0 || self.released.is_some() {
+        if self.main_left > 0 || self.released.is_some() || !self.undone() {
             return;
         }
         self.released = Some(self.first_failed.is_some() || self.interrupted);

@@ -36,6 +36,7 @@ fn end(run: &mut Run<'_>, instance: usize, attempt: u32, outcome: Outcome) {
         tail: Vec::new(),
         log_ok: false,
         log_error: None,
+        undo: false,
     });
 }
 

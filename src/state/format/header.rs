@@ -166,12 +166,14 @@ pub(crate) fn read_live(stored: Vec<StoredService>) -> Live {
 }
 
 /// A log's header line, read: the release header, the instances, their
-/// commands, the positions of `finally` instances and the boot.
+/// commands, the positions of `finally` instances, the `undo` commands
+/// and the boot.
 pub(crate) type StoredRelease = (
     ReleaseHeader,
     Vec<String>,
     Vec<Option<String>>,
     Vec<usize>,
+    Vec<Option<String>>,
     Option<String>,
 );
 
@@ -185,6 +187,7 @@ impl LogLine {
         instances: Vec<String>,
         commands: Vec<Option<String>>,
         finally: Vec<usize>,
+        undo: Vec<Option<String>>,
         boot: Option<String>,
     ) -> Self {
         let h = header.clone();
@@ -208,6 +211,7 @@ impl LogLine {
             instances,
             commands,
             finally,
+            undo,
             boot,
             commit,
             services,
@@ -233,6 +237,7 @@ impl LogLine {
             instances,
             commands,
             finally,
+            undo,
             boot,
             commit,
             services,
@@ -262,7 +267,7 @@ impl LogLine {
             digest,
             user,
         };
-        Some((extra.header(base), instances, commands, finally, boot))
+        Some((extra.header(base), instances, commands, finally, undo, boot))
     }
 }
 
