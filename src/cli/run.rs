@@ -2,17 +2,16 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
-use super::confirm;
-use super::progress::{self, Progress};
+use super::interrupts::Interrupts;
+use super::progress::Progress;
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
     render, secrets, write_with,
 };
+use super::{aftermath, confirm, resume};
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
     self, Clock, Commit, Holder, Journal, Live, PipelineDir, Reap, ReleaseId, ReleaseMeta, Restore, RollbackError,
@@ -160,16 +159,18 @@ pub(super) fn pipeline_dir(pipeline_file: &Path) -> PathBuf {
 }
 
 /// One execution, whichever command asked for it.
-struct Request<'a> {
-    workflow: &'a str,
-    file: Option<&'a Path>,
-    env: &'a str,
-    version: Option<&'a str>,
-    services: Option<&'a [String]>,
-    set: &'a [(String, String)],
-    push: bool,
-    rollback: Option<RollbackTarget>,
-    execution: &'a Execution,
+pub(super) struct Request<'a> {
+    pub workflow: &'a str,
+    pub file: Option<&'a Path>,
+    pub env: &'a str,
+    pub version: Option<&'a str>,
+    pub services: Option<&'a [String]>,
+    pub set: &'a [(String, String)],
+    pub push: bool,
+    pub rollback: Option<RollbackTarget>,
+    /// `resume`: the release it resumes (its workflow replaces `workflow`).
+    pub resume: Option<resume::Target<'a>>,
+    pub execution: &'a Execution,
 }
 
 /// `stagecraft build`: the `build` workflow; `--push` sets `push=true`.
@@ -210,7 +211,17 @@ pub(super) fn rollback(args: &RollbackArgs) -> Outcome {
         set: &args.set,
         push: false,
         rollback: Some(target),
+        resume: None,
         execution: &args.execution,
+    })
+}
+
+/// `stagecraft resume [REL]`: the workflow of the failed release REL again,
+/// its completed instances carried over.
+pub(super) fn resume(args: &resume::ResumeArgs) -> Outcome {
+    execute(&Request {
+        resume: Some(resume::Target(args.release.as_deref())),
+        ..Request::of("deploy", &args.selection, true)
     })
 }
 
@@ -225,6 +236,7 @@ impl<'a> Request<'a> {
             set: &selection.set,
             push,
             rollback: None,
+            resume: None,
             execution: &selection.execution,
         }
     }
@@ -239,6 +251,12 @@ fn execute(request: &Request<'_>) -> Outcome {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
+    let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
+    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
+    let git = engine::Source::probe(&dir);
+    // `resume` runs the workflow of the release it resumes.
+    let (now, resumed) = resume::prepare(request, &state, &pipeline, &source, &git, &all_services)?;
+    let request = &resume::request(request, resumed.as_ref());
     let base = PlanRequest {
         env: request.env.to_owned(),
         workflow: request.workflow.to_owned(),
@@ -258,29 +276,32 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Every secret is read before anything runs or is written.
     let secrets = secrets::read(&pipeline, request.env, &dir)?;
     let confirm = !request.execution.dry_run && confirm::needed(&pipeline, request.env, request.execution.yes)?;
-    let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
-    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
-    let git = engine::Source::probe(&dir);
     if request.execution.dry_run {
         // Read-only: the history, for a rollback's target, is read without
         // the lock, and nothing is written.
-        let live = match request.rollback {
-            Some(_) => state.live(request.env)?,
-            None => Live::default(),
+        let live = if request.rollback.is_some() {
+            state.live(request.env)?
+        } else {
+            Live::default()
         };
         let (plan_request, _) = run_request(base, request, &state, &live, &git, &all_services)?;
         let plan = plan_for(&plan_request)?;
+        if let Some(resumed) = &resumed {
+            return write_with(|out| resume::dry_run(&plan, resumed, out));
+        }
         let planned = secrets::planned(&pipeline, request.env);
         return write_with(|out| render::plan_text(&plan, &planned, out));
     }
     let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
     let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
+    // Under the lock: no newer release can start meanwhile.
+    let resumed = now.map(|now| resume::check(store.dir(), &now, &source)).transpose()?;
     if confirm {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
     }
-    let meta = release_meta(
+    let mut meta = release_meta(
         request,
         &plan_request,
         restore.as_ref(),
@@ -288,6 +309,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         &source.text,
         all_services,
     );
+    meta.resumes = resumed.as_ref().map(|r| r.release.id);
     let output = store.dir().clone();
     let mut runner = ShellRunner::default().with_secrets(&secrets);
     runner.script_dir = Some(store.script_dir());
@@ -299,7 +321,23 @@ fn execute(request: &Request<'_>) -> Outcome {
         })
     })?;
     let id = journal.release().id;
-    let options = ExecuteOptions {
+    let carry = resumed.map(|r| r.carry(&plan)).unwrap_or_default();
+    let options = execute_options(request, dir, id, &output, secrets, carry);
+    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
+    eprint!("{}", aftermath::summary(&plan, &summary, request, id));
+    outcome(&summary, id, &path)
+}
+
+/// How to execute release `id` of `request`.
+fn execute_options(
+    request: &Request<'_>,
+    dir: PathBuf,
+    id: ReleaseId,
+    output: &PipelineDir,
+    secrets: engine::Secrets,
+    carry: engine::CarryOver,
+) -> ExecuteOptions {
+    ExecuteOptions {
         dir,
         release: id.to_string(),
         jobs: usize::from(request.execution.jobs),
@@ -308,10 +346,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         skip_backoff: false,
         grace: request.execution.grace,
         secrets,
-    };
-    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
-    eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
-    outcome(&summary, id, &path)
+        carry,
+    }
 }
 
 /// The plan request of this run; for a rollback, also what it restores
@@ -375,6 +411,8 @@ fn release_meta(
         set_keys: plan.set.keys().cloned().collect(),
         digest: Some(engine::digest(text.as_bytes())),
         user: Some(user_at_host()),
+        resumes: None,
+        set_digests: engine::set_digests(&plan.set),
     }
 }
 
@@ -438,41 +476,6 @@ fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: C
         eprintln!("note: {repaired}");
     }
     Ok(store)
-}
-
-/// What Ctrl-C, `SIGTERM` and `SIGHUP` do. Installed before the state is
-/// opened: until the run is [`armed`](Interrupts::arm) (nothing of it
-/// recorded yet, or only what recovery repairs as after a kill), a signal
-/// exits 130 at once, so waiting for a lock or reading the history can be
-/// interrupted; once armed, it cancels the run, which records the
-/// interruption and then exits 130.
-struct Interrupts {
-    cancel: Cancel,
-    armed: Arc<AtomicBool>,
-}
-
-impl Interrupts {
-    fn install() -> Self {
-        let cancel = Cancel::new();
-        let armed = Arc::new(AtomicBool::new(false));
-        let (on_interrupt, is_armed) = (cancel.clone(), Arc::clone(&armed));
-        // Set once per process; a second run in one process keeps the first.
-        let _ = ctrlc::set_handler(move || {
-            if is_armed.load(Ordering::SeqCst) {
-                on_interrupt.cancel();
-            } else {
-                eprintln!("error: interrupted before anything ran");
-                std::process::exit(Exit::Interrupted as i32);
-            }
-        });
-        Self { cancel, armed }
-    }
-
-    /// From now on a signal cancels the run instead of ending the process.
-    fn arm(&self) -> &Cancel {
-        self.armed.store(true, Ordering::SeqCst);
-        &self.cancel
-    }
 }
 
 /// Runs the release and finishes its record. A panic is a bug, reported

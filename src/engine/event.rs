@@ -78,6 +78,16 @@ pub enum Event {
         /// Why it failed.
         reason: Reason,
     },
+    /// `pending → completed` without running: the instance completed in
+    /// the release this one resumes (`stagecraft resume`), so its command
+    /// does not run again and it satisfies its dependents. Its reason is
+    /// [`Reason::CarriedOver`].
+    CarriedOver {
+        /// Position in the plan.
+        instance: usize,
+        /// The id of the release it completed in.
+        from: String,
+    },
     /// `pending → skipped`.
     Skipped {
         /// Position in the plan.
@@ -98,6 +108,7 @@ impl Event {
             | Self::AttemptFailed { instance, .. }
             | Self::Completed { instance, .. }
             | Self::Failed { instance, .. }
+            | Self::CarriedOver { instance, .. }
             | Self::Skipped { instance, .. } => *instance,
         }
     }
@@ -142,6 +153,9 @@ pub enum Reason {
     /// Failed: the command's output could not be written to its log (the
     /// disk is full, …), so the log would have been cut short.
     Log(String),
+    /// Completed without running: it completed in the named release, which
+    /// this one resumes.
+    CarriedOver(String),
 }
 
 impl fmt::Display for Reason {
@@ -155,6 +169,7 @@ impl fmt::Display for Reason {
             Self::Interrupted => f.write_str("interrupted"),
             Self::Failed(instance) => write!(f, "{instance} failed"),
             Self::Log(error) => write!(f, "log not written: {error}"),
+            Self::CarriedOver(release) => write!(f, "carried over from {release}"),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::runner::{DEFAULT_GRACE, Outcome};
 use super::secrets::Secrets;
 use super::summary::{InstanceStatus, InstanceSummary, Summary};
 use super::sync::Claims;
+pub use carry::CarryOver;
 
 /// How to execute a plan.
 #[derive(Clone, Debug)]
@@ -39,6 +40,9 @@ pub struct ExecuteOptions {
     /// kept of the commands' output (streamed, logged, in the summary).
     /// (The runner puts them in the commands' environment.)
     pub secrets: Secrets,
+    /// The instances carried over from the release this run resumes
+    /// (`stagecraft resume`): recorded completed without running.
+    pub carry: CarryOver,
 }
 
 impl Default for ExecuteOptions {
@@ -52,6 +56,7 @@ impl Default for ExecuteOptions {
             skip_backoff: false,
             grace: DEFAULT_GRACE,
             secrets: Secrets::default(),
+            carry: CarryOver::default(),
         }
     }
 }
@@ -427,7 +432,9 @@ impl<'p> Run<'p> {
         let failed = self.failed_outcome();
         while let Some(&instance) = self.ready.first() {
             let planned = &self.plan.instances[instance];
-            if let Some(reason) = planned.skip_on(failed) {
+            if self.options.carry.carries(instance) {
+                self.carry_over(instance);
+            } else if let Some(reason) = planned.skip_on(failed) {
                 self.ready.remove(&instance);
                 self.tracks[instance].reason = Some(reason.clone());
                 self.events.push(Event::Skipped { instance, reason });
@@ -464,8 +471,11 @@ impl<'p> Run<'p> {
         }
         let expected = self.expected_next();
         let (plan, tracks, failed) = (self.plan, &self.tracks, self.failed_outcome());
+        let carry = &self.options.carry;
         let claimable = |instance: usize| {
-            runs_command(plan, instance, failed) && matches!(tracks[instance].state, State::Pending | State::Ready)
+            !carry.carries(instance)
+                && runs_command(plan, instance, failed)
+                && matches!(tracks[instance].state, State::Pending | State::Ready)
         };
         for instance in self.claims.claim(expected, tracks.len(), claimable, now) {
             self.events.push(Event::Claimed { instance });
@@ -480,7 +490,9 @@ impl<'p> Run<'p> {
             .ready
             .iter()
             .copied()
-            .filter(|&instance| runs_command(self.plan, instance, self.failed_outcome()))
+            .filter(|&instance| {
+                !self.options.carry.carries(instance) && runs_command(self.plan, instance, self.failed_outcome())
+            })
             .take(self.jobs)
             .collect();
         for &running in &self.running {
@@ -492,6 +504,7 @@ impl<'p> Run<'p> {
                     .count();
                 if self.tracks[dependent].state == State::Pending
                     && unfinished == self.waiting[dependent]
+                    && !self.options.carry.carries(dependent)
                     && runs_command(self.plan, dependent, self.failed_outcome())
                 {
                     next.insert(dependent);
@@ -579,6 +592,7 @@ impl Done {
     }
 }
 
+mod carry;
 mod finally;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 4)`, then
+//! Every state file starts with a format line, `Format(version: 5)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
 //! header, one line per event and at last a [`LogLine::Finished`] line. An
@@ -8,8 +8,10 @@
 //! line before a release's log is created, an [`IndexLine::Started`] line
 //! once it is, and an [`IndexLine::Finished`] line (with the env's live
 //! state after a deploy or rollback) when it ends. Files of versions 1 to
-//! 3 read with their missing fields unknown (version 4 added the log's
-//! `Spawned` lines and the reason `Log`).
+//! 4 read with their missing fields unknown (version 4 added the log's
+//! `Spawned` lines and the reason `Log`; version 5 the headers' `resumes`
+//! and `set_digests`, the log's `CarriedOver` lines and the reason
+//! `CarriedOver`).
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
@@ -33,12 +35,12 @@ mod header;
 pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
 
 /// The format version this code writes and the newest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 4)`.
+    /// `Format(version: 5)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
@@ -88,6 +90,11 @@ pub(crate) enum LogLine {
         digest: Option<String>,
         #[serde(default)]
         user: Option<String>,
+        /// The fields format version 5 added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<ReleaseId>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        set_digests: BTreeMap<String, String>,
     },
     /// [`Event::Claimed`].
     Claimed { at: Timestamp, instance: usize },
@@ -131,6 +138,12 @@ pub(crate) enum LogLine {
         at: Timestamp,
         instance: usize,
         reason: StoredReason,
+    },
+    /// [`Event::CarriedOver`] (version 5 on).
+    CarriedOver {
+        at: Timestamp,
+        instance: usize,
+        from: String,
     },
     /// The last line: the release is over.
     Finished { at: Timestamp },
@@ -184,6 +197,11 @@ impl LogLine {
                 at,
                 instance: *instance,
                 reason: reason.into(),
+            },
+            Event::CarriedOver { instance, from } => Self::CarriedOver {
+                at,
+                instance: *instance,
+                from: from.clone(),
             },
         }
     }
@@ -248,6 +266,13 @@ impl LogLine {
                 },
                 *at,
             ),
+            Self::CarriedOver { at, instance, from } => (
+                Event::CarriedOver {
+                    instance: *instance,
+                    from: from.clone(),
+                },
+                *at,
+            ),
         })
     }
 }
@@ -266,6 +291,8 @@ pub(crate) enum StoredReason {
     Failed(String),
     /// Version 4 on.
     Log(String),
+    /// Version 5 on.
+    CarriedOver(String),
 }
 
 impl From<&Reason> for StoredReason {
@@ -279,6 +306,7 @@ impl From<&Reason> for StoredReason {
             Reason::Interrupted => Self::Interrupted,
             Reason::Failed(instance) => Self::Failed(instance.clone()),
             Reason::Log(error) => Self::Log(error.clone()),
+            Reason::CarriedOver(release) => Self::CarriedOver(release.clone()),
         }
     }
 }
@@ -294,6 +322,7 @@ impl From<&StoredReason> for Reason {
             StoredReason::Interrupted => Self::Interrupted,
             StoredReason::Failed(instance) => Self::Failed(instance.clone()),
             StoredReason::Log(error) => Self::Log(error.clone()),
+            StoredReason::CarriedOver(release) => Self::CarriedOver(release.clone()),
         }
     }
 }
@@ -329,6 +358,11 @@ pub(crate) enum IndexLine {
         digest: Option<String>,
         #[serde(default)]
         user: Option<String>,
+        /// The fields format version 5 added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<ReleaseId>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        set_digests: BTreeMap<String, String>,
     },
     /// A release finished with this status; for a deploy or rollback, the
     /// env's live state right after it (version 3 on).
@@ -455,7 +489,7 @@ mod tests {
         let text = format!("{}{}", head_line(), line(&finished));
         assert_eq!(
             text,
-            "Format(version: 4)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
+            "Format(version: 5)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
         );
         let read = lines(&text).unwrap();
         assert_eq!(read.lines, [(2, finished)]);

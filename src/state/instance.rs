@@ -91,6 +91,12 @@ impl InstanceRecord {
         self.command.as_deref()
     }
 
+    /// Whether it is an instance of a `finally` phase.
+    #[must_use]
+    pub fn is_finally(&self) -> bool {
+        self.finally
+    }
+
     /// Its status.
     #[must_use]
     pub fn status(&self) -> PhaseStatus {
@@ -179,6 +185,10 @@ impl InstanceRecord {
                 ..
             } => self.fail_attempt(*attempt, *exit_code, reason, at),
             Event::Completed { exit_code, .. } => {
+                if self.status == PhaseStatus::Pending {
+                    // Only a carry-over completes what did not run.
+                    return Err(self.attempt_error("completed with no attempt running".to_owned()));
+                }
                 self.change(PhaseStatus::Completed, at, self.attempt_count())?;
                 let Some(open) = self.open_attempt() else {
                     return Err(self.attempt_error("completed with no attempt running".to_owned()));
@@ -204,6 +214,12 @@ impl InstanceRecord {
             Event::Skipped { reason, .. } => {
                 self.change(PhaseStatus::Skipped, at, 0)?;
                 self.reason = Some(reason.clone());
+                Ok(())
+            }
+            Event::CarriedOver { from, .. } => {
+                // Nothing was attempted: attempt 0, as for a skip.
+                self.change(PhaseStatus::Completed, at, 0)?;
+                self.reason = Some(Reason::CarriedOver(from.clone()));
                 Ok(())
             }
         }

@@ -41,6 +41,9 @@ pub struct Recovered {
     pub maybe_started: Vec<String>,
     /// The instances that had not started, now `skipped` (interrupted).
     pub skipped: Vec<String>,
+    /// Of `skipped`, the instances of `finally` phases: they never ran
+    /// (a run killed outright runs no `finally` phase).
+    pub finally_not_run: Vec<String>,
     /// The process groups the dead run left running, stopped before the
     /// release was marked interrupted.
     pub stopped: Vec<Stopped>,
@@ -66,6 +69,17 @@ impl fmt::Display for Recovered {
             1 => parts.push("1 not-started instance skipped".to_owned()),
             n => parts.push(format!("{n} not-started instances skipped")),
         }
+        if !self.finally_not_run.is_empty() {
+            parts.push(format!(
+                "`finally` {} not run: {}",
+                if self.finally_not_run.len() == 1 {
+                    "phase"
+                } else {
+                    "phases"
+                },
+                self.finally_not_run.join(", ")
+            ));
+        }
         if !parts.is_empty() {
             write!(f, ": {}", parts.join(", "))?;
         }
@@ -89,6 +103,11 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
         failed: failed.iter().map(name).collect(),
         maybe_started: maybe_started.iter().map(name).collect(),
         skipped: pending.iter().map(name).collect(),
+        finally_not_run: pending
+            .iter()
+            .filter(|&&position| release.instances()[position].finally)
+            .map(name)
+            .collect(),
         stopped: Vec::new(),
     };
     let mut events = Vec::new();
@@ -121,6 +140,7 @@ mod tests {
             failed: vec!["build[api]".into()],
             maybe_started: vec![],
             skipped: vec!["a".into(), "b".into(), "c".into()],
+            finally_not_run: vec![],
             stopped: vec![],
         };
         assert_eq!(
@@ -132,6 +152,7 @@ mod tests {
             failed: vec![],
             maybe_started: vec![],
             skipped: vec!["a".into()],
+            finally_not_run: vec![],
             stopped: vec![Stopped {
                 instance: "migrate".into(),
                 group: 4242,
@@ -148,11 +169,24 @@ mod tests {
             failed: vec!["a".into(), "b".into()],
             maybe_started: vec!["b".into()],
             skipped: vec![],
+            finally_not_run: vec![],
             stopped: vec![],
         };
         assert_eq!(
             recovered.to_string(),
             "release rel-20261125-170229123 was interrupted: a, b marked failed (interrupted), the machine stopped as b was about to start, so it may not have run"
+        );
+        let recovered = Recovered {
+            release,
+            failed: vec!["deploy".into()],
+            maybe_started: vec![],
+            skipped: vec!["notify".into(), "cleanup".into()],
+            finally_not_run: vec!["notify".into(), "cleanup".into()],
+            stopped: vec![],
+        };
+        assert_eq!(
+            recovered.to_string(),
+            "release rel-20261125-170229123 was interrupted: deploy marked failed (interrupted), 2 not-started instances skipped, `finally` phases not run: notify, cleanup"
         );
     }
 }

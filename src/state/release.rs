@@ -85,6 +85,13 @@ pub struct ReleaseHeader {
     pub digest: Option<String>,
     /// Who ran it, `user@host`, when known.
     pub user: Option<String>,
+    /// For a `resume`: the failed release it resumes (whose completed
+    /// instances it carried over).
+    pub resumes: Option<ReleaseId>,
+    /// Per key given with `--set`, the digest of its value (`sha256:<hex>`,
+    /// never the value), so that `resume` can tell a changed value; empty
+    /// for a release recorded before format version 5.
+    pub set_digests: BTreeMap<String, String>,
 }
 
 /// A commit a release ran from.
@@ -114,6 +121,10 @@ pub struct ReleaseMeta {
     pub digest: Option<String>,
     /// See [`ReleaseHeader::user`] ([`user_at_host`](super::user_at_host)).
     pub user: Option<String>,
+    /// See [`ReleaseHeader::resumes`].
+    pub resumes: Option<ReleaseId>,
+    /// See [`ReleaseHeader::set_digests`].
+    pub set_digests: BTreeMap<String, String>,
 }
 
 impl ReleaseHeader {
@@ -378,6 +389,8 @@ pub(crate) fn test_header(n: u64, workflow: &str, version: &str) -> ReleaseHeade
         set_keys: Vec::new(),
         digest: None,
         user: None,
+        resumes: None,
+        set_digests: BTreeMap::new(),
     }
 }
 
@@ -482,9 +495,10 @@ mod tests {
                         instance: 0,
                         attempt: 1,
                     },
-                    Event::Completed {
+                    Event::Failed {
                         instance: 1,
-                        exit_code: Some(0),
+                        exit_code: Some(1),
+                        reason: Reason::ExitCode,
                     },
                 ],
                 at(1),
@@ -492,7 +506,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "illegal transition `pending` → `completed` for `rollout[api]`"
+            "illegal transition `pending` → `failed` for `rollout[api]`"
         );
         assert_eq!(release, before, "nothing applied");
         let error = release

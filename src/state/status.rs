@@ -86,7 +86,10 @@ impl std::error::Error for IllegalTransition {}
 /// Moves `instance` from `from` to `to`: the only way a status changes.
 ///
 /// The legal moves are exactly `pending → running`, `running → completed`,
-/// `running → failed` and `pending → skipped`; staying put is not a move.
+/// `running → failed`, `pending → skipped` and `pending → completed` (an
+/// instance carried over from the release a `resume` resumes, which does
+/// not run: [`Event::CarriedOver`](crate::engine::Event::CarriedOver));
+/// staying put is not a move.
 ///
 /// # Errors
 ///
@@ -94,7 +97,7 @@ impl std::error::Error for IllegalTransition {}
 pub fn transition(instance: &str, from: PhaseStatus, to: PhaseStatus) -> Result<PhaseStatus, IllegalTransition> {
     use PhaseStatus::{Completed, Failed, Pending, Running, Skipped};
     match (from, to) {
-        (Pending, Running | Skipped) | (Running, Completed | Failed) => Ok(to),
+        (Pending, Running | Skipped | Completed) | (Running, Completed | Failed) => Ok(to),
         _ => Err(IllegalTransition {
             instance: instance.to_owned(),
             from,
@@ -114,7 +117,7 @@ mod tests {
         let table = [
             (Pending, Pending, false),
             (Pending, Running, true),
-            (Pending, Completed, false),
+            (Pending, Completed, true),
             (Pending, Failed, false),
             (Pending, Skipped, true),
             (Running, Pending, false),

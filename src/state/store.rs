@@ -456,6 +456,8 @@ fn header(id: ReleaseId, plan: &Plan, previous: Option<ReleaseId>, meta: Release
         mut set_keys,
         digest,
         user,
+        resumes,
+        set_digests,
     } = meta;
     set_keys.sort();
     set_keys.dedup();
@@ -474,5 +476,7 @@ fn header(id: ReleaseId, plan: &Plan, previous: Option<ReleaseId>, meta: Release
         set_keys,
         digest,
         user,
+        resumes,
+        set_digests,
     }
 }

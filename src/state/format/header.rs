@@ -25,6 +25,9 @@ struct StoredExtra {
     set_keys: Vec<String>,
     digest: Option<String>,
     user: Option<String>,
+    /// Version 5 on.
+    resumes: Option<ReleaseId>,
+    set_digests: BTreeMap<String, String>,
 }
 
 /// [`Commit`] as stored: `Commit(sha: "…", dirty: false)`.
@@ -78,6 +81,8 @@ impl StoredExtra {
             set_keys: header.set_keys.clone(),
             digest: header.digest.clone(),
             user: header.user.clone(),
+            resumes: header.resumes,
+            set_digests: header.set_digests.clone(),
         }
     }
 
@@ -114,6 +119,8 @@ impl StoredExtra {
             set_keys: self.set_keys,
             digest: self.digest,
             user: self.user,
+            resumes: self.resumes,
+            set_digests: self.set_digests,
         }
     }
 }
@@ -195,6 +202,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = StoredExtra::of(header);
         Self::Release {
             id: h.id,
@@ -215,6 +224,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         }
     }
 
@@ -240,6 +251,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = self
         else {
             return None;
@@ -261,6 +274,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         };
         Some((extra.header(base), instances, commands, finally, boot))
     }
@@ -277,6 +292,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = StoredExtra::of(header);
         Self::Started {
             id: h.id,
@@ -293,6 +310,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         }
     }
 
@@ -313,6 +332,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = self
         else {
             return None;
@@ -334,6 +355,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         };
         Some(extra.header(base))
     }
