@@ -13,7 +13,7 @@ use super::run::{Request, Selection};
 use super::{Failure, SourceFile, plan_failure};
 use crate::check::Pipeline;
 use crate::engine::{self, Plan};
-use crate::state::{self, PipelineDir, Resume, ResumeError, ResumeRequest};
+use crate::state::{self, PipelineDir, Release, Resume, ResumeError, ResumeRequest};
 
 /// `stagecraft resume [REL]`.
 #[derive(Args, Debug)]
@@ -66,8 +66,8 @@ impl<'a> Now<'a> {
 }
 
 /// For `resume` (`request.resume`), what the run is now and the release
-/// it resumes, judged without the lock (a run judges again under it);
-/// `(None, None)` for every other command.
+/// it names (else the env's newest), not judged yet: its workflow is the
+/// run's. `(None, None)` for every other command.
 pub(super) fn prepare<'a>(
     request: &Request<'a>,
     state: &PipelineDir,
@@ -75,21 +75,22 @@ pub(super) fn prepare<'a>(
     source: &SourceFile,
     git: &engine::Source,
     all_services: &[String],
-) -> Result<(Option<Now<'a>>, Option<Resume>), Failure> {
+) -> Result<(Option<Now<'a>>, Option<Release>), Failure> {
     let Some(target) = request.resume else {
         return Ok((None, None));
     };
     // An unknown env is named as every command names it.
     engine::find_env(pipeline, request.env).map_err(|e| plan_failure(source, e))?;
+    let release = state::resume_target(state, request.env, target.0)?
+        .map_err(|error| refusal(&error, request.env, &source.name))?;
     let now = Now::new(request, target, &source.text, git, all_services);
-    let resumed = check(state, &now, source)?;
-    Ok((Some(now), Some(resumed)))
+    Ok((Some(now), Some(release)))
 }
 
-/// The request of the run that resumes `resumed`: its workflow (`push`
+/// The request of the run that resumes `release`: its workflow (`push`
 /// for a deploy, as `deploy` sets it); `request` itself otherwise.
-pub(super) fn request<'a>(request: &Request<'a>, resumed: Option<&'a Resume>) -> Request<'a> {
-    let workflow = resumed.map(|r| r.release.workflow.as_str());
+pub(super) fn request<'a>(request: &Request<'a>, release: Option<&'a Release>) -> Request<'a> {
+    let workflow = release.map(|r| r.workflow.as_str());
     Request {
         workflow: workflow.unwrap_or(request.workflow),
         push: workflow.map_or(request.push, |w| w == "deploy"),

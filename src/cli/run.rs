@@ -255,8 +255,8 @@ fn execute(request: &Request<'_>) -> Outcome {
     let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
     let git = engine::Source::probe(&dir);
     // `resume` runs the workflow of the release it resumes.
-    let (now, resumed) = resume::prepare(request, &state, &pipeline, &source, &git, &all_services)?;
-    let request = &resume::request(request, resumed.as_ref());
+    let (now, target) = resume::prepare(request, &state, &pipeline, &source, &git, &all_services)?;
+    let request = &resume::request(request, target.as_ref());
     let base = PlanRequest {
         env: request.env.to_owned(),
         workflow: request.workflow.to_owned(),
@@ -286,8 +286,9 @@ fn execute(request: &Request<'_>) -> Outcome {
         };
         let (plan_request, _) = run_request(base, request, &state, &live, &git, &all_services)?;
         let plan = plan_for(&plan_request)?;
-        if let Some(resumed) = &resumed {
-            return write_with(|out| resume::dry_run(&plan, resumed, out));
+        if let Some(now) = &now {
+            let resumed = resume::check(&state, now, &source)?;
+            return write_with(|out| resume::dry_run(&plan, &resumed, out));
         }
         let planned = secrets::planned(&pipeline, request.env);
         return write_with(|out| render::plan_text(&plan, &planned, out));
@@ -295,7 +296,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
     let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
-    // Under the lock: no newer release can start meanwhile.
+    // Judged under the lock (after recovery): no newer release can start.
     let resumed = now.map(|now| resume::check(store.dir(), &now, &source)).transpose()?;
     if confirm {
         // Under the lock: what is confirmed is what runs.

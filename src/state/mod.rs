@@ -57,7 +57,7 @@ pub use orphans::Stopped;
 pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current};
 pub use recovery::Recovered;
 pub use release::{Commit, EventError, Release, ReleaseHeader, ReleaseMeta, ReleaseStatus};
-pub use resume::{Difference, Resume, ResumeError, ResumeRequest, resumable};
+pub use resume::{Difference, Resume, ResumeError, ResumeRequest, resumable, resume_target};
 pub use rollback::{Change, Restore, Scope, restore};
 pub use status::{IllegalTransition, PhaseStatus, transition};
 pub use store::{Reap, Store};

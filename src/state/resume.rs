@@ -233,31 +233,53 @@ impl std::error::Error for ResumeError {}
 /// The outer error is a state file that could not be read; the inner one
 /// says why the release cannot be resumed.
 pub fn resumable(dir: &PipelineDir, request: &ResumeRequest<'_>) -> Result<Result<Resume, ResumeError>, StateError> {
-    let env = request.env;
-    let newest = dir.history(env).next().transpose()?;
-    let release = match request.release {
-        None => {
-            let Some(newest) = &newest else {
-                return Ok(Err(ResumeError::NoReleases { env: env.to_owned() }));
-            };
-            dir.release(&newest.id.to_string())?
-        }
-        Some(id) => match dir.release(id) {
-            Ok(release) => release,
-            Err(StateError::UnknownRelease { .. }) => {
-                return Ok(Err(ResumeError::UnknownRelease {
-                    id: id.to_owned(),
-                    closest: closest(dir, env, id)?,
-                }));
-            }
-            Err(error) => return Err(error),
+    let newest = dir.history(request.env).next().transpose()?;
+    Ok(
+        match find(dir, request.env, request.release, newest.as_ref().map(|n| n.id))? {
+            Ok(release) => judge(release, newest.as_ref().map(|n| (n.id, n.workflow.as_str())), request),
+            Err(error) => Err(error),
         },
+    )
+}
+
+/// The release a resume of `env` names (`release`), else the env's
+/// newest, without judging whether it may be resumed: what a run needs
+/// before it takes the lock (its workflow), when the release may still be
+/// unfinished (its run died, and recovery under the lock will finish it).
+///
+/// # Errors
+///
+/// As [`resumable`]; the inner error is an unknown release, or an env
+/// without releases.
+pub fn resume_target(
+    dir: &PipelineDir,
+    env: &str,
+    release: Option<&str>,
+) -> Result<Result<Release, ResumeError>, StateError> {
+    let newest = dir.history(env).next().transpose()?;
+    find(dir, env, release, newest.map(|n| n.id))
+}
+
+/// Release `release` of the pipeline, else `env`'s newest (`newest`).
+fn find(
+    dir: &PipelineDir,
+    env: &str,
+    release: Option<&str>,
+    newest: Option<ReleaseId>,
+) -> Result<Result<Release, ResumeError>, StateError> {
+    let id = match (release, newest) {
+        (Some(id), _) => id.to_owned(),
+        (None, Some(newest)) => newest.to_string(),
+        (None, None) => return Ok(Err(ResumeError::NoReleases { env: env.to_owned() })),
     };
-    Ok(judge(
-        release,
-        newest.as_ref().map(|n| (n.id, n.workflow.as_str())),
-        request,
-    ))
+    match dir.release(&id) {
+        Ok(release) => Ok(Ok(release)),
+        Err(StateError::UnknownRelease { .. }) => Ok(Err(ResumeError::UnknownRelease {
+            closest: closest(dir, env, &id)?,
+            id,
+        })),
+        Err(error) => Err(error),
+    }
 }
 
 /// The env's release id closest to `id`, among its newest hundred.
@@ -284,18 +306,21 @@ fn judge(
             wanted: request.env.to_owned(),
         });
     }
-    if matches!(release.workflow.as_str(), "rollback" | "build") {
-        return Err(ResumeError::Workflow {
-            id,
-            workflow: release.workflow.clone(),
-        });
-    }
-    let status = release.status();
-    if status != ReleaseStatus::Failed || !release.is_finished() {
+    // An unfinished release (its run goes on, or died) is `running` here.
+    let status = Some(release.status())
+        .filter(|_| release.is_finished())
+        .unwrap_or(ReleaseStatus::Running);
+    if status != ReleaseStatus::Failed {
         return Err(ResumeError::NotFailed {
             id,
             status,
             named: request.release.is_some(),
+        });
+    }
+    if matches!(release.workflow.as_str(), "rollback" | "build") {
+        return Err(ResumeError::Workflow {
+            id,
+            workflow: release.workflow.clone(),
         });
     }
     if let Some((newest, workflow)) = newest.filter(|(newest, _)| *newest != id) {
