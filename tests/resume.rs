@@ -382,3 +382,43 @@ fn finally_phases_a_kill_kept_from_running_are_named_and_the_release_resumes() {
     );
     assert_eq!(newest(dir)["resumes"], "rel-20261125-120000000");
 }
+
+/// In a protected env, `resume` is confirmed as `deploy` is: without a
+/// terminal it needs `--yes`, and refused it records nothing.
+#[test]
+fn resume_in_a_protected_env_needs_yes_and_takes_the_run_flags() {
+    let temp = project();
+    let dir = temp.path();
+    let source = PIPELINE.replace("env prod {\n", "env prod {\n  protected\n");
+    fs::write(dir.join("pipeline.stagecraft"), source).expect("write pipeline");
+    let failed = failed_deploy(dir, "v2", &["--yes"]);
+    fs::remove_file(dir.join("broken-web")).expect("fix web");
+    take_ran(dir);
+    let out = run(dir, &["resume", "--env", "prod", "--version", "v2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: `prod` is a protected env: confirming needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(newest(dir)["id"], Value::from(failed.clone()), "nothing recorded");
+    let out = run(
+        dir,
+        &[
+            "resume",
+            "--env",
+            "prod",
+            "--version",
+            "v2",
+            "--yes",
+            "--jobs",
+            "2",
+            "--keep-going",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(newest(dir)["resumes"], Value::from(failed));
+    let mut ran = take_ran(dir);
+    ran.sort();
+    assert_eq!(ran, ["notify-success", "rollout-web-v2"]);
+}

@@ -119,7 +119,7 @@ fn ending(instance: &InstanceSummary) -> String {
 
 /// `text` as one word for a POSIX shell: as it is when it holds only safe
 /// characters, else in single quotes.
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     let safe = !text.is_empty()
         && text
             .chars()

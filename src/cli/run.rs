@@ -326,7 +326,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     let options = execute_options(request, dir, id, &output, secrets, carry);
     let summary = run_release(&plan, &options, &runner, journal, cancel)?;
     eprint!("{}", aftermath::summary(&plan, &summary, request, id));
-    outcome(&summary, id, &path)
+    outcome(&summary, id, &path, request.execution.state_dir.as_deref())
 }
 
 /// How to execute release `id` of `request`.
@@ -529,7 +529,7 @@ fn run_plan(
 
 /// Exit 0 if every instance succeeded; else what went wrong, and where to
 /// look.
-fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
+fn outcome(summary: &Summary, id: ReleaseId, path: &Path, state_dir: Option<&Path>) -> Outcome {
     if summary.interrupted {
         Err(Failure {
             exit: Exit::Interrupted,
@@ -541,7 +541,14 @@ fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
     } else {
         Err(Failure {
             exit: Exit::PhaseFailed,
-            help: Some(format!("see `stagecraft releases show {id} -f {}`", path.display())),
+            help: Some(format!(
+                "see `stagecraft releases show {id} -f {}{}`",
+                aftermath::quote(&path.display().to_string()),
+                state_dir.map_or_else(String::new, |dir| format!(
+                    " --state-dir {}",
+                    aftermath::quote(&dir.display().to_string())
+                ))
+            )),
             ..Failure::user(format!("release {id} failed"))
         })
     }
