@@ -304,23 +304,28 @@ fn the_failure_report_names_what_completed_what_finally_did_and_how_to_resume() 
     let text = stderr(&out);
     let report = &text[text.find("\ncompleted:").expect("the report")..];
     insta::assert_snapshot!("resume_failure_report", report);
-    // The command it prints is the one that resumes.
+    // The command it prints is the one that resumes, as a shell runs it.
     fs::remove_file(dir.join("broken-web")).expect("fix web");
-    let out = run(
-        dir,
-        &[
-            "resume",
-            "rel-20261125-120000000",
-            "--env",
-            "prod",
-            "-f",
-            "pipeline.stagecraft",
-            "--state-dir",
-            "my state",
-            "--version",
-            "v2",
-        ],
-    );
+    let printed = report
+        .lines()
+        .find_map(|line| line.strip_prefix("  stagecraft resume "))
+        .expect("the resume command");
+    let bin = Path::new(support::BIN).parent().expect("the binary's directory");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut shell = std::process::Command::new("sh");
+    for name in support::FLAG_VARIABLES {
+        shell.env_remove(name);
+    }
+    let out = shell
+        .args(["-c", &format!("stagecraft resume {printed}")])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("STAGECRAFT_NOW", NOW)
+        .env("NO_COLOR", "1")
+        .env_remove("STAGECRAFT_STATE_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 

@@ -19,6 +19,11 @@ pub(super) struct Rerun {
     file: Option<PathBuf>,
     /// `--state-dir`, when given (or `STAGECRAFT_STATE_DIR`).
     state_dir: Option<PathBuf>,
+    /// `--version`, `--services` and `--set`, as given: a resume must be
+    /// given the same.
+    version: Option<String>,
+    services: Option<Vec<String>>,
+    set: Vec<(String, String)>,
     /// Whether `resume` runs the workflow again (not `build`, not
     /// `rollback`).
     resumable: bool,
@@ -32,14 +37,27 @@ impl Rerun {
             env: request.env.to_owned(),
             file: request.file.map(PathBuf::from),
             state_dir: request.execution.state_dir.clone(),
+            version: request.version.map(str::to_owned),
+            services: request.services.map(<[String]>::to_vec),
+            set: request.set.to_vec(),
             resumable: !matches!(request.workflow, "build" | "rollback"),
         }
     }
 
-    /// `stagecraft resume REL --env E`, with `-f` and `--state-dir` when
-    /// the run was given them, quoted for a POSIX shell.
+    /// `stagecraft resume REL --env E`, with `-f`, `--state-dir`,
+    /// `--version`, `--services` and `--set` when the run was given them,
+    /// quoted for a POSIX shell.
     pub(super) fn command(&self) -> String {
         let mut command = format!("stagecraft resume {} --env {}", self.id, quote(&self.env));
+        if let Some(version) = &self.version {
+            let _ = write!(command, " --version {}", quote(version));
+        }
+        if let Some(services) = &self.services {
+            let _ = write!(command, " --services {}", quote(&services.join(",")));
+        }
+        for (key, value) in &self.set {
+            let _ = write!(command, " --set {}", quote(&format!("{key}={value}")));
+        }
         if let Some(file) = &self.file {
             let _ = write!(command, " -f {}", quote(&file.display().to_string()));
         }
@@ -142,15 +160,22 @@ mod tests {
             env: "prod".into(),
             file: Some(PathBuf::from("deploy/my pipeline.stagecraft")),
             state_dir: Some(PathBuf::from("/var/lib/it's")),
+            version: Some("v2".into()),
+            services: Some(vec!["api".into(), "web".into()]),
+            set: vec![("image".into(), "shop:v2 beta".into()), ("region".into(), "eu".into())],
             resumable: true,
         };
         assert_eq!(
             rerun.command(),
-            r"stagecraft resume rel-20261125-170229123 --env prod -f 'deploy/my pipeline.stagecraft' --state-dir '/var/lib/it'\''s'"
+            "stagecraft resume rel-20261125-170229123 --env prod --version v2 --services api,web \
+             --set 'image=shop:v2 beta' --set region=eu -f 'deploy/my pipeline.stagecraft' --state-dir '/var/lib/it'\\''s'"
         );
         let plain = Rerun {
             file: None,
             state_dir: None,
+            version: None,
+            services: None,
+            set: Vec::new(),
             ..rerun
         };
         assert_eq!(plain.command(), "stagecraft resume rel-20261125-170229123 --env prod");
