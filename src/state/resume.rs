@@ -468,4 +468,67 @@ mod tests {
         };
         assert_eq!(differences(&release, &request), []);
     }
+
+    #[test]
+    fn what_completed_is_carried_over_but_finally_instances_run_again() {
+        use crate::engine::{Event, OnFailure, PlannedInstance, Reason};
+        use crate::state::clock::Timestamp;
+        let ids = ["build[api]", "migrate", "rollout[api]", "notify"];
+        let mut release = Release::new(test_header(1, "deploy", "v2"), ids.map(str::to_owned));
+        release.set_finally(&[3]);
+        let at = Timestamp::from_millis(1_795_626_149_100);
+        let started = |instance| Event::Started { instance, attempt: 1 };
+        let completed = |instance| Event::Completed {
+            instance,
+            exit_code: Some(0),
+        };
+        let events = [
+            started(0),
+            completed(0),
+            Event::CarriedOver {
+                instance: 1,
+                from: "rel-older".into(),
+            },
+            started(2),
+            Event::Failed {
+                instance: 2,
+                exit_code: Some(1),
+                reason: Reason::ExitCode,
+            },
+            started(3),
+            completed(3),
+        ];
+        release.apply(&events, at).unwrap();
+        release.finish(at).unwrap();
+        assert_eq!(release.status(), ReleaseStatus::Failed);
+        let resume = Resume { release };
+        assert_eq!(
+            resume.carried(),
+            ["build[api]", "migrate"],
+            "carried again, finally not"
+        );
+        // In the new plan, by id: the finally instance runs again.
+        let finally = PlannedInstance {
+            on_failure: Some(Box::new(OnFailure {
+                command: Some("true".into()),
+                enabled: true,
+            })),
+            ..crate::testing::instance("notify", &[])
+        };
+        let plan = crate::testing::plan(
+            "webapp",
+            "prod",
+            "deploy",
+            "v2",
+            vec![
+                crate::testing::instance("build[api]", &[]),
+                crate::testing::instance("migrate", &[0]),
+                crate::testing::instance("rollout[api]", &[1]),
+                finally,
+            ],
+        );
+        let carry = resume.carry(&plan);
+        assert_eq!(carry.from, resume.release.id.to_string());
+        assert_eq!(carry.instances.into_iter().collect::<Vec<_>>(), [0, 1]);
+    }
 }
