@@ -1668,3 +1668,44 @@ fn a_failed_run_is_undone_with_durable_starts_before_its_finally_instances() {
     assert_eq!(ran.summary.undo_order, [1, 0]);
     assert!(!ran.summary.succeeded(), "undoing does not make the run succeed");
 }
+
+/// A resumed run: the instances carried over are recorded completed
+/// without running (never claimed, never started), and their dependents
+/// run as after any completed instance; with `--jobs 2` as with one.
+#[test]
+fn carried_over_instances_complete_without_running_and_satisfy_their_dependents() {
+    // a → b → c, and d alone; a and b completed in the release resumed.
+    let plan = plan(vec![
+        instance("a", &[]),
+        instance("b", &[0]),
+        instance("c", &[1]),
+        instance("d", &[]),
+    ]);
+    for jobs in [1, 2] {
+        let options = ExecuteOptions {
+            jobs,
+            carry: engine::CarryOver {
+                from: "rel-0".to_owned(),
+                instances: [0, 1].into_iter().collect(),
+            },
+            ..options()
+        };
+        let runner = ScriptedRunner::new();
+        let ran = run(&plan, &options, &runner);
+        assert!(ran.summary.succeeded());
+        let called: Vec<String> = runner.calls().iter().map(|c| c.id.clone()).collect();
+        assert_eq!(called, ["c", "d"], "jobs {jobs}");
+        let carried = Some(Reason::CarriedOver("rel-0".to_owned()));
+        assert_eq!(ran.status("a"), (Completed, carried.clone()));
+        assert_eq!(ran.status("b"), (Completed, carried));
+        assert_eq!(ran.status("c"), (Completed, None));
+        for event in ran.events() {
+            if [0, 1].contains(&event.instance()) {
+                assert!(
+                    matches!(event, Event::CarriedOver { ref from, .. } if from == "rel-0"),
+                    "{event:?}"
+                );
+            }
+        }
+    }
+}

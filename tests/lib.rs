@@ -20,6 +20,7 @@ mod plans;
 mod postgres;
 mod protected;
 mod release;
+mod resume;
 mod robustness;
 mod secrets;
 mod shell;

@@ -54,6 +54,11 @@ fn meta() -> ReleaseMeta {
         digest: Some("sha256:5f2b9c0e8a7d6f1e3c4b2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f".into()),
         user: Some("ci@vm".into()),
         undo_on_failure: false,
+        resumes: None,
+        set_digests: std::collections::BTreeMap::from([(
+            "region".into(),
+            "sha256:2c0b5a9e1f3d4c6b8a7e9d0f1c2b3a4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b".into(),
+        )]),
     }
 }
 
@@ -303,15 +308,16 @@ fn an_illegal_event_is_refused_and_not_written() {
                 instance: 0,
                 attempt: 1,
             },
-            Event::Completed {
+            Event::Failed {
                 instance: 1,
-                exit_code: Some(0),
+                exit_code: Some(1),
+                reason: Reason::ExitCode,
             },
         ])
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "illegal transition `pending` → `completed` for `push[api]`"
+        "illegal transition `pending` → `failed` for `push[api]`"
     );
     assert_eq!(fs::read_to_string(journal.path()).unwrap(), before);
     assert_eq!(journal.release().instances()[0].status(), PhaseStatus::Pending);

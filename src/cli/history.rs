@@ -154,6 +154,22 @@ pub(super) fn release_text(release: &Release, log_dir: &std::path::Path) -> Stri
         ],
         &rows,
     ));
+    // A run killed outright runs no `finally` phase: recovery skipped them.
+    let not_run: Vec<&str> = release
+        .instances()
+        .iter()
+        .filter(|i| i.is_finally() && i.reason() == Some(&crate::engine::Reason::Interrupted))
+        .filter(|i| i.attempts().is_empty())
+        .map(InstanceRecord::id)
+        .collect();
+    if !not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+`finally` phases not run (the run was interrupted): {}",
+            not_run.join(", ")
+        );
+    }
     for instance in release.instances() {
         let undo = instance.undo().map(|u| u.command.as_str());
         if instance.command().is_some() || undo.is_some() {
@@ -239,6 +255,9 @@ fn header_fields(header: &ReleaseHeader, finished_at: Option<Timestamp>) -> Vec<
     if let Some(target) = header.rollback_of {
         fields.push(("rollback of", target.to_string()));
     }
+    if let Some(resumed) = header.resumes {
+        fields.push(("resumes", resumed.to_string()));
+    }
     fields
 }
 
@@ -278,6 +297,7 @@ pub(super) struct ReleaseJson<'r> {
     status: ReleaseStatus,
     previous: Option<ReleaseId>,
     rollback_of: Option<ReleaseId>,
+    resumes: Option<ReleaseId>,
     commit: Option<&'r Commit>,
     services: Option<&'r Services>,
     versions: &'r std::collections::BTreeMap<String, String>,
@@ -331,6 +351,7 @@ impl<'r> ReleaseJson<'r> {
             status,
             previous: header.previous,
             rollback_of: header.rollback_of,
+            resumes: header.resumes,
             commit: header.commit.as_ref(),
             services: header.services.as_ref(),
             versions: &header.versions,

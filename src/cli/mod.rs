@@ -23,11 +23,13 @@ macro_rules! println {
     ($($arg:tt)*) => { $crate::cli::output::stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod aftermath;
 mod completions;
 mod confirm;
 mod fmt;
 mod history;
 mod init;
+mod interrupts;
 mod list;
 mod lsp;
 mod output;
@@ -35,6 +37,7 @@ mod progress;
 mod releases;
 mod render;
 mod report;
+mod resume;
 mod run;
 mod secrets;
 mod snippet;
@@ -132,6 +135,8 @@ enum Command {
     Rollback(run::RollbackArgs),
     /// Run any workflow
     Run(run::RunArgs),
+    /// Resume a failed release: run its workflow again, carrying over what completed
+    Resume(resume::ResumeArgs),
     /// List and show recorded releases
     Releases(releases::ReleasesArgs),
     /// Show what is live: per env, or per service of one env
@@ -319,6 +324,7 @@ fn dispatch(command: &Command, file_from_env: bool) -> Outcome {
         Command::Deploy(args) => run::deploy(args),
         Command::Rollback(args) => run::rollback(args),
         Command::Run(args) => run::run(args),
+        Command::Resume(args) => run::resume(args),
         Command::Releases(args) => releases::releases(args),
         Command::Status(args) => releases::status(args),
         Command::Fmt(args) => fmt::fmt(args),

@@ -120,6 +120,10 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
                 self.done += 1;
                 format!("- {id} skipped ({reason})")
             }
+            Event::CarriedOver { from, .. } => {
+                self.done += 1;
+                format!("✓ {id} carried over from {from}")
+            }
         };
         lines.push_str(&line);
         lines.push('\n');

@@ -2,17 +2,16 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
-use super::confirm;
-use super::progress::{self, Progress};
+use super::interrupts::Interrupts;
+use super::progress::Progress;
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
     render, secrets, write_with,
 };
+use super::{aftermath, confirm, resume};
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
     self, Clock, Commit, Holder, Journal, Live, PipelineDir, Reap, ReleaseId, ReleaseMeta, Restore, RollbackError,
@@ -171,16 +170,18 @@ pub(super) fn pipeline_dir(pipeline_file: &Path) -> PathBuf {
 }
 
 /// One execution, whichever command asked for it.
-struct Request<'a> {
-    workflow: &'a str,
-    file: Option<&'a Path>,
-    env: &'a str,
-    version: Option<&'a str>,
-    services: Option<&'a [String]>,
-    set: &'a [(String, String)],
-    push: bool,
-    rollback: Option<RollbackTarget>,
-    execution: &'a Execution,
+pub(super) struct Request<'a> {
+    pub workflow: &'a str,
+    pub file: Option<&'a Path>,
+    pub env: &'a str,
+    pub version: Option<&'a str>,
+    pub services: Option<&'a [String]>,
+    pub set: &'a [(String, String)],
+    pub push: bool,
+    pub rollback: Option<RollbackTarget>,
+    /// `resume`: the release it resumes (its workflow replaces `workflow`).
+    pub resume: Option<resume::Target<'a>>,
+    pub execution: &'a Execution,
 }
 
 /// `stagecraft build`: the `build` workflow; `--push` sets `push=true`.
@@ -221,7 +222,17 @@ pub(super) fn rollback(args: &RollbackArgs) -> Outcome {
         set: &args.set,
         push: false,
         rollback: Some(target),
+        resume: None,
         execution: &args.execution,
+    })
+}
+
+/// `stagecraft resume [REL]`: the workflow of the failed release REL again,
+/// its completed instances carried over.
+pub(super) fn resume(args: &resume::ResumeArgs) -> Outcome {
+    execute(&Request {
+        resume: Some(resume::Target(args.release.as_deref())),
+        ..Request::of("deploy", &args.selection, true)
     })
 }
 
@@ -236,6 +247,7 @@ impl<'a> Request<'a> {
             set: &selection.set,
             push,
             rollback: None,
+            resume: None,
             execution: &selection.execution,
         }
     }
@@ -250,6 +262,12 @@ fn execute(request: &Request<'_>) -> Outcome {
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
+    let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
+    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
+    let git = engine::Source::probe(&dir);
+    // `resume` runs the workflow of the release it resumes.
+    let (now, target) = resume::prepare(request, &state, &pipeline, &source, &git, &all_services)?;
+    let request = &resume::request(request, target.as_ref());
     let base = PlanRequest {
         env: request.env.to_owned(),
         workflow: request.workflow.to_owned(),
@@ -269,24 +287,28 @@ fn execute(request: &Request<'_>) -> Outcome {
     // Every secret is read before anything runs or is written.
     let secrets = secrets::read(&pipeline, request.env, &dir)?;
     let confirm = !request.execution.dry_run && confirm::needed(&pipeline, request.env, request.execution.yes)?;
-    let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
-    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
-    let git = engine::Source::probe(&dir);
     if request.execution.dry_run {
         // Read-only: the history, for a rollback's target, is read without
         // the lock, and nothing is written.
-        let live = match request.rollback {
-            Some(_) => state.live(request.env)?,
-            None => Live::default(),
+        let live = if request.rollback.is_some() {
+            state.live(request.env)?
+        } else {
+            Live::default()
         };
         let (plan_request, _) = run_request(base, request, &state, &live, &git, &all_services)?;
         let plan = plan_for(&plan_request)?;
+        if let Some(now) = &now {
+            let resumed = resume::check(&state, now, &source)?;
+            return write_with(|out| resume::dry_run(&plan, &resumed, out));
+        }
         let planned = secrets::planned(&pipeline, request.env);
         return write_with(|out| render::plan_text(&plan, &planned, out));
     }
     let interrupts = Interrupts::install();
     let mut store = open_store(state.root(), pipeline.name, request, clock)?;
     let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
+    // Judged under the lock (after recovery): no newer release can start.
+    let resumed = now.map(|now| resume::check(store.dir(), &now, &source)).transpose()?;
     if confirm {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
@@ -304,6 +326,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         all_services,
     );
     meta.undo_on_failure = undo_on_failure;
+    meta.resumes = resumed.as_ref().map(|r| r.release.id);
     let output = store.dir().clone();
     let mut runner = ShellRunner::default().with_secrets(&secrets);
     runner.script_dir = Some(store.script_dir());
@@ -315,7 +338,24 @@ fn execute(request: &Request<'_>) -> Outcome {
         })
     })?;
     let id = journal.release().id;
-    let options = ExecuteOptions {
+    let carry = resumed.map(|r| r.carry(&plan)).unwrap_or_default();
+    let options = execute_options(request, dir, id, &output, secrets, carry, undo_on_failure);
+    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
+    eprint!("{}", aftermath::summary(&plan, &summary, request, id));
+    outcome(&summary, id, &path, request.execution.state_dir.as_deref())
+}
+
+/// How to execute release `id` of `request`.
+fn execute_options(
+    request: &Request<'_>,
+    dir: PathBuf,
+    id: ReleaseId,
+    output: &PipelineDir,
+    secrets: engine::Secrets,
+    carry: engine::CarryOver,
+    undo_on_failure: bool,
+) -> ExecuteOptions {
+    ExecuteOptions {
         dir,
         release: id.to_string(),
         jobs: usize::from(request.execution.jobs),
@@ -325,10 +365,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         grace: request.execution.grace,
         secrets,
         undo_on_failure,
-    };
-    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
-    eprint!("{}", progress::summary(&plan, &id.to_string(), &summary));
-    outcome(&summary, id, &path)
+        carry,
+    }
 }
 
 /// The plan request of this run; for a rollback, also what it restores
@@ -393,6 +431,8 @@ fn release_meta(
         digest: Some(engine::digest(text.as_bytes())),
         user: Some(user_at_host()),
         undo_on_failure: false,
+        resumes: None,
+        set_digests: engine::set_digests(&plan.set),
     }
 }
 
@@ -458,41 +498,6 @@ fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: C
     Ok(store)
 }
 
-/// What Ctrl-C, `SIGTERM` and `SIGHUP` do. Installed before the state is
-/// opened: until the run is [`armed`](Interrupts::arm) (nothing of it
-/// recorded yet, or only what recovery repairs as after a kill), a signal
-/// exits 130 at once, so waiting for a lock or reading the history can be
-/// interrupted; once armed, it cancels the run, which records the
-/// interruption and then exits 130.
-struct Interrupts {
-    cancel: Cancel,
-    armed: Arc<AtomicBool>,
-}
-
-impl Interrupts {
-    fn install() -> Self {
-        let cancel = Cancel::new();
-        let armed = Arc::new(AtomicBool::new(false));
-        let (on_interrupt, is_armed) = (cancel.clone(), Arc::clone(&armed));
-        // Set once per process; a second run in one process keeps the first.
-        let _ = ctrlc::set_handler(move || {
-            if is_armed.load(Ordering::SeqCst) {
-                on_interrupt.cancel();
-            } else {
-                eprintln!("error: interrupted before anything ran");
-                std::process::exit(Exit::Interrupted as i32);
-            }
-        });
-        Self { cancel, armed }
-    }
-
-    /// From now on a signal cancels the run instead of ending the process.
-    fn arm(&self) -> &Cancel {
-        self.armed.store(true, Ordering::SeqCst);
-        &self.cancel
-    }
-}
-
 /// Runs the release and finishes its record. A panic is a bug, reported
 /// as one (exit 5) by `main`; the commands running are killed as the panic
 /// unwinds through the executor (each running attempt, dropped, kills its
@@ -543,7 +548,7 @@ fn run_plan(
 
 /// Exit 0 if every instance succeeded; else what went wrong, and where to
 /// look.
-fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
+fn outcome(summary: &Summary, id: ReleaseId, path: &Path, state_dir: Option<&Path>) -> Outcome {
     if summary.interrupted {
         Err(Failure {
             exit: Exit::Interrupted,
@@ -555,7 +560,14 @@ fn outcome(summary: &Summary, id: ReleaseId, path: &Path) -> Outcome {
     } else {
         Err(Failure {
             exit: Exit::PhaseFailed,
-            help: Some(format!("see `stagecraft releases show {id} -f {}`", path.display())),
+            help: Some(format!(
+                "see `stagecraft releases show {id} -f {}{}`",
+                aftermath::quote(&path.display().to_string()),
+                state_dir.map_or_else(String::new, |dir| format!(
+                    " --state-dir {}",
+                    aftermath::quote(&dir.display().to_string())
+                ))
+            )),
             ..Failure::user(format!("release {id} failed"))
         })
     }

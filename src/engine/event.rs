@@ -78,6 +78,16 @@ pub enum Event {
         /// Why it failed.
         reason: Reason,
     },
+    /// `pending → completed` without running: the instance completed in
+    /// the release this one resumes (`stagecraft resume`), so its command
+    /// does not run again and it satisfies its dependents. Its reason is
+    /// [`Reason::CarriedOver`].
+    CarriedOver {
+        /// Position in the plan.
+        instance: usize,
+        /// The id of the release it completed in.
+        from: String,
+    },
     /// `pending → skipped`.
     Skipped {
         /// Position in the plan.
@@ -138,6 +148,7 @@ impl Event {
             | Self::AttemptFailed { instance, .. }
             | Self::Completed { instance, .. }
             | Self::Failed { instance, .. }
+            | Self::CarriedOver { instance, .. }
             | Self::Skipped { instance, .. }
             | Self::UndoStarted { instance }
             | Self::UndoSpawned { instance, .. }
@@ -190,6 +201,9 @@ pub enum Reason {
     /// Undo not attempted: the undo of the named instance failed, which
     /// stops the undoing.
     UndoFailed(String),
+    /// Completed without running: it completed in the named release, which
+    /// this one resumes.
+    CarriedOver(String),
 }
 
 impl fmt::Display for Reason {
@@ -204,6 +218,7 @@ impl fmt::Display for Reason {
             Self::Failed(instance) => write!(f, "{instance} failed"),
             Self::Log(error) => write!(f, "log not written: {error}"),
             Self::UndoFailed(instance) => write!(f, "the undo of {instance} failed"),
+            Self::CarriedOver(release) => write!(f, "carried over from {release}"),
         }
     }
 }

@@ -493,7 +493,7 @@ fn decide(scope: &Scope<'_>, phase: &Phase<'_>, report: &mut impl FnMut(Diagnost
 }
 
 /// The env named `name`.
-pub(super) fn find_env(pipeline: &Pipeline, name: &str) -> Result<EnvId, PlanError> {
+pub(crate) fn find_env(pipeline: &Pipeline, name: &str) -> Result<EnvId, PlanError> {
     pipeline.env_id(name).ok_or_else(|| PlanError::UnknownEnv {
         name: name.to_owned(),
         help: did_you_mean(name, pipeline.envs.keys().copied()),

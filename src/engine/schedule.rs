@@ -14,6 +14,7 @@ use super::runner::{DEFAULT_GRACE, Outcome};
 use super::secrets::Secrets;
 use super::summary::InstanceStatus;
 use super::sync::Claims;
+pub use carry::CarryOver;
 
 /// How to execute a plan.
 #[derive(Clone, Debug)]
@@ -42,6 +43,9 @@ pub struct ExecuteOptions {
     /// When the run fails, undo its completed instances that have an
     /// `undo` (see `schedule/undo.rs`).
     pub undo_on_failure: bool,
+    /// The instances carried over from the release this run resumes
+    /// (`stagecraft resume`): recorded completed without running.
+    pub carry: CarryOver,
 }
 
 impl Default for ExecuteOptions {
@@ -56,6 +60,7 @@ impl Default for ExecuteOptions {
             grace: DEFAULT_GRACE,
             secrets: Secrets::default(),
             undo_on_failure: false,
+            carry: CarryOver::default(),
         }
     }
 }
@@ -444,7 +449,9 @@ impl<'p> Run<'p> {
         let failed = self.failed_outcome();
         while let Some(&instance) = self.ready.first() {
             let planned = &self.plan.instances[instance];
-            if let Some(reason) = planned.skip_on(failed) {
+            if self.options.carry.carries(instance) {
+                self.carry_over(instance);
+            } else if let Some(reason) = planned.skip_on(failed) {
                 self.ready.remove(&instance);
                 self.tracks[instance].reason = Some(reason.clone());
                 self.events.push(Event::Skipped { instance, reason });
@@ -481,8 +488,11 @@ impl<'p> Run<'p> {
         }
         let expected = self.expected_next();
         let (plan, tracks, failed) = (self.plan, &self.tracks, self.failed_outcome());
+        let carry = &self.options.carry;
         let claimable = |instance: usize| {
-            runs_command(plan, instance, failed) && matches!(tracks[instance].state, State::Pending | State::Ready)
+            !carry.carries(instance)
+                && runs_command(plan, instance, failed)
+                && matches!(tracks[instance].state, State::Pending | State::Ready)
         };
         for instance in self.claims.claim(expected, tracks.len(), claimable, now) {
             self.events.push(Event::Claimed { instance });
@@ -497,7 +507,9 @@ impl<'p> Run<'p> {
             .ready
             .iter()
             .copied()
-            .filter(|&instance| runs_command(self.plan, instance, self.failed_outcome()))
+            .filter(|&instance| {
+                !self.options.carry.carries(instance) && runs_command(self.plan, instance, self.failed_outcome())
+            })
             .take(self.jobs)
             .collect();
         for &running in &self.running {
@@ -509,6 +521,7 @@ impl<'p> Run<'p> {
                     .count();
                 if self.tracks[dependent].state == State::Pending
                     && unfinished == self.waiting[dependent]
+                    && !self.options.carry.carries(dependent)
                     && runs_command(self.plan, dependent, self.failed_outcome())
                 {
                     next.insert(dependent);
@@ -564,6 +577,7 @@ impl Done {
     }
 }
 
+mod carry;
 mod finally;
 mod summary;
 mod undo;

@@ -16,11 +16,13 @@
 //!   (`3f2c1ab-dirty`), or `unknown` when there is no commit (not a
 //!   repository, a repository without commits, or no `git`).
 //!
-//! [`digest`] is the pipeline file's SHA-256, which a release records.
+//! [`digest`] is the pipeline file's SHA-256, which a release records
+//! (and, per key, each `--set` value's: [`set_digests`]).
 //!
 //! git runs with stdin from `/dev/null` and stderr discarded; any failure
 //! is "no commit", never an error.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -85,6 +87,16 @@ pub fn digest(text: &[u8]) -> String {
         let _ = write!(out, "{byte:02x}");
     }
     out
+}
+
+/// The digests of `--set` values, by key, as a release records them (never
+/// the values): each value's [`digest`], so that `resume` can tell whether
+/// a value changed without the history holding it.
+#[must_use]
+pub fn set_digests<'a>(set: impl IntoIterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
+    set.into_iter()
+        .map(|(key, value)| (key.clone(), digest(value.as_bytes())))
+        .collect()
 }
 
 /// `git ARGS` run in `dir`: its stdout when it exits 0.

@@ -1,6 +1,6 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 4)`, then
+//! Every state file starts with a format line, `Format(version: 5)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
 //! header, one line per event and at last a [`LogLine::Finished`] line. An
@@ -10,7 +10,8 @@
 //! state after a deploy or rollback) when it ends. Files of versions 1 to
 //! 4 read with their missing fields unknown (version 4 added the log's
 //! `Spawned` lines and the reason `Log`; version 5 the undo lines, the
-//! header's `undo` commands and the reason `UndoFailed`).
+//! header's `undo` commands, `resumes` and `set_digests`, the log's
+//! `CarriedOver` lines and the reasons `UndoFailed` and `CarriedOver`).
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
@@ -39,7 +40,7 @@ pub(crate) const FORMAT_VERSION: u32 = 5;
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 4)`.
+    /// `Format(version: 5)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
@@ -94,6 +95,11 @@ pub(crate) enum LogLine {
         digest: Option<String>,
         #[serde(default)]
         user: Option<String>,
+        /// The fields format version 5 added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<ReleaseId>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        set_digests: BTreeMap<String, String>,
     },
     /// [`Event::Claimed`].
     Claimed { at: Timestamp, instance: usize },
@@ -165,6 +171,12 @@ pub(crate) enum LogLine {
         at: Timestamp,
         instance: usize,
         reason: StoredReason,
+    },
+    /// [`Event::CarriedOver`] (version 5 on).
+    CarriedOver {
+        at: Timestamp,
+        instance: usize,
+        from: String,
     },
     /// The last line: the release is over.
     Finished { at: Timestamp },
@@ -249,6 +261,11 @@ impl LogLine {
                 instance: *instance,
                 reason: reason.into(),
             },
+            Event::CarriedOver { instance, from } => Self::CarriedOver {
+                at,
+                instance: *instance,
+                from: from.clone(),
+            },
         }
     }
 
@@ -309,6 +326,13 @@ impl LogLine {
                 Event::Skipped {
                     instance: *instance,
                     reason: reason.into(),
+                },
+                *at,
+            ),
+            Self::CarriedOver { at, instance, from } => (
+                Event::CarriedOver {
+                    instance: *instance,
+                    from: from.clone(),
                 },
                 *at,
             ),
@@ -380,8 +404,9 @@ pub(crate) enum StoredReason {
     Failed(String),
     /// Version 4 on.
     Log(String),
-    /// Version 5 on.
+    /// Version 5 on, as the one below.
     UndoFailed(String),
+    CarriedOver(String),
 }
 
 impl From<&Reason> for StoredReason {
@@ -396,6 +421,7 @@ impl From<&Reason> for StoredReason {
             Reason::Failed(instance) => Self::Failed(instance.clone()),
             Reason::Log(error) => Self::Log(error.clone()),
             Reason::UndoFailed(instance) => Self::UndoFailed(instance.clone()),
+            Reason::CarriedOver(release) => Self::CarriedOver(release.clone()),
         }
     }
 }
@@ -412,6 +438,7 @@ impl From<&StoredReason> for Reason {
             StoredReason::Failed(instance) => Self::Failed(instance.clone()),
             StoredReason::Log(error) => Self::Log(error.clone()),
             StoredReason::UndoFailed(instance) => Self::UndoFailed(instance.clone()),
+            StoredReason::CarriedOver(release) => Self::CarriedOver(release.clone()),
         }
     }
 }
@@ -447,6 +474,11 @@ pub(crate) enum IndexLine {
         digest: Option<String>,
         #[serde(default)]
         user: Option<String>,
+        /// The fields format version 5 added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<ReleaseId>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        set_digests: BTreeMap<String, String>,
     },
     /// A release finished with this status; for a deploy or rollback, the
     /// env's live state right after it (version 3 on).

@@ -148,6 +148,12 @@ impl InstanceRecord {
         self.command.as_deref()
     }
 
+    /// Whether it is an instance of a `finally` phase.
+    #[must_use]
+    pub fn is_finally(&self) -> bool {
+        self.finally
+    }
+
     /// Its status.
     #[must_use]
     pub fn status(&self) -> PhaseStatus {
@@ -240,6 +246,10 @@ impl InstanceRecord {
                 ..
             } => self.fail_attempt(*attempt, *exit_code, reason, at),
             Event::Completed { exit_code, .. } => {
+                if self.status == PhaseStatus::Pending {
+                    // Only a carry-over completes what did not run.
+                    return Err(self.attempt_error("completed with no attempt running".to_owned()));
+                }
                 self.change(PhaseStatus::Completed, at, self.attempt_count())?;
                 let Some(open) = self.open_attempt() else {
                     return Err(self.attempt_error("completed with no attempt running".to_owned()));
@@ -272,6 +282,12 @@ impl InstanceRecord {
             | Event::Undone { .. }
             | Event::UndoFailed { .. }
             | Event::UndoNotAttempted { .. } => self.apply_undo(event, at),
+            Event::CarriedOver { from, .. } => {
+                // Nothing was attempted: attempt 0, as for a skip.
+                self.change(PhaseStatus::Completed, at, 0)?;
+                self.reason = Some(Reason::CarriedOver(from.clone()));
+                Ok(())
+            }
         }
     }
 

@@ -15,7 +15,8 @@
 //! * [`Live`]: what is live in an env, after each release ([`advance`]).
 //! * [`Lock`] and [`Holder`]; [`Recovered`] for runs that died.
 //! * [`restore`] (what a rollback restores, per service) and [`current`]:
-//!   pure functions over the history.
+//!   pure functions over the history; [`resumable`] (whether a failed
+//!   release may be resumed, and what is carried over from it).
 //! * [`postgres`]: the groundwork of the PostgreSQL state (connection,
 //!   schema and migrations, per-env advisory locks), not selectable yet.
 //!
@@ -39,6 +40,7 @@ pub mod postgres;
 mod query;
 mod recovery;
 mod release;
+mod resume;
 mod rollback;
 mod status;
 mod store;
@@ -55,6 +57,7 @@ pub use orphans::Stopped;
 pub use query::{ReleaseSummary, RollbackError, RollbackTarget, current};
 pub use recovery::Recovered;
 pub use release::{Commit, EventError, Release, ReleaseHeader, ReleaseMeta, ReleaseStatus};
+pub use resume::{Difference, Resume, ResumeError, ResumeRequest, resumable, resume_target};
 pub use rollback::{Change, Restore, Scope, restore};
 pub use status::{IllegalTransition, PhaseStatus, transition};
 pub use store::{Reap, Store};

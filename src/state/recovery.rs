@@ -54,6 +54,9 @@ pub struct Recovered {
     /// The completed instances whose undo never ran, now recorded not
     /// attempted (interrupted).
     pub undo_not_attempted: Vec<String>,
+    /// Of `skipped`, the instances of `finally` phases: they never ran
+    /// (a run killed outright runs no `finally` phase).
+    pub finally_not_run: Vec<String>,
     /// The process groups the dead run left running, stopped before the
     /// release was marked interrupted.
     pub stopped: Vec<Stopped>,
@@ -87,6 +90,17 @@ impl fmt::Display for Recovered {
         }
         if !self.undo_not_attempted.is_empty() {
             parts.push(format!("not undone: {}", self.undo_not_attempted.join(", ")));
+        }
+        if !self.finally_not_run.is_empty() {
+            parts.push(format!(
+                "`finally` {} not run: {}",
+                if self.finally_not_run.len() == 1 {
+                    "phase"
+                } else {
+                    "phases"
+                },
+                self.finally_not_run.join(", ")
+            ));
         }
         if !parts.is_empty() {
             write!(f, ": {}", parts.join(", "))?;
@@ -124,6 +138,11 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
         skipped: pending.iter().map(name).collect(),
         undo_failed: undoing.iter().map(name).collect(),
         undo_not_attempted: not_attempted.iter().map(name).collect(),
+        finally_not_run: pending
+            .iter()
+            .filter(|&&position| release.instances()[position].finally)
+            .map(name)
+            .collect(),
         stopped: Vec::new(),
     };
     let mut events: Vec<Event> = undoing
@@ -169,6 +188,7 @@ mod tests {
             skipped: vec!["a".into(), "b".into(), "c".into()],
             undo_failed: vec![],
             undo_not_attempted: vec![],
+            finally_not_run: vec![],
             stopped: vec![],
         };
         assert_eq!(
@@ -182,6 +202,7 @@ mod tests {
             skipped: vec!["a".into()],
             undo_failed: vec![],
             undo_not_attempted: vec![],
+            finally_not_run: vec![],
             stopped: vec![Stopped {
                 instance: "migrate".into(),
                 group: 4242,
@@ -200,11 +221,26 @@ mod tests {
             skipped: vec![],
             undo_failed: vec![],
             undo_not_attempted: vec![],
+            finally_not_run: vec![],
             stopped: vec![],
         };
         assert_eq!(
             recovered.to_string(),
             "release rel-20261125-170229123 was interrupted: a, b marked failed (interrupted), the machine stopped as b was about to start, so it may not have run"
+        );
+        let recovered = Recovered {
+            release,
+            failed: vec!["deploy".into()],
+            maybe_started: vec![],
+            skipped: vec!["notify".into(), "cleanup".into()],
+            undo_failed: vec![],
+            undo_not_attempted: vec![],
+            finally_not_run: vec!["notify".into(), "cleanup".into()],
+            stopped: vec![],
+        };
+        assert_eq!(
+            recovered.to_string(),
+            "release rel-20261125-170229123 was interrupted: deploy marked failed (interrupted), 2 not-started instances skipped, `finally` phases not run: notify, cleanup"
         );
     }
 }

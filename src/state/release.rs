@@ -85,6 +85,13 @@ pub struct ReleaseHeader {
     pub digest: Option<String>,
     /// Who ran it, `user@host`, when known.
     pub user: Option<String>,
+    /// For a `resume`: the failed release it resumes (whose completed
+    /// instances it carried over).
+    pub resumes: Option<ReleaseId>,
+    /// Per key given with `--set`, the digest of its value (`sha256:<hex>`,
+    /// never the value), so that `resume` can tell a changed value; empty
+    /// for a release recorded before format version 5.
+    pub set_digests: BTreeMap<String, String>,
 }
 
 /// A commit a release ran from.
@@ -119,6 +126,10 @@ pub struct ReleaseMeta {
     /// the executor's `ExecuteOptions::undo_on_failure`: the journal
     /// refuses the undo events of an instance whose undo is not recorded.
     pub undo_on_failure: bool,
+    /// See [`ReleaseHeader::resumes`].
+    pub resumes: Option<ReleaseId>,
+    /// See [`ReleaseHeader::set_digests`].
+    pub set_digests: BTreeMap<String, String>,
 }
 
 impl ReleaseHeader {
@@ -394,6 +405,8 @@ pub(crate) fn test_header(n: u64, workflow: &str, version: &str) -> ReleaseHeade
         set_keys: Vec::new(),
         digest: None,
         user: None,
+        resumes: None,
+        set_digests: BTreeMap::new(),
     }
 }
 

@@ -103,9 +103,11 @@ impl std::error::Error for IllegalTransition {}
 /// Moves `instance` from `from` to `to`: the only way a status changes.
 ///
 /// The legal moves are exactly `pending → running`, `running → completed`,
-/// `running → failed`, `pending → skipped`, `completed → undoing`,
-/// `undoing → undone` and `undoing → undo_failed`; staying put is not a
-/// move.
+/// `running → failed`, `pending → skipped`, `pending → completed` (an
+/// instance carried over from the release a `resume` resumes, which does
+/// not run: [`Event::CarriedOver`](crate::engine::Event::CarriedOver)),
+/// `completed → undoing`, `undoing → undone` and `undoing → undo_failed`;
+/// staying put is not a move.
 ///
 /// # Errors
 ///
@@ -113,7 +115,7 @@ impl std::error::Error for IllegalTransition {}
 pub fn transition(instance: &str, from: PhaseStatus, to: PhaseStatus) -> Result<PhaseStatus, IllegalTransition> {
     use PhaseStatus::{Completed, Failed, Pending, Running, Skipped, UndoFailed, Undoing, Undone};
     match (from, to) {
-        (Pending, Running | Skipped)
+        (Pending, Running | Skipped | Completed)
         | (Running, Completed | Failed)
         | (Completed, Undoing)
         | (Undoing, Undone | UndoFailed) => Ok(to),
@@ -137,7 +139,7 @@ mod tests {
     fn every_pair() {
         let table = [
             // pending running completed failed skipped undoing undone undo_failed
-            (Pending, ". X . . X . . ."),
+            (Pending, ". X X . X . . ."),
             (Running, ". . X X . . . ."),
             (Completed, ". . . . . X . ."),
             (Failed, ". . . . . . . ."),
@@ -169,7 +171,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(legal, 7);
+        assert_eq!(legal, 8);
     }
 
     #[test]

@@ -463,6 +463,8 @@ fn header(id: ReleaseId, plan: &Plan, previous: Option<ReleaseId>, meta: Release
         digest,
         user,
         undo_on_failure: _,
+        resumes,
+        set_digests,
     } = meta;
     set_keys.sort();
     set_keys.dedup();
@@ -481,5 +483,7 @@ fn header(id: ReleaseId, plan: &Plan, previous: Option<ReleaseId>, meta: Release
         set_keys,
         digest,
         user,
+        resumes,
+        set_digests,
     }
 }

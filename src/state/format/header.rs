@@ -25,6 +25,9 @@ struct StoredExtra {
     set_keys: Vec<String>,
     digest: Option<String>,
     user: Option<String>,
+    /// Version 5 on.
+    resumes: Option<ReleaseId>,
+    set_digests: BTreeMap<String, String>,
 }
 
 /// [`Commit`] as stored: `Commit(sha: "…", dirty: false)`.
@@ -78,6 +81,8 @@ impl StoredExtra {
             set_keys: header.set_keys.clone(),
             digest: header.digest.clone(),
             user: header.user.clone(),
+            resumes: header.resumes,
+            set_digests: header.set_digests.clone(),
         }
     }
 
@@ -114,6 +119,8 @@ impl StoredExtra {
             set_keys: self.set_keys,
             digest: self.digest,
             user: self.user,
+            resumes: self.resumes,
+            set_digests: self.set_digests,
         }
     }
 }
@@ -198,6 +205,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = StoredExtra::of(header);
         Self::Release {
             id: h.id,
@@ -219,6 +228,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         }
     }
 
@@ -245,6 +256,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = self
         else {
             return None;
@@ -266,6 +279,8 @@ impl LogLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         };
         Some((extra.header(base), instances, commands, finally, undo, boot))
     }
@@ -282,6 +297,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = StoredExtra::of(header);
         Self::Started {
             id: h.id,
@@ -298,6 +315,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         }
     }
 
@@ -318,6 +337,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         } = self
         else {
             return None;
@@ -339,6 +360,8 @@ impl IndexLine {
             set_keys,
             digest,
             user,
+            resumes,
+            set_digests,
         };
         Some(extra.header(base))
     }

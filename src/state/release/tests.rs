@@ -99,9 +99,10 @@ fn illegal_events_are_rejected_whole() {
                     instance: 0,
                     attempt: 1,
                 },
-                Event::Completed {
+                Event::Failed {
                     instance: 1,
-                    exit_code: Some(0),
+                    exit_code: Some(1),
+                    reason: Reason::ExitCode,
                 },
             ],
             at(1),
@@ -109,7 +110,7 @@ fn illegal_events_are_rejected_whole() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "illegal transition `pending` → `completed` for `rollout[api]`"
+        "illegal transition `pending` → `failed` for `rollout[api]`"
     );
     assert_eq!(release, before, "nothing applied");
     let error = release
