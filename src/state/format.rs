@@ -231,6 +231,22 @@ impl LogLine {
                 instance: *instance,
                 reason: reason.into(),
             },
+            Event::UndoStarted { .. }
+            | Event::UndoSpawned { .. }
+            | Event::Undone { .. }
+            | Event::UndoFailed { .. }
+            | Event::UndoNotAttempted { .. } => Self::undo(event, at),
+            Event::CarriedOver { instance, from } => Self::CarriedOver {
+                at,
+                instance: *instance,
+                from: from.clone(),
+            },
+        }
+    }
+
+    /// The line for an undo event (version 5 on); `event` is one.
+    fn undo(event: &Event, at: Timestamp) -> Self {
+        match event {
             &Event::UndoStarted { instance } => Self::UndoStarted { at, instance },
             &Event::UndoSpawned {
                 instance,
@@ -261,11 +277,7 @@ impl LogLine {
                 instance: *instance,
                 reason: reason.into(),
             },
-            Event::CarriedOver { instance, from } => Self::CarriedOver {
-                at,
-                instance: *instance,
-                from: from.clone(),
-            },
+            _ => unreachable!("not an undo event: {event:?}"),
         }
     }
 
