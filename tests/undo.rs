@@ -155,8 +155,18 @@ fn a_failed_deploy_is_undone_latest_first_before_finally() {
         text.contains("↶ undoing rollout[api]\n↶ rollout[api] undone\n↶ undoing migrate\n"),
         "{text}"
     );
-    assert!(
-        text.contains("\nundone, latest first: rollout[api], migrate\n"),
+    // The failure report: what completed, what was undone, what `finally`
+    // did, and how to resume, in that order.
+    let report = text.find("\ncompleted: ").map(|at| &text[at..]).unwrap_or_default();
+    let lines: Vec<&str> = report.lines().skip(1).take(4).collect();
+    assert_eq!(
+        lines,
+        [
+            "completed: migrate, rollout[api]",
+            "undone, latest first: rollout[api], migrate",
+            "finally: notify (completed)",
+            "resume it once the cause is fixed (what completed does not run again):",
+        ],
         "{text}"
     );
     assert!(

@@ -1,13 +1,15 @@
 //! The failure report: what a failed (or interrupted) release leaves the
-//! user with, printed after its summary table: what completed, what the
-//! `finally` phases did, and the exact command that resumes it.
+//! user with, printed after its summary table: what completed, what was
+//! undone (and the undo that failed), what the `finally` phases did, and the
+//! exact command that resumes it.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::output::escape;
+use super::output::{escape, output_line};
+use super::progress::outcome;
 use super::run::Request;
-use crate::engine::{InstanceStatus, InstanceSummary, Plan, Reason, Summary};
+use crate::engine::{InstanceStatus, InstanceSummary, Plan, Reason, Summary, UndoStatus, UndoSummary};
 use crate::state::ReleaseId;
 
 /// How to run a release's workflow again: what `resume` needs besides the
@@ -98,8 +100,7 @@ pub(super) fn report(summary: &Summary, rerun: &Rerun) -> String {
             completed.join(", ")
         }
     );
-    // What was undone is listed here, between what completed and what the
-    // `finally` phases did, once a failed release can undo its steps.
+    undo_report(summary, &mut out);
     let finally: Vec<String> = summary
         .instances
         .iter()
@@ -117,6 +118,48 @@ pub(super) fn report(summary: &Summary, rerun: &Rerun) -> String {
         );
     }
     out
+}
+
+/// For a run that undid its failure: what was undone (latest first), the
+/// undo that failed, with its output and log, and what was not undone.
+fn undo_report(summary: &Summary, out: &mut String) {
+    let undos: Vec<(&str, &UndoSummary)> = summary
+        .undo_order
+        .iter()
+        .filter_map(|&i| summary.instances.get(i))
+        .filter_map(|i| i.undo.as_ref().map(|u| (i.id.as_str(), u)))
+        .collect();
+    let with = |status| -> Vec<&str> {
+        undos
+            .iter()
+            .filter(|(_, u)| u.status == status)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let undone = with(UndoStatus::Undone);
+    if !undone.is_empty() {
+        let _ = writeln!(out, "undone, latest first: {}", undone.join(", "));
+    }
+    for (id, undo) in undos.iter().filter(|(_, u)| u.status == UndoStatus::Failed) {
+        let how = undo
+            .reason
+            .as_ref()
+            .map_or_else(String::new, |r| outcome(undo.exit_code, r));
+        let _ = writeln!(out, "the undo of `{id}` failed ({how}): the undoing stopped there");
+        if !undo.tail.is_empty() {
+            let _ = writeln!(out, "last lines of its output:");
+            for line in &undo.tail {
+                let _ = writeln!(out, "  | {}", output_line(line));
+            }
+        }
+        if let Some(log) = &undo.log {
+            let _ = writeln!(out, "log: {}", log.display());
+        }
+    }
+    let not_attempted = with(UndoStatus::NotAttempted);
+    if !not_attempted.is_empty() {
+        let _ = writeln!(out, "not undone (not attempted): {}", not_attempted.join(", "));
+    }
 }
 
 /// How a `finally` instance ended: `completed`, `failed: exit code 1`,

@@ -12,9 +12,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{escape, output_line};
-use crate::engine::{
-    Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer, UndoStatus, UndoSummary,
-};
+use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer, UndoStatus};
 use crate::state::Journal;
 
 /// Prints events and output, and passes events on to the journal.
@@ -224,7 +222,7 @@ impl OutputSink for Output {
 }
 
 /// "exit code 2", "timeout", ….
-fn outcome(exit_code: Option<i32>, reason: &crate::engine::Reason) -> String {
+pub(super) fn outcome(exit_code: Option<i32>, reason: &crate::engine::Reason) -> String {
     match (exit_code, reason) {
         (Some(code), crate::engine::Reason::ExitCode) => format!("exit code {code}"),
         _ => reason.to_string(),
@@ -270,7 +268,6 @@ pub(super) fn summary(plan: &Plan, release: &str, summary: &Summary) -> String {
             let _ = writeln!(out, "skipped because of it: {}", skipped.join(", "));
         }
     }
-    undo_report(summary, &mut out);
     out
 }
 
@@ -353,49 +350,6 @@ fn status_and_reason(instance: &crate::engine::InstanceSummary) -> (&'static str
             },
             reason,
         ),
-    }
-}
-
-/// For a run that undid its failure: what was undone (latest first), the
-/// undo that failed, with its output and log, and what was not undone.
-fn undo_report(summary: &Summary, out: &mut String) {
-    use std::fmt::Write as _;
-    let undos: Vec<(&str, &UndoSummary)> = summary
-        .undo_order
-        .iter()
-        .filter_map(|&i| summary.instances.get(i))
-        .filter_map(|i| i.undo.as_ref().map(|u| (i.id.as_str(), u)))
-        .collect();
-    let with = |status| -> Vec<&str> {
-        undos
-            .iter()
-            .filter(|(_, u)| u.status == status)
-            .map(|(id, _)| *id)
-            .collect()
-    };
-    let undone = with(UndoStatus::Undone);
-    if !undone.is_empty() {
-        let _ = writeln!(out, "undone, latest first: {}", undone.join(", "));
-    }
-    for (id, undo) in undos.iter().filter(|(_, u)| u.status == UndoStatus::Failed) {
-        let how = undo
-            .reason
-            .as_ref()
-            .map_or_else(String::new, |r| outcome(undo.exit_code, r));
-        let _ = writeln!(out, "the undo of `{id}` failed ({how}): the undoing stopped there");
-        if !undo.tail.is_empty() {
-            let _ = writeln!(out, "last lines of its output:");
-            for line in &undo.tail {
-                let _ = writeln!(out, "  | {}", output_line(line));
-            }
-        }
-        if let Some(log) = &undo.log {
-            let _ = writeln!(out, "log: {}", log.display());
-        }
-    }
-    let not_attempted = with(UndoStatus::NotAttempted);
-    if !not_attempted.is_empty() {
-        let _ = writeln!(out, "not undone (not attempted): {}", not_attempted.join(", "));
     }
 }
 
