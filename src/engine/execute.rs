@@ -403,30 +403,15 @@ struct Running<'a> {
 
 impl<'a> Running<'a> {
     fn start(runner: &'a dyn Runner, cancel: &'a Cancel, run: &Run<'a>, instance: usize, number: u32) -> Self {
-        let (plan, options) = (run.plan, run.options);
-        let planned = &plan.instances[instance];
-        let job = Job {
-            instance,
-            id: &planned.id,
-            attempt: number,
-            command: planned.command_on(run.failed_outcome()).unwrap_or(""),
-            dir: &options.dir,
-            env: &plan.env,
-            version: &planned.version,
-            release: &options.release,
-            phase: &planned.phase,
-            service: planned.service.as_deref(),
-            workflow: &plan.workflow,
-            pipeline: &plan.pipeline,
-            timeout: planned.timeout_ms.map(Duration::from_millis),
-            outcome: if planned.is_finally() { run.outcome() } else { None },
-            cancel,
-        };
+        let planned = &run.plan.instances[instance];
+        let command = planned.command_on(run.failed_outcome()).unwrap_or("");
+        let outcome = if planned.is_finally() { run.outcome() } else { None };
+        let job = job(run, instance, number, command, outcome, cancel);
         Self {
             instance,
             number,
             child: runner.start(&job),
-            output: Capture::new(run.tracks[instance].log.clone(), number, options.secrets.values()),
+            output: Capture::new(run.tracks[instance].log.clone(), number, run.options.secrets.values()),
             undo: None,
         }
     }
@@ -436,23 +421,7 @@ impl<'a> Running<'a> {
     fn start_undo(runner: &'a dyn Runner, cancel: &'a Cancel, run: &Run<'a>, instance: usize) -> Self {
         let (plan, options) = (run.plan, run.options);
         let planned = &plan.instances[instance];
-        let job = Job {
-            instance,
-            id: &planned.id,
-            attempt: 1,
-            command: planned.undo.as_deref().unwrap_or(""),
-            dir: &options.dir,
-            env: &plan.env,
-            version: &planned.version,
-            release: &options.release,
-            phase: &planned.phase,
-            service: planned.service.as_deref(),
-            workflow: &plan.workflow,
-            pipeline: &plan.pipeline,
-            timeout: planned.timeout_ms.map(Duration::from_millis),
-            outcome: None,
-            cancel,
-        };
+        let job = job(run, instance, 1, planned.undo.as_deref().unwrap_or(""), None, cancel);
         let log = undo_log(options.log_dir.as_ref(), &planned.id);
         Self {
             instance,
@@ -491,5 +460,37 @@ impl<'a> Running<'a> {
             log_error,
             undo: self.undo.is_some(),
         })
+    }
+}
+
+/// The job that runs `command` as attempt `attempt` of the instance at
+/// `instance` (or its undo): the instance's variables, directory and
+/// timeout.
+fn job<'a>(
+    run: &Run<'a>,
+    instance: usize,
+    attempt: u32,
+    command: &'a str,
+    outcome: Option<&'a str>,
+    cancel: &'a Cancel,
+) -> Job<'a> {
+    let (plan, options) = (run.plan, run.options);
+    let planned = &plan.instances[instance];
+    Job {
+        instance,
+        id: &planned.id,
+        attempt,
+        command,
+        dir: &options.dir,
+        env: &plan.env,
+        version: &planned.version,
+        release: &options.release,
+        phase: &planned.phase,
+        service: planned.service.as_deref(),
+        workflow: &plan.workflow,
+        pipeline: &plan.pipeline,
+        timeout: planned.timeout_ms.map(Duration::from_millis),
+        outcome,
+        cancel,
     }
 }
