@@ -28,6 +28,19 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// A started, initialized client with `text` open as `URI` (its
+    /// first diagnostics read).
+    pub(crate) fn open(text: &str) -> Self {
+        let mut client = Self::start();
+        client.initialize();
+        client.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
+        );
+        client.diagnostics(URI);
+        client
+    }
+
     pub(crate) fn start() -> Self {
         let mut child = Command::new(BIN)
             .arg("lsp")
@@ -592,13 +605,7 @@ fn lone_cr_lines_agree_everywhere() {
 #[test]
 fn secrets_are_completed_and_hovered_without_values() {
     let text = "pipeline shop\nsecret api_token from env \"SHOP_TOKEN\"\nenv prod {\n  secret db_password from file \"db.pw\"\n}\nphase notify {\n  run \"curl -H $\"\n}\nworkflow deploy { notify }\n";
-    let mut client = Client::start();
-    client.initialize();
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
-    );
-    client.diagnostics(URI);
+    let mut client = Client::open(text);
     let completion = client.request("textDocument/completion", at(URI, 6, 16));
     let offered: Vec<(&str, &str)> = completion
         .as_array()
@@ -646,13 +653,7 @@ fn secrets_are_completed_and_hovered_without_values() {
 #[test]
 fn finally_and_outcome_are_completed() {
     let text = "pipeline shop\nphase notify {\n  \n  when \n  run \"echo {{\"\n}\nworkflow deploy { notify }\n";
-    let mut client = Client::start();
-    client.initialize();
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
-    );
-    client.diagnostics(URI);
+    let mut client = Client::open(text);
     let labels = |client: &mut Client, line, character| -> Vec<(String, i64)> {
         let items = client.request("textDocument/completion", at(URI, line, character));
         items

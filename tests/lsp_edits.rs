@@ -6,18 +6,6 @@ use serde_json::{Value, json};
 
 use crate::lsp::{Client, URI, at};
 
-/// A client with `text` open as `URI` (its diagnostics read).
-fn open(text: &str) -> Client {
-    let mut client = Client::start();
-    client.initialize();
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "stagecraft", "version": 1, "text": text}}),
-    );
-    client.diagnostics(URI);
-    client
-}
-
 /// The byte offset of an LSP position in an ASCII text.
 fn offset(text: &str, position: &Value) -> usize {
     let line = usize::try_from(position["line"].as_u64().expect("a line")).expect("small");
@@ -74,7 +62,7 @@ phase cccccccccccccccccccc {}
 /// one the help suggests.
 #[test]
 fn a_quick_fix_applies_did_you_mean() {
-    let mut client = open(TYPO);
+    let mut client = Client::open(TYPO);
     let actions = actions_at(&mut client, 3, 21);
     insta::assert_json_snapshot!("code_action_did_you_mean", actions);
     let action = &actions[0];
@@ -110,7 +98,7 @@ fn a_quick_fix_applies_did_you_mean() {
 /// it, laid out as `fmt` lays the workflow out.
 #[test]
 fn an_unused_phase_is_added_to_a_workflow() {
-    let mut client = open(TYPO);
+    let mut client = Client::open(TYPO);
     let actions = actions_at(&mut client, 4, 7);
     let actions = actions.as_array().expect("actions");
     let titles: Vec<&str> = actions.iter().filter_map(|a| a["title"].as_str()).collect();
@@ -168,7 +156,7 @@ fn rename(client: &mut Client, line: u32, character: u32, new: &str) -> Value {
 /// table; a secret's `$NAME` uses too.
 #[test]
 fn rename_changes_every_declaration_and_use() {
-    let mut client = open(RENAME);
+    let mut client = Client::open(RENAME);
     let prepared = client.request("textDocument/prepareRename", at(URI, 11, 20));
     assert_eq!(
         prepared,
@@ -205,7 +193,7 @@ fn rename_changes_every_declaration_and_use() {
 /// a message an editor shows.
 #[test]
 fn rename_refuses_clashes_invalid_names_and_built_ins() {
-    let mut client = open(RENAME);
+    let mut client = Client::open(RENAME);
     let refused = |answer: Value| {
         assert_eq!(answer["error"]["code"], -32803, "{answer}");
         answer["error"]["message"].as_str().expect("a message").to_owned()

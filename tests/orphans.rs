@@ -8,10 +8,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support;
+use crate::support::{self, alive, wait_for};
 
 /// A pipeline whose `deploy` runs `long`, a command that writes its
 /// shell's pid (its process group's id) to `leader.pid` and then waits,
@@ -28,23 +27,6 @@ fn command(dir: &Path, args: &[&str]) -> Command {
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     command(dir, args).output().expect("run stagecraft")
-}
-
-/// Whether process `pid` runs (exists and is not a zombie).
-fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim_start());
-        !state.starts_with(['Z', 'X'])
-    })
-}
-
-/// Waits for `what` for up to 20 seconds.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The release log of the only release.

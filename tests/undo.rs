@@ -9,12 +9,10 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support;
+use crate::support::{self, alive, wait_for};
 
 /// `migrate`, then `rollout` of api then web (web fails at version
 /// `bad`), each with an `undo`, and a `finally` phase `notify`; every
@@ -275,22 +273,6 @@ fn undo_on_failure_is_inherited_and_only_undoes_a_failure() {
     );
     assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
     assert!(marks(dir.path()).is_empty());
-}
-
-/// Whether process `pid` runs (exists and is not a zombie).
-fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim_start());
-        !state.starts_with(['Z', 'X'])
-    })
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Kills what a test left running, whatever happened.

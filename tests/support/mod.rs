@@ -293,3 +293,20 @@ pub(crate) fn plan_phase(output: &Output, id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no instance `{id}` in the plan:\n{}", output.stdout))
         .clone()
 }
+
+/// Whether process `pid` runs (exists and is not a zombie).
+pub(crate) fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').map_or("", |(_, rest)| rest.trim_start());
+        !state.starts_with(['Z', 'X'])
+    })
+}
+
+/// Waits for `what` (`done` to say true) for up to 20 seconds.
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
