@@ -9,14 +9,15 @@ use clap::Args;
 
 use super::confirm;
 use super::progress::{self, Progress};
+use super::state::StateFlags;
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
     render, secrets, write_with,
 };
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    self, Clock, Commit, Holder, Journal, Live, PipelineDir, Reap, ReleaseId, ReleaseMeta, Restore, RollbackError,
-    RollbackTarget, Scope, Services, StateDir, StateError, Store, Wait, user_at_host,
+    self, Backend, Clock, Commit, EnvStore, Holder, Live, Opening, PipelineState, Reap, Recording, ReleaseId,
+    ReleaseMeta, Restore, RollbackError, RollbackTarget, Scope, Services, StateError, Wait, user_at_host,
 };
 
 /// What to run and where: the flags `build`, `deploy` and `run` share.
@@ -55,7 +56,7 @@ pub(super) struct Execution {
     /// After a failure, still run every instance that does not depend on it
     #[arg(long)]
     pub keep_going: bool,
-    /// Where state is kept [default: .stagecraft beside the pipeline file]
+    /// Where state is kept: a state directory (the same as `--state file:PATH`) [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Wait for another run to release the state (for DURATION, or as long as it takes)
@@ -147,10 +148,10 @@ pub(super) struct RollbackArgs {
     pub execution: Execution,
 }
 
-/// The state directory: `--state-dir`, `STAGECRAFT_STATE_DIR`, or
-/// `.stagecraft` beside the pipeline file.
-pub(super) fn state_dir(flag: Option<&Path>, pipeline_file: &Path) -> PathBuf {
-    flag.map_or_else(|| pipeline_dir(pipeline_file).join(".stagecraft"), Path::to_path_buf)
+/// The default state directory: `.stagecraft` beside the pipeline file
+/// (also where runs keep their output when the state is in PostgreSQL).
+pub(super) fn default_state_dir(pipeline_file: &Path) -> PathBuf {
+    pipeline_dir(pipeline_file).join(".stagecraft")
 }
 
 /// The directory commands run in: the pipeline file's (empty for the
@@ -170,32 +171,33 @@ struct Request<'a> {
     push: bool,
     rollback: Option<RollbackTarget>,
     execution: &'a Execution,
+    state: &'a StateFlags,
 }
 
 /// `stagecraft build`: the `build` workflow; `--push` sets `push=true`.
-pub(super) fn build(args: &BuildArgs) -> Outcome {
-    execute(&Request::of("build", &args.selection, args.push))
+pub(super) fn build(args: &BuildArgs, state: &StateFlags) -> Outcome {
+    execute(&Request::of("build", &args.selection, args.push, state))
 }
 
 /// `stagecraft deploy`: the `deploy` workflow, with `push=true`.
-pub(super) fn deploy(args: &Selection) -> Outcome {
-    execute(&Request::of("deploy", args, true))
+pub(super) fn deploy(args: &Selection, state: &StateFlags) -> Outcome {
+    execute(&Request::of("deploy", args, true, state))
 }
 
 /// `stagecraft run WORKFLOW`: any workflow but the three with commands of
 /// their own (whose rules `run` would bypass: `push`, rollback targets).
-pub(super) fn run(args: &RunArgs) -> Outcome {
+pub(super) fn run(args: &RunArgs, state: &StateFlags) -> Outcome {
     if let command @ ("build" | "deploy" | "rollback") = args.workflow.as_str() {
         return Err(Failure {
             help: Some(format!("use `stagecraft {command}`")),
             ..Failure::user(format!("`run` does not run the `{command}` workflow"))
         });
     }
-    execute(&Request::of(&args.workflow, &args.selection, false))
+    execute(&Request::of(&args.workflow, &args.selection, false, state))
 }
 
 /// `stagecraft rollback`: the `rollback` workflow, at the target's version.
-pub(super) fn rollback(args: &RollbackArgs) -> Outcome {
+pub(super) fn rollback(args: &RollbackArgs, state: &StateFlags) -> Outcome {
     let target = match (&args.to_release, &args.to_version) {
         (Some(id), _) => RollbackTarget::Release(id.clone()),
         (None, Some(version)) => RollbackTarget::Version(version.clone()),
@@ -211,11 +213,12 @@ pub(super) fn rollback(args: &RollbackArgs) -> Outcome {
         push: false,
         rollback: Some(target),
         execution: &args.execution,
+        state,
     })
 }
 
 impl<'a> Request<'a> {
-    fn of(workflow: &'a str, selection: &'a Selection, push: bool) -> Self {
+    fn of(workflow: &'a str, selection: &'a Selection, push: bool, state: &'a StateFlags) -> Self {
         Self {
             workflow,
             file: selection.file.file.as_deref(),
@@ -226,6 +229,7 @@ impl<'a> Request<'a> {
             push,
             rollback: None,
             execution: &selection.execution,
+            state,
         }
     }
 }
@@ -259,7 +263,11 @@ fn execute(request: &Request<'_>) -> Outcome {
     let secrets = secrets::read(&pipeline, request.env, &dir)?;
     let confirm = !request.execution.dry_run && confirm::needed(&pipeline, request.env, request.execution.yes)?;
     let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
-    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
+    let url = request
+        .state
+        .resolve(request.execution.state_dir.as_deref(), || default_state_dir(&path));
+    let backend = Backend::open(&url, &default_state_dir(&path))?;
+    let state = backend.pipeline(pipeline.name);
     let git = engine::Source::probe(&dir);
     if request.execution.dry_run {
         // Read-only: the history, for a rollback's target, is read without
@@ -274,8 +282,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         return write_with(|out| render::plan_text(&plan, &planned, out));
     }
     let interrupts = Interrupts::install();
-    let mut store = open_store(state.root(), pipeline.name, request, clock)?;
-    let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
+    let mut store = open_store(&backend, pipeline.name, request, clock)?;
+    let (plan_request, restore) = run_request(base, request, &store.reader(), store.live(), &git, &all_services)?;
     if confirm {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
@@ -288,7 +296,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         &source.text,
         all_services,
     );
-    let output = store.dir().clone();
+    let output = store.reader();
     let mut runner = ShellRunner::default().with_secrets(&secrets);
     runner.script_dir = Some(store.script_dir());
     let cancel = interrupts.arm();
@@ -319,7 +327,7 @@ fn execute(request: &Request<'_>) -> Outcome {
 fn run_request(
     base: PlanRequest,
     request: &Request<'_>,
-    state: &PipelineDir,
+    state: &PipelineState,
     live: &Live,
     git: &engine::Source,
     all_services: &[String],
@@ -380,7 +388,7 @@ fn release_meta(
 
 /// What a rollback restores, printed (to stderr) before anything runs.
 fn restore(
-    state: &PipelineDir,
+    state: &PipelineState,
     request: &Request<'_>,
     target: &RollbackTarget,
     live: &Live,
@@ -412,14 +420,20 @@ fn restore(
 
 /// Opens the state under its lock for a run, waiting as `--wait` says, and
 /// says what recovery repaired.
-fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
+fn open_store(backend: &Backend, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<EnvStore, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
     let reap = Reap {
         grace: request.execution.grace,
         notice: &|notice| eprintln!("note: {notice}"),
     };
-    let opened = Store::open_with(state_path, pipeline, request.env, &holder, wait, clock, &reap);
+    let opening = Opening {
+        holder: &holder,
+        wait,
+        clock,
+        reap: &reap,
+    };
+    let opened = backend.open_env(pipeline, request.env, &opening);
     let (store, recovered) = opened.map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
@@ -484,7 +498,7 @@ fn run_release(
     plan: &Plan,
     options: &ExecuteOptions,
     runner: &ShellRunner,
-    mut journal: Journal<'_>,
+    mut journal: Recording<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -509,7 +523,7 @@ fn run_plan(
     plan: &Plan,
     options: &ExecuteOptions,
     runner: &ShellRunner,
-    journal: &mut Journal<'_>,
+    journal: &mut Recording<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
     let mut progress = Progress::new(plan, journal);

@@ -97,6 +97,17 @@ pub enum StateError {
         /// The server's or the driver's message.
         message: String,
     },
+    /// A row of the PostgreSQL state does not have the shape stagecraft
+    /// writes (a header or event line that does not parse, a release whose
+    /// events are not legal transitions). Nothing is changed.
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key: its key columns and their values.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// What is wrong with a damaged release log (see [`StateError::Damaged`]).
@@ -177,6 +188,9 @@ impl fmt::Display for StateError {
                 message,
             } => {
                 write!(f, "cannot {action} the PostgreSQL state `{target}`: {message}")
+            }
+            Self::CorruptRow { table, key, message } => {
+                write!(f, "corrupt row of PostgreSQL table `{table}` ({key}): {message}")
             }
         }
     }

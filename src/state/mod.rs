@@ -16,11 +16,14 @@
 //! * [`Lock`] and [`Holder`]; [`Recovered`] for runs that died.
 //! * [`restore`] (what a rollback restores, per service) and [`current`]:
 //!   pure functions over the history.
-//! * [`postgres`]: the groundwork of the PostgreSQL state (connection,
-//!   schema and migrations, per-env advisory locks), not selectable yet.
+//! * [`Backend`] (opened from a [`StateUrl`]), [`PipelineState`],
+//!   [`EnvStore`] and [`Recording`]: the one interface over both backends,
+//!   the state directory and [`postgres`] (a team's shared state: schema
+//!   and migrations, per-env advisory locks, releases as rows).
 //!
 //! `spec/state.md` documents the directory, the formats and the rules.
 
+mod backend;
 mod backward;
 mod boot;
 mod clock;
@@ -43,6 +46,7 @@ mod rollback;
 mod status;
 mod store;
 
+pub use backend::{Backend, EnvHistory, EnvStore, Opening, PipelineState, Recording, StateUrl};
 pub use clock::{Clock, ClockError, Timestamp};
 pub use dir::{History, PipelineDir, StateDir};
 pub use error::{Damage, StateError};

@@ -44,11 +44,18 @@ pub struct Recovered {
     /// The process groups the dead run left running, stopped before the
     /// release was marked interrupted.
     pub stopped: Vec<Stopped>,
+    /// The host the dead run ran on, when the state records it (the
+    /// PostgreSQL state's lock holders, shared by every machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl fmt::Display for Recovered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "release {} was interrupted", self.release)?;
+        if let Some(host) = &self.host {
+            write!(f, " on host `{host}`")?;
+        }
         let mut parts: Vec<String> = self.stopped.iter().map(ToString::to_string).collect();
         if !self.failed.is_empty() {
             parts.push(format!("{} marked failed (interrupted)", self.failed.join(", ")));
@@ -90,6 +97,7 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
         maybe_started: maybe_started.iter().map(name).collect(),
         skipped: pending.iter().map(name).collect(),
         stopped: Vec::new(),
+        host: None,
     };
     let mut events = Vec::new();
     for instance in failed {
@@ -122,6 +130,7 @@ mod tests {
             maybe_started: vec![],
             skipped: vec!["a".into(), "b".into(), "c".into()],
             stopped: vec![],
+            host: None,
         };
         assert_eq!(
             recovered.to_string(),
@@ -138,10 +147,11 @@ mod tests {
                 processes: 1,
                 killed: false,
             }],
+            host: Some("ci-7".into()),
         };
         assert_eq!(
             recovered.to_string(),
-            "release rel-20261125-170229123 was interrupted: migrate was still running (process group 4242) and was stopped (`SIGTERM`), 1 not-started instance skipped"
+            "release rel-20261125-170229123 was interrupted on host `ci-7`: migrate was still running (process group 4242) and was stopped (`SIGTERM`), 1 not-started instance skipped"
         );
         let recovered = Recovered {
             release,
@@ -149,6 +159,7 @@ mod tests {
             maybe_started: vec!["b".into()],
             skipped: vec![],
             stopped: vec![],
+            host: None,
         };
         assert_eq!(
             recovered.to_string(),

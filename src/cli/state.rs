@@ -1,0 +1,116 @@
+//! Which state a command uses: the global `--state URL` (or
+//! `STAGECRAFT_STATE`) and the older `--state-dir PATH` (or
+//! `STAGECRAFT_STATE_DIR`), resolved to one [`StateUrl`]. The command line
+//! wins over the environment; `--state` wins over `--state-dir`.
+
+use std::path::{Path, PathBuf};
+
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+
+use crate::state::StateUrl;
+
+/// The state flags as given, and where each came from.
+#[derive(Debug, Default)]
+pub(super) struct StateFlags {
+    /// `--state` or `STAGECRAFT_STATE`.
+    pub url: Option<StateUrl>,
+    /// `url` came from `STAGECRAFT_STATE`.
+    pub url_from_env: bool,
+    /// The command's `--state-dir` came from `STAGECRAFT_STATE_DIR`.
+    pub dir_from_env: bool,
+}
+
+impl StateFlags {
+    /// The flags' sources, from the parsed command line.
+    pub(super) fn new(url: Option<StateUrl>, matches: &ArgMatches) -> Self {
+        Self {
+            url,
+            url_from_env: source(matches, "state") == Some(ValueSource::EnvVariable),
+            dir_from_env: source(matches, "state_dir") == Some(ValueSource::EnvVariable),
+        }
+    }
+
+    /// The state to use: `--state`, else `--state-dir`, else
+    /// `STAGECRAFT_STATE`, else `STAGECRAFT_STATE_DIR`, else `default`.
+    pub(super) fn resolve(&self, state_dir: Option<&Path>, default: impl FnOnce() -> PathBuf) -> StateUrl {
+        let dir = state_dir.map(|dir| StateUrl::File(dir.to_path_buf()));
+        let url = self.url.clone();
+        let chosen = if self.url_from_env {
+            if self.dir_from_env { url.or(dir) } else { dir.or(url) }
+        } else {
+            url.or(dir)
+        };
+        chosen.unwrap_or_else(|| StateUrl::File(default()))
+    }
+
+    /// Whether a state was named at all (by a flag or a variable).
+    pub(super) fn given(&self, state_dir: Option<&Path>) -> bool {
+        self.url.is_some() || state_dir.is_some()
+    }
+}
+
+/// Where argument `id` of the innermost subcommand that has it came from.
+fn source(matches: &ArgMatches, id: &str) -> Option<ValueSource> {
+    let inner = matches.subcommand().and_then(|(_, sub)| source(sub, id));
+    inner.or_else(|| {
+        matches
+            .try_get_raw(id)
+            .ok()
+            .flatten()
+            .and_then(|_| matches.value_source(id))
+    })
+}
+
+/// `--state`'s value.
+pub(super) fn parse_state_url(text: &str) -> Result<StateUrl, String> {
+    text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_wins() {
+        let pg = StateUrl::Postgres("postgres://ci@db/team".into());
+        let dir = Path::new("elsewhere");
+        let default = || PathBuf::from(".stagecraft");
+        let flags = |url: Option<StateUrl>, url_from_env, dir_from_env| StateFlags {
+            url,
+            url_from_env,
+            dir_from_env,
+        };
+        assert_eq!(
+            flags(None, false, false).resolve(None, default),
+            StateUrl::File(".stagecraft".into())
+        );
+        assert_eq!(flags(Some(pg.clone()), false, false).resolve(Some(dir), default), pg);
+        assert_eq!(
+            flags(Some(pg.clone()), true, false).resolve(Some(dir), default),
+            StateUrl::File(dir.into())
+        );
+        assert_eq!(flags(Some(pg.clone()), true, true).resolve(Some(dir), default), pg);
+        assert!(!flags(None, false, false).given(None));
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_state_url("file:/srv/state"),
+            Ok(StateUrl::File("/srv/state".into()))
+        );
+        assert_eq!(
+            parse_state_url("file:///srv/state"),
+            Ok(StateUrl::File("/srv/state".into()))
+        );
+        assert!(matches!(
+            parse_state_url("postgresql://ci@db/team"),
+            Ok(StateUrl::Postgres(_))
+        ));
+        let error = parse_state_url("mysql://ci:s3cret@db/team").unwrap_err();
+        assert!(error.contains("the scheme `mysql`"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        assert!(parse_state_url("file:").is_err());
+    }
+}
