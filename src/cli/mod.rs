@@ -116,14 +116,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Where state is kept: `file:PATH` (a state directory) or `postgres://USER@HOST/DB` (a team's shared state) [default: `file:.stagecraft` beside the pipeline file]
-    #[arg(
-        long,
-        value_name = "URL",
-        global = true,
-        env = "STAGECRAFT_STATE",
-        value_parser = state::parse_state_url
-    )]
-    state: Option<crate::state::StateUrl>,
+    #[arg(long, value_name = "URL", global = true, env = "STAGECRAFT_STATE")]
+    state: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -279,7 +273,14 @@ pub fn main() -> ExitCode {
         }
     };
     let file_from_env = file_from_env(&matches);
-    let state = state::StateFlags::new(cli.state.clone(), &matches);
+    // Parsed here, not by clap, whose error would repeat a password.
+    let state = match state::StateFlags::new(cli.state.as_deref(), &matches) {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("error: {}", output::escape(&message));
+            return Exit::User.into();
+        }
+    };
     // A panic is a bug: the hook says so, and it exits 5, not Rust's 101.
     std::panic::set_hook(Box::new(|info| eprint!("{}", panic_report(info))));
     let outcome = std::panic::catch_unwind(|| dispatch(&cli.command, file_from_env, &state)).unwrap_or_else(|_| {

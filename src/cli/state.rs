@@ -23,12 +23,26 @@ pub(super) struct StateFlags {
 
 impl StateFlags {
     /// The flags' sources, from the parsed command line.
-    pub(super) fn new(url: Option<StateUrl>, matches: &ArgMatches) -> Self {
-        Self {
+    ///
+    /// # Errors
+    ///
+    /// The URL is not one stagecraft keeps state in (the message names the
+    /// flag or the variable it came from).
+    pub(super) fn new(url: Option<&str>, matches: &ArgMatches) -> Result<Self, String> {
+        let url_from_env = source(matches, "state") == Some(ValueSource::EnvVariable);
+        let url = url
+            .map(|text| {
+                text.parse::<StateUrl>().map_err(|error| {
+                    let name = if url_from_env { "STAGECRAFT_STATE" } else { "--state" };
+                    format!("invalid `{name}`: {error}")
+                })
+            })
+            .transpose()?;
+        Ok(Self {
             url,
-            url_from_env: source(matches, "state") == Some(ValueSource::EnvVariable),
+            url_from_env,
             dir_from_env: source(matches, "state_dir") == Some(ValueSource::EnvVariable),
-        }
+        })
     }
 
     /// The state to use: `--state`, else `--state-dir`, else
@@ -62,11 +76,6 @@ fn source(matches: &ArgMatches, id: &str) -> Option<ValueSource> {
     })
 }
 
-/// `--state`'s value.
-pub(super) fn parse_state_url(text: &str) -> Result<StateUrl, String> {
-    text.parse()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +101,10 @@ mod tests {
         );
         assert_eq!(flags(Some(pg.clone()), true, true).resolve(Some(dir), default), pg);
         assert!(!flags(None, false, false).given(None));
+    }
+
+    fn parse_state_url(text: &str) -> Result<StateUrl, String> {
+        text.parse()
     }
 
     #[test]

@@ -20,6 +20,8 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
+pub(crate) mod postgres;
+
 /// The variables that stand for flags, which a test's run must not
 /// inherit from the shell that runs the tests.
 pub(crate) const FLAG_VARIABLES: [&str; 3] = ["STAGECRAFT_FILE", "STAGECRAFT_ENV", "STAGECRAFT_DRY_RUN"];
