@@ -140,6 +140,8 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Show what is live: per env, or per service of one env
     Status(releases::StatusArgs),
+    /// Manage the state: copy a whole history between backends
+    State(state::StateArgs),
     /// Format pipeline files in the canonical style
     Fmt(fmt::FmtArgs),
     /// Write a starter pipeline to begin a new project with
@@ -334,6 +336,7 @@ fn dispatch(command: &Command, file_from_env: bool, state: &state::StateFlags) -
         Command::Run(args) => run::run(args, state),
         Command::Releases(args) => releases::releases(args, state),
         Command::Status(args) => releases::status(args, state),
+        Command::State(args) => state::state(args),
         Command::Fmt(args) => fmt::fmt(args),
         Command::Init(args) => init::init(args),
         Command::List(args) => list::list(args),

@@ -3,12 +3,72 @@
 //! `STAGECRAFT_STATE_DIR`), resolved to one [`StateUrl`]. The command line
 //! wins over the environment; `--state` wins over `--state-dir`.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::ArgMatches;
 use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Subcommand};
 
-use crate::state::StateUrl;
+use super::{Exit, Failure, Outcome, write_stdout};
+use crate::state::{self, Backend, StateError, StateUrl};
+
+/// `stagecraft state`.
+#[derive(Args, Debug)]
+pub(super) struct StateArgs {
+    #[command(subcommand)]
+    pub command: StateCommand,
+}
+
+/// `state copy`.
+#[derive(Subcommand, Debug)]
+pub(super) enum StateCommand {
+    /// Copy every pipeline's history from one state to another (files to PostgreSQL or back)
+    Copy {
+        /// The state to copy (`file:PATH` or `postgres://…`)
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The state to copy into, which must hold no history unless --force
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Replace the copied pipelines' history in a target that has one
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `stagecraft state copy --from URL --to URL [--force]`.
+pub(super) fn state(args: &StateArgs) -> Outcome {
+    let StateCommand::Copy { from, to, force } = &args.command;
+    let open = |flag: &str, text: &str| {
+        let url: StateUrl = text
+            .parse()
+            .map_err(|error| Failure::user(format!("invalid `--{flag}`: {error}")))?;
+        Backend::open(&url, Path::new(".stagecraft")).map_err(Failure::from)
+    };
+    let (source, target) = (open("from", from)?, open("to", to)?);
+    let copied = state::copy(&source, &target, *force).map_err(|error| match error {
+        StateError::NotEmpty { .. } => Failure {
+            exit: Exit::User,
+            help: Some("--force replaces the history of the copied pipelines there".to_owned()),
+            ..Failure::user(error.to_string())
+        },
+        other => Failure::from(other),
+    })?;
+    let mut out = String::new();
+    if copied.pipelines.is_empty() {
+        let _ = writeln!(out, "no history in `{}`: nothing copied", source.describe());
+    }
+    for (pipeline, count) in &copied.pipelines {
+        let _ = writeln!(
+            out,
+            "copied {count} release{} of `{pipeline}` from `{}` to `{}`; `releases list` and `status` read the same on both",
+            if *count == 1 { "" } else { "s" },
+            source.describe(),
+            target.describe()
+        );
+    }
+    write_stdout(&out)
+}
 
 /// The state flags as given, and where each came from.
 #[derive(Debug, Default)]

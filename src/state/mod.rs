@@ -27,6 +27,7 @@ mod backend;
 mod backward;
 mod boot;
 mod clock;
+mod copy;
 mod dir;
 mod durable;
 mod error;
@@ -48,6 +49,7 @@ mod store;
 
 pub use backend::{Backend, EnvHistory, EnvStore, Opening, PipelineState, Recording, StateUrl};
 pub use clock::{Clock, ClockError, Timestamp};
+pub use copy::{Copy, copy};
 pub use dir::{History, PipelineDir, StateDir};
 pub use error::{Damage, StateError};
 pub use id::{InvalidReleaseId, ReleaseId};

@@ -8,6 +8,7 @@
 //! `support::postgres`): without it, outside CI, it is skipped with a
 //! message and only the file side runs.
 
+mod copy;
 mod locks;
 
 use std::path::{Path, PathBuf};
@@ -70,9 +71,14 @@ impl Side {
 
     /// The binary with `args` and this side's `--state`, the clock fixed.
     pub(crate) fn command(&self, args: &[&str]) -> std::process::Command {
+        self.command_on(&self.url, args)
+    }
+
+    /// The binary with `args` on the state at `url`, the clock fixed.
+    pub(crate) fn command_on(&self, url: &str, args: &[&str]) -> std::process::Command {
         let mut command = support::command(self.path(), args);
         command
-            .args(["--state", &self.url])
+            .args(["--state", url])
             .env("STAGECRAFT_NOW", NOW)
             .env("STAGECRAFT_USER", "ci@runner");
         command
@@ -80,7 +86,12 @@ impl Side {
 
     /// Runs `args` to the end.
     pub(crate) fn run(&self, args: &[&str]) -> Run {
-        let output = self.command(args).output().expect("run stagecraft");
+        self.run_on(&self.url, args)
+    }
+
+    /// Runs `args` on the state at `url` to the end.
+    pub(crate) fn run_on(&self, url: &str, args: &[&str]) -> Run {
+        let output = self.command_on(url, args).output().expect("run stagecraft");
         Run {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -90,7 +101,12 @@ impl Side {
 
     /// Runs `args`, which must exit with `status`.
     pub(crate) fn expect(&self, args: &[&str], status: i32) -> Run {
-        let run = self.run(args);
+        self.expect_on(&self.url, args, status)
+    }
+
+    /// Runs `args` on the state at `url`, which must exit with `status`.
+    pub(crate) fn expect_on(&self, url: &str, args: &[&str], status: i32) -> Run {
+        let run = self.run_on(url, args);
         assert_eq!(
             run.status,
             status,

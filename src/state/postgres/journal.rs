@@ -36,6 +36,15 @@ impl EventRow {
             line: line(entry).trim_end().to_owned(),
         }
     }
+
+    /// A row of a line as it was stored.
+    pub(crate) fn raw(seq: i64, at: Timestamp, text: &str) -> Self {
+        Self {
+            seq,
+            at: millis(at),
+            line: text.to_owned(),
+        }
+    }
 }
 
 /// Rows written and not yet committed, and the next row's position.

@@ -11,6 +11,7 @@
 //! database (never a password) with the server's or the driver's message;
 //! connecting and each statement are bounded by [`Timeouts`].
 
+pub(crate) mod copy;
 mod journal;
 mod lock;
 mod read;

@@ -360,3 +360,33 @@ fn column<'r, T: FromSql<'r>>(
 pub(crate) fn corrupt_row(table: &'static str, key: String, message: String) -> StateError {
     StateError::CorruptRow { table, key, message }
 }
+
+impl PgPipeline {
+    /// Release `id` as stored: its header line and its event lines, in
+    /// order (what `state copy` carries between backends).
+    pub(crate) fn lines(&self, id: ReleaseId) -> Result<(String, Vec<String>), StateError> {
+        let text = id.to_string();
+        let key = || format!("pipeline `{}`, id `{text}`", self.name);
+        let mut db = lock(&self.db);
+        let row = db
+            .client
+            .query_one(
+                "SELECT header FROM stagecraft_releases WHERE pipeline = $1 AND id = $2",
+                &[&self.name, &text],
+            )
+            .map_err(db.fail("read"))?;
+        let header = column(&row, 0, "stagecraft_releases", key)?;
+        let rows = db
+            .client
+            .query(
+                "SELECT event FROM stagecraft_events WHERE pipeline = $1 AND release_id = $2 ORDER BY seq",
+                &[&self.name, &text],
+            )
+            .map_err(db.fail("read"))?;
+        let events = rows
+            .iter()
+            .map(|row| column(row, 0, "stagecraft_events", key))
+            .collect::<Result<_, _>>()?;
+        Ok((header, events))
+    }
+}

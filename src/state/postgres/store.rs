@@ -332,48 +332,76 @@ fn insert_release(db: &Shared, release: &Release, head: &LogLine) -> Result<(), 
     let mut db = lock(db);
     let target = db.target().to_owned();
     let fail = || failure(&target, "start a release in");
-    let h = &release.header;
+    let mut transaction = db.client.transaction().map_err(fail())?;
+    let text = line(head);
+    let row = ReleaseRow {
+        header: &release.header,
+        status: release.status(),
+        finished_at: None,
+        line: text.trim_end(),
+        live: None,
+    };
+    if !insert_row(&mut transaction, &row).map_err(fail())? {
+        return Err(StateError::IdTaken { id: release.id });
+    }
+    transaction.commit().map_err(fail())
+}
+
+/// A release's row and its env index row, as stored.
+pub(crate) struct ReleaseRow<'a> {
+    pub(crate) header: &'a crate::state::ReleaseHeader,
+    pub(crate) status: crate::state::ReleaseStatus,
+    pub(crate) finished_at: Option<crate::state::Timestamp>,
+    /// The release log's header line.
+    pub(crate) line: &'a str,
+    /// The env index's `live`, as stored.
+    pub(crate) live: Option<String>,
+}
+
+/// Inserts a release's row and its env index row; `false` if the pipeline
+/// has a release with its id already.
+pub(crate) fn insert_row(
+    transaction: &mut postgres::Transaction<'_>,
+    row: &ReleaseRow<'_>,
+) -> Result<bool, postgres::Error> {
+    let h = row.header;
     let id = h.id.to_string();
     let services = h.services.as_ref().map(|s| json(&s.names));
-    let mut transaction = db.client.transaction().map_err(fail())?;
-    let inserted = transaction
-        .execute(
-            "INSERT INTO stagecraft_releases (pipeline, id, workflow, env, version, previous, rollback_of,
-                 started_at, commit_sha, commit_dirty, services, versions, set_keys, digest, user_at_host,
-                 status, header)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             ON CONFLICT (pipeline, id) DO NOTHING",
-            &[
-                &h.pipeline,
-                &id,
-                &h.workflow,
-                &h.env,
-                &h.version,
-                &h.previous.map(|p| p.to_string()),
-                &h.rollback_of.map(|r| r.to_string()),
-                &millis(h.started_at),
-                &h.commit.as_ref().map(|c| c.sha.clone()),
-                &h.commit.as_ref().map(|c| c.dirty),
-                &services,
-                &json(&h.versions),
-                &json(&h.set_keys),
-                &h.digest,
-                &h.user,
-                &release.status().to_string(),
-                &line(head).trim_end(),
-            ],
-        )
-        .map_err(fail())?;
+    let inserted = transaction.execute(
+        "INSERT INTO stagecraft_releases (pipeline, id, workflow, env, version, previous, rollback_of,
+             started_at, commit_sha, commit_dirty, services, versions, set_keys, digest, user_at_host,
+             status, header, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (pipeline, id) DO NOTHING",
+        &[
+            &h.pipeline,
+            &id,
+            &h.workflow,
+            &h.env,
+            &h.version,
+            &h.previous.map(|p| p.to_string()),
+            &h.rollback_of.map(|r| r.to_string()),
+            &millis(h.started_at),
+            &h.commit.as_ref().map(|c| c.sha.clone()),
+            &h.commit.as_ref().map(|c| c.dirty),
+            &services,
+            &json(&h.versions),
+            &json(&h.set_keys),
+            &h.digest,
+            &h.user,
+            &row.status.to_string(),
+            &row.line,
+            &row.finished_at.map(millis),
+        ],
+    )?;
     if inserted == 0 {
-        return Err(StateError::IdTaken { id: h.id });
+        return Ok(false);
     }
-    transaction
-        .execute(
-            "INSERT INTO stagecraft_env_index (pipeline, env, release_id) VALUES ($1, $2, $3)",
-            &[&h.pipeline, &h.env, &id],
-        )
-        .map_err(fail())?;
-    transaction.commit().map_err(fail())
+    transaction.execute(
+        "INSERT INTO stagecraft_env_index (pipeline, env, release_id, live) VALUES ($1, $2, $3, $4)",
+        &[&h.pipeline, &h.env, &id, &row.live],
+    )?;
+    Ok(true)
 }
 
 /// A time as stored: milliseconds since the epoch.
