@@ -40,9 +40,9 @@ impl Database {
     fn create(admin: &str) -> Self {
         let name = format!("stagecraft_bench_{}", std::process::id());
         let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("the bench server answers");
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"))
-            .expect("create the bench database");
+        for statement in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
+            client.batch_execute(&statement).expect("create the bench database");
+        }
         let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
         let url = format!("{base}/{name}");
         Self {
