@@ -40,7 +40,10 @@ impl Database {
     fn create(admin: &str) -> Self {
         let name = format!("stagecraft_bench_{}", std::process::id());
         let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("the bench server answers");
-        for statement in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
             client.batch_execute(&statement).expect("create the bench database");
         }
         let (base, _) = admin.rsplit_once('/').expect("the URL names a database");

@@ -10,6 +10,7 @@
 
 mod copy;
 mod locks;
+mod server_gone;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
