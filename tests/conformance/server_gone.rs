@@ -1,6 +1,7 @@
 //! The PostgreSQL server gone mid-run: a proxy between stagecraft and the
 //! test server stands for the network, and is cut while a run goes on.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,15 +66,13 @@ fn pipeline() -> String {
     let mut text = "pipeline shop\nenv prod {}\nphase a {\n  run \"sleep 1\"\n}\n".to_owned();
     let mut previous = "a".to_owned();
     for n in 1..=10 {
-        text.push_str(&format!(
-            "phase p{n} {{\n  after {previous}\n  run \"touch p{n}\"\n}}\n"
-        ));
+        let _ = write!(text, "phase p{n} {{\n  after {previous}\n  run \"touch p{n}\"\n}}\n");
         previous = format!("p{n}");
     }
     let all: Vec<String> = std::iter::once("a".to_owned())
         .chain((1..=10).map(|n| format!("p{n}")))
         .collect();
-    text.push_str(&format!("workflow deploy {{ {} }}\n", all.join(" ")));
+    let _ = writeln!(text, "workflow deploy {{ {} }}", all.join(" "));
     text
 }
 
