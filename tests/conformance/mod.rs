@@ -9,6 +9,7 @@
 //! message and only the file side runs.
 
 mod copy;
+mod history;
 mod locks;
 mod server_gone;
 
@@ -174,7 +175,7 @@ pub(crate) fn backends(test: &str, pipeline: &str) -> Vec<Side> {
 
 /// Runs `args` on every side and checks they all printed the same, but for
 /// the wall-clock durations of a run's summary (`0.01s`).
-fn same(sides: &[Side], args: &[&str], status: i32) -> Run {
+pub(crate) fn same(sides: &[Side], args: &[&str], status: i32) -> Run {
     let runs: Vec<Run> = sides
         .iter()
         .map(|side| {
