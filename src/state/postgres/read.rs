@@ -10,10 +10,11 @@
 //! [`StateError::CorruptRow`], naming the table and the key.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use postgres::Row;
-use postgres::types::FromSql;
+use postgres::types::{FromSql, ToSql};
 
 use super::{Shared, lock};
 use crate::state::format::{LogLine, StoredService, read_live};
@@ -29,11 +30,7 @@ SELECT r.id, r.env, r.header, r.finished_at, r.status, i.live
 FROM stagecraft_releases r
 LEFT JOIN stagecraft_env_index i
     ON i.pipeline = r.pipeline AND i.env = r.env AND i.release_id = r.id
-WHERE r.pipeline = $1
-  AND ($2::text IS NULL OR r.env = $2)
-  AND ($3::text IS NULL OR r.id COLLATE \"C\" < $3)
-ORDER BY r.id COLLATE \"C\" DESC
-LIMIT $4";
+WHERE r.pipeline = $1";
 
 /// One pipeline's history in the PostgreSQL state, read without a lock.
 #[derive(Clone)]
@@ -219,11 +216,23 @@ impl PgPipeline {
         limit: i64,
     ) -> Result<Vec<ReleaseSummary>, StateError> {
         let before = before.map(|id| id.to_string());
+        // Only the conditions that apply, so that the server walks an index
+        // (`pipeline, [env,] id` in the `C` collation) from its newest end.
+        let mut sql = SUMMARY.to_owned();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.name];
+        if let Some(env) = &env {
+            params.push(env);
+            let _ = write!(sql, " AND r.env = ${}", params.len());
+        }
+        if let Some(before) = &before {
+            params.push(before);
+            let _ = write!(sql, " AND r.id COLLATE \"C\" < ${}", params.len());
+        }
+        params.push(&limit);
+        let _ = write!(sql, " ORDER BY r.id COLLATE \"C\" DESC LIMIT ${}", params.len());
         let rows = {
             let mut db = lock(&self.db);
-            db.client
-                .query(SUMMARY, &[&self.name, &env, &before, &limit])
-                .map_err(db.fail("read"))?
+            db.client.query(&sql, &params).map_err(db.fail("read"))?
         };
         rows.iter().map(|row| self.summary(row)).collect()
     }

@@ -75,11 +75,15 @@ CREATE TABLE stagecraft_lock_holders (
 /// Version 2: each release's header as its log's header line (the same
 /// RON text a release log's second line holds: instances, commands,
 /// `finally` positions and boot besides the columns), so that a release is
-/// rebuilt from its header and event lines exactly as from a log.
+/// rebuilt from its header and event lines exactly as from a log; and the
+/// indexes that read an env's (or a pipeline's) newest releases first in
+/// the `C` collation, where text order is age order.
 const V2: &str = "
 ALTER TABLE stagecraft_releases ADD COLUMN header text;
 UPDATE stagecraft_releases SET header = '' WHERE header IS NULL;
 ALTER TABLE stagecraft_releases ALTER COLUMN header SET NOT NULL;
+CREATE INDEX stagecraft_releases_by_env_c ON stagecraft_releases (pipeline, env, id COLLATE \"C\");
+CREATE INDEX stagecraft_releases_by_id_c ON stagecraft_releases (pipeline, id COLLATE \"C\");
 ";
 
 impl Database {
