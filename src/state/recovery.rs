@@ -61,8 +61,11 @@ impl fmt::Display for Recovered {
             parts.push(format!("{} marked failed (interrupted)", self.failed.join(", ")));
         }
         if !self.maybe_started.is_empty() {
+            // With a host (the shared state), the run died, whatever the
+            // machine did: its writes not yet committed died with it.
+            let stopped = if self.host.is_some() { "the run" } else { "the machine" };
             parts.push(format!(
-                "the machine stopped as {} {} about to start, so {} may not have run",
+                "{stopped} stopped as {} {} about to start, so {} may not have run",
                 self.maybe_started.join(", "),
                 if self.maybe_started.len() == 1 { "was" } else { "were" },
                 if self.maybe_started.len() == 1 { "it" } else { "they" },

@@ -410,3 +410,35 @@ fn corrupt_state_is_exit_4_naming_where() {
         }
     }
 }
+
+#[test]
+fn missing_data_is_exit_4_naming_what_is_missing() {
+    for side in backends("missing", PIPELINE) {
+        side.expect(&["deploy", "--env", "dev", "--version", "v1"], 0);
+        let id = "rel-20261125-170229123";
+        let expected = match &side.scratch {
+            None => {
+                std::fs::remove_file(
+                    side.path()
+                        .join(format!(".stagecraft/pipelines/shop/releases/{id}.ron")),
+                )
+                .expect("remove the log");
+                format!("the log of release {id} is missing")
+            }
+            Some(scratch) => {
+                scratch
+                    .admin()
+                    .execute("DELETE FROM stagecraft_events WHERE release_id = $1", &[&id])
+                    .expect("delete the events");
+                format!(
+                    "corrupt row of PostgreSQL table `stagecraft_events` (pipeline `shop`, release_id `{id}`): the release is recorded finished but its events end before its finish line"
+                )
+            }
+        };
+        let run = side.expect(&["releases", "show", id], 4);
+        assert!(run.stderr.contains(&expected), "{}: {}", side.name, run.stderr);
+        // What the list and the status read is still there.
+        side.expect(&["releases", "list"], 0);
+        side.expect(&["status"], 0);
+    }
+}
