@@ -10,6 +10,7 @@
 
 mod copy;
 mod history;
+mod interface;
 mod locks;
 mod server_gone;
 

@@ -58,6 +58,9 @@ impl Default for Timeouts {
 pub struct Database {
     client: postgres::Client,
     target: String,
+    /// The env locks this connection holds: a session may take an advisory
+    /// lock it holds again, but an env is locked once, as a file lock is.
+    held: std::collections::BTreeSet<i64>,
 }
 
 impl std::fmt::Debug for Database {
@@ -133,7 +136,11 @@ pub fn connect_with(url: &str, timeouts: Timeouts) -> Result<Database, StateErro
     };
     config.options(&options);
     let client = connect_bounded(config, timeouts.connect, &target)?;
-    Ok(Database { client, target })
+    Ok(Database {
+        client,
+        target,
+        held: std::collections::BTreeSet::new(),
+    })
 }
 
 /// Connects on a thread of its own so that a server that accepts the
