@@ -18,7 +18,7 @@ fn plan(env: &str) -> Plan {
 fn open(backend: &Backend, env: &str, host: &str) -> Result<(EnvStore, Vec<Recovered>), StateError> {
     let clock = Clock::from_setting(Some(super::NOW)).expect("a clock");
     let mut holder = Holder::current("deploy", Some(env), clock.now());
-    holder.host = host.to_owned();
+    host.clone_into(&mut holder.host);
     let reap = Reap {
         grace: std::time::Duration::from_secs(1),
         notice: &|_| {},
