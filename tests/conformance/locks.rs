@@ -1,7 +1,7 @@
 //! Locks and recovery on both backends, with processes standing for
 //! machines (`STAGECRAFT_DEBUG_HOST` names the host a run records).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Side, backends};
 
@@ -22,6 +22,37 @@ fn log(side: &Side, env: &str) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// Waits until release `id`'s command is recorded spawned (its `Spawned`
+/// line written, or committed), so that the next run can stop it.
+fn wait_spawned(side: &Side, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spawned = match &side.scratch {
+            None => std::fs::read_to_string(
+                side.path()
+                    .join(format!(".stagecraft/pipelines/shop/releases/{id}.ron")),
+            )
+            .is_ok_and(|log| log.contains("Spawned(")),
+            Some(scratch) => scratch
+                .admin()
+                .query_one(
+                    "SELECT count(*) FROM stagecraft_events WHERE release_id = $1 AND event LIKE 'Spawned(%'",
+                    &[&id],
+                )
+                .is_ok_and(|row| row.get::<_, i64>(0) > 0),
+        };
+        if spawned {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: release {id} never recorded its spawn",
+            side.name
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -59,6 +90,7 @@ fn a_run_killed_outright_is_marked_interrupted_by_the_next_one() {
             &[("STAGECRAFT_DEBUG_HOST", "runner-a")],
         );
         let id = side.wait_running();
+        wait_spawned(&side, &id);
         first.kill().expect("kill -9");
         first.wait().expect("reap");
         let next = side
