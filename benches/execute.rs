@@ -45,10 +45,16 @@
 //! `fdatasync`) is timed in-process as `benches/state.rs` does, with 10 and
 //! 10,000 past releases, alternating in rounds.
 //!
+//! With `STAGECRAFT_TEST_POSTGRES` set, the smallest size also runs on the
+//! PostgreSQL state, against the state directory in the same measurement,
+//! with the cost of one durable transition there (`execute/postgres.rs`).
+//!
 //! Results are printed as a table and written to
 //! `target/bench-execute.json`.
 
 mod common;
+#[path = "execute/postgres.rs"]
+mod postgres;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -207,9 +213,20 @@ fn main() {
         .collect();
 
     let transitions = transitions(&target_dir, options.transitions);
-    let report = render(&rows, &transitions);
+    let pg = rows.first().and_then(|row| {
+        let dir = root.join(format!("n{}", row.tasks));
+        postgres::bench(&tools.stagecraft, &dir, row.tasks, options.runs, options.transitions.1)
+    });
+    let mut report = render(&rows, &transitions);
+    if let Some(pg) = &pg {
+        report.push('\n');
+        report.push_str(&postgres::render(pg));
+    }
     println!("\n{report}");
-    let json = results_json(&rows, &transitions, &options, &tools.stagecraft);
+    let mut json = results_json(&rows, &transitions, &options, &tools.stagecraft);
+    if let Some(pg) = &pg {
+        json["postgres"] = postgres::json(pg);
+    }
     let path = target_dir.join("bench-execute.json");
     fs::write(&path, serde_json::to_string_pretty(&json).expect("json") + "\n").expect("write results");
     println!("written to {}", path.display());

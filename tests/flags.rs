@@ -118,6 +118,8 @@ fn help_names_the_variables() {
         "[env: STAGECRAFT_FILE=]",
         "[env: STAGECRAFT_ENV=]",
         "[env: STAGECRAFT_DRY_RUN=]",
+        "[env: STAGECRAFT_STATE=]",
+        "[env: STAGECRAFT_STATE_DIR=]",
     ] {
         assert!(help.contains(name), "{name} in:\n{help}");
     }

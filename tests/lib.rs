@@ -1,6 +1,7 @@
 //! Integration tests: one binary, linked once.
 
 mod cli;
+mod conformance;
 mod damage;
 mod diagnostics;
 mod engine;

@@ -41,6 +41,7 @@ mod resume;
 mod run;
 mod secrets;
 mod snippet;
+mod state;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -117,6 +118,9 @@ type Outcome = Result<(), Failure>;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where state is kept: `file:PATH` (a state directory) or `postgres://USER@HOST/DB` (a team's shared state) [default: `file:.stagecraft` beside the pipeline file]
+    #[arg(long, value_name = "URL", global = true, env = "STAGECRAFT_STATE")]
+    state: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,6 +145,8 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// Show what is live: per env, or per service of one env
     Status(releases::StatusArgs),
+    /// Manage the state: copy a whole history between backends
+    State(state::StateArgs),
     /// Format pipeline files in the canonical style
     Fmt(fmt::FmtArgs),
     /// Write a starter pipeline to begin a new project with
@@ -263,8 +269,8 @@ fn parse_set(text: &str) -> Result<(String, String), String> {
 pub fn main() -> ExitCode {
     let parsed = Cli::command()
         .try_get_matches()
-        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, file_from_env(&matches))));
-    let (cli, file_from_env) = match parsed {
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
@@ -273,9 +279,18 @@ pub fn main() -> ExitCode {
             return if error.use_stderr() { Exit::User } else { Exit::Success }.into();
         }
     };
+    let file_from_env = file_from_env(&matches);
+    // Parsed here, not by clap, whose error would repeat a password.
+    let state = match state::StateFlags::new(cli.state.as_deref(), &matches) {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("error: {}", output::escape(&message));
+            return Exit::User.into();
+        }
+    };
     // A panic is a bug: the hook says so, and it exits 5, not Rust's 101.
     std::panic::set_hook(Box::new(|info| eprint!("{}", panic_report(info))));
-    let outcome = std::panic::catch_unwind(|| dispatch(&cli.command, file_from_env)).unwrap_or_else(|_| {
+    let outcome = std::panic::catch_unwind(|| dispatch(&cli.command, file_from_env, &state)).unwrap_or_else(|_| {
         Err(Failure {
             exit: Exit::Internal,
             message: String::new(),
@@ -310,7 +325,7 @@ fn file_from_env(matches: &clap::ArgMatches) -> bool {
         .is_some_and(|source| source == ValueSource::EnvVariable)
 }
 
-fn dispatch(command: &Command, file_from_env: bool) -> Outcome {
+fn dispatch(command: &Command, file_from_env: bool, state: &state::StateFlags) -> Outcome {
     // A way to test the panic hook, compiled only into debug builds.
     #[cfg(debug_assertions)]
     if let Some(message) = std::env::var_os("STAGECRAFT_DEBUG_PANIC") {
@@ -320,13 +335,14 @@ fn dispatch(command: &Command, file_from_env: bool) -> Outcome {
         Command::Check(args) => check(args, file_from_env),
         Command::Plan(args) => plan(args),
         Command::Graph(args) => graph(args),
-        Command::Build(args) => run::build(args),
-        Command::Deploy(args) => run::deploy(args),
-        Command::Rollback(args) => run::rollback(args),
-        Command::Run(args) => run::run(args),
-        Command::Resume(args) => run::resume(args),
-        Command::Releases(args) => releases::releases(args),
-        Command::Status(args) => releases::status(args),
+        Command::Build(args) => run::build(args, state),
+        Command::Deploy(args) => run::deploy(args, state),
+        Command::Rollback(args) => run::rollback(args, state),
+        Command::Run(args) => run::run(args, state),
+        Command::Resume(args) => run::resume(args, state),
+        Command::Releases(args) => releases::releases(args, state),
+        Command::Status(args) => releases::status(args, state),
+        Command::State(args) => state::state(args),
         Command::Fmt(args) => fmt::fmt(args),
         Command::Init(args) => init::init(args),
         Command::List(args) => list::list(args),

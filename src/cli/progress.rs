@@ -13,19 +13,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{escape, output_line};
 use crate::engine::{Event, InstanceStatus, OutputSink, Plan, RecordError, Recorder, Summary, Syncer, UndoStatus};
-use crate::state::Journal;
+use crate::state::Recording;
 
 /// Prints events and output, and passes events on to the journal.
 pub(super) struct Progress<'p, 'j, 's> {
     plan: &'p Plan,
-    journal: &'j mut Journal<'s>,
+    journal: &'j mut Recording<'s>,
     bar: Option<ProgressBar>,
     running: Vec<usize>,
     done: usize,
 }
 
 impl<'p, 'j, 's> Progress<'p, 'j, 's> {
-    pub(super) fn new(plan: &'p Plan, journal: &'j mut Journal<'s>) -> Self {
+    pub(super) fn new(plan: &'p Plan, journal: &'j mut Recording<'s>) -> Self {
         let live = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let bar = live.then(|| {
             let bar = ProgressBar::new_spinner();

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::run::state_dir;
+use super::run::default_state_dir;
+use super::state::StateFlags;
 use super::{Failure, FileArg, Outcome, compile, history, locate, print_json, read, write_stdout};
-use crate::state::{PipelineDir, StateDir};
+use crate::state::{Backend, PipelineState};
 use crate::syntax::did_you_mean;
 
 /// `stagecraft releases`.
@@ -94,16 +95,18 @@ fn pipeline_state(
     file: Option<&Path>,
     flag: Option<&Path>,
     pipeline: Option<&str>,
-) -> Result<(PipelineDir, Vec<String>), Failure> {
-    let path = match (locate(file), flag) {
-        (Ok(path), _) => Some(path),
-        (Err(_), Some(_)) if file.is_none() => None,
-        (Err(failure), _) => return Err(failure),
+    state: &StateFlags,
+) -> Result<(PipelineState, Vec<String>), Failure> {
+    let path = match locate(file) {
+        Ok(path) => Some(path),
+        Err(_) if file.is_none() && state.given(flag) => None,
+        Err(failure) => return Err(failure),
     };
-    let dir = StateDir::new(match &path {
-        Some(path) => state_dir(flag, path),
-        None => flag.map(Path::to_path_buf).unwrap_or_default(),
-    });
+    let url = state.resolve(flag, || path.as_deref().map(default_state_dir).unwrap_or_default());
+    let local = path
+        .as_deref()
+        .map_or_else(|| PathBuf::from(".stagecraft"), default_state_dir);
+    let dir = Backend::open(&url, &local)?;
     let Some(path) = path else {
         let state = pipeline.map_or_else(|| only_pipeline(&dir), |name| Ok(dir.pipeline(name)))?;
         return Ok((state, Vec::new()));
@@ -130,7 +133,7 @@ fn pipeline_state(
 
 /// Refuses an `--env` that is neither declared in the pipeline file nor
 /// in the history (a misspelling, most likely), suggesting the nearest.
-fn known_env(state: &PipelineDir, declared: &[String], env: &str) -> Result<(), Failure> {
+fn known_env(state: &PipelineState, declared: &[String], env: &str) -> Result<(), Failure> {
     let recorded = state.envs()?;
     let known = declared.iter().chain(&recorded);
     if known.clone().any(|known| known == env) {
@@ -144,13 +147,13 @@ fn known_env(state: &PipelineDir, declared: &[String], env: &str) -> Result<(), 
 
 /// The one pipeline with a history in `dir`, for `--state-dir` without a
 /// pipeline file.
-fn only_pipeline(dir: &StateDir) -> Result<PipelineDir, Failure> {
+fn only_pipeline(dir: &Backend) -> Result<PipelineState, Failure> {
     let names = dir.pipelines()?;
     match names.as_slice() {
         [name] => Ok(dir.pipeline(name)),
         [] => Err(Failure::user(format!(
             "no pipeline has a history in {}",
-            dir.path().display()
+            dir.describe()
         ))),
         _ => Err(Failure {
             help: Some(format!(
@@ -159,7 +162,7 @@ fn only_pipeline(dir: &StateDir) -> Result<PipelineDir, Failure> {
             )),
             ..Failure::user(format!(
                 "{} holds the history of {} pipelines and no pipeline file names one",
-                dir.path().display(),
+                dir.describe(),
                 names.len()
             ))
         }),
@@ -167,11 +170,12 @@ fn only_pipeline(dir: &StateDir) -> Result<PipelineDir, Failure> {
 }
 
 /// `stagecraft releases list | show`.
-pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
+pub(super) fn releases(args: &ReleasesArgs, flags: &StateFlags) -> Outcome {
     let (state, declared) = pipeline_state(
         args.file.file.as_deref(),
         args.state_dir.as_deref(),
         args.pipeline.as_deref(),
+        flags,
     )?;
     match &args.command {
         ReleasesCommand::List {
@@ -201,11 +205,12 @@ pub(super) fn releases(args: &ReleasesArgs) -> Outcome {
 }
 
 /// `stagecraft status [--env E]`.
-pub(super) fn status(args: &StatusArgs) -> Outcome {
+pub(super) fn status(args: &StatusArgs, flags: &StateFlags) -> Outcome {
     let (state, declared) = pipeline_state(
         args.file.file.as_deref(),
         args.state_dir.as_deref(),
         args.pipeline.as_deref(),
+        flags,
     )?;
     if let Some(env) = &args.env {
         known_env(&state, &declared, env)?;

@@ -13,7 +13,7 @@ use super::run::{Request, Selection};
 use super::{Failure, SourceFile, plan_failure};
 use crate::check::Pipeline;
 use crate::engine::{self, Plan};
-use crate::state::{self, PipelineDir, Release, Resume, ResumeError, ResumeRequest};
+use crate::state::{self, PipelineState, Release, Resume, ResumeError, ResumeRequest};
 
 /// `stagecraft resume [REL]`.
 #[derive(Args, Debug)]
@@ -70,7 +70,7 @@ impl<'a> Now<'a> {
 /// run's. `(None, None)` for every other command.
 pub(super) fn prepare<'a>(
     request: &Request<'a>,
-    state: &PipelineDir,
+    state: &PipelineState,
     pipeline: &Pipeline<'_>,
     source: &SourceFile,
     git: &engine::Source,
@@ -101,7 +101,7 @@ pub(super) fn request<'a>(request: &Request<'a>, release: Option<&'a Release>) -
 
 /// The release `now` resumes, judged against the state in `dir`; a
 /// refusal is exit 1, with every difference named.
-pub(super) fn check(dir: &PipelineDir, now: &Now<'_>, source: &SourceFile) -> Result<Resume, Failure> {
+pub(super) fn check(dir: &PipelineState, now: &Now<'_>, source: &SourceFile) -> Result<Resume, Failure> {
     let request = ResumeRequest {
         env: now.env,
         release: now.target.0,

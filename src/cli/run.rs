@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::interrupts::Interrupts;
 use super::progress::Progress;
+use super::state::StateFlags;
 use super::{
     Exit, Failure, FileArg, Outcome, compile_valid, history, locate, parse_service, parse_set, plan_failure, read,
     render, secrets, write_with,
@@ -14,8 +15,8 @@ use super::{
 use super::{aftermath, confirm, resume};
 use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
 use crate::state::{
-    self, Clock, Commit, Holder, Journal, Live, PipelineDir, Reap, ReleaseId, ReleaseMeta, Restore, RollbackError,
-    RollbackTarget, Scope, Services, StateDir, StateError, Store, Wait, user_at_host,
+    self, Backend, Clock, Commit, EnvStore, Holder, Live, Opening, PipelineState, Reap, Recording, ReleaseId,
+    ReleaseMeta, Restore, RollbackError, RollbackTarget, Scope, Services, StateError, Wait, user_at_host,
 };
 
 /// What to run and where: the flags `build`, `deploy` and `run` share.
@@ -53,7 +54,7 @@ pub(super) struct Execution {
     pub jobs: u16,
     #[command(flatten)]
     pub on_failure: OnFailure,
-    /// Where state is kept [default: .stagecraft beside the pipeline file]
+    /// Where state is kept: a state directory (the same as `--state file:PATH`) [default: .stagecraft beside the pipeline file]
     #[arg(long, value_name = "PATH", env = "STAGECRAFT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Wait for another run to release the state (for DURATION, or as long as it takes)
@@ -157,10 +158,10 @@ pub(super) struct RollbackArgs {
     pub execution: Execution,
 }
 
-/// The state directory: `--state-dir`, `STAGECRAFT_STATE_DIR`, or
-/// `.stagecraft` beside the pipeline file.
-pub(super) fn state_dir(flag: Option<&Path>, pipeline_file: &Path) -> PathBuf {
-    flag.map_or_else(|| pipeline_dir(pipeline_file).join(".stagecraft"), Path::to_path_buf)
+/// The default state directory: `.stagecraft` beside the pipeline file
+/// (also where runs keep their output when the state is in PostgreSQL).
+pub(super) fn default_state_dir(pipeline_file: &Path) -> PathBuf {
+    pipeline_dir(pipeline_file).join(".stagecraft")
 }
 
 /// The directory commands run in: the pipeline file's (empty for the
@@ -182,32 +183,33 @@ pub(super) struct Request<'a> {
     /// `resume`: the release it resumes (its workflow replaces `workflow`).
     pub resume: Option<resume::Target<'a>>,
     pub execution: &'a Execution,
+    pub state: &'a StateFlags,
 }
 
 /// `stagecraft build`: the `build` workflow; `--push` sets `push=true`.
-pub(super) fn build(args: &BuildArgs) -> Outcome {
-    execute(&Request::of("build", &args.selection, args.push))
+pub(super) fn build(args: &BuildArgs, state: &StateFlags) -> Outcome {
+    execute(&Request::of("build", &args.selection, args.push, state))
 }
 
 /// `stagecraft deploy`: the `deploy` workflow, with `push=true`.
-pub(super) fn deploy(args: &Selection) -> Outcome {
-    execute(&Request::of("deploy", args, true))
+pub(super) fn deploy(args: &Selection, state: &StateFlags) -> Outcome {
+    execute(&Request::of("deploy", args, true, state))
 }
 
 /// `stagecraft run WORKFLOW`: any workflow but the three with commands of
 /// their own (whose rules `run` would bypass: `push`, rollback targets).
-pub(super) fn run(args: &RunArgs) -> Outcome {
+pub(super) fn run(args: &RunArgs, state: &StateFlags) -> Outcome {
     if let command @ ("build" | "deploy" | "rollback") = args.workflow.as_str() {
         return Err(Failure {
             help: Some(format!("use `stagecraft {command}`")),
             ..Failure::user(format!("`run` does not run the `{command}` workflow"))
         });
     }
-    execute(&Request::of(&args.workflow, &args.selection, false))
+    execute(&Request::of(&args.workflow, &args.selection, false, state))
 }
 
 /// `stagecraft rollback`: the `rollback` workflow, at the target's version.
-pub(super) fn rollback(args: &RollbackArgs) -> Outcome {
+pub(super) fn rollback(args: &RollbackArgs, state: &StateFlags) -> Outcome {
     let target = match (&args.to_release, &args.to_version) {
         (Some(id), _) => RollbackTarget::Release(id.clone()),
         (None, Some(version)) => RollbackTarget::Version(version.clone()),
@@ -224,20 +226,21 @@ pub(super) fn rollback(args: &RollbackArgs) -> Outcome {
         rollback: Some(target),
         resume: None,
         execution: &args.execution,
+        state,
     })
 }
 
 /// `stagecraft resume [REL]`: the workflow of the failed release REL again,
 /// its completed instances carried over.
-pub(super) fn resume(args: &resume::ResumeArgs) -> Outcome {
+pub(super) fn resume(args: &resume::ResumeArgs, state: &StateFlags) -> Outcome {
     execute(&Request {
         resume: Some(resume::Target(args.release.as_deref())),
-        ..Request::of("deploy", &args.selection, true)
+        ..Request::of("deploy", &args.selection, true, state)
     })
 }
 
 impl<'a> Request<'a> {
-    fn of(workflow: &'a str, selection: &'a Selection, push: bool) -> Self {
+    fn of(workflow: &'a str, selection: &'a Selection, push: bool, state: &'a StateFlags) -> Self {
         Self {
             workflow,
             file: selection.file.file.as_deref(),
@@ -249,6 +252,7 @@ impl<'a> Request<'a> {
             rollback: None,
             resume: None,
             execution: &selection.execution,
+            state,
         }
     }
 }
@@ -263,7 +267,8 @@ fn execute(request: &Request<'_>) -> Outcome {
         .unwrap_or_else(|| PathBuf::from("."));
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
     let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
-    let state = StateDir::new(state_dir(request.execution.state_dir.as_deref(), &path)).pipeline(pipeline.name);
+    let backend = open_backend(request, &path)?;
+    let state = backend.pipeline(pipeline.name);
     let git = engine::Source::probe(&dir);
     // `resume` runs the workflow of the release it resumes.
     let (now, target) = resume::prepare(request, &state, &pipeline, &source, &git, &all_services)?;
@@ -305,18 +310,17 @@ fn execute(request: &Request<'_>) -> Outcome {
         return write_with(|out| render::plan_text(&plan, &planned, out));
     }
     let interrupts = Interrupts::install();
-    let mut store = open_store(state.root(), pipeline.name, request, clock)?;
-    let (plan_request, restore) = run_request(base, request, store.dir(), store.live(), &git, &all_services)?;
+    let mut store = open_store(&backend, pipeline.name, request, clock)?;
+    let (plan_request, restore) = run_request(base, request, &store.reader(), store.live(), &git, &all_services)?;
     // Judged under the lock (after recovery): no newer release can start.
-    let resumed = now.map(|now| resume::check(store.dir(), &now, &source)).transpose()?;
+    let resumed = now
+        .map(|now| resume::check(&store.reader(), &now, &source))
+        .transpose()?;
     if confirm {
         // Under the lock: what is confirmed is what runs.
         confirm::ask(&plan_for(&plan_request)?)?;
     }
-    let undo_on_failure = request.execution.on_failure.undo_on_failure
-        || pipeline
-            .env_id(request.env)
-            .is_some_and(|env| pipeline.undoes_on_failure(env));
+    let undo_on_failure = undoes_on_failure(request, &pipeline);
     let mut meta = release_meta(
         request,
         &plan_request,
@@ -327,7 +331,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     );
     meta.undo_on_failure = undo_on_failure;
     meta.resumes = resumed.as_ref().map(|r| r.release.id);
-    let output = store.dir().clone();
+    let output = store.reader();
     let mut runner = ShellRunner::default().with_secrets(&secrets);
     runner.script_dir = Some(store.script_dir());
     let cancel = interrupts.arm();
@@ -345,12 +349,31 @@ fn execute(request: &Request<'_>) -> Outcome {
     outcome(&summary, id, &path, request.execution.state_dir.as_deref())
 }
 
+/// Whether a failure of `request`'s release is undone: `--undo-on-failure`,
+/// or `undo on failure` in its env or an env that env extends.
+fn undoes_on_failure(request: &Request<'_>, pipeline: &crate::check::Pipeline<'_>) -> bool {
+    request.execution.on_failure.undo_on_failure
+        || pipeline
+            .env_id(request.env)
+            .is_some_and(|env| pipeline.undoes_on_failure(env))
+}
+
+/// The state `request` names (`--state`, `--state-dir` or their
+/// variables), else the directory beside the pipeline file at `path`.
+fn open_backend(request: &Request<'_>, path: &Path) -> Result<Backend, Failure> {
+    let local = default_state_dir(path);
+    let url = request
+        .state
+        .resolve(request.execution.state_dir.as_deref(), || local.clone());
+    Ok(Backend::open(&url, &local)?)
+}
+
 /// How to execute release `id` of `request`.
 fn execute_options(
     request: &Request<'_>,
     dir: PathBuf,
     id: ReleaseId,
-    output: &PipelineDir,
+    output: &PipelineState,
     secrets: engine::Secrets,
     carry: engine::CarryOver,
     undo_on_failure: bool,
@@ -374,7 +397,7 @@ fn execute_options(
 fn run_request(
     base: PlanRequest,
     request: &Request<'_>,
-    state: &PipelineDir,
+    state: &PipelineState,
     live: &Live,
     git: &engine::Source,
     all_services: &[String],
@@ -438,7 +461,7 @@ fn release_meta(
 
 /// What a rollback restores, printed (to stderr) before anything runs.
 fn restore(
-    state: &PipelineDir,
+    state: &PipelineState,
     request: &Request<'_>,
     target: &RollbackTarget,
     live: &Live,
@@ -470,14 +493,20 @@ fn restore(
 
 /// Opens the state under its lock for a run, waiting as `--wait` says, and
 /// says what recovery repaired.
-fn open_store(state_path: &Path, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<Store, Failure> {
+fn open_store(backend: &Backend, pipeline: &str, request: &Request<'_>, clock: Clock) -> Result<EnvStore, Failure> {
     let holder = Holder::current(request.workflow, Some(request.env), clock.now());
     let wait = request.execution.wait.unwrap_or(Wait::No);
     let reap = Reap {
         grace: request.execution.grace,
         notice: &|notice| eprintln!("note: {notice}"),
     };
-    let opened = Store::open_with(state_path, pipeline, request.env, &holder, wait, clock, &reap);
+    let opening = Opening {
+        holder: &holder,
+        wait,
+        clock,
+        reap: &reap,
+    };
+    let opened = backend.open_env(pipeline, request.env, &opening);
     let (store, recovered) = opened.map_err(|error| {
         let waited = match (&error, wait) {
             (StateError::Locked { .. }, Wait::For(duration)) => Some(format!(
@@ -507,7 +536,7 @@ fn run_release(
     plan: &Plan,
     options: &ExecuteOptions,
     runner: &ShellRunner,
-    mut journal: Journal<'_>,
+    mut journal: Recording<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -532,7 +561,7 @@ fn run_plan(
     plan: &Plan,
     options: &ExecuteOptions,
     runner: &ShellRunner,
-    journal: &mut Journal<'_>,
+    journal: &mut Recording<'_>,
     cancel: &Cancel,
 ) -> Result<Summary, Failure> {
     let mut progress = Progress::new(plan, journal);

@@ -97,6 +97,32 @@ pub enum StateError {
         /// The server's or the driver's message.
         message: String,
     },
+    /// `state copy` found a history where it was to copy one.
+    NotEmpty {
+        /// The target (a directory, or `host:port/dbname`).
+        target: String,
+        /// The pipelines with a history there.
+        pipelines: Vec<String>,
+    },
+    /// `state copy` could not carry a release, or the copy does not read
+    /// the same as the original.
+    CopyDiffers {
+        /// The pipeline.
+        pipeline: String,
+        /// What differs.
+        message: String,
+    },
+    /// A row of the PostgreSQL state does not have the shape stagecraft
+    /// writes (a header or event line that does not parse, a release whose
+    /// events are not legal transitions). Nothing is changed.
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key: its key columns and their values.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// What is wrong with a damaged release log (see [`StateError::Damaged`]).
@@ -177,6 +203,21 @@ impl fmt::Display for StateError {
                 message,
             } => {
                 write!(f, "cannot {action} the PostgreSQL state `{target}`: {message}")
+            }
+            Self::NotEmpty { target, pipelines } => write!(
+                f,
+                "`{target}` already holds the history of {}",
+                pipelines
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::CopyDiffers { pipeline, message } => {
+                write!(f, "cannot copy the history of `{pipeline}`: {message}")
+            }
+            Self::CorruptRow { table, key, message } => {
+                write!(f, "corrupt row of PostgreSQL table `{table}` ({key}): {message}")
             }
         }
     }

@@ -17,14 +17,18 @@
 //! * [`restore`] (what a rollback restores, per service) and [`current`]:
 //!   pure functions over the history; [`resumable`] (whether a failed
 //!   release may be resumed, and what is carried over from it).
-//! * [`postgres`]: the groundwork of the PostgreSQL state (connection,
-//!   schema and migrations, per-env advisory locks), not selectable yet.
+//! * [`Backend`] (opened from a [`StateUrl`]), [`PipelineState`],
+//!   [`EnvStore`] and [`Recording`]: the one interface over both backends,
+//!   the state directory and [`postgres`] (a team's shared state: schema
+//!   and migrations, per-env advisory locks, releases as rows).
 //!
 //! `spec/state.md` documents the directory, the formats and the rules.
 
+mod backend;
 mod backward;
 mod boot;
 mod clock;
+mod copy;
 mod dir;
 mod durable;
 mod error;
@@ -45,7 +49,9 @@ mod rollback;
 mod status;
 mod store;
 
+pub use backend::{Backend, EnvHistory, EnvStore, Opening, PipelineState, Recording, StateUrl};
 pub use clock::{Clock, ClockError, Timestamp};
+pub use copy::{Copy, copy};
 pub use dir::{History, PipelineDir, StateDir};
 pub use error::{Damage, StateError};
 pub use id::{InvalidReleaseId, ReleaseId};

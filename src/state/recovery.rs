@@ -60,18 +60,28 @@ pub struct Recovered {
     /// The process groups the dead run left running, stopped before the
     /// release was marked interrupted.
     pub stopped: Vec<Stopped>,
+    /// The host the dead run ran on, when the state records it (the
+    /// PostgreSQL state's lock holders, shared by every machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl fmt::Display for Recovered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "release {} was interrupted", self.release)?;
+        if let Some(host) = &self.host {
+            write!(f, " on host `{host}`")?;
+        }
         let mut parts: Vec<String> = self.stopped.iter().map(ToString::to_string).collect();
         if !self.failed.is_empty() {
             parts.push(format!("{} marked failed (interrupted)", self.failed.join(", ")));
         }
         if !self.maybe_started.is_empty() {
+            // With a host (the shared state), the run died, whatever the
+            // machine did: its writes not yet committed died with it.
+            let stopped = if self.host.is_some() { "the run" } else { "the machine" };
             parts.push(format!(
-                "the machine stopped as {} {} about to start, so {} may not have run",
+                "{stopped} stopped as {} {} about to start, so {} may not have run",
                 self.maybe_started.join(", "),
                 if self.maybe_started.len() == 1 { "was" } else { "were" },
                 if self.maybe_started.len() == 1 { "it" } else { "they" },
@@ -144,6 +154,7 @@ pub(crate) fn interrupt_events(release: &Release, lost_writes: bool) -> (Vec<Eve
             .map(name)
             .collect(),
         stopped: Vec::new(),
+        host: None,
     };
     let mut events: Vec<Event> = undoing
         .into_iter()
@@ -190,6 +201,7 @@ mod tests {
             undo_not_attempted: vec![],
             finally_not_run: vec![],
             stopped: vec![],
+            host: None,
         };
         assert_eq!(
             recovered.to_string(),
@@ -209,10 +221,11 @@ mod tests {
                 processes: 1,
                 killed: false,
             }],
+            host: Some("ci-7".into()),
         };
         assert_eq!(
             recovered.to_string(),
-            "release rel-20261125-170229123 was interrupted: migrate was still running (process group 4242) and was stopped (`SIGTERM`), 1 not-started instance skipped"
+            "release rel-20261125-170229123 was interrupted on host `ci-7`: migrate was still running (process group 4242) and was stopped (`SIGTERM`), 1 not-started instance skipped"
         );
         let recovered = Recovered {
             release,
@@ -223,6 +236,7 @@ mod tests {
             undo_not_attempted: vec![],
             finally_not_run: vec![],
             stopped: vec![],
+            host: None,
         };
         assert_eq!(
             recovered.to_string(),
@@ -237,6 +251,7 @@ mod tests {
             undo_not_attempted: vec![],
             finally_not_run: vec!["notify".into(), "cleanup".into()],
             stopped: vec![],
+            host: None,
         };
         assert_eq!(
             recovered.to_string(),

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::dir::PipelineDir;
+use super::backend::PipelineState;
 use super::error::StateError;
 use super::id::ReleaseId;
 use super::live::covered;
@@ -232,7 +232,7 @@ impl std::error::Error for ResumeError {}
 ///
 /// The outer error is a state file that could not be read; the inner one
 /// says why the release cannot be resumed.
-pub fn resumable(dir: &PipelineDir, request: &ResumeRequest<'_>) -> Result<Result<Resume, ResumeError>, StateError> {
+pub fn resumable(dir: &PipelineState, request: &ResumeRequest<'_>) -> Result<Result<Resume, ResumeError>, StateError> {
     let newest = dir.history(request.env).next().transpose()?;
     Ok(
         match find(dir, request.env, request.release, newest.as_ref().map(|n| n.id))? {
@@ -252,7 +252,7 @@ pub fn resumable(dir: &PipelineDir, request: &ResumeRequest<'_>) -> Result<Resul
 /// As [`resumable`]; the inner error is an unknown release, or an env
 /// without releases.
 pub fn resume_target(
-    dir: &PipelineDir,
+    dir: &PipelineState,
     env: &str,
     release: Option<&str>,
 ) -> Result<Result<Release, ResumeError>, StateError> {
@@ -262,7 +262,7 @@ pub fn resume_target(
 
 /// Release `release` of the pipeline, else `env`'s newest (`newest`).
 fn find(
-    dir: &PipelineDir,
+    dir: &PipelineState,
     env: &str,
     release: Option<&str>,
     newest: Option<ReleaseId>,
@@ -283,7 +283,7 @@ fn find(
 }
 
 /// The env's release id closest to `id`, among its newest hundred.
-fn closest(dir: &PipelineDir, env: &str, id: &str) -> Result<Option<String>, StateError> {
+fn closest(dir: &PipelineState, env: &str, id: &str) -> Result<Option<String>, StateError> {
     let ids = dir
         .history(env)
         .take(100)

@@ -250,24 +250,9 @@ impl Store {
         } else {
             None
         };
-        let undo: Vec<Option<String>> = if meta.undo_on_failure && plan.instances.iter().any(|p| p.undo.is_some()) {
-            plan.instances.iter().map(|p| p.undo.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        let header = header(id, plan, previous, meta, &self.clock);
-        let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
-        let commands: Vec<Option<String>> = plan.instances.iter().map(|p| p.command.clone()).collect();
-        release.set_commands(commands.clone());
-        let finally: Vec<usize> = (0..plan.instances.len())
-            .filter(|&i| plan.instances[i].is_finally())
-            .collect();
-        release.set_finally(&finally);
-        release.set_undo(undo.clone());
+        let (release, head) = planned_release(id, plan, previous, meta, &self.clock);
         self.append_index(&IndexLine::Reserved { id })?;
         self.newest = Some(id);
-        let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
-        let head = LogLine::release(&release.header, instances, commands, finally, undo, boot::current());
         create_atomic(&path, format!("{}{}", head_line(), line(&head)).as_bytes()).map_err(|error| match error {
             StateError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 StateError::IdTaken { id }
@@ -387,9 +372,40 @@ impl Store {
     }
 }
 
+/// Release `id` about to run `plan` (every instance pending, with its
+/// command and `finally` flag), and its log's header line: what both
+/// backends record first.
+pub(crate) fn planned_release(
+    id: ReleaseId,
+    plan: &Plan,
+    previous: Option<ReleaseId>,
+    meta: ReleaseMeta,
+    clock: &Clock,
+) -> (Release, LogLine) {
+    // The undo commands are recorded only for a run that undoes a failure
+    // (recovery reads them).
+    let undo: Vec<Option<String>> = if meta.undo_on_failure && plan.instances.iter().any(|p| p.undo.is_some()) {
+        plan.instances.iter().map(|p| p.undo.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let header = header(id, plan, previous, meta, clock);
+    let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
+    let commands: Vec<Option<String>> = plan.instances.iter().map(|p| p.command.clone()).collect();
+    release.set_commands(commands.clone());
+    let finally: Vec<usize> = (0..plan.instances.len())
+        .filter(|&i| plan.instances[i].is_finally())
+        .collect();
+    release.set_finally(&finally);
+    release.set_undo(undo.clone());
+    let instances = release.instances().iter().map(|i| i.id().to_owned()).collect();
+    let head = LogLine::release(&release.header, instances, commands, finally, undo, boot::current());
+    (release, head)
+}
+
 /// Stops the process groups `release`'s dead run left running (see
 /// `orphans`).
-fn stop_orphans(release: &Release, env: &str, reap: &Reap<'_>) -> Result<Vec<orphans::Stopped>, StateError> {
+pub(crate) fn stop_orphans(release: &Release, env: &str, reap: &Reap<'_>) -> Result<Vec<orphans::Stopped>, StateError> {
     let orphans: Vec<Orphan> = release
         .instances()
         .iter()
@@ -442,7 +458,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// Removes the script files in `dir` (a missing directory has none).
-fn remove_scripts(dir: &Path) {
+pub(crate) fn remove_scripts(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

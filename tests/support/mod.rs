@@ -20,6 +20,8 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
+pub(crate) mod postgres;
+
 /// The variables that stand for flags, which a test's run must not
 /// inherit from the shell that runs the tests.
 pub(crate) const FLAG_VARIABLES: [&str; 3] = ["STAGECRAFT_FILE", "STAGECRAFT_ENV", "STAGECRAFT_DRY_RUN"];
@@ -29,7 +31,7 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_stagecraft");
 
 /// The binary with `args`, run in `dir` as the tests run it: no colour, no
 /// terminal on stdin, and none of the variables that stand for flags or
-/// fix the clock (`STAGECRAFT_STATE_DIR`, `STAGECRAFT_NOW`, the
+/// fix the clock (`STAGECRAFT_STATE_DIR`, `STAGECRAFT_STATE`, `STAGECRAFT_NOW`, the
 /// [`FLAG_VARIABLES`]) inherited from the test's own environment. A test
 /// adds what it needs.
 pub(crate) fn command(dir: &Path, args: &[&str]) -> std::process::Command {
@@ -39,6 +41,7 @@ pub(crate) fn command(dir: &Path, args: &[&str]) -> std::process::Command {
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("STAGECRAFT_STATE_DIR")
+        .env_remove("STAGECRAFT_STATE")
         .env_remove("STAGECRAFT_NOW")
         .stdin(std::process::Stdio::null());
     for name in FLAG_VARIABLES {
@@ -211,6 +214,7 @@ impl Test {
             .env("NO_COLOR", "1")
             .env_remove("CLICOLOR_FORCE")
             .env_remove("STAGECRAFT_STATE_DIR")
+            .env_remove("STAGECRAFT_STATE")
             .env_remove("STAGECRAFT_NOW")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

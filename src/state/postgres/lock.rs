@@ -56,9 +56,14 @@ WHERE h.pipeline = $1 AND h.env = $2 AND EXISTS (
 impl Database {
     /// Tries to take the lock of env `env` of pipeline `pipeline` for this
     /// session, without waiting, and records `holder` as its holder. The
-    /// schema must be migrated ([`Database::migrate`]).
+    /// schema must be migrated ([`Database::migrate`]). A lock this
+    /// connection holds already is `Held` (by itself), as a second lock of
+    /// a file is refused.
     pub fn try_lock(&mut self, pipeline: &str, env: &str, holder: &Holder) -> Result<Locking, StateError> {
         let key = lock_key(pipeline, env);
+        if self.held.contains(&key) {
+            return Ok(Locking::Held(self.holder(pipeline, env)?));
+        }
         let row = self
             .client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
@@ -67,7 +72,10 @@ impl Database {
             return Ok(Locking::Held(self.holder(pipeline, env)?));
         }
         match self.record_holder(pipeline, env, key, holder) {
-            Ok(previous) => Ok(Locking::Acquired { previous }),
+            Ok(previous) => {
+                self.held.insert(key);
+                Ok(Locking::Acquired { previous })
+            }
             Err(error) => {
                 // Do not keep a lock whose holder is unknown; the session
                 // may be gone already, which releases it too.
@@ -93,6 +101,7 @@ impl Database {
     /// too.
     pub fn unlock(&mut self, pipeline: &str, env: &str) -> Result<(), StateError> {
         let key = lock_key(pipeline, env);
+        self.held.remove(&key);
         let target = self.target.clone();
         let mut transaction = self
             .client

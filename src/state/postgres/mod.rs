@@ -11,14 +11,21 @@
 //! database (never a password) with the server's or the driver's message;
 //! connecting and each statement are bounded by [`Timeouts`].
 
+pub(crate) mod copy;
+mod journal;
 mod lock;
+mod read;
 mod schema;
+mod store;
 mod tls;
 
+pub use journal::PgJournal;
 pub use lock::{Locking, lock_key};
+pub use read::{PgHistory, PgPipeline};
 pub use schema::SCHEMA_VERSION;
+pub use store::PgStore;
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use postgres::config::{Host, SslMode};
@@ -51,6 +58,9 @@ impl Default for Timeouts {
 pub struct Database {
     client: postgres::Client,
     target: String,
+    /// The env locks this connection holds: a session may take an advisory
+    /// lock it holds again, but an env is locked once, as a file lock is.
+    held: std::collections::BTreeSet<i64>,
 }
 
 impl std::fmt::Debug for Database {
@@ -59,6 +69,39 @@ impl std::fmt::Debug for Database {
             .field("target", &self.target)
             .finish_non_exhaustive()
     }
+}
+
+/// One connection shared by a command's readers, its writer and the
+/// journal's syncer thread: one server session, which holds the env's lock.
+pub(crate) type Shared = Arc<Mutex<Database>>;
+
+/// The shared connection, for one statement or transaction at a time (a
+/// thread that panicked holding it left nothing half-done on the server
+/// that a transaction did not roll back).
+pub(crate) fn lock(db: &Shared) -> MutexGuard<'_, Database> {
+    db.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Connects to the state at `url` and brings its schema to the version this
+/// stagecraft writes: what every command that uses the PostgreSQL state
+/// does first.
+pub(crate) fn open(url: &str) -> Result<Shared, StateError> {
+    let mut db = connect(url)?;
+    db.migrate()?;
+    Ok(Arc::new(Mutex::new(db)))
+}
+
+/// The names of the pipelines with releases in the state, sorted.
+pub(crate) fn pipelines(db: &Shared) -> Result<Vec<String>, StateError> {
+    let mut db = lock(db);
+    let rows = db
+        .client
+        .query(
+            "SELECT DISTINCT pipeline COLLATE \"C\" FROM stagecraft_releases ORDER BY 1",
+            &[],
+        )
+        .map_err(db.fail("read"))?;
+    Ok(rows.iter().filter_map(|row| row.try_get(0).ok()).collect())
 }
 
 /// Connects to the PostgreSQL state at `url` (`postgres://user@host:port/db`
@@ -93,7 +136,11 @@ pub fn connect_with(url: &str, timeouts: Timeouts) -> Result<Database, StateErro
     };
     config.options(&options);
     let client = connect_bounded(config, timeouts.connect, &target)?;
-    Ok(Database { client, target })
+    Ok(Database {
+        client,
+        target,
+        held: std::collections::BTreeSet::new(),
+    })
 }
 
 /// Connects on a thread of its own so that a server that accepts the
@@ -190,7 +237,7 @@ fn target_of(config: &postgres::Config) -> String {
 }
 
 /// A URL that does not parse, with any password in it hidden.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

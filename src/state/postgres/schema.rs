@@ -5,11 +5,11 @@
 use super::{Database, StateError, failure};
 
 /// The schema version this stagecraft writes: the number of migrations.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The migrations, in order: migration `n` (1-based) takes the schema from
 /// version `n - 1` to `n`. Never edit one that has shipped: add the next.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
 /// The advisory lock (transaction scope) that makes concurrent migrations
 /// of one database take turns; the env locks are keyed by
@@ -70,6 +70,20 @@ CREATE TABLE stagecraft_lock_holders (
     started_at  bigint  NOT NULL,
     PRIMARY KEY (pipeline, env)
 );
+";
+
+/// Version 2: each release's header as its log's header line (the same
+/// RON text a release log's second line holds: instances, commands,
+/// `finally` positions and boot besides the columns), so that a release is
+/// rebuilt from its header and event lines exactly as from a log; and the
+/// indexes that read an env's (or a pipeline's) newest releases first in
+/// the `C` collation, where text order is age order.
+const V2: &str = "
+ALTER TABLE stagecraft_releases ADD COLUMN header text;
+UPDATE stagecraft_releases SET header = '' WHERE header IS NULL;
+ALTER TABLE stagecraft_releases ALTER COLUMN header SET NOT NULL;
+CREATE INDEX stagecraft_releases_by_env_c ON stagecraft_releases (pipeline, env, id COLLATE \"C\");
+CREATE INDEX stagecraft_releases_by_id_c ON stagecraft_releases (pipeline, id COLLATE \"C\");
 ";
 
 impl Database {
