@@ -4,8 +4,6 @@
 //! instance on the executor's path, and `ron` took about 9,000 instructions
 //! for each; the unit tests hold every kind of event to `ron`'s bytes.
 
-use std::fmt::Write as _;
-
 use super::super::clock::Timestamp;
 use crate::engine::{Event, Reason};
 
@@ -32,17 +30,14 @@ fn event_line(event: &Event, at: &str, out: &mut String) {
     out.push_str(name);
     out.push_str("(at: ");
     out.push_str(at);
-    // Writing to a `String` cannot fail.
-    let _ = write!(out, ", instance: {instance}");
+    field(out, ", instance: ", u64::try_from(*instance).unwrap_or(u64::MAX));
     match event {
         Event::Claimed { .. } => {}
-        Event::Started { attempt, .. } => _ = write!(out, ", attempt: {attempt}"),
+        Event::Started { attempt, .. } => field(out, ", attempt: ", (*attempt).into()),
         Event::Spawned { attempt, process, .. } => {
-            _ = write!(
-                out,
-                ", attempt: {attempt}, group: {}, start: {}",
-                process.group, process.start
-            );
+            field(out, ", attempt: ", (*attempt).into());
+            field(out, ", group: ", process.group.into());
+            field(out, ", start: ", process.start);
         }
         Event::AttemptFailed {
             attempt,
@@ -50,7 +45,7 @@ fn event_line(event: &Event, at: &str, out: &mut String) {
             reason,
             ..
         } => {
-            _ = write!(out, ", attempt: {attempt}");
+            field(out, ", attempt: ", (*attempt).into());
             exit(out, *exit_code);
             stored_reason(out, reason);
         }
@@ -66,9 +61,38 @@ fn event_line(event: &Event, at: &str, out: &mut String) {
 
 fn exit(out: &mut String, code: Option<i32>) {
     match code {
-        Some(code) => _ = write!(out, ", exit_code: Some({code})"),
+        Some(code) => {
+            out.push_str(", exit_code: Some(");
+            if code < 0 {
+                out.push('-');
+            }
+            decimal(out, code.unsigned_abs().into());
+            out.push(')');
+        }
         None => out.push_str(", exit_code: None"),
     }
+}
+
+/// `label` then `value`.
+fn field(out: &mut String, label: &str, value: u64) {
+    out.push_str(label);
+    decimal(out, value);
+}
+
+/// `value` in decimal, as `{}` writes it, without the formatting machinery.
+fn decimal(out: &mut String, value: u64) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&digit| char::from(digit)));
 }
 
 /// `, reason: …` as [`StoredReason`](super::StoredReason) spells it.
