@@ -416,7 +416,9 @@ impl<'s> Resolver<'s, '_> {
     fn phase_dependencies(&mut self, id: PhaseId, dependencies: Vec<ast::Dependency<'s>>) {
         let phases = &self.pipeline.phases;
         let name = phases[id].name;
-        let mut resolved = Vec::new();
+        // As many as written (most resolve): `push` would round each list up
+        // to four, which the plan keeps alive to the end.
+        let mut resolved = Vec::with_capacity(dependencies.len());
         for dependency in dependencies {
             let target = &dependency.phase;
             let span = phases.get(target.name).map(|p| p.name.span);

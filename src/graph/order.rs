@@ -123,12 +123,12 @@ impl PhaseGraph {
         while let Some(Reverse(index)) = ready.pop() {
             let node = NodeIndex::new(index);
             position[index] = selection.order.len();
-            let mut after: Vec<usize> = self
-                .graph
-                .neighbors_directed(node, Direction::Incoming)
-                .filter(|n| keep[n.index()])
-                .map(|n| position[n.index()])
-                .collect();
+            // Exactly as long as needed (a plan keeps every list to the
+            // end; `collect` from a filter would start at four).
+            let kept = |n: &NodeIndex| keep[n.index()];
+            let incoming = || self.graph.neighbors_directed(node, Direction::Incoming).filter(kept);
+            let mut after: Vec<usize> = Vec::with_capacity(incoming().count());
+            after.extend(incoming().map(|n| position[n.index()]));
             after.sort_unstable();
             after.dedup();
             selection.order.push(node);

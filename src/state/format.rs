@@ -30,7 +30,10 @@ use super::id::ReleaseId;
 use super::release::ReleaseStatus;
 use crate::engine::{Event, Process, Reason};
 
+mod event;
 mod header;
+
+pub(crate) use event::event_lines;
 
 pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
 
@@ -183,7 +186,9 @@ pub(crate) enum LogLine {
 }
 
 impl LogLine {
-    /// The line for an event.
+    /// The line for an event: what [`event_lines`] writes by hand for the
+    /// events of every run (its tests check it against this), and the line
+    /// it writes for the rarer ones (undo, carried over).
     pub(crate) fn event(event: &Event, at: Timestamp) -> Self {
         match event {
             &Event::Claimed { instance } => Self::Claimed { at, instance },

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::durable::InPlaceLog;
 use super::error::StateError;
-use super::format::{self, LogLine, line};
+use super::format::{self, LogLine};
 use super::recovery::{Recovered, interrupt_events};
 use super::release::Release;
 use super::store::Store;
@@ -90,10 +90,8 @@ impl<'s> Journal<'s> {
         // All or nothing; if the write then fails the journal is broken, so
         // the events applied in memory are never built on.
         self.release.apply(events, at)?;
-        let mut text = String::with_capacity(64 * events.len());
-        for event in events {
-            text.push_str(&line(&LogLine::event(event, at)));
-        }
+        let mut text = String::with_capacity(96 * events.len());
+        format::event_lines(events, at, &mut text);
         self.write(&text)
     }
 

@@ -19,7 +19,7 @@ use super::clock::Clock;
 use super::dir::{PipelineDir, StateDir};
 use super::durable::{append, create_atomic, create_dir, cut_torn_tail, open_append};
 use super::error::StateError;
-use super::format::{IndexLine, LogLine, head_line, line, store_live};
+use super::format::{self, IndexLine, LogLine, head_line, line, store_live};
 use super::id::ReleaseId;
 use super::journal::{Journal, read_log};
 use super::legacy;
@@ -319,7 +319,8 @@ impl Store {
         let at = self.clock.now();
         release.apply(events, at)?;
         release.finish(at)?;
-        let mut text: String = events.iter().map(|event| line(&LogLine::event(event, at))).collect();
+        let mut text = String::new();
+        format::event_lines(events, at, &mut text);
         text.push_str(&line(&LogLine::Finished { at }));
         write(&text)?;
         self.finished(release)

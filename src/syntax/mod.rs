@@ -9,6 +9,7 @@
 pub mod ast;
 mod diagnostic;
 mod errors;
+mod fast;
 mod format;
 mod incremental;
 mod lexical;

@@ -16,7 +16,7 @@ use super::ast::{
     SecretFrom, ServiceDecl, Template, VarRef, WorkflowDecl,
 };
 use super::errors::{error_offset, syntax_error};
-use super::{Code, Diagnostic, Span, recover, template};
+use super::{Code, Diagnostic, Span, fast, recover, template};
 
 /// The pest binding of `grammar/stagecraft.pest` (shared with the
 /// formatter, which walks its tokens).
@@ -62,6 +62,20 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
     })
 }
 
+/// Parses a whole file with pest alone (no fast lane), for the tests that
+/// compare the two.
+#[cfg(test)]
+pub(super) fn parse_with_pest(source: &str) -> Parsed<'_> {
+    let mut ast = Ast::default();
+    let mut diagnostics = Vec::new();
+    steps_with(source, 0, true, false, &mut |step| {
+        ast.push(step.item);
+        diagnostics.extend(step.diagnostics);
+        true
+    });
+    Parsed { ast, diagnostics }
+}
+
 /// Parses a whole file, a few declarations at a time. A declaration that does
 /// not parse gets one `syntax` diagnostic (pest stops at the first place the
 /// text leaves the grammar) and is listed in [`Ast::broken`]; parsing
@@ -98,16 +112,43 @@ pub(super) struct Step<'s> {
 /// a parse may start at any step's base. `batch` parses up to 64
 /// declarations a pest call (`next_items`): pest holds every token of a call
 /// in memory and pays its setup once a call, and a batch stops before a
-/// declaration that does not parse. Without it, one at a time.
+/// declaration that does not parse. Without it, one at a time. The
+/// [`fast`] lane reads the common declarations first; what it leaves goes
+/// to pest.
 pub(super) fn steps<'s>(
+    source: &'s str,
+    base: usize,
+    batch: bool,
+    sink: &mut dyn FnMut(Step<'s>) -> bool,
+) -> Option<usize> {
+    steps_with(source, base, batch, true, sink)
+}
+
+/// [`steps`], with or without the [`fast`] lane (the tests compare both).
+fn steps_with<'s>(
     source: &'s str,
     mut base: usize,
     batch: bool,
+    fast: bool,
     sink: &mut dyn FnMut(Step<'s>) -> bool,
 ) -> Option<usize> {
     let rule = if batch { Rule::next_items } else { Rule::next_item };
     let mut lowering = Lowering::default();
+    let mut lane = fast::Lane::new(source);
     while base < source.len() {
+        if fast && let Some((item, next)) = lane.declaration(base) {
+            let step = Step {
+                base,
+                next,
+                item,
+                diagnostics: std::mem::take(&mut lane.diagnostics),
+            };
+            base = next;
+            if !sink(step) {
+                return Some(base);
+            }
+            continue;
+        }
         let step = match Grammar::parse(rule, &source[base..]) {
             Ok(mut pairs) => {
                 lowering.base = base;
@@ -317,16 +358,7 @@ impl<'s> Lowering {
 
     /// A string's text between its quotes (the rule has no inner pairs).
     fn string(&mut self, pair: &Pair<'s, Rule>) -> Template<'s> {
-        let span = self.span(pair);
-        let text = pair.as_str();
-        // `""` then `"` never parses as a plain string: this is a `"""` one.
-        if let Some(body) = text.strip_prefix("\"\"\"") {
-            let body = &body[..body.len() - 3];
-            template::triple(body, span.start() + 3, span, &mut self.diagnostics)
-        } else {
-            let body = &text[1..text.len() - 1];
-            template::plain(body, span.start() + 1, span, &mut self.diagnostics)
-        }
+        template::literal(pair.as_str(), self.span(pair).start(), &mut self.diagnostics)
     }
 
     /// A `when` condition, unless it has more than [`MAX_OPERATORS`]

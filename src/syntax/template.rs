@@ -7,6 +7,19 @@ use std::borrow::Cow;
 use super::ast::{Part, Template, VarRef};
 use super::{Code, Diagnostic, Span};
 
+/// Lowers a string literal as written, quotes included; `start` is its
+/// offset in the file. `""` then `"` never parses as a plain string, so a
+/// literal that starts with `"""` is a multi-line one.
+pub(super) fn literal<'s>(text: &'s str, start: usize, diagnostics: &mut Vec<Diagnostic>) -> Template<'s> {
+    let span = Span::new(start, start + text.len());
+    if let Some(body) = text.strip_prefix("\"\"\"") {
+        let body = &body[..body.len() - 3];
+        triple(body, start + 3, span, diagnostics)
+    } else {
+        plain(&text[1..text.len() - 1], start + 1, span, diagnostics)
+    }
+}
+
 /// Lowers a plain `"…"` literal. `inner` is the text between the quotes and
 /// `base` its offset in the file.
 pub(super) fn plain<'s>(inner: &'s str, base: usize, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Template<'s> {

@@ -6,6 +6,7 @@
 //! found.
 
 use std::fs;
+use std::io::{self, Read as _};
 
 /// One process, from `/proc/PID/stat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +30,23 @@ impl Stat {
 
 /// Process `pid` as `/proc` shows it now, if it exists.
 pub(crate) fn stat(pid: u32) -> Option<Stat> {
-    let text = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // Read into the stack: the runner reads this once per command, and
+    // `fs::read` would ask for the size (which `/proc` gives as 0) and then
+    // grow a buffer in steps. A line is a few hundred bytes.
+    let mut file = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buffer = [0u8; 1024];
+    let mut len = 0;
+    while len < buffer.len() {
+        match file.read(&mut buffer[len..]) {
+            Ok(0) => return parse(pid, &buffer[..len]),
+            Ok(read) => len += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    // A longer line than ever seen: read the rest too.
+    let mut text = buffer.to_vec();
+    file.read_to_end(&mut text).ok()?;
     parse(pid, &text)
 }
 
@@ -51,12 +68,17 @@ fn parse(pid: u32, text: &[u8]) -> Option<Stat> {
     let close = text.iter().rposition(|&byte| byte == b')')?;
     let rest = std::str::from_utf8(&text[close + 1..]).ok()?;
     // Fields 3 on: state, ppid, pgrp, …, starttime (field 22).
-    let fields: Vec<&str> = rest.split_ascii_whitespace().take(20).collect();
+    let mut fields = rest.split_ascii_whitespace();
+    let state = *fields.next()?.as_bytes().first()?;
+    // Field 5 (pgrp), after ppid.
+    let group = fields.nth(1)?.parse().ok()?;
+    // Field 22 (starttime), 16 fields after pgrp.
+    let start = fields.nth(16)?.parse().ok()?;
     Some(Stat {
         pid,
-        state: *fields.first()?.as_bytes().first()?,
-        group: fields.get(2)?.parse().ok()?,
-        start: fields.get(19)?.parse().ok()?,
+        state,
+        group,
+        start,
     })
 }
 

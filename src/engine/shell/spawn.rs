@@ -142,12 +142,30 @@ impl Spawner {
             .chain(args.iter().copied())
             .map(|arg| CString::new(arg.as_bytes()).map_err(|_| nul_error("the command")))
             .collect::<io::Result<Vec<_>>>()?;
-        let own = variables
-            .iter()
-            .map(|(key, value)| entry(key.as_ref().as_bytes(), value.as_ref().as_bytes()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| nul_error("a variable"))?;
-        let envp: Vec<&CStr> = self.environment.iter().chain(&own).map(CString::as_c_str).collect();
+        // The variables as `KEY=VALUE\0` entries one after another in one
+        // buffer (one allocation rather than one per variable).
+        let mut block = Vec::with_capacity(
+            variables
+                .iter()
+                .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)
+                .sum(),
+        );
+        let mut ends = Vec::with_capacity(variables.len());
+        for (key, value) in variables {
+            block.extend_from_slice(key.as_ref().as_bytes());
+            block.push(b'=');
+            block.extend_from_slice(value.as_ref().as_bytes());
+            block.push(0);
+            ends.push(block.len());
+        }
+        let mut envp: Vec<&CStr> = Vec::with_capacity(self.environment.len() + variables.len());
+        envp.extend(self.environment.iter().map(CString::as_c_str));
+        let mut start = 0;
+        for end in ends {
+            // Fails on a NUL byte inside the key or the value.
+            envp.push(CStr::from_bytes_with_nul(&block[start..end]).map_err(|_| nul_error("a variable"))?);
+            start = end;
+        }
         let mut actions = PosixSpawnFileActions::init()?;
         actions.add_dup2(null.as_raw_fd(), STDIN)?;
         actions.add_dup2(output.as_raw_fd(), STDOUT)?;
@@ -312,6 +330,26 @@ mod tests {
                 .unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
             assert_eq!(error.to_string(), "the secret `token` contains a NUL byte");
+        }
+    }
+
+    #[test]
+    fn a_nul_byte_in_a_variable_is_an_error() {
+        let spawner = Spawner::new(&[]);
+        for variables in [[("OK", "v"), ("A\0B", "v")], [("OK", "v"), ("A", "v\0w")]] {
+            for dir in [".", "/"] {
+                let (_reader, writer) = io::pipe().unwrap();
+                let error = spawner
+                    .spawn(
+                        Path::new("/bin/sh"),
+                        &[OsStr::new("-c"), OsStr::new("true")],
+                        Path::new(dir),
+                        &variables,
+                        writer,
+                    )
+                    .unwrap_err();
+                assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{variables:?} in {dir}");
+            }
         }
     }
 
