@@ -9,6 +9,7 @@
 //! message and only the file side runs.
 
 mod copy;
+mod failure;
 mod history;
 mod interface;
 mod locks;
@@ -219,7 +220,7 @@ fn without_durations(text: &str) -> String {
         .join("\n")
 }
 
-fn json(run: &Run) -> serde_json::Value {
+pub(crate) fn json(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout))
 }
 
