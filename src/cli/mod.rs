@@ -24,6 +24,7 @@ macro_rules! println {
 }
 
 mod aftermath;
+mod args;
 mod completions;
 mod confirm;
 mod fmt;
@@ -56,6 +57,7 @@ use indexmap::IndexMap;
 use crate::check::Pipeline;
 use crate::engine::{self, PlanError, PlanRequest};
 use crate::graph::{self, Compilation, PhaseGraph};
+use args::{parse_service, parse_set};
 use output::{write_stdout, write_with};
 use report::{JsonReport, SourceFile};
 
@@ -132,13 +134,13 @@ enum Command {
     /// Print the dependency graph of phase instances
     Graph(GraphArgs),
     /// Run the `build` workflow (`--push` sets push=true)
-    Build(run::BuildArgs),
+    Build(args::BuildArgs),
     /// Run the `deploy` workflow, recording a release of the env
-    Deploy(run::Selection),
+    Deploy(args::Selection),
     /// Roll an env back to an earlier release, with the `rollback` workflow
-    Rollback(run::RollbackArgs),
+    Rollback(args::RollbackArgs),
     /// Run any workflow
-    Run(run::RunArgs),
+    Run(args::RunArgs),
     /// Resume a failed release: run its workflow again, carrying over what completed
     Resume(resume::ResumeArgs),
     /// List and show recorded releases
@@ -246,22 +248,6 @@ struct GraphArgs {
 enum GraphFormat {
     Dot,
     Mermaid,
-}
-
-fn parse_service(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("a service name cannot be empty".to_owned())
-    } else {
-        Ok(text.to_owned())
-    }
-}
-
-fn parse_set(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if crate::syntax::is_ident(key) => Ok((key.to_owned(), value.to_owned())),
-        Some((key, _)) => Err(format!("`{key}` is not a variable name")),
-        None => Err(format!("expected KEY=VALUE, found `{text}`")),
-    }
 }
 
 /// Runs the command line and returns the process's exit code.

@@ -8,8 +8,9 @@ use std::io::Write;
 
 use clap::Args;
 
+use super::args::Selection;
 use super::output::escape;
-use super::run::{Request, Selection};
+use super::run::Request;
 use super::{Failure, SourceFile, plan_failure};
 use crate::check::Pipeline;
 use crate::engine::{self, Plan};

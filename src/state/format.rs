@@ -28,12 +28,14 @@ use super::clock::Timestamp;
 use super::error::StateError;
 use super::id::ReleaseId;
 use super::release::ReleaseStatus;
-use crate::engine::{Event, Process, Reason};
+use crate::engine::{Event, Process};
 
 mod event;
 mod header;
+mod reason;
 
 pub(crate) use event::event_lines;
+pub(crate) use reason::StoredReason;
 
 pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
 
@@ -404,59 +406,6 @@ impl LogLine {
             ),
             _ => return None,
         })
-    }
-}
-
-/// [`Reason`] as stored: the same variants, spelled as RON identifiers
-/// (`ExitCode`, `Failed("build[api]")`), so the engine's serde names do not
-/// leak into the file format.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum StoredReason {
-    Condition,
-    Unchanged,
-    ExitCode,
-    Timeout,
-    Spawn(String),
-    Interrupted,
-    Failed(String),
-    /// Version 4 on.
-    Log(String),
-    /// Version 5 on, as the one below.
-    UndoFailed(String),
-    CarriedOver(String),
-}
-
-impl From<&Reason> for StoredReason {
-    fn from(reason: &Reason) -> Self {
-        match reason {
-            Reason::Condition => Self::Condition,
-            Reason::Unchanged => Self::Unchanged,
-            Reason::ExitCode => Self::ExitCode,
-            Reason::Timeout => Self::Timeout,
-            Reason::Spawn(error) => Self::Spawn(error.clone()),
-            Reason::Interrupted => Self::Interrupted,
-            Reason::Failed(instance) => Self::Failed(instance.clone()),
-            Reason::Log(error) => Self::Log(error.clone()),
-            Reason::UndoFailed(instance) => Self::UndoFailed(instance.clone()),
-            Reason::CarriedOver(release) => Self::CarriedOver(release.clone()),
-        }
-    }
-}
-
-impl From<&StoredReason> for Reason {
-    fn from(reason: &StoredReason) -> Self {
-        match reason {
-            StoredReason::Condition => Self::Condition,
-            StoredReason::Unchanged => Self::Unchanged,
-            StoredReason::ExitCode => Self::ExitCode,
-            StoredReason::Timeout => Self::Timeout,
-            StoredReason::Spawn(error) => Self::Spawn(error.clone()),
-            StoredReason::Interrupted => Self::Interrupted,
-            StoredReason::Failed(instance) => Self::Failed(instance.clone()),
-            StoredReason::Log(error) => Self::Log(error.clone()),
-            StoredReason::UndoFailed(instance) => Self::UndoFailed(instance.clone()),
-            StoredReason::CarriedOver(release) => Self::CarriedOver(release.clone()),
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The file formats: lines, the format line, torn tails, corruption, the undo lines.
 
 use super::*;
+use crate::engine::Reason;
 
 fn lines(text: &str) -> Result<Lines<IndexLine>, StateError> {
     parse(Path::new("index.ron"), text.as_bytes())
