@@ -847,6 +847,8 @@ fn a_cancelled_run_starts_nothing() {
 struct Failing {
     step: usize,
     events: Vec<Event>,
+    /// What the executor handed on after the failure.
+    kept: Vec<Event>,
 }
 
 impl Recorder for Failing {
@@ -858,6 +860,10 @@ impl Recorder for Failing {
         self.events.extend_from_slice(events);
         Ok(())
     }
+
+    fn keep(&mut self, events: &[Event]) {
+        self.kept.extend_from_slice(events);
+    }
 }
 
 #[test]
@@ -867,6 +873,7 @@ fn a_recorder_error_stops_the_run() {
     let mut recorder = Failing {
         step: 2,
         events: Vec::new(),
+        kept: Vec::new(),
     };
     let cancel = Cancel::new();
     let error = engine::execute(
@@ -886,8 +893,23 @@ fn a_recorder_error_stops_the_run() {
             attempt: 1
         }]
     );
-    // b's start was not recorded, so it never ran.
+    // b's start was not recorded, so it never ran: it ends interrupted, and
+    // c is skipped, both handed on to be kept.
     assert_eq!(runner.calls().len(), 1);
+    assert_eq!(
+        recorder.kept,
+        [
+            Event::Skipped {
+                instance: 2,
+                reason: Reason::Interrupted
+            },
+            Event::Failed {
+                instance: 1,
+                exit_code: None,
+                reason: Reason::Interrupted
+            },
+        ]
+    );
 }
 
 #[test]
@@ -897,6 +919,7 @@ fn a_recorder_error_before_anything_starts_runs_nothing() {
     let mut recorder = Failing {
         step: 1,
         events: Vec::new(),
+        kept: Vec::new(),
     };
     let result = engine::execute(
         &plan,

@@ -160,21 +160,35 @@ fn output_that_fills_the_disk_fails_the_release_and_the_next_run_recovers() {
     assert_eq!(json[1]["status"], "failed", "{json}");
 }
 
+/// `slow` runs while `quick` ends and `later`'s start is recorded.
+const CONCURRENT: &str = "pipeline p\nenv dev {}\nphase slow {\n  run \"sleep 1.5; touch slow.ran\"\n}\nphase quick {\n  run \"touch quick.ran\"\n}\nphase later {\n  after quick\n  run \"touch later.ran\"\n}\nworkflow deploy { slow quick later }\nworkflow other { quick }\n";
+
+fn show(dir: &Path, state: &Path) -> serde_json::Value {
+    let list = releases(dir, state);
+    let id = list[0]["id"].as_str().expect("an id").to_owned();
+    let show = run(dir, state, &["releases", "show", &id, "--format", "json"], &[]);
+    assert_eq!(show.status.code(), Some(0), "{}", String::from_utf8_lossy(&show.stderr));
+    serde_json::from_slice(&show.stdout).expect("json")
+}
+
+fn status_of<'a>(release: &'a serde_json::Value, id: &str) -> (&'a str, Option<&'a str>) {
+    let instances = release["phases"].as_array().expect("phases");
+    let instance = instances.iter().find(|i| i["id"] == id).expect("the instance");
+    (
+        instance["status"].as_str().expect("a status"),
+        instance["reason"].as_str(),
+    )
+}
+
 #[test]
-fn a_record_that_cannot_be_written_stops_the_run_and_the_next_command_recovers() {
+fn a_record_that_cannot_be_written_stops_the_run_lets_what_runs_finish_and_writes_the_last_state() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let source = "pipeline p\nenv dev {}\nphase a {\n  run \"touch a.ran\"\n}\nphase b {\n  after a\n  run \"touch b.ran\"\n}\nworkflow deploy { a b }\nworkflow quick { a }\n";
-    fs::write(dir.path().join("pipeline.stagecraft"), source).unwrap();
-    // Batches: `a` claimed and started; its process; its end and `b`'s
-    // start, which fails as on a full disk.
-    let fault = [("STAGECRAFT_DEBUG_FAIL_WRITE", "3")];
-    let output = run(
-        dir.path(),
-        &state,
-        &["deploy", "--env", "dev", "--version", "v1"],
-        &fault,
-    );
+    fs::write(dir.path().join("pipeline.stagecraft"), CONCURRENT).unwrap();
+    // The write that records `later` started fails once, as on a full disk.
+    let fault = [("STAGECRAFT_DEBUG_FAIL_WRITE", "start:later")];
+    let args = ["deploy", "--env", "dev", "--version", "v1", "--jobs", "2"];
+    let output = run(dir.path(), &state, &args, &fault);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
     assert!(
@@ -183,24 +197,60 @@ fn a_record_that_cannot_be_written_stops_the_run_and_the_next_command_recovers()
         "{stderr}"
     );
     assert!(
-        stderr.contains("help: the release is left unfinished; the next command marks it interrupted"),
+        stderr.contains("help: the state answered again once the commands running had ended: release rel-")
+            && stderr.contains(" is recorded as failed"),
         "{stderr}"
     );
-    assert!(dir.path().join("a.ran").exists());
     assert!(
-        !dir.path().join("b.ran").exists(),
+        !dir.path().join("later.ran").exists(),
         "nothing starts once a record failed"
     );
-    let output = run(
-        dir.path(),
-        &state,
-        &["run", "quick", "--env", "dev", "--version", "v2"],
-        &[],
+    assert!(dir.path().join("slow.ran").exists(), "what ran was let finish");
+    let release = show(dir.path(), &state);
+    assert_eq!(release["status"], "failed", "{release}");
+    assert_eq!(status_of(&release, "slow"), ("completed", None), "{release}");
+    assert_eq!(status_of(&release, "quick"), ("completed", None), "{release}");
+    assert_eq!(
+        status_of(&release, "later"),
+        ("failed", Some("interrupted")),
+        "{release}"
     );
+    // Nothing is left for the next command to recover.
+    let output = run(dir.path(), &state, &["run", "other", "--env", "dev"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+}
+
+#[test]
+fn a_disk_that_stays_full_leaves_the_release_to_the_next_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    fs::write(dir.path().join("pipeline.stagecraft"), CONCURRENT).unwrap();
+    // That write and every later one fail; a second of trying again.
+    let fault = [
+        ("STAGECRAFT_DEBUG_FAIL_WRITE", "start:later+"),
+        ("STAGECRAFT_STATE_RETRY", "1s"),
+    ];
+    let args = ["deploy", "--env", "dev", "--version", "v1", "--jobs", "2"];
+    let output = run(dir.path(), &state, &args, &fault);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("help: its last state could not be written either (cannot append to `")
+            && stderr.contains(
+                "No space left on device (os error 28)); the release is left unfinished, and the next command marks it interrupted"
+            ),
+        "{stderr}"
+    );
+    assert!(dir.path().join("slow.ran").exists(), "what ran was let finish");
+    assert!(!dir.path().join("later.ran").exists());
+    let output = run(dir.path(), &state, &["run", "other", "--env", "dev"], &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("was interrupted: a marked failed (interrupted), 1 not-started instance skipped"),
+        // `quick` ended in the step whose record failed.
+        stderr.contains("was interrupted: slow, quick marked failed (interrupted), 1 not-started instance skipped"),
         "{stderr}"
     );
 }

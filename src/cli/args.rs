@@ -60,6 +60,15 @@ pub(super) struct Execution {
     /// On Ctrl-C or SIGTERM, how long running commands get after SIGTERM before SIGKILL (a second Ctrl-C kills at once)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: std::time::Duration,
+    /// If the state cannot be written during a run: once the commands running have ended, how long to keep trying to record the release's last state
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        env = "STAGECRAFT_STATE_RETRY",
+        value_parser = parse_duration
+    )]
+    pub state_retry: std::time::Duration,
 }
 
 /// What a run does after a failure: the flags every executing command

@@ -128,6 +128,15 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     }
 
     /// Names the running instances on the spinner.
+    fn show_all(&mut self, events: &[Event]) {
+        let mut lines = String::new();
+        for event in events {
+            self.show(event, &mut lines);
+        }
+        self.say(&lines);
+        self.update_bar();
+    }
+
     fn update_bar(&self) {
         if let Some(bar) = &self.bar {
             let running: Vec<&str> = self.running.iter().map(|&i| self.id(i)).collect();
@@ -164,8 +173,12 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
 
 impl Recorder for Progress<'_, '_, '_> {
     fn record(&mut self, events: &[Event]) -> Result<(), RecordError> {
-        // Recorded first: what is shown is in the log.
-        self.journal.record(events)?;
+        // Recorded first: what is shown is in the log (or, if recording
+        // failed, held back for it).
+        if let Err(error) = self.journal.record(events) {
+            self.show_all(events);
+            return Err(error);
+        }
         // A way to test a panic in the middle of a run, compiled only into
         // debug builds: panic once an instance has been recorded started.
         #[cfg(debug_assertions)]
@@ -181,17 +194,18 @@ impl Recorder for Progress<'_, '_, '_> {
         {
             panic!("{}", message.to_string_lossy());
         }
-        let mut lines = String::new();
-        for event in events {
-            self.show(event, &mut lines);
-        }
-        self.say(&lines);
-        self.update_bar();
+        self.show_all(events);
         Ok(())
     }
 
     fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
         Recorder::syncer(self.journal)
+    }
+
+    /// Shown as recorded ones are: the run goes on until what runs ends.
+    fn keep(&mut self, events: &[Event]) {
+        self.journal.keep(events);
+        self.show_all(events);
     }
 }
 

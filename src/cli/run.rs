@@ -2,6 +2,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::args::{BuildArgs, Execution, RollbackArgs, RunArgs, Selection};
 use super::interrupts::Interrupts;
@@ -9,10 +10,10 @@ use super::progress::Progress;
 use super::state::StateFlags;
 use super::{Exit, Failure, Outcome, compile_valid, history, locate, plan_failure, read, render, secrets, write_with};
 use super::{aftermath, confirm, resume};
-use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, ShellRunner, Summary};
+use crate::engine::{self, Cancel, ExecuteOptions, Plan, PlanRequest, RecordError, ShellRunner, Summary};
 use crate::state::{
-    self, Backend, Clock, Commit, EnvStore, Holder, Live, Opening, PipelineState, Reap, Recording, ReleaseId,
-    ReleaseMeta, Restore, RollbackError, RollbackTarget, Scope, Services, StateError, Wait, user_at_host,
+    self, Backend, Clock, Commit, EnvStore, Holder, Live, Opening, PipelineState, Reap, Recording, Recovered, Release,
+    ReleaseId, ReleaseMeta, Restore, RollbackError, RollbackTarget, Scope, Services, StateError, Wait, user_at_host,
 };
 
 /// The default state directory: `.stagecraft` beside the pipeline file
@@ -201,7 +202,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     let id = journal.release().id;
     let carry = resumed.map(|r| r.carry(&plan)).unwrap_or_default();
     let options = execute_options(request, dir, id, &output, secrets, carry, undo_on_failure);
-    let summary = run_release(&plan, &options, &runner, journal, cancel)?;
+    let summary = run_release(&plan, &options, &runner, journal, cancel, request.execution.state_retry)?;
     eprint!("{}", aftermath::summary(&plan, &summary, request, id));
     outcome(&summary, id, &path, request.execution.state_dir.as_deref())
 }
@@ -395,16 +396,17 @@ fn run_release(
     runner: &ShellRunner,
     mut journal: Recording<'_>,
     cancel: &Cancel,
+    patience: Duration,
 ) -> Result<Summary, Failure> {
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         run_plan(plan, options, runner, &mut journal, cancel)
     }));
     match run {
-        Ok(summary) => {
-            let summary = summary?;
+        Ok(Ok(summary)) => {
             journal.finish().map_err(state_failure)?;
             Ok(summary)
         }
+        Ok(Err(error)) => Err(unrecorded(&error, journal.salvage(patience))),
         Err(panic) => {
             let _ = journal.interrupt();
             std::panic::resume_unwind(panic);
@@ -420,16 +422,35 @@ fn run_plan(
     runner: &ShellRunner,
     journal: &mut Recording<'_>,
     cancel: &Cancel,
-) -> Result<Summary, Failure> {
+) -> Result<Summary, RecordError> {
     let mut progress = Progress::new(plan, journal);
     let mut output = progress.output();
     let result = engine::execute(plan, options, runner, &mut progress, &mut output, cancel);
     progress.close();
-    result.map_err(|error| Failure {
+    result
+}
+
+/// A run whose recording failed (exit 4), and whether its last state
+/// could be written once the storage answered again.
+fn unrecorded(error: &RecordError, salvaged: Result<(Release, Recovered), StateError>) -> Failure {
+    let help = match salvaged {
+        Ok((release, _)) => format!(
+            "the state answered again once the commands running had ended: release {} is recorded as {}",
+            release.id,
+            release.status()
+        ),
+        Err(StateError::Finished { id }) => {
+            format!("another command has recorded release {id} as failed (interrupted) meanwhile")
+        }
+        Err(again) => format!(
+            "its last state could not be written either ({again}); the release is left unfinished, and the next command marks it interrupted"
+        ),
+    };
+    Failure {
         exit: Exit::State,
-        help: Some("the release is left unfinished; the next command marks it interrupted".to_owned()),
+        help: Some(help),
         ..Failure::user(format!("cannot record the run: {error}"))
-    })
+    }
 }
 
 /// Exit 0 if every instance succeeded; else what went wrong, and where to

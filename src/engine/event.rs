@@ -223,8 +223,9 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Where the executor reports events. An error stops the run (the executor
-/// kills what is running and returns the error).
+/// Where the executor reports events. An error stops the run: nothing more
+/// starts, what runs is let finish, and the events from then on go to
+/// [`keep`](Recorder::keep) instead (see `execute`'s module docs).
 pub trait Recorder {
     /// Records events that happened at one step, in order. They are durable
     /// when this returns, unless [`syncer`](Self::syncer) gives a syncer:
@@ -241,6 +242,14 @@ pub trait Recorder {
     /// executor calls it from a thread of its own while it goes on.
     fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
         Ok(None)
+    }
+
+    /// Events that happened after `record` or a sync failed, in order. The
+    /// executor records nothing more; a recorder that can write them once
+    /// its storage is back keeps them, with the batch whose `record`
+    /// failed and those a failed sync did not cover.
+    fn keep(&mut self, events: &[Event]) {
+        let _ = events;
     }
 }
 

@@ -122,11 +122,16 @@
 //!   its leader's start time ([`Child::process`]) are recorded
 //!   ([`Event::Spawned`], one `record` call of its own), so that a command
 //!   that recovers a run killed outright can stop what it left running.
-//! * **Recorder errors.** If `record` or a sync fails, the run stops: the handle is
-//!   cancelled without grace ([`Cancel::kill_now`]: `SIGKILL` to what
-//!   runs; it stays cancelled), the executor waits
-//!   for the running attempts to end without recording anything more, and
-//!   returns the error.
+//! * **Recorder errors.** If `record` or a sync fails, recording stops and
+//!   so does the run: nothing starts any more (no retry, no `finally`
+//!   instance, no undo; an attempt whose start was being recorded is not
+//!   run and ends `Failed`, `interrupted`), every instance not started is
+//!   `Skipped` (`interrupted`), and the summary says
+//!   [`Summary::interrupted`]. The attempts running are let finish (or
+//!   time out, or be cancelled); the events from the failure on go to
+//!   [`Recorder::keep`], so that a recorder whose storage comes back can
+//!   still write the release's last state. Once nothing runs, the first
+//!   error is returned.
 //! * **Undo.** With [`ExecuteOptions::undo_on_failure`], a run that failed
 //!   (not one interrupted) undoes its completed instances that have an
 //!   `undo` command before its `finally` instances start: latest completed
@@ -199,14 +204,9 @@ pub fn execute(
             synced: answers,
             active: Vec::new(),
             ended: Vec::new(),
+            failed: None,
         };
-        let result = executor.run();
-        if result.is_err() {
-            // Kills what runs; the attempts are reaped as they are dropped.
-            cancel.kill_now();
-            finally_cancel.kill_now();
-        }
-        result
+        executor.run()
     })?;
     Ok(run.summary(began.elapsed()))
 }
@@ -227,6 +227,8 @@ struct Executor<'a, 'e> {
     active: Vec<Running<'a>>,
     /// The attempts that ended and are not handled yet.
     ended: Vec<Done>,
+    /// The first failure to record: nothing is recorded from then on.
+    failed: Option<RecordError>,
 }
 
 impl Executor<'_, '_> {
@@ -239,7 +241,11 @@ impl Executor<'_, '_> {
             }
             first = false;
             self.poll_all();
-            self.sync.take_synced(&self.synced)?;
+            if self.failed.is_none()
+                && let Err(error) = self.sync.take_synced(&self.synced)
+            {
+                self.stop_recording(error);
+            }
             self.cancel.enforce_grace();
             if self.cancel.is_killing() && !self.finally_cancel.is_cancelled() {
                 self.finally_cancel.kill_now();
@@ -255,13 +261,51 @@ impl Executor<'_, '_> {
                 self.run.claims.set_sync_time(self.sync.sync_time);
                 self.run.claim_next(now);
             }
-            self.record()?;
-            self.spawn()?;
-            self.sync.request_for(&self.run.claims, Instant::now());
-            if self.run.running.is_empty() && self.ended.is_empty() {
-                // Everything recorded is durable before the run returns.
-                return self.sync.wait(self.sync.written, &self.synced);
+            self.record();
+            self.spawn();
+            if self.failed.is_none() {
+                self.sync.request_for(&self.run.claims, Instant::now());
             }
+            if self.run.running.is_empty() && self.ended.is_empty() {
+                return self.end();
+            }
+        }
+    }
+
+    /// The run's end: everything recorded is durable before it returns, or
+    /// the first failure to record is returned.
+    fn end(&mut self) -> Result<(), RecordError> {
+        if self.failed.is_none()
+            && let Err(error) = self.sync.wait(self.sync.written, &self.synced)
+        {
+            self.stop_recording(error);
+        }
+        // What stopping added.
+        self.record();
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    /// Recording failed: the run stops (see the module docs).
+    fn stop_recording(&mut self, error: RecordError) {
+        if self.failed.is_none() {
+            self.failed = Some(error);
+            // Ends the sync thread: nothing more is synced.
+            self.sync.requests = None;
+            self.sync.due = None;
+            self.run.stop_recording();
+        }
+    }
+
+    /// Records `events`, or, once recording failed, hands them to the
+    /// recorder to keep.
+    fn write(&mut self, events: &[Event]) {
+        if self.failed.is_some() {
+            self.recorder.keep(events);
+            return;
+        }
+        match self.recorder.record(events) {
+            Ok(()) => self.sync.wrote(events),
+            Err(error) => self.stop_recording(error),
         }
     }
 
@@ -296,18 +340,21 @@ impl Executor<'_, '_> {
     }
 
     /// Records the step's events, if any.
-    fn record(&mut self) -> Result<(), RecordError> {
+    fn record(&mut self) {
         if !self.run.events.is_empty() {
-            self.recorder.record(&self.run.events)?;
-            self.sync.wrote(&self.run.events);
-            self.run.events.clear();
+            let events = std::mem::take(&mut self.run.events);
+            self.write(&events);
+            // Keeps the buffer's room, unless stopping added events.
+            if self.run.events.is_empty() {
+                self.run.events = events;
+                self.run.events.clear();
+            }
         }
-        Ok(())
     }
 
     /// Starts the attempts the step recorded, once their claims (or
     /// starts) are durable.
-    fn spawn(&mut self) -> Result<(), RecordError> {
+    fn spawn(&mut self) {
         let to_spawn = std::mem::take(&mut self.run.to_spawn);
         let undos = std::mem::take(&mut self.run.undos.to_spawn);
         let needed = to_spawn
@@ -316,9 +363,13 @@ impl Executor<'_, '_> {
             .chain(undos.iter().copied())
             .map(|instance| self.sync.claimed[instance])
             .max();
-        self.sync.wait(needed.unwrap_or(0), &self.synced)?;
+        if self.failed.is_none()
+            && let Err(error) = self.sync.wait(needed.unwrap_or(0), &self.synced)
+        {
+            self.stop_recording(error);
+        }
         for instance in undos {
-            self.spawn_undo(instance)?;
+            self.spawn_undo(instance);
         }
         for (instance, attempt) in to_spawn {
             let cancel = if self.run.plan.instances[instance].is_finally() {
@@ -326,8 +377,9 @@ impl Executor<'_, '_> {
             } else {
                 self.cancel
             };
-            if cancel.is_cancelled() {
-                // Cancelled while the start was being recorded.
+            if cancel.is_cancelled() || self.failed.is_some() {
+                // Cancelled, or recording failed, while the start was being
+                // recorded.
                 self.ended.push(Done::interrupted(instance, attempt));
                 continue;
             }
@@ -337,39 +389,33 @@ impl Executor<'_, '_> {
             if let Some(process) = process {
                 // At once, so that a run killed from now on leaves its
                 // group to the command that recovers it.
-                let spawned = [Event::Spawned {
+                self.write(&[Event::Spawned {
                     instance,
                     attempt,
                     process,
-                }];
-                self.recorder.record(&spawned)?;
-                self.sync.wrote(&spawned);
+                }]);
             }
         }
-        Ok(())
     }
 }
 
 impl Executor<'_, '_> {
     /// Starts the undo of the instance at `instance`, its `UndoStarted`
     /// being durable.
-    fn spawn_undo(&mut self, instance: usize) -> Result<(), RecordError> {
-        if self.cancel.is_cancelled() {
+    fn spawn_undo(&mut self, instance: usize) {
+        if self.cancel.is_cancelled() || self.failed.is_some() {
             self.ended.push(Done {
                 undo: true,
                 ..Done::interrupted(instance, 1)
             });
-            return Ok(());
+            return;
         }
         let running = Running::start_undo(self.runner, self.cancel, self.run, instance);
         let process = running.child.process();
         self.active.push(running);
         if let Some(process) = process {
-            let spawned = [Event::UndoSpawned { instance, process }];
-            self.recorder.record(&spawned)?;
-            self.sync.wrote(&spawned);
+            self.write(&[Event::UndoSpawned { instance, process }]);
         }
-        Ok(())
     }
 }
 

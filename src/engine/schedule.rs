@@ -133,6 +133,8 @@ pub(super) struct Run<'p> {
     /// Fail-fast stopped the run.
     pub(super) stopping: bool,
     pub(super) interrupted: bool,
+    /// Recording failed: nothing starts any more, not even `finally`.
+    pub(super) unrecorded: bool,
     /// How many instances of phases that are not `finally` are not final.
     pub(super) main_left: usize,
     /// `finally` instances whose dependencies are final, held until the
@@ -198,6 +200,7 @@ impl<'p> Run<'p> {
             first_failed: None,
             stopping: false,
             interrupted: false,
+            unrecorded: false,
             main_left,
             held,
             released: None,
@@ -310,7 +313,7 @@ impl<'p> Run<'p> {
         let mut ended = Vec::new();
         for instance in 0..self.tracks.len() {
             match self.tracks[instance].state {
-                State::Pending | State::Ready if self.plan.instances[instance].is_finally() => {}
+                State::Pending | State::Ready if self.plan.instances[instance].is_finally() && !self.unrecorded => {}
                 State::Pending | State::Ready => {
                     self.tracks[instance].reason = Some(reason.clone());
                     self.tracks[instance].state = State::Done(InstanceStatus::Skipped);
@@ -336,8 +339,9 @@ impl<'p> Run<'p> {
                 _ => {}
             }
         }
-        let plan = self.plan;
-        self.ready.retain(|&instance| plan.instances[instance].is_finally());
+        let (plan, unrecorded) = (self.plan, self.unrecorded);
+        self.ready
+            .retain(|&instance| plan.instances[instance].is_finally() && !unrecorded);
         self.backoff
             .retain(|&instance| matches!(self.tracks[instance].state, State::Backoff { .. }));
         for instance in ended {
@@ -354,6 +358,15 @@ impl<'p> Run<'p> {
         self.interrupted = true;
         self.halt(&Reason::Interrupted);
         self.stop_undos(&Reason::Interrupted);
+    }
+
+    /// Recording failed: the run is interrupted, and nothing starts any
+    /// more, neither a `finally` instance nor an undo (no start could be
+    /// recorded first); what runs is let finish.
+    pub(super) fn stop_recording(&mut self) {
+        self.unrecorded = true;
+        self.held.clear();
+        self.interrupt();
     }
 
     /// `instance` reached its final status: its dependents may be decided,

@@ -365,6 +365,16 @@ impl Recording<'_> {
             Self::Postgres(journal) => journal.interrupt(),
         }
     }
+
+    /// Ends a run whose recording failed, once its storage answers again
+    /// (trying for up to `patience`): writes what was held back and records
+    /// the release interrupted.
+    pub fn salvage(self, patience: std::time::Duration) -> Result<(Release, Recovered), StateError> {
+        match self {
+            Self::File(journal) => journal.salvage(patience),
+            Self::Postgres(journal) => journal.salvage(patience),
+        }
+    }
 }
 
 impl Recorder for Recording<'_> {
@@ -379,6 +389,13 @@ impl Recorder for Recording<'_> {
         match self {
             Self::File(journal) => Recorder::syncer(journal),
             Self::Postgres(journal) => Recorder::syncer(journal),
+        }
+    }
+
+    fn keep(&mut self, events: &[Event]) {
+        match self {
+            Self::File(journal) => journal.keep(events),
+            Self::Postgres(journal) => journal.keep(events),
         }
     }
 }

@@ -54,6 +54,13 @@ pub enum StateError {
         /// The id taken.
         id: super::ReleaseId,
     },
+    /// A run whose recording failed came back to write its release's last
+    /// state, but another command had recorded the release interrupted
+    /// meanwhile.
+    Finished {
+        /// The release.
+        id: super::ReleaseId,
+    },
     /// No release has this id.
     UnknownRelease {
         /// The id asked for.
@@ -183,6 +190,7 @@ impl fmt::Display for StateError {
             ),
             Self::IdTaken { id } => write!(f, "release id {id} was taken by another run"),
             Self::UnknownRelease { id } => write!(f, "unknown release `{id}`"),
+            Self::Finished { id } => write!(f, "another command has recorded release {id} interrupted meanwhile"),
             Self::Event(error) => error.fmt(f),
             Self::StillRunning { id, env, running } => {
                 write!(f, "release {id} left commands running that did not stop on `SIGKILL`: ")?;

@@ -10,9 +10,15 @@
 //! most one sync, whatever the history holds. The log is written in place over
 //! zeros written ahead of the data ([`InPlaceLog`]), which makes each sync
 //! cheaper; finishing the release trims them.
+//!
+//! A write that fails keeps its lines, and the journal writes nothing more
+//! until [`Journal::salvage`], after the run, writes them (with the lines of
+//! the events the executor handed on after the failure) over whatever the
+//! failed write left, syncs, and closes the release as interrupted.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::durable::InPlaceLog;
 use super::error::StateError;
@@ -31,11 +37,15 @@ pub struct Journal<'s> {
     log: InPlaceLog,
     path: PathBuf,
     release: Release,
-    /// A write failed: the file may end in a torn line, so nothing more is
-    /// written through this journal.
+    /// A write or a sync failed: the file may end in a torn line, so
+    /// nothing more is written through this journal but by `salvage`.
     broken: bool,
+    /// The lines not written since then, for `salvage`.
+    held: String,
     /// Batches of events written so far (for the debug builds' fault).
     writes: u32,
+    /// The debug builds' fault fails every write from now on.
+    faulting: bool,
 }
 
 impl<'s> Journal<'s> {
@@ -47,7 +57,9 @@ impl<'s> Journal<'s> {
             path,
             release,
             broken: false,
+            held: String::new(),
             writes: 0,
+            faulting: false,
         })
     }
 
@@ -92,7 +104,7 @@ impl<'s> Journal<'s> {
         self.release.apply(events, at)?;
         let mut text = String::with_capacity(96 * events.len());
         format::event_lines(events, at, &mut text);
-        self.write(&text)
+        self.write(&text, events)
     }
 
     /// Finishes the release: appends its finish line, then the index's.
@@ -117,6 +129,36 @@ impl<'s> Journal<'s> {
         Ok((release, recovered))
     }
 
+    /// After a failed write or sync, once the run has ended: tries for up to
+    /// `patience` (every half second) to write the lines held back at the
+    /// end of the data and sync them, then closes the release as
+    /// [`interrupt`](Self::interrupt) does.
+    ///
+    /// # Errors
+    ///
+    /// The disk still fails: the release is left to the next command.
+    pub fn salvage(mut self, patience: Duration) -> Result<(Release, Recovered), StateError> {
+        let deadline = Instant::now() + patience;
+        while let Err(error) = self.write_held() {
+            if Instant::now() >= deadline {
+                return Err(error);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        self.broken = false;
+        self.interrupt()
+    }
+
+    fn write_held(&mut self) -> Result<(), StateError> {
+        if !self.held.is_empty() {
+            self.writes += 1;
+            self.fault(&[])?;
+            self.log.write(&self.path, self.held.as_bytes())?;
+            self.held.clear();
+        }
+        self.log.sync(&self.path)
+    }
+
     /// Closes the release with `events` (see [`Store::close_release`]),
     /// trimming the log's zeros with the sync.
     fn close(mut self, events: &[Event]) -> Result<Release, StateError> {
@@ -138,22 +180,41 @@ impl<'s> Journal<'s> {
         Ok(())
     }
 
-    fn write(&mut self, text: &str) -> Result<(), StateError> {
+    fn write(&mut self, text: &str, events: &[Event]) -> Result<(), StateError> {
         self.writes += 1;
-        self.fault()
+        self.fault(events)
             .and_then(|()| self.log.write(&self.path, text.as_bytes()))
-            .inspect_err(|_| self.broken = true)
+            .inspect_err(|_| {
+                self.broken = true;
+                self.held.push_str(text);
+            })
     }
 
     /// A way to test a disk that fills up during a run, compiled only into
-    /// debug builds: with `STAGECRAFT_DEBUG_FAIL_WRITE=N`, the N-th batch
-    /// of events fails as on a full disk (`ENOSPC`).
-    fn fault(&self) -> Result<(), StateError> {
+    /// debug builds: with `STAGECRAFT_DEBUG_FAIL_WRITE=N`, the N-th write
+    /// of `events` fails as on a full disk (`ENOSPC`); with `start:ID`, the
+    /// one that records instance ID started; with `+` after either, that
+    /// one and every later one (the salvage's too).
+    #[cfg_attr(not(debug_assertions), allow(clippy::unnecessary_wraps))]
+    fn fault(&mut self, events: &[Event]) -> Result<(), StateError> {
         #[cfg(debug_assertions)]
-        if std::env::var("STAGECRAFT_DEBUG_FAIL_WRITE").is_ok_and(|n| n == self.writes.to_string()) {
-            let error = std::io::Error::from_raw_os_error(28);
-            return Err(StateError::io("append to", &self.path)(error));
+        if let Ok(fault) = std::env::var("STAGECRAFT_DEBUG_FAIL_WRITE") {
+            let (fault, later) = fault.strip_suffix('+').map_or((fault.as_str(), false), |f| (f, true));
+            let instances = self.release.instances();
+            let hit = match fault.strip_prefix("start:") {
+                Some(id) => events.iter().any(|event| {
+                    matches!(event, Event::Started { instance, .. }
+                        if instances.get(*instance).is_some_and(|i| i.id() == id))
+                }),
+                None => fault == self.writes.to_string(),
+            };
+            self.faulting |= hit && later;
+            if hit || self.faulting {
+                let error = std::io::Error::from_raw_os_error(28);
+                return Err(StateError::io("append to", &self.path)(error));
+            }
         }
+        let _ = (events, &mut self.faulting);
         Ok(())
     }
 
@@ -197,6 +258,17 @@ impl Recorder for Journal<'_> {
     fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
         let syncer = Journal::syncer(self).map_err(|error| RecordError(error.to_string()))?;
         Ok(Some(Box::new(syncer)))
+    }
+
+    /// Held back, for [`Journal::salvage`].
+    fn keep(&mut self, events: &[Event]) {
+        // A sync may have failed: nothing is written from here on.
+        self.broken = true;
+        let at = self.store.clock().now();
+        // Only an illegal event fails, and is refused as `record` would.
+        if self.release.apply(events, at).is_ok() {
+            format::event_lines(events, at, &mut self.held);
+        }
     }
 }
 

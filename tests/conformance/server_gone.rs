@@ -1,5 +1,6 @@
 //! The PostgreSQL server gone mid-run: a proxy between stagecraft and the
-//! test server stands for the network, and is cut while a run goes on.
+//! test server stands for the network, and is cut while a run goes on
+//! (and, in one test, restored).
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -8,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Side, backends};
+use super::{Side, backends, json};
 
 /// Forwards connections to the test server until cut; then every
-/// connection through it is closed and no new one is accepted.
+/// connection through it is closed and each new one is closed at once,
+/// until it is restored.
 struct Proxy {
     port: u16,
     cut: Arc<AtomicBool>,
@@ -27,11 +29,15 @@ impl Proxy {
         let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (stop, kept) = (Arc::clone(&cut), Arc::clone(&streams));
         std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
+            loop {
                 let Ok((client, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
+                if stop.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 client.set_nonblocking(false).expect("blocking");
                 let server = TcpStream::connect(&upstream).expect("the test server");
                 let mut kept = kept.lock().expect("streams");
@@ -55,9 +61,13 @@ impl Proxy {
 
     fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
-        for stream in self.streams.lock().expect("streams").iter() {
+        for stream in self.streams.lock().expect("streams").drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
     }
 }
 
@@ -93,6 +103,7 @@ fn a_server_gone_mid_run_stops_it_with_exit_4_and_the_next_run_recovers_it() {
     let run = side
         .command_on(&through, &["deploy", "--env", "prod", "--version", "v1"])
         .env("STAGECRAFT_DEBUG_HOST", "runner-a")
+        .env("STAGECRAFT_STATE_RETRY", "2s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -114,7 +125,13 @@ fn a_server_gone_mid_run_stops_it_with_exit_4_and_the_next_run_recovers_it() {
         )),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("help: its last state could not be written either (cannot connect to the PostgreSQL state"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Claims committed before the cut may start (their start is durable)
+    // until a commit fails; nothing after that.
     assert!(
         !side.path().join("p10").exists(),
         "a command started after the server went away"
@@ -135,4 +152,60 @@ fn a_server_gone_mid_run_stops_it_with_exit_4_and_the_next_run_recovers_it() {
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn a_run_whose_server_comes_back_lets_what_runs_finish_and_records_its_last_state() {
+    let Some(side) = backends("back", &pipeline())
+        .into_iter()
+        .find(|side| side.scratch.is_some())
+    else {
+        return;
+    };
+    let Side { url, .. } = &side;
+    let (base, database) = url.rsplit_once('/').expect("a database");
+    let host = base.rsplit_once('@').map_or(base, |(_, host)| host);
+    let proxy = Proxy::start(host.to_owned());
+    let through = format!("postgres://postgres@127.0.0.1:{}/{database}", proxy.port);
+    let run = side
+        .command_on(&through, &["deploy", "--env", "prod", "--version", "v1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start stagecraft");
+    let id = side.wait_running();
+    // Gone while `a` runs; back after it ended.
+    proxy.cut();
+    std::thread::sleep(Duration::from_millis(1500));
+    proxy.restore();
+    let output = run.wait_with_output().expect("the run ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "help: the state answered again once the commands running had ended: release {id} is recorded as failed"
+        )),
+        "{stderr}"
+    );
+    let shown = json(&side.expect(&["releases", "show", &id, "--format", "json"], 0));
+    assert_eq!(shown["status"], "failed", "{shown}");
+    let phases = shown["phases"].as_array().expect("phases");
+    let status = |n: usize| (phases[n]["status"].as_str(), phases[n]["reason"].as_str());
+    assert_eq!(status(0), (Some("completed"), None), "`a` was let finish: {shown}");
+    // Claims committed before the cut may have started (and completed)
+    // until a commit failed; the rest is recorded as it ended.
+    let ran = (1..=10).take_while(|&n| status(n) == (Some("completed"), None)).count();
+    assert!(ran < 10, "{shown}");
+    for n in 1..=10 {
+        let expected = match n {
+            _ if n <= ran => (Some("completed"), None),
+            _ if n == ran + 1 && status(n).0 == Some("failed") => (Some("failed"), Some("interrupted")),
+            _ => (Some("skipped"), Some("interrupted")),
+        };
+        assert_eq!(status(n), expected, "p{n}: {shown}");
+        assert_eq!(side.path().join(format!("p{n}")).exists(), n <= ran, "p{n}: {shown}");
+    }
+    // Nothing is left for the next command to recover.
+    let next = side.expect(&["deploy", "--env", "prod", "--version", "v2"], 0);
+    assert!(!next.stderr.contains("interrupted"), "{}", next.stderr);
 }

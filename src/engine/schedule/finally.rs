@@ -10,7 +10,7 @@ impl Run<'_> {
     /// Releases the held `finally` instances once no other instance is
     /// left and the undoing is over, deciding the outcome then.
     pub(super) fn release_finally(&mut self) {
-        if self.main_left > 0 || self.released.is_some() || !self.undone() {
+        if self.main_left > 0 || self.released.is_some() || self.unrecorded || !self.undone() {
             return;
         }
         self.released = Some(self.first_failed.is_some() || self.interrupted);

@@ -392,6 +392,34 @@ fn finally_instances_run_after_an_interruption_and_see_failure() {
 }
 
 #[test]
+fn when_recording_fails_nothing_starts_any_more_not_even_finally_but_what_runs_ends() {
+    let plan = plan(vec![
+        instance("a", &[]),
+        instance("b", &[]),
+        instance("c", &[1]),
+        finally("notify", &[]),
+    ]);
+    let two = options(2, false);
+    let mut run = Run::new(&plan, &two);
+    assert_eq!(step(&mut run, Instant::now()), [(0, 1), (1, 1)]);
+    run.stop_recording();
+    end(&mut run, 1, 1, Outcome::Exited(0));
+    assert!(step(&mut run, Instant::now()).is_empty(), "c does not start");
+    end(&mut run, 0, 1, Outcome::Exited(0));
+    assert!(step(&mut run, Instant::now()).is_empty(), "notify does not start");
+    assert!(run.running.is_empty());
+    assert_eq!(
+        statuses(run),
+        [
+            (InstanceStatus::Completed, None),
+            (InstanceStatus::Completed, None),
+            (InstanceStatus::Skipped, Some(Reason::Interrupted)),
+            (InstanceStatus::Skipped, Some(Reason::Interrupted)),
+        ]
+    );
+}
+
+#[test]
 fn a_finally_condition_is_decided_by_the_outcome() {
     // notify runs only on failure: skipped after a success.
     let only_on_failure = PlannedInstance {

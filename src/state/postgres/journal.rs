@@ -9,9 +9,16 @@
 //! sync where the file backend has one `fdatasync`, so claims of several
 //! instances share a commit. Finishing commits what is left with the finish
 //! line, in the release's closing transaction.
+//!
+//! A commit that fails puts its rows back: once the server answers again,
+//! [`PgJournal::salvage`] connects anew, takes the env's lock again and
+//! writes them, with the events the executor handed on after the failure,
+//! and closes the release as interrupted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use super::store::{PgStore, millis};
 use super::{Shared, failure, lock};
@@ -19,6 +26,9 @@ use crate::engine::{Event, RecordError, Recorder, Syncer};
 use crate::state::format::{LogLine, line};
 use crate::state::recovery::interrupt_events;
 use crate::state::{Recovered, Release, StateError, Timestamp};
+
+/// How often [`PgJournal::salvage`] tries the server again.
+const RETRY: Duration = Duration::from_millis(500);
 
 /// One event row: its position in the release, its time and its line.
 #[derive(Debug)]
@@ -91,7 +101,8 @@ pub struct PgJournal<'s> {
     store: &'s mut PgStore,
     release: Release,
     rows: Rows,
-    /// A commit failed: rows may be lost, so nothing more is written.
+    /// A commit failed (its rows were put back): the release closes only
+    /// through [`salvage`](Self::salvage).
     broken: Arc<AtomicBool>,
 }
 
@@ -127,7 +138,6 @@ impl<'s> PgJournal<'s> {
         if events.is_empty() {
             return Ok(());
         }
-        self.check_usable()?;
         let at = self.store.clock().now();
         self.release.apply(events, at)?;
         let mut pending = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
@@ -151,6 +161,33 @@ impl<'s> PgJournal<'s> {
         let (events, recovered) = interrupt_events(&self.release, false);
         let release = self.close(&events)?;
         Ok((release, recovered))
+    }
+
+    /// After a failed commit, once the run has ended: waits up to
+    /// `patience` for the server to answer again, then writes what was not
+    /// committed and closes the release as [`interrupt`](Self::interrupt)
+    /// does, under the env's lock taken again.
+    ///
+    /// # Errors
+    ///
+    /// The server did not answer in time, another command holds the env's
+    /// lock now, or it has recorded the release interrupted meanwhile: the
+    /// release is then left to the next command.
+    pub fn salvage(self, patience: Duration) -> Result<(Release, Recovered), StateError> {
+        let deadline = Instant::now() + patience;
+        let last = loop {
+            match self.store.reopen(self.release.id) {
+                Ok(last) => break last,
+                Err(StateError::Database { .. }) if Instant::now() < deadline => thread::sleep(RETRY),
+                Err(error) => return Err(error),
+            }
+        };
+        // A commit whose answer was lost may have written some rows.
+        let mut pending = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.rows.retain(|row| row.seq > last);
+        drop(pending);
+        self.broken.store(false, Ordering::SeqCst);
+        self.interrupt()
     }
 
     fn close(self, events: &[Event]) -> Result<Release, StateError> {
@@ -202,6 +239,9 @@ impl PgSyncer {
         let target = db.target().to_owned();
         insert_events(&mut db.client, &self.pipeline, &self.id, &rows).map_err(|error| {
             self.broken.store(true, Ordering::SeqCst);
+            // Back in front of any kept since, for `salvage`.
+            let mut pending = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.rows.splice(0..0, rows);
             failure(&target, "record a release in")(error)
         })
     }
@@ -223,5 +263,11 @@ impl Recorder for PgJournal<'_> {
 
     fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, RecordError> {
         Ok(Some(Box::new(PgJournal::syncer(self))))
+    }
+
+    /// Kept with the rows not committed, for [`PgJournal::salvage`].
+    fn keep(&mut self, events: &[Event]) {
+        // Only an illegal event fails, and is refused as `record` would.
+        let _ = self.write_events(events);
     }
 }

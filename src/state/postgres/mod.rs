@@ -58,6 +58,9 @@ impl Default for Timeouts {
 pub struct Database {
     client: postgres::Client,
     target: String,
+    /// What it connected with, to connect again ([`Database::reconnect`]).
+    url: String,
+    timeouts: Timeouts,
     /// The env locks this connection holds: a session may take an advisory
     /// lock it holds again, but an env is locked once, as a file lock is.
     held: std::collections::BTreeSet<i64>,
@@ -139,6 +142,8 @@ pub fn connect_with(url: &str, timeouts: Timeouts) -> Result<Database, StateErro
     Ok(Database {
         client,
         target,
+        url: url.to_owned(),
+        timeouts,
         held: std::collections::BTreeSet::new(),
     })
 }
@@ -180,6 +185,13 @@ impl Database {
     #[must_use]
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Replaces this session, whose connection failed, with a new one: the
+    /// locks it held are gone with it.
+    pub(crate) fn reconnect(&mut self) -> Result<(), StateError> {
+        *self = connect_with(&self.url, self.timeouts)?;
+        Ok(())
     }
 
     /// The process id of this session on the server (what

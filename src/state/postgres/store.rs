@@ -36,6 +36,8 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct PgStore {
     reader: PgPipeline,
     env: String,
+    /// Who holds the env's lock: this run.
+    holder: Holder,
     clock: Clock,
     newest: Option<ReleaseId>,
     live: Live,
@@ -58,6 +60,7 @@ impl PgStore {
         let mut store = Self {
             reader,
             env: env.to_owned(),
+            holder: holder.clone(),
             clock,
             newest: None,
             live: Live::default(),
@@ -251,6 +254,41 @@ impl PgStore {
             reports.push(report);
         }
         Ok(reports)
+    }
+
+    /// After the connection failed during a run: connects again, takes the
+    /// env's lock again (without waiting), and returns the last event row
+    /// of release `id`, which must still be unfinished.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Database`] if the server cannot be reached (yet);
+    /// [`StateError::Locked`] if another command holds the lock now, or
+    /// [`StateError::Finished`] if one has finished the release meanwhile.
+    pub(crate) fn reopen(&mut self, id: ReleaseId) -> Result<i64, StateError> {
+        lock(self.reader.shared()).reconnect()?;
+        acquire(
+            self.reader.shared(),
+            self.reader.name(),
+            &self.env,
+            &self.holder,
+            Wait::No,
+        )?;
+        let finished = {
+            let mut db = lock(self.reader.shared());
+            let row = db
+                .client
+                .query_opt(
+                    "SELECT finished_at IS NOT NULL FROM stagecraft_releases WHERE pipeline = $1 AND id = $2",
+                    &[&self.reader.name(), &id.to_string()],
+                )
+                .map_err(db.fail("read"))?;
+            row.is_none_or(|row| row.get::<_, bool>(0))
+        };
+        if finished {
+            return Err(StateError::Finished { id });
+        }
+        self.last_seq(id)
     }
 
     fn last_seq(&self, id: ReleaseId) -> Result<i64, StateError> {
