@@ -17,7 +17,11 @@ use super::{Side, backends, json};
 struct Proxy {
     port: u16,
     cut: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
+    /// Cut on the client's side only: the server's sessions stay open, as
+    /// when the network fails between a runner and the server.
+    frozen: Arc<AtomicBool>,
+    /// Each connection: the client's stream, the server's.
+    streams: Arc<Mutex<Vec<(TcpStream, TcpStream)>>>,
 }
 
 impl Proxy {
@@ -26,8 +30,9 @@ impl Proxy {
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("address").port();
         let cut = Arc::new(AtomicBool::new(false));
-        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (stop, kept) = (Arc::clone(&cut), Arc::clone(&streams));
+        let frozen = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<(TcpStream, TcpStream)>>> = Arc::default();
+        let (stop, kept, freeze) = (Arc::clone(&cut), Arc::clone(&streams), Arc::clone(&frozen));
         std::thread::spawn(move || {
             loop {
                 let Ok((client, _)) = listener.accept() else {
@@ -43,6 +48,7 @@ impl Proxy {
                 let mut kept = kept.lock().expect("streams");
                 for (from, to) in [(&client, &server), (&server, &client)] {
                     let (mut from, mut to) = (from.try_clone().expect("clone"), to.try_clone().expect("clone"));
+                    let frozen = Arc::clone(&freeze);
                     std::thread::spawn(move || {
                         let mut buffer = [0; 8192];
                         while let Ok(n @ 1..) = from.read(&mut buffer) {
@@ -50,19 +56,37 @@ impl Proxy {
                                 break;
                             }
                         }
-                        let _ = to.shutdown(Shutdown::Both);
+                        if !frozen.load(Ordering::SeqCst) {
+                            let _ = to.shutdown(Shutdown::Both);
+                        }
                     });
                 }
-                kept.extend([client, server]);
+                kept.push((client, server));
             }
         });
-        Self { port, cut, streams }
+        Self {
+            port,
+            cut,
+            frozen,
+            streams,
+        }
     }
 
     fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
-        for stream in self.streams.lock().expect("streams").drain(..) {
-            let _ = stream.shutdown(Shutdown::Both);
+        for (client, server) in self.streams.lock().expect("streams").iter() {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Cuts the clients off and leaves the server's sessions open (their
+    /// streams are kept until the test ends).
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+        self.cut.store(true, Ordering::SeqCst);
+        for (client, _) in self.streams.lock().expect("streams").iter() {
+            let _ = client.shutdown(Shutdown::Both);
         }
     }
 
@@ -156,7 +180,20 @@ fn a_server_gone_mid_run_stops_it_with_exit_4_and_the_next_run_recovers_it() {
 
 #[test]
 fn a_run_whose_server_comes_back_lets_what_runs_finish_and_records_its_last_state() {
-    let Some(side) = backends("back", &pipeline())
+    comes_back("back", Proxy::cut);
+}
+
+/// The server keeps the run's first session, and with it the env's lock:
+/// the run ends that session before it takes the lock again.
+#[test]
+fn a_run_cut_off_from_a_server_that_kept_its_session_ends_that_session_and_records_its_last_state() {
+    comes_back("kept", Proxy::freeze);
+}
+
+/// A run of `pipeline()` whose connection `cut` cuts while `a` runs, and
+/// which the proxy lets through again after `a` has ended.
+fn comes_back(test: &str, cut: fn(&Proxy)) {
+    let Some(side) = backends(test, &pipeline())
         .into_iter()
         .find(|side| side.scratch.is_some())
     else {
@@ -167,20 +204,27 @@ fn a_run_whose_server_comes_back_lets_what_runs_finish_and_records_its_last_stat
     let host = base.rsplit_once('@').map_or(base, |(_, host)| host);
     let proxy = Proxy::start(host.to_owned());
     let through = format!("postgres://postgres@127.0.0.1:{}/{database}", proxy.port);
+    let started = Instant::now();
     let run = side
         .command_on(&through, &["deploy", "--env", "prod", "--version", "v1"])
+        .env("STAGECRAFT_STATE_RETRY", "20s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start stagecraft");
     let id = side.wait_running();
     // Gone while `a` runs; back after it ended.
-    proxy.cut();
+    cut(&proxy);
     std::thread::sleep(Duration::from_millis(1500));
     proxy.restore();
     let output = run.wait_with_output().expect("the run ends");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "it took {:?}: {stderr}",
+        started.elapsed()
+    );
     assert!(
         stderr.contains(&format!(
             "help: the state answered again once the commands running had ended: release {id} is recorded as failed"

@@ -121,6 +121,25 @@ impl Database {
         Ok(())
     }
 
+    /// Ends an earlier session of `holder` itself (the same process, host
+    /// and start) that still holds the lock of env `env` of pipeline
+    /// `pipeline` because the server has not noticed yet that its
+    /// connection was cut: what a run whose recording failed does before
+    /// taking the lock again. Waits up to 5 seconds for it to end.
+    pub(crate) fn end_own_session(&mut self, pipeline: &str, env: &str, holder: &Holder) -> Result<(), StateError> {
+        let pid = i64::from(holder.pid);
+        let started_at = i64::try_from(holder.started_at.as_millis()).unwrap_or(i64::MAX);
+        self.client
+            .execute(
+                "SELECT pg_terminate_backend(backend_pid, 5000) FROM stagecraft_lock_holders
+                 WHERE pipeline = $1 AND env = $2 AND pid = $3 AND host = $4 AND started_at = $5
+                   AND backend_pid <> pg_backend_pid()",
+                &[&pipeline, &env, &pid, &holder.host, &started_at],
+            )
+            .map_err(self.fail("lock an env in"))?;
+        Ok(())
+    }
+
     /// Records `holder` for the lock this session just took, returning the
     /// holder recorded before (whose session ended holding it).
     fn record_holder(

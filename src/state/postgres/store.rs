@@ -266,7 +266,11 @@ impl PgStore {
     /// [`StateError::Locked`] if another command holds the lock now, or
     /// [`StateError::Finished`] if one has finished the release meanwhile.
     pub(crate) fn reopen(&mut self, id: ReleaseId) -> Result<i64, StateError> {
-        lock(self.reader.shared()).reconnect()?;
+        {
+            let mut db = lock(self.reader.shared());
+            db.reconnect()?;
+            db.end_own_session(self.reader.name(), &self.env, &self.holder)?;
+        }
         acquire(
             self.reader.shared(),
             self.reader.name(),
