@@ -258,6 +258,7 @@ struct JsonDiagnostic<'a> {
     severity: Severity,
     message: &'a str,
     help: Option<&'a str>,
+    suggestion: Option<&'a str>,
     file: &'a str,
     labels: Vec<JsonLabel<'a>>,
 }
@@ -300,6 +301,7 @@ impl<'a> JsonReport<'a> {
                 severity: diagnostic.severity,
                 message: &diagnostic.message,
                 help: diagnostic.help.as_deref(),
+                suggestion: diagnostic.suggestion.as_deref(),
                 file: &file.name,
                 labels,
             });
