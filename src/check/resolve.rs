@@ -355,7 +355,7 @@ impl<'s> Resolver<'s, '_> {
                     }
                     self.pipeline.phases[id].per_service = true;
                 }
-                ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(expr),
+                ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(Box::new(expr)),
                 ClauseKind::Run(command) => self.pipeline.phases[id].run = Some(command),
                 ClauseKind::Timeout(raw) => self.timeout(id, &raw),
                 ClauseKind::Retry { count, backoff } => {
@@ -374,7 +374,7 @@ impl<'s> Resolver<'s, '_> {
                     };
                 }
                 ClauseKind::Finally => self.pipeline.phases[id].finally = Some(clause.span),
-                ClauseKind::Undo(command) => self.pipeline.phases[id].undo = Some(command),
+                ClauseKind::Undo(command) => self.pipeline.phases[id].undo = Some(Box::new(command)),
                 ClauseKind::After(_) => {}
             }
         }
