@@ -355,7 +355,7 @@ impl<'s> Resolver<'s, '_> {
                     }
                     self.pipeline.phases[id].per_service = true;
                 }
-                ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(Box::new(expr)),
+                ClauseKind::When(expr) => self.pipeline.phases[id].when = Some(expr),
                 ClauseKind::Run(command) => self.pipeline.phases[id].run = Some(command),
                 ClauseKind::Timeout(raw) => self.timeout(id, &raw),
                 ClauseKind::Retry { count, backoff } => {
@@ -423,7 +423,7 @@ impl<'s> Resolver<'s, '_> {
             let target = &dependency.phase;
             let span = phases.get(target.name).map(|p| p.name.span);
             self.resolution.refer(Kind::Phase, target.span, span, false);
-            if let Some(service) = dependency.service {
+            if let Some(service) = &dependency.service {
                 let span = self.pipeline.services.get(service.name).map(|s| s.name.span);
                 self.resolution.refer(Kind::Service, service.span, span, false);
             }
