@@ -174,11 +174,11 @@ fn an_unknown_release_is_still_unknown() {
 fn plan() -> Plan {
     let instances = vec![
         PlannedInstance {
-            version: "v1".to_owned(),
+            version: "v1".into(),
             ..instance("a", &[])
         },
         PlannedInstance {
-            version: "v1".to_owned(),
+            version: "v1".into(),
             ..instance("b", &[0])
         },
     ];

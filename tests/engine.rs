@@ -167,7 +167,7 @@ use InstanceStatus::{Completed, Failed, Skipped};
 #[test]
 fn a_linear_plan_runs_in_order_and_completes() {
     let plan = plan_of(PIPELINE, &[("push", "true")]);
-    let ids: Vec<&str> = plan.instances.iter().map(|p| p.id.as_str()).collect();
+    let ids: Vec<&str> = plan.instances.iter().map(|p| &*p.id).collect();
     assert_eq!(ids, ["build[api]", "build[worker]", "check", "ship", "done"]);
     let runner = ScriptedRunner::new();
     let ran = run(&plan, &options(), &runner);
@@ -1532,7 +1532,7 @@ fn plan_rollback(versions: &[(&str, &str)], unchanged: &[&str]) -> Result<Plan, 
 #[test]
 fn a_per_service_instance_takes_its_services_version() {
     let plan = plan_rollback(&[("api", "v3"), ("worker", "v2")], &[]).unwrap();
-    let found = |id: &str| plan.instances.iter().find(|i| i.id == id).expect(id);
+    let found = |id: &str| plan.instances.iter().find(|i| *i.id == *id).expect(id);
     assert_eq!(plan.version, "v1");
     for (id, version, command) in [
         ("prepare", "v1", "prepare v1"),
@@ -1541,7 +1541,7 @@ fn a_per_service_instance_takes_its_services_version() {
         ("deploy[worker]", "v2", "deploy worker v2"),
         ("announce", "v1", "announce v1"),
     ] {
-        assert_eq!(found(id).version, version, "{id}");
+        assert_eq!(&*found(id).version, version, "{id}");
         assert_eq!(found(id).command.as_deref(), Some(command), "{id}");
     }
     // STAGECRAFT_VERSION follows.
@@ -1563,7 +1563,7 @@ fn a_per_service_instance_takes_its_services_version() {
 #[test]
 fn an_unchanged_service_is_skipped_and_satisfies_its_dependents() {
     let plan = plan_rollback(&[("api", "v3")], &["web", "worker"]).unwrap();
-    let skips: Vec<(&str, Option<Reason>)> = plan.instances.iter().map(|i| (i.id.as_str(), i.skip())).collect();
+    let skips: Vec<(&str, Option<Reason>)> = plan.instances.iter().map(|i| (&*i.id, i.skip())).collect();
     assert_eq!(
         skips,
         [

@@ -144,7 +144,7 @@ fn a_200_kib_command_runs_from_a_script_file_removed_after() {
 fn instance(id: &str, command: &str) -> PlannedInstance {
     PlannedInstance {
         command: Some(command.to_owned()),
-        version: "1".to_owned(),
+        version: "1".into(),
         ..testing::instance(id, &[])
     }
 }
@@ -153,7 +153,7 @@ fn instance(id: &str, command: &str) -> PlannedInstance {
 /// `cancels` times once every instance has created its file `ready.<id>`;
 /// returns the summary and how long the run took from the first cancel.
 fn cancelled(dir: &Path, instances: Vec<PlannedInstance>, grace: Duration, cancels: usize) -> (Summary, Duration) {
-    let ids: Vec<String> = instances.iter().map(|instance| instance.id.clone()).collect();
+    let ids: Vec<String> = instances.iter().map(|instance| instance.id.to_string()).collect();
     let plan = testing::plan("p", "dev", "deploy", "1", instances);
     let options = ExecuteOptions {
         dir: dir.to_owned(),

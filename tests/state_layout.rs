@@ -36,7 +36,7 @@ fn plan(pipeline: &str, env: &str, workflow: &str, version: &str, services: &[&s
         .map(|(position, (phase, service))| {
             let after = if phase == "rollout" { vec![position - 1] } else { vec![] };
             PlannedInstance {
-                version: version.to_owned(),
+                version: version.into(),
                 ..testing::instance(&format!("{phase}[{service}]"), &after)
             }
         })

@@ -99,7 +99,7 @@ pub struct Phase<'s> {
     /// Dependencies, in source order.
     pub after: Vec<Dependency>,
     /// The condition; `None` is always true.
-    pub when: Option<Expr<'s>>,
+    pub when: Option<Box<Expr<'s>>>,
     /// The command; `None` makes a marker phase.
     pub run: Option<Template<'s>>,
     /// Kill the command after this long.
@@ -111,7 +111,7 @@ pub struct Phase<'s> {
     pub finally: Option<Span>,
     /// `undo "…"`: the command that undoes an instance's `run` when a
     /// failed release is undone.
-    pub undo: Option<Template<'s>>,
+    pub undo: Option<Box<Template<'s>>>,
 }
 
 /// `after P` or `after P[svc]`, resolved.

@@ -160,7 +160,7 @@ impl<'s> Values<'s> {
         let commands = pipeline
             .phases
             .values()
-            .flat_map(|phase| phase.run.iter().chain(&phase.undo));
+            .flat_map(|phase| phase.run.iter().chain(phase.undo.as_deref()));
         for template in pipeline.vars.values().chain(values).chain(attrs).chain(commands) {
             self.template(resolution, template);
         }

@@ -374,7 +374,7 @@ impl<'s> Resolver<'s, '_> {
                     };
                 }
                 ClauseKind::Finally => self.pipeline.phases[id].finally = Some(clause.span),
-                ClauseKind::Undo(command) => self.pipeline.phases[id].undo = Some(command),
+                ClauseKind::Undo(command) => self.pipeline.phases[id].undo = Some(Box::new(command)),
                 ClauseKind::After(_) => {}
             }
         }
@@ -423,7 +423,7 @@ impl<'s> Resolver<'s, '_> {
             let target = &dependency.phase;
             let span = phases.get(target.name).map(|p| p.name.span);
             self.resolution.refer(Kind::Phase, target.span, span, false);
-            if let Some(service) = dependency.service {
+            if let Some(service) = &dependency.service {
                 let span = self.pipeline.services.get(service.name).map(|s| s.name.span);
                 self.resolution.refer(Kind::Service, service.span, span, false);
             }

@@ -55,7 +55,7 @@ pub(super) fn check(pipeline: &Pipeline<'_>, hidden: &Hidden<'_>, diagnostics: &
         } else {
             Context::GlobalPhase
         };
-        for command in phase.run.iter().chain(&phase.undo) {
+        for command in phase.run.iter().chain(phase.undo.as_deref()) {
             checker.template(command, context, diagnostics);
         }
         if let Some(expr) = &phase.when {

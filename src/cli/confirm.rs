@@ -58,7 +58,7 @@ fn summary(plan: &Plan) -> String {
         escape(&plan.version)
     );
     let (run, skipped): (Vec<_>, Vec<_>) = plan.instances.iter().partition(|i| i.skip().is_none());
-    let ids = run.iter().map(|i| i.id.clone());
+    let ids = run.iter().map(|i| i.id.to_string());
     let _ = writeln!(
         out,
         "  runs     {} ({} instance{})",
@@ -73,7 +73,7 @@ fn summary(plan: &Plan) -> String {
     let mut versions: Vec<(&str, &str)> = Vec::new();
     for instance in &run {
         if let Some(service) = &instance.service
-            && !versions.iter().any(|(s, _)| s == service)
+            && !versions.iter().any(|(s, _)| *s == &**service)
         {
             versions.push((service, &instance.version));
         }

@@ -59,7 +59,7 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     }
 
     fn id(&self, instance: usize) -> &str {
-        self.plan.instances.get(instance).map_or("?", |p| p.id.as_str())
+        self.plan.instances.get(instance).map_or("?", |p| &*p.id)
     }
 
     /// Takes `event` into account, adding its line (if it has one) to

@@ -77,7 +77,7 @@ fn write_notes(row: &mut String, plan: &Plan, instance: &PlannedInstance) {
     } else if !instance.enabled {
         notes.push("skipped: condition is false".to_owned());
     }
-    if instance.version != plan.version {
+    if *instance.version != *plan.version {
         notes.push(format!("version {}", instance.version));
     }
     if let Some(timeout) = instance.timeout_ms {

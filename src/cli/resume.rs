@@ -173,9 +173,9 @@ pub(super) fn dry_run(plan: &Plan, resume: &Resume, out: &mut dyn Write) -> std:
     let mut run = Vec::new();
     for (position, instance) in plan.instances.iter().enumerate() {
         if carry.carries(position) {
-            carried.push(instance.id.clone());
+            carried.push(instance.id.to_string());
         } else {
-            let mut line = instance.id.clone();
+            let mut line = instance.id.to_string();
             if instance.is_finally() {
                 line.push_str("  (finally)");
             }

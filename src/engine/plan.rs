@@ -1,6 +1,9 @@
 //! Plans: a workflow's instances for one env, in execution order, with
 //! every command interpolated and every condition decided.
 
+use std::fmt::Write as _;
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
@@ -8,8 +11,8 @@ use serde::ser::{SerializeStruct, Serializer};
 use super::event::Reason;
 
 mod json;
-use crate::check::{Builtins, EnvId, Phase, Pipeline, Scope, ServiceId, Workflow};
-use crate::graph::PhaseGraph;
+use crate::check::{Builtins, EnvId, HashMap, Phase, PhaseId, Pipeline, Scope, ServiceId, Workflow};
+use crate::graph::{Instance, PhaseGraph};
 use crate::syntax::{Diagnostic, Span, did_you_mean};
 
 /// What to plan.
@@ -140,14 +143,18 @@ pub struct PlannedSecret {
 }
 
 /// One instance in a plan.
+///
+/// The names and the version are shared (`Arc<str>`): every instance of a
+/// phase holds the same name, a global phase's id is its name, and most
+/// instances have the plan's version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedInstance {
     /// `build[api]` or `migrate`.
-    pub id: String,
+    pub id: Arc<str>,
     /// The phase's name.
-    pub phase: String,
+    pub phase: Arc<str>,
     /// The service, for a per-service phase.
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
     /// Positions in [`Plan::instances`] of the instances it waits for (all
     /// earlier), ascending.
     pub after: Vec<usize>,
@@ -162,7 +169,7 @@ pub struct PlannedInstance {
     pub unchanged: bool,
     /// Its `{{version}}` and `STAGECRAFT_VERSION`: the plan's version, or
     /// its service's own from [`PlanRequest::service_versions`].
-    pub version: String,
+    pub version: Arc<str>,
     /// The timeout in milliseconds.
     pub timeout_ms: Option<u64>,
     /// Extra attempts after a failure.
@@ -232,10 +239,7 @@ impl PlannedInstance {
 impl Plan {
     /// The ids of the instances `instance` waits for.
     pub(crate) fn after_ids(&self, instance: &PlannedInstance) -> impl Iterator<Item = &str> {
-        instance
-            .after
-            .iter()
-            .map(|&position| self.instances[position].id.as_str())
+        instance.after.iter().map(|&position| &*self.instances[position].id)
     }
 }
 
@@ -305,7 +309,7 @@ struct AfterIds<'p>(&'p Plan, &'p [usize]);
 
 impl Serialize for AfterIds<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.1.iter().map(|&position| &self.0.instances[position].id))
+        serializer.collect_seq(self.1.iter().map(|&position| &*self.0.instances[position].id))
     }
 }
 
@@ -338,31 +342,35 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
         push: request.push,
         outcome: None,
     };
-    // The built-ins of each service with a version of its own.
-    let mut service_builtins: IndexMap<ServiceId, Builtins> = IndexMap::new();
+    let version: Arc<str> = Arc::from(request.version.as_str());
+    // The built-ins and version of each service with a version of its own.
+    let mut service_builtins: IndexMap<ServiceId, (Builtins, Arc<str>)> = IndexMap::new();
     for (name, version) in &request.service_versions {
-        service_builtins.insert(
-            find_service(pipeline, name)?,
-            Builtins {
-                version: version.clone(),
-                ..builtins.clone()
-            },
-        );
+        let own = Builtins {
+            version: version.clone(),
+            ..builtins.clone()
+        };
+        service_builtins.insert(find_service(pipeline, name)?, (own, Arc::from(version.as_str())));
     }
     let selection = graph.select(pipeline, Some(&workflow.phases), services.as_deref());
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut instances = Vec::with_capacity(selection.order.len());
+    let mut shared = SharedNames::new(pipeline);
     for (&node, after) in selection.order.iter().zip(selection.after) {
-        let service = graph.graph[node].service;
+        let Instance { phase, service } = graph.graph[node];
+        let (builtins, version) = service
+            .and_then(|s| service_builtins.get(&s))
+            .map_or((&builtins, &version), |(builtins, version)| (builtins, version));
         let scope = Scope {
             pipeline,
             env,
             set: &request.set,
-            builtins: service.and_then(|s| service_builtins.get(&s)).unwrap_or(&builtins),
-            phase: Some(graph.graph[node].phase),
+            builtins,
+            phase: Some(phase),
             service,
         };
-        let mut instance = plan_instance(&scope, graph, node, after, &mut problems);
+        let names = shared.names(pipeline, phase, service, version);
+        let mut instance = plan_instance(&scope, &pipeline.phases[phase], names, after, &mut problems);
         instance.unchanged = service.is_some_and(|s| unchanged.contains(&s));
         instances.push(instance);
     }
@@ -389,17 +397,69 @@ pub fn plan(pipeline: &Pipeline, graph: &PhaseGraph, request: &PlanRequest) -> R
     })
 }
 
-/// The instance at `node`, planned in `scope`; the problems found are added
-/// to `problems` (once each).
+/// An instance's names and version, shared with the other instances
+/// where they are the same.
+struct Names {
+    id: Arc<str>,
+    phase: Arc<str>,
+    service: Option<Arc<str>>,
+    version: Arc<str>,
+}
+
+/// The names instances share, each made once: the services', and those of
+/// the per-service phases (a global phase has one instance, whose id is
+/// its name).
+struct SharedNames {
+    services: Vec<Arc<str>>,
+    phases: HashMap<PhaseId, Arc<str>>,
+    /// Where a per-service id is written before it is shared.
+    id: String,
+}
+
+impl SharedNames {
+    fn new(pipeline: &Pipeline) -> Self {
+        Self {
+            services: pipeline.services.keys().map(|&name| Arc::from(name)).collect(),
+            phases: HashMap::default(),
+            id: String::new(),
+        }
+    }
+
+    /// The names of the instance of `phase` for `service`, at `version`.
+    fn names(&mut self, pipeline: &Pipeline, phase: PhaseId, service: Option<ServiceId>, version: &Arc<str>) -> Names {
+        let name = pipeline.phases[phase].name.name;
+        let version = Arc::clone(version);
+        let Some(service) = service else {
+            let phase: Arc<str> = Arc::from(name);
+            return Names {
+                id: Arc::clone(&phase),
+                phase,
+                service: None,
+                version,
+            };
+        };
+        let service = Arc::clone(&self.services[service]);
+        // As `graph::instance_id` writes it.
+        self.id.clear();
+        let _ = write!(self.id, "{name}[{service}]");
+        Names {
+            id: Arc::from(self.id.as_str()),
+            phase: Arc::clone(self.phases.entry(phase).or_insert_with(|| Arc::from(name))),
+            service: Some(service),
+            version,
+        }
+    }
+}
+
+/// The instance of `phase` named `names`, planned in `scope`; the problems
+/// found are added to `problems` (once each).
 fn plan_instance(
     scope: &Scope<'_>,
-    graph: &PhaseGraph,
-    node: petgraph::graph::NodeIndex,
+    phase: &Phase<'_>,
+    names: Names,
     after: Vec<usize>,
     problems: &mut Vec<Diagnostic>,
 ) -> PlannedInstance {
-    let pipeline = scope.pipeline;
-    let phase = &pipeline.phases[graph.graph[node].phase];
     let mut report = |problem: Diagnostic| {
         if !problems.contains(&problem) {
             problems.push(problem);
@@ -432,14 +492,14 @@ fn plan_instance(
         Box::new(OnFailure { command, enabled })
     });
     PlannedInstance {
-        id: graph.instance_id(pipeline, node),
-        phase: phase.name.name.to_owned(),
-        service: scope.service.map(|s| pipeline.services[s].name.name.to_owned()),
+        id: names.id,
+        phase: names.phase,
+        service: names.service,
         after,
         command,
         enabled,
         unchanged: false,
-        version: scope.builtins.version.clone(),
+        version: names.version,
         timeout_ms: phase.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         retry: phase.retry.count,
         backoff_ms: u64::try_from(phase.retry.backoff.as_millis()).unwrap_or(u64::MAX),
@@ -522,79 +582,4 @@ fn find_service(pipeline: &Pipeline, name: &str) -> Result<ServiceId, PlanError>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{Plan, PlannedInstance, PlannedSecret, SET_BUILTINS};
-
-    #[test]
-    fn every_built_in_and_service_is_refused_by_set() {
-        let refused: Vec<&str> = SET_BUILTINS.iter().map(|(name, _)| *name).collect();
-        for name in crate::check::BUILTINS.iter().chain(&["service"]) {
-            assert!(refused.contains(name), "{name}");
-        }
-        assert_eq!(refused.len(), crate::check::BUILTINS.len() + 1);
-    }
-
-    fn instance(id: &str, after: Vec<usize>, command: Option<&str>) -> PlannedInstance {
-        PlannedInstance {
-            id: id.to_owned(),
-            phase: id.to_owned(),
-            service: after.first().map(|_| "api".to_owned()),
-            after,
-            command: command.map(str::to_owned),
-            enabled: command.is_some(),
-            unchanged: command.is_none(),
-            version: format!("v{id}"),
-            timeout_ms: command.map(|_| 1500),
-            retry: 3,
-            backoff_ms: u64::MAX,
-            on_failure: None,
-            undo: command.map(|c| format!("undo {c}")),
-        }
-    }
-
-    fn assert_same_as_serde(plan: &Plan) {
-        let mut written = Vec::new();
-        plan.write_json(&mut written).unwrap();
-        let expected = serde_json::to_string_pretty(plan).unwrap() + "\n";
-        assert_eq!(String::from_utf8(written).unwrap(), expected);
-    }
-
-    #[test]
-    fn write_json_matches_serde_json() {
-        let tricky = "q\"b\\n\nr\rt\tb\u{8}f\u{c}z\u{0}\u{1f}\u{7f} é ✓ {{x}}";
-        let mut plan = Plan {
-            pipeline: "p\"".to_owned(),
-            env: "prod".to_owned(),
-            workflow: "default".to_owned(),
-            version: tricky.to_owned(),
-            instances: Vec::new(),
-            secrets: Vec::new(),
-        };
-        assert_same_as_serde(&plan);
-        plan.secrets = vec![
-            PlannedSecret {
-                name: "token".to_owned(),
-                from: "env".to_owned(),
-                source: "API_TOKEN".to_owned(),
-            },
-            PlannedSecret {
-                name: "db".to_owned(),
-                from: "file".to_owned(),
-                source: tricky.to_owned(),
-            },
-        ];
-        assert_same_as_serde(&plan);
-        plan.instances = vec![
-            instance("a", vec![], Some(tricky)),
-            instance("b[api]", vec![0], None),
-            instance("c", vec![0, 1], Some("")),
-            PlannedInstance {
-                timeout_ms: Some(0),
-                retry: u32::MAX,
-                backoff_ms: 10,
-                ..instance("d", vec![2], None)
-            },
-        ];
-        assert_same_as_serde(&plan);
-    }
-}
+mod tests;

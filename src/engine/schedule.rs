@@ -301,7 +301,7 @@ impl<'p> Run<'p> {
         }
         if !self.options.keep_going && !self.stopping && !self.interrupted {
             self.stopping = true;
-            self.halt(&Reason::Failed(self.plan.instances[instance].id.clone()));
+            self.halt(&Reason::Failed(self.plan.instances[instance].id.to_string()));
         }
         self.finish(instance, InstanceStatus::Failed);
     }
@@ -421,7 +421,7 @@ impl<'p> Run<'p> {
             .iter()
             .find(|&&dependency| self.tracks[dependency].state == State::Done(InstanceStatus::Failed));
         if let Some(&dependency) = failed {
-            return Some(self.plan.instances[dependency].id.clone());
+            return Some(self.plan.instances[dependency].id.to_string());
         }
         after.iter().find_map(
             |&dependency| match (&self.tracks[dependency].state, &self.tracks[dependency].reason) {

@@ -396,7 +396,7 @@ impl Resume {
         CarryOver {
             from: self.release.id.to_string(),
             instances: (0..plan.instances.len())
-                .filter(|&p| !plan.instances[p].is_finally() && carried.contains(plan.instances[p].id.as_str()))
+                .filter(|&p| !plan.instances[p].is_finally() && carried.contains(&*plan.instances[p].id))
                 .collect(),
         }
     }

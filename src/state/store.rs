@@ -391,7 +391,7 @@ pub(crate) fn planned_release(
         Vec::new()
     };
     let header = header(id, plan, previous, meta, clock);
-    let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.clone()));
+    let mut release = Release::new(header, plan.instances.iter().map(|p| p.id.to_string()));
     let commands: Vec<Option<String>> = plan.instances.iter().map(|p| p.command.clone()).collect();
     release.set_commands(commands.clone());
     let finally: Vec<usize> = (0..plan.instances.len())

@@ -236,8 +236,9 @@ pub enum ClauseKind<'s> {
     Finally,
     /// `after A, B[svc]`.
     After(Vec<Dependency<'s>>),
-    /// `when EXPR`.
-    When(Expr<'s>),
+    /// `when EXPR` (boxed, as is `retry`'s rarer `backoff`, so that a
+    /// clause stays 48 bytes).
+    When(Box<Expr<'s>>),
     /// `run "…"`.
     Run(Template<'s>),
     /// `undo "…"`: undoes what `run` did, when a failed release is undone.
@@ -249,7 +250,7 @@ pub enum ClauseKind<'s> {
         /// Extra attempts after the first.
         count: Raw<'s>,
         /// Pause between attempts.
-        backoff: Option<Raw<'s>>,
+        backoff: Option<Box<Raw<'s>>>,
     },
 }
 
@@ -268,8 +269,9 @@ pub struct Raw<'s> {
 pub struct Dependency<'s> {
     /// The phase depended on.
     pub phase: Ident<'s>,
-    /// One instance of it, for `P[svc]`.
-    pub service: Option<Ident<'s>>,
+    /// One instance of it, for `P[svc]` (boxed: the rarer form, and a
+    /// dependency stays 40 bytes).
+    pub service: Option<Box<Ident<'s>>>,
     /// The whole dependency as written.
     pub span: Span,
 }

@@ -249,7 +249,7 @@ impl<'s> Lane<'s> {
                 self.gap();
                 let backoff = if self.keyword("backoff") {
                     self.gap();
-                    Some(self.duration()?)
+                    Some(Box::new(self.duration()?))
                 } else {
                     self.at = end;
                     None
@@ -300,7 +300,7 @@ impl<'s> Lane<'s> {
             if !self.eat(b']') {
                 return None;
             }
-            Some(service)
+            Some(Box::new(service))
         } else {
             None
         };

@@ -342,13 +342,15 @@ impl<'s> Lowering {
                 span = Span::new(span.start(), after.last().map_or(span.end(), |d| d.span.end()));
                 ClauseKind::After(after)
             }
-            Rule::when_clause => ClauseKind::When(self.condition(inner.next().expect("condition"))),
+            Rule::when_clause => ClauseKind::When(Box::new(self.condition(inner.next().expect("condition")))),
             Rule::run_clause => ClauseKind::Run(self.string(&inner.next().expect("command"))),
             Rule::undo_clause => ClauseKind::Undo(self.string(&inner.next().expect("undo command"))),
             Rule::timeout_clause => ClauseKind::Timeout(self.raw(&inner.next().expect("duration"))),
             Rule::retry_clause => {
                 let count = self.raw(&inner.next().expect("retry count"));
-                let backoff = inner.find(|p| p.as_rule() == Rule::duration).map(|p| self.raw(&p));
+                let backoff = inner
+                    .find(|p| p.as_rule() == Rule::duration)
+                    .map(|p| Box::new(self.raw(&p)));
                 ClauseKind::Retry { count, backoff }
             }
             other => unreachable!("not a phase clause: {other:?}"),
@@ -447,7 +449,7 @@ impl<'s> Lowering {
             name,
             span: Span::new(span.start(), span.start() + name.len()),
         };
-        let service = pair.into_inner().next().map(|p| self.ident(&p));
+        let service = pair.into_inner().next().map(|p| Box::new(self.ident(&p)));
         Dependency { phase, service, span }
     }
 

@@ -150,16 +150,16 @@ fn clause<'x, 'b>(clause: &'x Clause<'_>, m: &impl Rebase<'x, 'b>) -> Clause<'b>
         ClauseKind::Finally => ClauseKind::Finally,
         ClauseKind::After(after) => ClauseKind::After(exact(after.iter().map(|d| Dependency {
             phase: ident(&d.phase, m),
-            service: d.service.as_ref().map(|s| ident(s, m)),
+            service: d.service.as_ref().map(|s| Box::new(ident(s, m))),
             span: m.span(d.span),
         }))),
-        ClauseKind::When(condition) => ClauseKind::When(expr(condition, m)),
+        ClauseKind::When(condition) => ClauseKind::When(Box::new(expr(condition, m))),
         ClauseKind::Run(command) => ClauseKind::Run(template(command, m)),
         ClauseKind::Undo(command) => ClauseKind::Undo(template(command, m)),
         ClauseKind::Timeout(duration) => ClauseKind::Timeout(raw(duration, m)),
         ClauseKind::Retry { count, backoff } => ClauseKind::Retry {
             count: raw(count, m),
-            backoff: backoff.as_ref().map(|b| raw(b, m)),
+            backoff: backoff.as_ref().map(|b| Box::new(raw(b, m))),
         },
     };
     Clause {

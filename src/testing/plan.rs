@@ -11,18 +11,18 @@ use crate::engine::{Plan, PlannedInstance};
 #[must_use]
 pub fn instance(id: &str, after: &[usize]) -> PlannedInstance {
     let (phase, service) = match id.split_once('[') {
-        Some((phase, service)) => (phase, Some(service.trim_end_matches(']').to_owned())),
+        Some((phase, service)) => (phase, Some(service.trim_end_matches(']').into())),
         None => (id, None),
     };
     PlannedInstance {
-        id: id.to_owned(),
-        phase: phase.to_owned(),
+        id: id.into(),
+        phase: phase.into(),
         service,
         after: after.to_vec(),
         command: Some("true".to_owned()),
         enabled: true,
         unchanged: false,
-        version: "1.2".to_owned(),
+        version: "1.2".into(),
         timeout_ms: None,
         retry: 0,
         backoff_ms: 0,

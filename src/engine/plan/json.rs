@@ -13,7 +13,9 @@ impl Plan {
     ///
     /// Whatever `out` returns.
     pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut buffer = Vec::with_capacity(4096);
+        // Written out in pieces of 16 KiB or so: the buffer stays small
+        // (it is part of the peak memory of `plan`).
+        let mut buffer = Vec::with_capacity(1 << 15);
         buffer.extend_from_slice(b"{\n  \"pipeline\": ");
         json_string(&mut buffer, &self.pipeline);
         buffer.extend_from_slice(b",\n  \"env\": ");
@@ -43,7 +45,7 @@ impl Plan {
         for (position, instance) in self.instances.iter().enumerate() {
             buffer.extend_from_slice(if position == 0 { b"\n" } else { b",\n" });
             self.instance_json(&mut buffer, instance);
-            if buffer.len() >= 1 << 16 {
+            if buffer.len() >= 1 << 14 {
                 out.write_all(&buffer)?;
                 buffer.clear();
             }

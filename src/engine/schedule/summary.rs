@@ -22,7 +22,7 @@ impl Run<'_> {
                     _ => InstanceStatus::Skipped,
                 };
                 InstanceSummary {
-                    id: planned.id.clone(),
+                    id: planned.id.to_string(),
                     status,
                     attempts: track.attempts,
                     exit_code: track.exit_code,

@@ -248,7 +248,7 @@ impl Run<'_> {
         let failed = summary.status == UndoStatus::Failed;
         self.undos.outcomes.insert(instance, summary);
         if failed {
-            let id = self.plan.instances[instance].id.clone();
+            let id = self.plan.instances[instance].id.to_string();
             self.stop_undos(&Reason::UndoFailed(id));
         }
         self.release_finally();
