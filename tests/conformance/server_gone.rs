@@ -110,28 +110,42 @@ fn pipeline() -> String {
     text
 }
 
-#[test]
-fn a_server_gone_mid_run_stops_it_with_exit_4_and_the_next_run_recovers_it() {
-    let Some(side) = backends("gone", &pipeline())
+/// The PostgreSQL side of `pipeline()` for `test`, a proxy to its server,
+/// and the URL through the proxy; `None` without a server.
+fn proxied(test: &str) -> Option<(Side, Proxy, String)> {
+    let side = backends(test, &pipeline())
         .into_iter()
-        .find(|side| side.scratch.is_some())
-    else {
-        return;
-    };
+        .find(|side| side.scratch.is_some())?;
     let Side { url, .. } = &side;
     let (base, database) = url.rsplit_once('/').expect("a database");
     let host = base.rsplit_once('@').map_or(base, |(_, host)| host);
     let proxy = Proxy::start(host.to_owned());
     let through = format!("postgres://postgres@127.0.0.1:{}/{database}", proxy.port);
-    let started = Instant::now();
-    let run = side
-        .command_on(&through, &["deploy", "--env", "prod", "--version", "v1"])
-        .env("STAGECRAFT_DEBUG_HOST", "runner-a")
-        .env("STAGECRAFT_STATE_RETRY", "2s")
+    Some((side, proxy, through))
+}
+
+/// Starts `deploy` of v1 on the state at `url`, with `env` set.
+fn deploy(side: &Side, url: &str, env: &[(&str, &str)]) -> std::process::Child {
+    side.command_on(url, &["deploy", "--env", "prod", "--version", "v1"])
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("start stagecraft");
+        .expect("start stagecraft")
+}
+
+#[test]
+fn a_server_gone_mid_run_stops_it_with_exit_4_and_the_next_run_recovers_it() {
+    let Some((side, proxy, through)) = proxied("gone") else {
+        return;
+    };
+    let database = through.rsplit_once('/').expect("a database").1;
+    let started = Instant::now();
+    let run = deploy(
+        &side,
+        &through,
+        &[("STAGECRAFT_DEBUG_HOST", "runner-a"), ("STAGECRAFT_STATE_RETRY", "2s")],
+    );
     let id = side.wait_running();
     proxy.cut();
     let output = run.wait_with_output().expect("the run ends");
@@ -193,25 +207,11 @@ fn a_run_cut_off_from_a_server_that_kept_its_session_ends_that_session_and_recor
 /// A run of `pipeline()` whose connection `cut` cuts while `a` runs, and
 /// which the proxy lets through again after `a` has ended.
 fn comes_back(test: &str, cut: fn(&Proxy)) {
-    let Some(side) = backends(test, &pipeline())
-        .into_iter()
-        .find(|side| side.scratch.is_some())
-    else {
+    let Some((side, proxy, through)) = proxied(test) else {
         return;
     };
-    let Side { url, .. } = &side;
-    let (base, database) = url.rsplit_once('/').expect("a database");
-    let host = base.rsplit_once('@').map_or(base, |(_, host)| host);
-    let proxy = Proxy::start(host.to_owned());
-    let through = format!("postgres://postgres@127.0.0.1:{}/{database}", proxy.port);
     let started = Instant::now();
-    let run = side
-        .command_on(&through, &["deploy", "--env", "prod", "--version", "v1"])
-        .env("STAGECRAFT_STATE_RETRY", "20s")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start stagecraft");
+    let run = deploy(&side, &through, &[("STAGECRAFT_STATE_RETRY", "20s")]);
     let id = side.wait_running();
     // Gone while `a` runs; back after it ended.
     cut(&proxy);
