@@ -30,8 +30,10 @@
 //!   [`ShellRunner::script_dir`] and run as `/bin/sh -e [-o pipefail]
 //!   FILE`; the file is removed with the attempt.
 //! * **Recorded.** Each child's [`Child::process`] is its group and its
-//!   start time (from `/proc`, see `procfs.rs`), which the executor records
-//!   so that a command recovering a run killed outright can stop it.
+//!   start time (the tick of `CLOCK_BOOTTIME` seen on both sides of the
+//!   spawn, else from `/proc`: see `procfs.rs`), which the executor
+//!   records so that a command recovering a run killed outright can stop
+//!   it.
 //! * **Errexit.** The shell runs with `-e`, so a script (one line or many)
 //!   stops at its first failing command, with that command's exit code, as
 //!   GitHub Actions, GitLab CI and `just` do. When `/bin/sh` accepts
@@ -130,15 +132,15 @@ impl Default for ShellRunner {
 
 impl Runner for ShellRunner {
     fn start<'a>(&'a self, job: &Job<'a>) -> Box<dyn Child + 'a> {
-        match self.spawn_command(job) {
+        let before = procfs::Tick::now();
+        let spawned = self.spawn_command(job);
+        let after = procfs::Tick::now();
+        match spawned {
             Ok((pid, reader, script)) => Box::new(ShellChild {
                 group: Some(job.cancel.register(pid)),
                 // Not reaped yet, so `/proc` shows it (even if it exited).
                 recorded: u32::try_from(pid.as_raw_nonzero().get()).ok().and_then(|raw| {
-                    procfs::stat(raw).map(|stat| Process {
-                        group: raw,
-                        start: stat.start,
-                    })
+                    procfs::Tick::start_of(raw, before, after).map(|start| Process { group: raw, start })
                 }),
                 pid,
                 reaped: false,
@@ -303,7 +305,7 @@ struct ShellChild<'a> {
     grace: Duration,
     /// The script file the command runs from, removed when this goes.
     _script: Option<Script>,
-    /// Its process group and leader's start time, from `/proc`.
+    /// Its process group and leader's start time (see `procfs.rs`).
     recorded: Option<Process>,
 }
 
