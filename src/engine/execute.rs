@@ -39,8 +39,8 @@
 //!   plan order, of those ready and those that would be ready if every
 //!   running attempt succeeded (the ones expected to start next); then the
 //!   next instances in plan order, until `jobs` plus as many as started in
-//!   the last [`CLAIM_WINDOW`] (5 ms), or in the last three sync times if
-//!   that is longer, wait to be used, at most [`CLAIM_AHEAD`] (8) × `jobs`.
+//!   the last [`CLAIM_WINDOW`] (20 ms), or in the last three sync times if
+//!   that is longer, wait to be used, at most [`CLAIM_AHEAD`] (32) × `jobs`.
 //!   So commands that take milliseconds share syncs, and longer ones claim
 //!   little more than the next. Only enabled instances with a command are
 //!   claimed. The executor asks for a sync, after starting the step's

@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use super::event::{Event, RecordError, Syncer};
 
 /// The most instances per job the executor keeps claimed ahead.
-pub const CLAIM_AHEAD: usize = 8;
+pub const CLAIM_AHEAD: usize = 32;
 
 /// Claims ahead cover about as many starts as this long saw (or three
 /// syncs, if longer), so that short commands share syncs and long ones
 /// claim little more than the next.
-pub(super) const CLAIM_WINDOW: Duration = Duration::from_millis(5);
+pub(super) const CLAIM_WINDOW: Duration = Duration::from_millis(20);
 
 /// The longest a recorded event waits for a sync when no claim needs one.
-pub(super) const SYNC_DELAY: Duration = Duration::from_millis(10);
+pub(super) const SYNC_DELAY: Duration = Duration::from_millis(25);
 
 /// What the sync thread tells the executor: every step up to this one is
 /// durable, and how long the sync took; or the sync failed.
@@ -294,20 +294,22 @@ mod tests {
     #[test]
     fn claims_ahead_cover_the_starts_of_three_syncs() {
         let start = Instant::now();
-        let now = start + 10 * MS;
+        let now = start + 30 * MS;
         let claims_with = |sync_time: Duration| {
             let mut claims = Claims::new(1);
             claims.set_sync_time(sync_time);
-            // 10, 8, 6 and 1 ms ago.
-            for after in [0, 2, 4, 9] {
+            // 30, 28, 24 and 19 ms ago.
+            for after in [0, 2, 6, 11] {
                 claims.started(start + after * MS);
             }
             claims.claim(BTreeSet::new(), 100, |_| true, now)
         };
-        // Within 5 ms: one start, so 1 + 1 claims.
+        // Within 20 ms: one start, so 1 + 1 claims.
         assert_eq!(claims_with(Duration::ZERO), [0, 1]);
-        // Syncs of 4 ms: the starts of the last 12 ms count.
-        assert_eq!(claims_with(4 * MS), [0, 1, 2, 3, 4]);
+        // Syncs of 8 ms: the starts of the last 24 ms count.
+        assert_eq!(claims_with(8 * MS), [0, 1, 2]);
+        // Syncs of 10 ms: the starts of the last 30 ms count.
+        assert_eq!(claims_with(10 * MS), [0, 1, 2, 3, 4]);
     }
 
     #[test]

@@ -140,22 +140,26 @@ fn markers_and_disabled_instances_end_at_once_and_are_never_claimed() {
 
 #[test]
 fn claims_reach_further_while_starts_are_frequent() {
-    let plan = plan((0..40).map(|i| instance(&format!("i{i}"), &[])).collect());
+    let ahead = crate::engine::CLAIM_AHEAD;
+    let plan = plan((0..3 * ahead).map(|i| instance(&format!("i{i}"), &[])).collect());
     let options = options(1, false);
     let mut run = Run::new(&plan, &options);
     let now = Instant::now();
-    // Eight quick starts within the window: claims cover the next 8 (the
-    // most, CLAIM_AHEAD × jobs).
-    for position in 0..8 {
+    // As many quick starts within the window as CLAIM_AHEAD: claims cover
+    // the next CLAIM_AHEAD (the most, CLAIM_AHEAD × jobs).
+    for position in 0..ahead {
         assert_eq!(step(&mut run, now), [(position, 1)]);
         end(&mut run, position, 1, Outcome::Exited(0));
     }
-    assert_eq!(step(&mut run, now), [(8, 1)]);
+    assert_eq!(step(&mut run, now), [(ahead, 1)]);
     run.claim_next(now);
-    assert_eq!(run.claims.claimed().collect::<Vec<_>>(), (9..17).collect::<Vec<_>>());
+    assert_eq!(
+        run.claims.claimed().collect::<Vec<_>>(),
+        ((ahead + 1)..=(2 * ahead)).collect::<Vec<_>>()
+    );
     // Long after, only the next one would be claimed: the claims made stay.
     run.claim_next(now + Duration::from_secs(1));
-    assert_eq!(run.claims.claimed().count(), 8);
+    assert_eq!(run.claims.claimed().count(), ahead);
 }
 
 #[test]
