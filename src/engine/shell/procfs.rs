@@ -9,7 +9,7 @@
 //! gives it in clock ticks of `CLOCK_BOOTTIME` (the time since boot,
 //! rounded down to a tick), so when the clock shows the same tick before
 //! and after the spawn, the child started in that tick ([`Tick`]). Only a
-//! spawn that crosses a tick (a few in a thousand) reads `/proc/PID/stat`,
+//! spawn that crosses a tick (about one in a hundred) reads `/proc/PID/stat`,
 //! which costs more than the rest of the executor's work for a command.
 
 use std::fs;
