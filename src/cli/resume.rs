@@ -74,7 +74,7 @@ pub(super) fn prepare<'a>(
     state: &PipelineState,
     pipeline: &Pipeline<'_>,
     source: &SourceFile,
-    git: &engine::Source,
+    git: &mut engine::Probe,
     all_services: &[String],
 ) -> Result<(Option<Now<'a>>, Option<Release>), Failure> {
     let Some(target) = request.resume else {
@@ -84,7 +84,7 @@ pub(super) fn prepare<'a>(
     engine::find_env(pipeline, request.env).map_err(|e| plan_failure(source, e))?;
     let release = state::resume_target(state, request.env, target.0)?
         .map_err(|error| refusal(&error, request.env, &source.name))?;
-    let now = Now::new(request, target, &source.text, git, all_services);
+    let now = Now::new(request, target, &source.text, git.get(), all_services);
     Ok((Some(now), Some(release)))
 }
 

@@ -117,19 +117,20 @@ impl<'a> Request<'a> {
 
 fn execute(request: &Request<'_>) -> Outcome {
     let path = locate(request.file)?;
-    let source = read(&path)?;
-    let (pipeline, graph) = compile_valid(&source)?;
     // Commands (and git, for the version) run in the pipeline's directory.
     let dir = Some(pipeline_dir(&path))
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
+    let source = read(&path)?;
+    let (pipeline, graph) = compile_valid(&source)?;
+    // git answers while the state opens.
+    let mut git = engine::Source::start(&dir);
     let clock = Clock::from_env().map_err(|e| Failure::user(e.to_string()))?;
     let all_services: Vec<String> = pipeline.services.keys().map(|s| (*s).to_owned()).collect();
     let backend = open_backend(request, &path)?;
     let state = backend.pipeline(pipeline.name);
-    let git = engine::Source::probe(&dir);
     // `resume` runs the workflow of the release it resumes.
-    let (now, target) = resume::prepare(request, &state, &pipeline, &source, &git, &all_services)?;
+    let (now, target) = resume::prepare(request, &state, &pipeline, &source, &mut git, &all_services)?;
     let request = &resume::request(request, target.as_ref());
     let base = PlanRequest {
         env: request.env.to_owned(),
@@ -158,7 +159,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         } else {
             Live::default()
         };
-        let (plan_request, _) = run_request(base, request, &state, &live, &git, &all_services)?;
+        let (plan_request, _) = run_request(base, request, &state, &live, git.get(), &all_services)?;
         let plan = plan_for(&plan_request)?;
         if let Some(now) = &now {
             let resumed = resume::check(&state, now, &source)?;
@@ -169,7 +170,7 @@ fn execute(request: &Request<'_>) -> Outcome {
     }
     let interrupts = Interrupts::install();
     let mut store = open_store(&backend, pipeline.name, request, clock)?;
-    let (plan_request, restore) = run_request(base, request, &store.reader(), store.live(), &git, &all_services)?;
+    let (plan_request, restore) = run_request(base, request, &store.reader(), store.live(), git.get(), &all_services)?;
     // Judged under the lock (after recovery): no newer release can start.
     let resumed = now
         .map(|now| resume::check(&store.reader(), &now, &source))
@@ -183,7 +184,7 @@ fn execute(request: &Request<'_>) -> Outcome {
         request,
         &plan_request,
         restore.as_ref(),
-        &git,
+        git.get(),
         &source.text,
         all_services,
     );

@@ -22,7 +22,8 @@
 //!   runs; their values reach commands only through their environment, and
 //!   are masked in output ([`SecretValues`], [`MASK`]).
 //! * `source`: [`Source`], what git says about the pipeline's directory
-//!   (commit, dirty) and the default version every planning command uses.
+//!   (commit, dirty) and the default version every planning command uses;
+//!   an executing command asks on a thread of its own (`Probe`).
 
 mod event;
 mod execute;
@@ -48,6 +49,7 @@ pub use schedule::{CarryOver, ExecuteOptions};
 pub use secrets::{MissingSecret, Secrets, read_secrets};
 pub use shell::ShellRunner;
 pub(crate) use shell::procfs;
+pub(crate) use source::Probe;
 pub use source::{Source, UNKNOWN_VERSION, digest, set_digests};
 pub use summary::{InstanceStatus, InstanceSummary, Summary, TAIL_LINES, UndoStatus, UndoSummary};
 pub use sync::CLAIM_AHEAD;

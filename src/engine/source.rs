@@ -21,11 +21,18 @@
 //!
 //! git runs with stdin from `/dev/null` and stderr discarded; any failure
 //! is "no commit", never an error.
+//!
+//! [`Source::start`] asks git on a thread of its own and [`Probe::get`]
+//! takes the answer, so that an executing command opens its state (and
+//! recovers it) while git looks at the work tree, which takes long in a
+//! large repository. A probe dropped unanswered waits for git, so that no
+//! git outlives the command.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::thread::{self, JoinHandle};
 
 /// What git says about the directory a pipeline file is in.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +70,26 @@ impl Source {
         Self { commit, short, dirty }
     }
 
+    /// Starts [`probe`](Self::probe) of `dir` on a thread of its own (or
+    /// runs it at once, if no thread can start).
+    #[must_use]
+    pub(crate) fn start(dir: &Path) -> Probe {
+        let owned: PathBuf = dir.to_owned();
+        match thread::Builder::new()
+            .name("stagecraft-git".to_owned())
+            .spawn(move || Self::probe(&owned))
+        {
+            Ok(thread) => Probe {
+                thread: Some(thread),
+                source: Self::default(),
+            },
+            Err(_) => Probe {
+                thread: None,
+                source: Self::probe(dir),
+            },
+        }
+    }
+
     /// The default version: the short commit id, `-dirty` appended when
     /// the work tree has changes; `unknown` without a commit.
     #[must_use]
@@ -71,6 +98,39 @@ impl Source {
             Some(short) if self.dirty => format!("{short}-dirty"),
             Some(short) => short.clone(),
             None => UNKNOWN_VERSION.to_owned(),
+        }
+    }
+}
+
+/// A [`Source::probe`] under way ([`Source::start`]), or its answer.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    /// The thread asking git, until [`get`](Self::get) joins it.
+    thread: Option<JoinHandle<Source>>,
+    /// What git said, once joined.
+    source: Source,
+}
+
+impl Probe {
+    /// What git says, waiting for it the first time.
+    ///
+    /// # Panics
+    ///
+    /// Only if the probe itself panicked (a bug), with that panic.
+    pub(crate) fn get(&mut self) -> &Source {
+        if let Some(thread) = self.thread.take() {
+            self.source = thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+        &self.source
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // Only its end matters here; a panic in it was a bug with its
+            // own message.
+            let _ = thread.join();
         }
     }
 }
@@ -126,6 +186,19 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_probe_started_on_a_thread_says_what_a_probe_says() {
+        // Outside a repository, and in this one (a commit, when built from
+        // a clone).
+        for dir in [std::env::temp_dir(), Path::new(env!("CARGO_MANIFEST_DIR")).to_owned()] {
+            let mut started = Source::start(&dir);
+            let probed = Source::probe(&dir);
+            assert_eq!(started.get(), &probed);
+            // A second look takes the same answer.
+            assert_eq!(started.get(), &probed);
+        }
+    }
 
     #[test]
     fn the_version_is_the_short_commit_dirty_or_unknown() {
