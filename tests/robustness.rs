@@ -358,11 +358,14 @@ fn the_language_server_answers_a_body_that_is_not_a_message_and_goes_on() {
     let (status, stdout, stderr) = lsp_with(input.as_bytes());
     assert_eq!(status, 0, "{stderr}");
     assert!(
-        stdout.contains(r#"{"error":{"code":-32700,"message":"the message is not JSON"#),
+        stdout.contains(r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"the message is not JSON"#),
         "{stdout}"
     );
-    assert!(stdout.contains(r#"{"error":{"code":-32600,"#), "{stdout}");
-    assert!(stdout.contains(r#"{"id":2,"jsonrpc":"2.0","result":null}"#), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"jsonrpc":"2.0","error":{"code":-32600,"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"{"jsonrpc":"2.0","id":2,"result":null}"#), "{stdout}");
 }
 
 // ---- messages that said something else ---------------------------------------------

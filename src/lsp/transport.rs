@@ -129,19 +129,23 @@ fn parse(body: &[u8]) -> Result<Message, Value> {
 }
 
 fn error_response(id: &Value, code: ErrorCode, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code as i32, "message": message}})
+    json!({"id": id, "error": {"code": code as i32, "message": message}})
 }
 
-/// Writes one framed message and flushes.
+/// Writes one framed message and flushes: `message`'s fields after
+/// `"jsonrpc": "2.0"`, serialized in one pass (an outline of a large file
+/// is megabytes, not worth building twice).
 fn write_message(output: &mut impl Write, message: &impl serde::Serialize) -> io::Result<()> {
-    let body = match serde_json::to_value(message)? {
-        Value::Object(mut object) => {
-            object.insert("jsonrpc".to_owned(), json!("2.0"));
-            Value::Object(object)
-        }
-        other => other,
-    };
-    let body = serde_json::to_vec(&body)?;
+    #[derive(serde::Serialize)]
+    struct JsonRpc<'a, M> {
+        jsonrpc: &'static str,
+        #[serde(flatten)]
+        message: &'a M,
+    }
+    let body = serde_json::to_vec(&JsonRpc {
+        jsonrpc: "2.0",
+        message,
+    })?;
     write!(output, "Content-Length: {}\r\n\r\n", body.len())?;
     output.write_all(&body)?;
     output.flush()
