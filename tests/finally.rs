@@ -76,6 +76,37 @@ fn finally_runs_after_a_failure_and_sees_failure() {
     assert_eq!(notified(&dir), "failure failure\npaged\n", "after_deploy is skipped");
 }
 
+/// The history shows the command a `finally` phase ran: the failure's
+/// after a failure (recorded by a `FailureCommand` line, as it differs from
+/// the header's), the success's after a success (no such line).
+#[test]
+fn the_history_shows_the_command_finally_ran_for_the_outcome() {
+    const NOW: &str = "2026-11-25T17:02:29.123Z";
+    let id = "rel-20261125-170229123";
+    for (deploy, status, outcome) in [("exit 1", 3, "failure"), ("true", 0, "success")] {
+        let dir = project(&pipeline(deploy, "echo {{outcome}} >> notified"));
+        let out = command(&dir, &["deploy", "--env", "dev"])
+            .env("STAGECRAFT_NOW", NOW)
+            .output()
+            .expect("run stagecraft");
+        assert_eq!(
+            out.status.code(),
+            Some(status),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let shown = run(&dir, &["releases", "show", id]);
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            text.contains(&format!("notify:\n  $ echo {outcome} >> notified\n")),
+            "{text}"
+        );
+        let log = fs::read_to_string(dir.path().join(format!(".stagecraft/pipelines/fin/releases/{id}.ron")))
+            .expect("the release log");
+        assert_eq!(log.contains("FailureCommand("), outcome == "failure", "{log}");
+    }
+}
+
 #[test]
 fn finally_runs_after_a_timeout() {
     let source = pipeline("sleep 5", NOTIFY).replace("  run \"sleep 5\"\n", "  run \"sleep 5\"\n  timeout 200ms\n");

@@ -325,7 +325,7 @@ mod records {
             .chain([pipeline.join("envs/prod/index.ron")])
         {
             let text = fs::read(&path).unwrap();
-            assert!(text.starts_with(b"Format(version: 5)\n"));
+            assert!(text.starts_with(b"Format(version: 6)\n"));
             fs::write(&path, [b"Format(version: 3)\n", &text[19..]].concat()).unwrap();
         }
         let notices = RefCell::default();

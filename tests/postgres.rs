@@ -59,7 +59,7 @@ fn the_schema_is_created_in_an_empty_database_and_migrating_again_changes_nothin
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     let tables: Vec<String> = admin
         .query(
             "SELECT table_name::text FROM information_schema.tables
@@ -115,7 +115,7 @@ fn a_schema_newer_than_this_stagecraft_is_refused_and_left_alone() {
         .unwrap();
     let error = db.migrate().unwrap_err();
     assert!(
-        message(&error).ends_with("its schema has version 99, newer than this stagecraft knows (2)"),
+        message(&error).ends_with("its schema has version 99, newer than this stagecraft knows (3)"),
         "{error}"
     );
     assert_eq!(db.schema_version().unwrap(), Some(99));

@@ -67,7 +67,10 @@ impl<'p, 'j, 's> Progress<'p, 'j, 's> {
     fn show(&mut self, event: &Event, lines: &mut String) {
         let id = self.id(event.instance()).to_owned();
         let line = match event {
-            Event::Claimed { .. } | Event::Spawned { .. } | Event::UndoSpawned { .. } => return,
+            Event::Claimed { .. }
+            | Event::FailureCommand { .. }
+            | Event::Spawned { .. }
+            | Event::UndoSpawned { .. } => return,
             Event::UndoStarted { instance } => {
                 self.running.push(*instance);
                 format!("↶ undoing {id}")

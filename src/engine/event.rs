@@ -28,6 +28,17 @@ pub enum Event {
         /// Position in the plan.
         instance: usize,
     },
+    /// A `finally` instance of a failed (or interrupted) release runs this
+    /// command, its phase's command with `{{outcome}}` = `failure`, not the
+    /// one the release's header records for it (that of a success).
+    /// Recorded just before its first `Started`, only when the two differ.
+    /// Not a status change.
+    FailureCommand {
+        /// Position in the plan.
+        instance: usize,
+        /// The command, fully interpolated.
+        command: String,
+    },
     /// The instance's command is about to start (attempt 1), or about to be
     /// re-run (attempt 2, 3, …) after a failed attempt with retries left.
     /// Attempt 1 is the `pending → running` transition; later attempts keep
@@ -143,6 +154,7 @@ impl Event {
     pub fn instance(&self) -> usize {
         match self {
             Self::Claimed { instance }
+            | Self::FailureCommand { instance, .. }
             | Self::Started { instance, .. }
             | Self::Spawned { instance, .. }
             | Self::AttemptFailed { instance, .. }

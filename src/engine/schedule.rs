@@ -547,6 +547,7 @@ impl<'p> Run<'p> {
     /// Records the start of an attempt, to be spawned once recorded.
     fn start(&mut self, instance: usize, attempt: u32) {
         self.claims.remove(instance);
+        self.record_failure_command(instance, attempt);
         let track = &mut self.tracks[instance];
         track.state = State::Running;
         track.attempts = attempt;

@@ -1,6 +1,6 @@
 //! The file formats: one RON value per line.
 //!
-//! Every state file starts with a format line, `Format(version: 5)`, then
+//! Every state file starts with a format line, `Format(version: 6)`, then
 //! holds one value per line, each ending in `\n`, only ever appended. A
 //! release log (`releases/<id>.ron`) continues with a [`LogLine::Release`]
 //! header, one line per event and at last a [`LogLine::Finished`] line. An
@@ -8,10 +8,11 @@
 //! line before a release's log is created, an [`IndexLine::Started`] line
 //! once it is, and an [`IndexLine::Finished`] line (with the env's live
 //! state after a deploy or rollback) when it ends. Files of versions 1 to
-//! 4 read with their missing fields unknown (version 4 added the log's
+//! 5 read with their missing fields unknown (version 4 added the log's
 //! `Spawned` lines and the reason `Log`; version 5 the undo lines, the
 //! header's `undo` commands, `resumes` and `set_digests`, the log's
-//! `CarriedOver` lines and the reasons `UndoFailed` and `CarriedOver`).
+//! `CarriedOver` lines and the reasons `UndoFailed` and `CarriedOver`;
+//! version 6 the log's `FailureCommand` lines).
 //!
 //! A last line without its `\n` is a *torn* line (the writer died during
 //! the write, so it was never acknowledged): readers ignore it. Any other
@@ -40,12 +41,12 @@ pub(crate) use reason::StoredReason;
 pub(crate) use header::{StoredCommit, StoredService, StoredServices, read_live, store_live};
 
 /// The format version this code writes and the newest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 5;
+pub(crate) const FORMAT_VERSION: u32 = 6;
 
 /// The first line of every state file.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Head {
-    /// `Format(version: 5)`.
+    /// `Format(version: 6)`.
     Format {
         /// See [`FORMAT_VERSION`].
         version: u32,
@@ -108,6 +109,12 @@ pub(crate) enum LogLine {
     },
     /// [`Event::Claimed`].
     Claimed { at: Timestamp, instance: usize },
+    /// [`Event::FailureCommand`] (version 6 on).
+    FailureCommand {
+        at: Timestamp,
+        instance: usize,
+        command: String,
+    },
     /// [`Event::Started`].
     Started {
         at: Timestamp,
@@ -248,6 +255,11 @@ impl LogLine {
                 instance: *instance,
                 from: from.clone(),
             },
+            Event::FailureCommand { instance, command } => Self::FailureCommand {
+                at,
+                instance: *instance,
+                command: command.clone(),
+            },
         }
     }
 
@@ -352,6 +364,13 @@ impl LogLine {
                 Event::CarriedOver {
                     instance: *instance,
                     from: from.clone(),
+                },
+                *at,
+            ),
+            Self::FailureCommand { at, instance, command } => (
+                Event::FailureCommand {
+                    instance: *instance,
+                    command: command.clone(),
                 },
                 *at,
             ),

@@ -228,6 +228,15 @@ impl InstanceRecord {
     pub(super) fn apply(&mut self, event: &Event, at: Timestamp) -> Result<(), EventError> {
         match event {
             Event::Claimed { .. } => self.claim(),
+            Event::FailureCommand { command, .. } => {
+                if !self.finally || self.status != PhaseStatus::Pending {
+                    return Err(self.attempt_error(
+                        "a failure command recorded, but it is not a `finally` instance yet to start".to_owned(),
+                    ));
+                }
+                self.command = Some(command.clone());
+                Ok(())
+            }
             &Event::Started { attempt, .. } => self.start(attempt, at),
             &Event::Spawned { attempt, process, .. } => {
                 let Some(open) = self

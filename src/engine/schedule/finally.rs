@@ -5,6 +5,7 @@
 //! outcome, which decides their condition and command (`{{outcome}}`).
 
 use super::{Run, State};
+use crate::engine::Event;
 
 impl Run<'_> {
     /// Releases the held `finally` instances once no other instance is
@@ -17,6 +18,24 @@ impl Run<'_> {
         for instance in std::mem::take(&mut self.held) {
             self.tracks[instance].state = State::Ready;
             self.ready.insert(instance);
+        }
+    }
+
+    /// Before the first attempt of a `finally` instance that runs for a
+    /// failure: records the command it runs when it is not its success's,
+    /// which the release's header holds ([`Event::FailureCommand`]).
+    pub(super) fn record_failure_command(&mut self, instance: usize, attempt: u32) {
+        let planned = &self.plan.instances[instance];
+        if let Some(command) = planned.command_on(true)
+            && attempt == 1
+            && self.failed_outcome()
+            && planned.is_finally()
+            && planned.command.as_deref() != Some(command)
+        {
+            self.events.push(Event::FailureCommand {
+                instance,
+                command: command.to_owned(),
+            });
         }
     }
 

@@ -27,9 +27,10 @@ fn event_line(event: &Event, at: Timestamp, time: &str, out: &mut String) {
         Event::Completed { instance, .. } => ("Completed", instance),
         Event::Failed { instance, .. } => ("Failed", instance),
         Event::Skipped { instance, .. } => ("Skipped", instance),
-        // Once per undo or resumed instance, not on every run's path:
-        // written by `ron`.
+        // Once per undo, resumed instance or `finally` instance of a failed
+        // release, not on every run's path: written by `ron`.
         Event::CarriedOver { .. }
+        | Event::FailureCommand { .. }
         | Event::UndoStarted { .. }
         | Event::UndoSpawned { .. }
         | Event::Undone { .. }
@@ -69,6 +70,7 @@ fn event_line(event: &Event, at: Timestamp, time: &str, out: &mut String) {
         // A claim has no more fields; the others were written whole above.
         Event::Claimed { .. }
         | Event::CarriedOver { .. }
+        | Event::FailureCommand { .. }
         | Event::UndoStarted { .. }
         | Event::UndoSpawned { .. }
         | Event::Undone { .. }
@@ -242,6 +244,12 @@ mod tests {
                 instance,
                 from: "rel-20261125-170229123".to_owned(),
             });
+            for command in ["echo release failure", "", "say \"hi\"\n\tto 世界"] {
+                events.push(Event::FailureCommand {
+                    instance,
+                    command: command.to_owned(),
+                });
+            }
         }
         events
     }

@@ -18,7 +18,7 @@ fn format_line_and_torn_tail() {
     let text = format!("{}{}", head_line(), line(&finished));
     assert_eq!(
         text,
-        "Format(version: 5)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
+        "Format(version: 6)\nFinished(id: \"rel-20261125-170229123\", at: \"2026-11-25T17:02:30.000Z\", status: completed, live: None)\n"
     );
     let read = lines(&text).unwrap();
     assert_eq!(read.lines, [(2, finished)]);

@@ -5,11 +5,11 @@
 use super::{Database, StateError, failure};
 
 /// The schema version this stagecraft writes: the number of migrations.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The migrations, in order: migration `n` (1-based) takes the schema from
 /// version `n - 1` to `n`. Never edit one that has shipped: add the next.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// The advisory lock (transaction scope) that makes concurrent migrations
 /// of one database take turns; the env locks are keyed by
@@ -84,6 +84,13 @@ UPDATE stagecraft_releases SET header = '' WHERE header IS NULL;
 ALTER TABLE stagecraft_releases ALTER COLUMN header SET NOT NULL;
 CREATE INDEX stagecraft_releases_by_env_c ON stagecraft_releases (pipeline, env, id COLLATE \"C\");
 CREATE INDEX stagecraft_releases_by_id_c ON stagecraft_releases (pipeline, id COLLATE \"C\");
+";
+
+/// Version 3: event rows may hold `FailureCommand` lines (state format 6),
+/// which an older stagecraft cannot read; the version tells it so before
+/// it meets one. The tables do not change.
+const V3: &str = "
+COMMENT ON COLUMN stagecraft_events.event IS 'a release log''s event line (RON), state format 6';
 ";
 
 impl Database {

@@ -345,3 +345,30 @@ fn recovery_fails_a_running_undo_and_gives_up_the_others() {
     release.apply(&events, at(3)).unwrap();
     release.finish(at(3)).unwrap();
 }
+
+#[test]
+fn a_failure_command_replaces_a_pending_finally_instances_command_only() {
+    let mut release = release(&["deploy", "notify"]);
+    release.set_commands(vec![Some("false".into()), Some("echo success".into())]);
+    release.set_finally(&[1]);
+    let failure = |instance| Event::FailureCommand {
+        instance,
+        command: "echo failure".into(),
+    };
+    // Not a `finally` instance.
+    assert!(release.apply(&[failure(0)], at(1)).is_err());
+    release.apply(&[failure(1)], at(1)).unwrap();
+    assert_eq!(release.instances()[1].command(), Some("echo failure"));
+    assert_eq!(release.instances()[1].status(), PhaseStatus::Pending);
+    release
+        .apply(
+            &[Event::Started {
+                instance: 1,
+                attempt: 1,
+            }],
+            at(2),
+        )
+        .unwrap();
+    // Once started, its command is what ran.
+    assert!(release.apply(&[failure(1)], at(3)).is_err());
+}
