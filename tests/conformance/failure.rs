@@ -54,19 +54,16 @@ fn a_failed_deploy_is_undone_and_resumed_the_same_on_both_backends() {
         &["releases", "show", "rel-20261125-170229123", "--format", "json"],
         0,
     ));
-    let migrate = shown["phases"]
-        .as_array()
-        .and_then(|phases| phases.iter().find(|p| p["id"] == "migrate"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(migrate["status"], "undone", "{shown}");
+    let phase = |id: &str| {
+        shown["phases"]
+            .as_array()
+            .and_then(|phases| phases.iter().find(|p| p["id"] == id))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(phase("migrate")["status"], "undone", "{shown}");
     // The history shows the command `finally` ran: the failure's.
-    let notify = shown["phases"]
-        .as_array()
-        .and_then(|phases| phases.iter().find(|p| p["id"] == "notify"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(notify["command"], "echo failure >> notified", "{shown}");
+    assert_eq!(phase("notify")["command"], "echo failure >> notified", "{shown}");
 
     for side in &sides {
         std::fs::remove_file(side.path().join("broken-web")).expect("fix web");
