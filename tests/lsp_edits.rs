@@ -216,11 +216,30 @@ fn rename_refuses_clashes_invalid_names_and_built_ins() {
     assert!(message.starts_with("a workflow cannot be renamed here"), "{message}");
     // Nothing at the position: nothing to rename.
     assert_eq!(client.request("textDocument/prepareRename", at(URI, 0, 3)), Value::Null);
+    // A use that resolves to nothing (a typo) would quietly name the phase
+    // renamed to it; so would the variable's, were `{{zone}}` a typo.
+    let typos = format!("{RENAME}phase late {{ after biuld run \"echo {{{{zone}}}}\" }}\n");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": typos}]}),
+    );
+    let message = refused(rename(&mut client, 10, 7, "biuld"));
+    assert_eq!(
+        message,
+        "`biuld` is used on line 14 where no phase of that name is declared: renamed, that use would name this one; fix it first"
+    );
+    let message = refused(rename(&mut client, 1, 5, "zone"));
+    assert!(
+        message.starts_with("`zone` is used on line 14 where no variable"),
+        "{message}"
+    );
+    // Another name is still fine.
+    assert!(rename(&mut client, 10, 7, "compile").get("error").is_none());
     // A declaration that does not parse may use the name: no rename.
     let broken = format!("{RENAME}phase broken {{ after build, }}\n");
     client.notify(
         "textDocument/didChange",
-        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": broken}]}),
+        json!({"textDocument": {"uri": URI, "version": 3}, "contentChanges": [{"text": broken}]}),
     );
     let message = refused(rename(&mut client, 10, 7, "compile"));
     assert!(

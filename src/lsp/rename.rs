@@ -3,7 +3,8 @@
 //! and every use of the same thing (for a secret, also each `$NAME` and
 //! `${NAME}` in a command). A new name is refused when it is not a name
 //! (the syntax's rule), when something of the same namespace already has
-//! it, or when a built-in has it; built-ins, workflows, the pipeline and
+//! it, when a built-in has it, or when a use that resolves to nothing (a
+//! typo) has it, which the rename would quietly make resolve; built-ins, workflows, the pipeline and
 //! names that resolve to nothing cannot be renamed, and nothing is renamed
 //! while a declaration does not parse (it may use the name, and the table
 //! does not know its uses).
@@ -78,6 +79,18 @@ pub(super) fn rename(document: &Document, analysis: &Analysis, name: Name, new: 
         .find(|&(_, span)| document.slice(span) == new)
     {
         return Err(format!("a {} named `{new}` already exists", kind.word()));
+    }
+    if let Some(unresolved) = analysis
+        .resolution
+        .names()
+        .iter()
+        .find(|n| !n.definition && n.target.is_none() && clash(n.kind) && document.slice(n.span) == new)
+    {
+        return Err(format!(
+            "`{new}` is used on line {} where no {} of that name is declared: renamed, that use would name this one; fix it first",
+            document.range(unresolved.span).start.line + 1,
+            unresolved.kind.word()
+        ));
     }
     let mut spans: Vec<Span> = analysis.resolution.same(name).map(|n| n.span).collect();
     if name.kind == Kind::Secret {
