@@ -4,10 +4,10 @@
 //! `${NAME}` in a command). A new name is refused when it is not a name
 //! (the syntax's rule), when something of the same namespace already has
 //! it, when a built-in has it, or when a use that resolves to nothing (a
-//! typo) has it, which the rename would quietly make resolve; built-ins, workflows, the pipeline and
-//! names that resolve to nothing cannot be renamed, and nothing is renamed
-//! while a declaration does not parse (it may use the name, and the table
-//! does not know its uses).
+//! typo) has it, which the rename would quietly make resolve. Built-ins,
+//! workflows, the pipeline and names that resolve to nothing cannot be
+//! renamed, and nothing is renamed while a declaration does not parse (it
+//! may use the name, and the table does not know its uses).
 
 use super::document::{Analysis, Document};
 use super::hover::shell_uses;
