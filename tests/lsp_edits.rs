@@ -146,6 +146,14 @@ phase push { after build[api] when region == \"eu\" run \"push $token ${token} {
 workflow deploy { build push }
 ";
 
+/// Replaces the whole text of the document at `URI`, as version `version`.
+fn replace_text(client: &mut Client, version: i32, text: &str) {
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": version}, "contentChanges": [{"text": text}]}),
+    );
+}
+
 fn rename(client: &mut Client, line: u32, character: u32, new: &str) -> Value {
     let mut params = at(URI, line, character);
     params["newName"] = json!(new);
@@ -219,10 +227,7 @@ fn rename_refuses_clashes_invalid_names_and_built_ins() {
     // A use that resolves to nothing (a typo) would quietly name the phase
     // renamed to it; so would the variable's, were `{{zone}}` a typo.
     let typos = format!("{RENAME}phase late {{ after biuld run \"echo {{{{zone}}}}\" }}\n");
-    client.notify(
-        "textDocument/didChange",
-        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": typos}]}),
-    );
+    replace_text(&mut client, 2, &typos);
     let message = refused(rename(&mut client, 10, 7, "biuld"));
     assert_eq!(
         message,
@@ -237,10 +242,7 @@ fn rename_refuses_clashes_invalid_names_and_built_ins() {
     assert!(rename(&mut client, 10, 7, "compile").get("error").is_none());
     // A declaration that does not parse may use the name: no rename.
     let broken = format!("{RENAME}phase broken {{ after build, }}\n");
-    client.notify(
-        "textDocument/didChange",
-        json!({"textDocument": {"uri": URI, "version": 3}, "contentChanges": [{"text": broken}]}),
-    );
+    replace_text(&mut client, 3, &broken);
     let message = refused(rename(&mut client, 10, 7, "compile"));
     assert!(
         message.starts_with("the file has a syntax error: fix it first"),
